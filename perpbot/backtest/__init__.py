@@ -1,0 +1,1 @@
+"""Provides the backtest layer of perp-bot."""

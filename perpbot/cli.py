@@ -1,0 +1,157 @@
+"""Provides the `perpbot` command: parse, compose, run, map errors to exit codes.
+
+Each command is a pair of functions, `_add_<name>(subparsers)` and `_run_<name>(args)`,
+listed in `_COMMANDS`. Heavy imports happen inside the `_run_` functions so `--help` and
+`status` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from perpbot import __version__
+from perpbot.config import Settings, load_settings
+from perpbot.errors import PerpbotError
+
+log = logging.getLogger(__name__)
+
+
+# --- shared helpers ----------------------------------------------------------------------
+
+
+def load_config(args: argparse.Namespace, overrides: list[str] | None = None) -> Settings:
+    """Settings from --config (or ./config.yaml) plus --set overrides."""
+    return load_settings(getattr(args, "config", None), overrides=overrides or getattr(args, "set", None))
+
+
+def setup_command_logging(settings: Settings, to_file: bool = False, stdout: bool = True) -> None:
+    from perpbot.ops.logging import setup_logging
+
+    setup_logging(
+        level=settings.logging.level,
+        file_path=settings.log_path if (to_file and settings.logging.file) else None,
+        stdout=stdout,
+        secrets=settings.secrets.values(),
+        max_bytes=settings.logging.max_bytes,
+        backups=settings.logging.backups,
+    )
+
+
+def split_list(text: str | None) -> list[str] | None:
+    """'BTC, eth' -> ['BTC', 'ETH']; None stays None."""
+    if text is None:
+        return None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def parse_time(text: str | None) -> int | None:
+    """An ISO date/time (UTC unless it says otherwise) or epoch ms, as epoch ms."""
+    if text is None:
+        return None
+    from datetime import datetime, timezone
+
+    if text.isdigit():
+        return int(text)
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise PerpbotError(f"cannot read the time {text!r}", "use a date like 2024-03-01 or 2024-03-01T12:00") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return int(when.timestamp() * 1000)
+
+
+# --- commands ----------------------------------------------------------------------------
+
+_COMMANDS: list[tuple[Callable[[Any], None], Callable[[argparse.Namespace], int | None]]] = []
+
+
+def command(add: Callable[[Any], None]) -> Callable[[Callable[[argparse.Namespace], int | None]], Any]:
+    """Register a command: `@command(_add_x)` above `def _run_x(args)`."""
+
+    def register(run: Callable[[argparse.Namespace], int | None]) -> Callable[[argparse.Namespace], int | None]:
+        _COMMANDS.append((add, run))
+        return run
+
+    return register
+
+
+# --- parser and main ---------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="perpbot",
+        description="Mean-reversion trading bot for Hyperliquid perpetual futures.",
+    )
+    parser.add_argument("--config", metavar="PATH", help="config file (default: ./config.yaml if present)")
+    parser.add_argument("--headless", action="store_true", help="run without the dashboard (daemon mode)")
+    parser.add_argument("--version", action="version", version=f"perpbot {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add, run in _COMMANDS:
+        add(sub)
+        # The last parser added is this command's; remember what runs it.
+        list(sub.choices.values())[-1].set_defaults(_run=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run = getattr(args, "_run", None)
+    if run is None:
+        default = _default_command()
+        if default is None:
+            parser.print_help()
+            return 0
+        run = default
+    try:
+        return int(run(args) or 0)
+    except PerpbotError as exc:
+        print(f"perpbot: error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"  hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("perpbot: interrupted", file=sys.stderr)
+        return 130
+
+
+def _default_command() -> Callable[[argparse.Namespace], int | None] | None:
+    """What plain `perpbot` runs: the dashboard, once it exists."""
+    for add, run in _COMMANDS:
+        if run.__name__ == "_run_dashboard":
+            return run
+    return None
+
+
+# === command definitions =================================================================
+# (Keep each pair small: compose objects from other packages and hand over.)
+
+
+def _add_config_check(sub: Any) -> None:
+    p = sub.add_parser("config-check", help="validate the config and print the effective settings")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+
+
+@command(_add_config_check)
+def _run_config_check(args: argparse.Namespace) -> int:
+    import json
+
+    from perpbot.config import settings_to_dict
+
+    settings = load_config(args)
+    out = settings_to_dict(settings)
+    out["paths"] = {"db": str(settings.db_path), "socket": str(settings.socket_path), "log": str(settings.log_path)}
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+# --- new commands go above this line -------------------------------------------------------
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Provides the data layer of perp-bot."""

@@ -1,0 +1,395 @@
+"""Provides the SQLite store: schema, migrations and every read and write the bot makes.
+
+sqlite-utils is used here and nowhere else. Each thread gets its own connection (the Store
+can be shared between threads); WAL lets the dashboard read while the daemon writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlite_utils
+
+from perpbot.errors import StorageError
+from perpbot.models import Candle, FundingRate, Side, Trade
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """CREATE TABLE IF NOT EXISTS candles (
+            symbol TEXT NOT NULL, interval TEXT NOT NULL, t INTEGER NOT NULL,
+            open REAL NOT NULL, high REAL NOT NULL, low REAL NOT NULL, close REAL NOT NULL,
+            volume REAL NOT NULL, n INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (symbol, interval, t)) WITHOUT ROWID""",
+        """CREATE TABLE IF NOT EXISTS funding_rates (
+            symbol TEXT NOT NULL, time INTEGER NOT NULL, rate REAL NOT NULL,
+            premium REAL NOT NULL DEFAULT 0,
+            PRIMARY KEY (symbol, time)) WITHOUT ROWID""",
+        """CREATE TABLE IF NOT EXISTS prediction_snapshots (
+            id INTEGER PRIMARY KEY, source TEXT NOT NULL, market_id TEXT NOT NULL,
+            question TEXT NOT NULL DEFAULT '', probability REAL, status TEXT NOT NULL DEFAULT 'ok',
+            fetched_at INTEGER NOT NULL, detail TEXT NOT NULL DEFAULT '')""",
+        "CREATE INDEX IF NOT EXISTS idx_pred_market ON prediction_snapshots (source, market_id, fetched_at)",
+        "CREATE INDEX IF NOT EXISTS idx_pred_time ON prediction_snapshots (fetched_at)",
+        """CREATE TABLE IF NOT EXISTS trades (
+            id INTEGER PRIMARY KEY, mode TEXT NOT NULL, symbol TEXT NOT NULL, side TEXT NOT NULL,
+            size REAL NOT NULL, entry_time INTEGER NOT NULL, entry_price REAL NOT NULL,
+            exit_time INTEGER, exit_price REAL, stop_price REAL,
+            fees REAL NOT NULL DEFAULT 0, funding REAL NOT NULL DEFAULT 0, pnl REAL,
+            exit_reason TEXT, entry_reason TEXT NOT NULL DEFAULT '',
+            expected_entry_price REAL, expected_exit_price REAL,
+            entry_cloid TEXT UNIQUE, exit_cloid TEXT UNIQUE)""",
+        "CREATE INDEX IF NOT EXISTS idx_trades_entry ON trades (entry_time)",
+        "CREATE INDEX IF NOT EXISTS idx_trades_exit ON trades (exit_time)",
+        "CREATE INDEX IF NOT EXISTS idx_trades_open ON trades (mode, exit_time, symbol)",
+        """CREATE TABLE IF NOT EXISTS bot_state (
+            key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL DEFAULT 0)""",
+    ],
+}
+
+_TRADE_COLUMNS = (
+    "id", "mode", "symbol", "side", "size", "entry_time", "entry_price", "exit_time", "exit_price",
+    "stop_price", "fees", "funding", "pnl", "exit_reason", "entry_reason", "expected_entry_price",
+    "expected_exit_price", "entry_cloid", "exit_cloid",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CandleArrays:
+    """A window of candles as float64 columns (t as int64 epoch ms), oldest first."""
+
+    t: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Sequence[float]]) -> "CandleArrays":
+        if not rows:
+            empty = np.empty(0)
+            return cls(np.empty(0, dtype=np.int64), empty, empty, empty, empty, empty)
+        arr = np.asarray(rows, dtype=np.float64)
+        return cls(arr[:, 0].astype(np.int64), *(np.ascontiguousarray(arr[:, i]) for i in range(1, 6)))
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(
+            {"open": self.open, "high": self.high, "low": self.low, "close": self.close, "volume": self.volume},
+            index=pd.to_datetime(self.t, unit="ms", utc=True),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionSnapshot:
+    source: str
+    market_id: str
+    question: str
+    probability: float | None
+    status: str  # ok | closed | error | missing
+    fetched_at: int
+    detail: str = ""
+
+
+class Store:
+    """The bot's SQLite database.
+
+    Args:
+        path: database file (created with its directory unless read_only).
+        read_only: open without write access (the dashboard attached to a daemon).
+    """
+
+    def __init__(self, path: str | Path, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self._local = threading.local()
+        if read_only:
+            if not self.path.is_file():
+                raise StorageError(f"database {self.path} does not exist", "start the daemon or run backfill first")
+        else:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create {self.path.parent}: {exc.strerror}", "check data.db_path") from exc
+            self.migrate()
+
+    # --- connections -------------------------------------------------------------------
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        return sqlite_utils.Database(self.conn)
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            if self.read_only:
+                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10, check_same_thread=False)
+            else:
+                conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=10000")
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open database {self.path}: {exc}", "check data.db_path and its permissions") from exc
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def migrate(self) -> int:
+        """Bring the schema up to SCHEMA_VERSION (idempotent). Returns the version."""
+        conn = self.conn
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"database {self.path} has schema v{version}, newer than this perp-bot (v{SCHEMA_VERSION})",
+                "upgrade perp-bot",
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with conn:
+                for statement in _MIGRATIONS[target]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {target}")
+        return SCHEMA_VERSION
+
+    # --- candles -----------------------------------------------------------------------
+
+    def insert_candles(self, candles: Iterable[Candle]) -> int:
+        """Insert candles, ignoring ones already stored. Returns the count of new rows."""
+        rows = [(c.symbol, c.interval, c.t, c.open, c.high, c.low, c.close, c.volume, c.trades) for c in candles]
+        return self.insert_candle_rows(rows)
+
+    def insert_candle_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Insert (symbol, interval, t, o, h, l, c, v, n) tuples in one transaction."""
+        if not rows:
+            return 0
+        conn = self.conn
+        before = conn.total_changes
+        with conn:
+            conn.executemany("INSERT OR IGNORE INTO candles VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        return conn.total_changes - before
+
+    def latest_candle_time(self, symbol: str, interval: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT max(t) FROM candles WHERE symbol=? AND interval=?", (symbol, interval)
+        ).fetchone()
+        return row[0]
+
+    def first_candle_time(self, symbol: str, interval: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT min(t) FROM candles WHERE symbol=? AND interval=?", (symbol, interval)
+        ).fetchone()
+        return row[0]
+
+    def count_candles(self, symbol: str, interval: str) -> int:
+        return self.conn.execute(
+            "SELECT count(*) FROM candles WHERE symbol=? AND interval=?", (symbol, interval)
+        ).fetchone()[0]
+
+    def latest_candles(self, symbol: str, interval: str, n: int, before: int | None = None) -> CandleArrays:
+        """The latest n candles (with bar open time < before, if given), oldest first."""
+        end = before if before is not None else 2**62
+        rows = self.conn.execute(
+            "SELECT t, open, high, low, close, volume FROM candles WHERE symbol=? AND interval=? AND t<? "
+            "ORDER BY t DESC LIMIT ?",
+            (symbol, interval, end, n),
+        ).fetchall()
+        rows.reverse()
+        return CandleArrays.from_rows(rows)
+
+    def load_candles(self, symbol: str, interval: str, start: int | None = None, end: int | None = None) -> CandleArrays:
+        """Candles with start <= t < end (either bound optional), oldest first."""
+        rows = self.conn.execute(
+            "SELECT t, open, high, low, close, volume FROM candles WHERE symbol=? AND interval=? AND t>=? AND t<? "
+            "ORDER BY t",
+            (symbol, interval, start if start is not None else -(2**62), end if end is not None else 2**62),
+        ).fetchall()
+        return CandleArrays.from_rows(rows)
+
+    def candle_symbols(self) -> list[tuple[str, str, int]]:
+        """(symbol, interval, rows) for every stored series."""
+        return self.conn.execute(
+            "SELECT symbol, interval, count(*) FROM candles GROUP BY symbol, interval ORDER BY symbol, interval"
+        ).fetchall()
+
+    def find_gaps(self, symbol: str, interval_ms: int, interval: str, start: int | None = None) -> list[tuple[int, int]]:
+        """Missing stretches as (first missing bar, last missing bar) open times."""
+        t = self.load_candles(symbol, interval, start=start).t
+        if len(t) < 2:
+            return []
+        steps = np.diff(t)
+        idx = np.nonzero(steps > interval_ms)[0]
+        return [(int(t[i] + interval_ms), int(t[i + 1] - interval_ms)) for i in idx]
+
+    # --- funding -----------------------------------------------------------------------
+
+    def insert_funding(self, rates: Iterable[FundingRate]) -> int:
+        rows = [(r.symbol, r.time, r.rate, r.premium) for r in rates]
+        if not rows:
+            return 0
+        conn = self.conn
+        before = conn.total_changes
+        with conn:
+            conn.executemany("INSERT OR IGNORE INTO funding_rates VALUES (?,?,?,?)", rows)
+        return conn.total_changes - before
+
+    def latest_funding_time(self, symbol: str) -> int | None:
+        return self.conn.execute("SELECT max(time) FROM funding_rates WHERE symbol=?", (symbol,)).fetchone()[0]
+
+    def load_funding(self, symbol: str, start: int | None = None, end: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(times int64, hourly rates float64) with start <= time < end."""
+        rows = self.conn.execute(
+            "SELECT time, rate FROM funding_rates WHERE symbol=? AND time>=? AND time<? ORDER BY time",
+            (symbol, start if start is not None else -(2**62), end if end is not None else 2**62),
+        ).fetchall()
+        if not rows:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        arr = np.asarray(rows, dtype=np.float64)
+        return arr[:, 0].astype(np.int64), arr[:, 1].copy()
+
+    # --- trades ------------------------------------------------------------------------
+
+    def insert_trade(self, trade: Trade) -> int:
+        """Store a new (usually open) trade and set its id. Returns the id."""
+        values = _trade_row(trade)
+        values.pop("id")
+        with self.conn:
+            cur = self.conn.execute(
+                f"INSERT INTO trades ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                tuple(values.values()),
+            )
+        trade.id = int(cur.lastrowid or 0)
+        return trade.id
+
+    def update_trade(self, trade: Trade) -> None:
+        """Write every field of a stored trade (after a fill, a stop move, or the exit)."""
+        if trade.id is None:
+            raise StorageError("update_trade needs a stored trade (id is None)")
+        values = _trade_row(trade)
+        trade_id = values.pop("id")
+        with self.conn:
+            self.conn.execute(
+                f"UPDATE trades SET {', '.join(f'{k}=?' for k in values)} WHERE id=?",
+                (*values.values(), trade_id),
+            )
+
+    def trade_by_cloid(self, cloid: str) -> Trade | None:
+        row = self.conn.execute(
+            f"SELECT {', '.join(_TRADE_COLUMNS)} FROM trades WHERE entry_cloid=? OR exit_cloid=?", (cloid, cloid)
+        ).fetchone()
+        return _trade_from_row(row) if row else None
+
+    def open_trades(self, mode: str | None = None) -> list[Trade]:
+        sql = f"SELECT {', '.join(_TRADE_COLUMNS)} FROM trades WHERE exit_time IS NULL"
+        args: tuple[Any, ...] = ()
+        if mode:
+            sql += " AND mode=?"
+            args = (mode,)
+        return [_trade_from_row(r) for r in self.conn.execute(sql + " ORDER BY entry_time", args)]
+
+    def closed_trades(self, start: int | None = None, end: int | None = None, mode: str | None = None) -> list[Trade]:
+        """Trades that exited with start <= exit_time < end, oldest first."""
+        sql = f"SELECT {', '.join(_TRADE_COLUMNS)} FROM trades WHERE exit_time IS NOT NULL AND exit_time>=? AND exit_time<?"
+        args: list[Any] = [start if start is not None else -(2**62), end if end is not None else 2**62]
+        if mode:
+            sql += " AND mode=?"
+            args.append(mode)
+        return [_trade_from_row(r) for r in self.conn.execute(sql + " ORDER BY exit_time, id", args)]
+
+    def recent_trades(self, limit: int = 50, mode: str | None = None) -> list[Trade]:
+        """The newest trades (open or closed), newest first."""
+        sql = f"SELECT {', '.join(_TRADE_COLUMNS)} FROM trades"
+        args: list[Any] = []
+        if mode:
+            sql += " WHERE mode=?"
+            args.append(mode)
+        sql += " ORDER BY coalesce(exit_time, entry_time) DESC, id DESC LIMIT ?"
+        args.append(limit)
+        return [_trade_from_row(r) for r in self.conn.execute(sql, args)]
+
+    # --- bot state ---------------------------------------------------------------------
+
+    def get_state(self, key: str, default: Any = None) -> Any:
+        row = self.conn.execute("SELECT value FROM bot_state WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_state(self, key: str, value: Any, now_ms: int = 0) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO bot_state (key, value, updated_at) VALUES (?,?,?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
+                (key, json.dumps(value), now_ms),
+            )
+
+    def delete_state(self, key: str) -> None:
+        with self.conn:
+            self.conn.execute("DELETE FROM bot_state WHERE key=?", (key,))
+
+    # --- prediction snapshots ----------------------------------------------------------
+
+    def insert_snapshots(self, snapshots: Iterable[PredictionSnapshot]) -> int:
+        rows = [
+            (s.source, s.market_id, s.question, s.probability, s.status, s.fetched_at, s.detail) for s in snapshots
+        ]
+        with self.conn:
+            self.conn.executemany(
+                "INSERT INTO prediction_snapshots (source, market_id, question, probability, status, fetched_at, detail) "
+                "VALUES (?,?,?,?,?,?,?)",
+                rows,
+            )
+        return len(rows)
+
+    def latest_snapshots(self, at_ms: int | None = None, only_ok: bool = False) -> list[PredictionSnapshot]:
+        """The newest snapshot per (source, market) fetched at or before at_ms."""
+        at = at_ms if at_ms is not None else 2**62
+        status = "AND status='ok'" if only_ok else ""
+        rows = self.conn.execute(
+            f"""SELECT source, market_id, question, probability, status, max(fetched_at), detail
+                FROM prediction_snapshots WHERE fetched_at<=? {status}
+                GROUP BY source, market_id ORDER BY source, market_id""",
+            (at,),
+        ).fetchall()
+        return [PredictionSnapshot(*r) for r in rows]
+
+    def snapshots_between(self, start: int, end: int) -> list[PredictionSnapshot]:
+        rows = self.conn.execute(
+            "SELECT source, market_id, question, probability, status, fetched_at, detail FROM prediction_snapshots "
+            "WHERE fetched_at>=? AND fetched_at<? ORDER BY fetched_at, id",
+            (start, end),
+        ).fetchall()
+        return [PredictionSnapshot(*r) for r in rows]
+
+
+def _trade_row(trade: Trade) -> dict[str, Any]:
+    row = {name: getattr(trade, name) for name in _TRADE_COLUMNS}
+    row["side"] = trade.side.value
+    return row
+
+
+def _trade_from_row(row: Sequence[Any]) -> Trade:
+    values = dict(zip(_TRADE_COLUMNS, row))
+    values["side"] = Side(values["side"])
+    return Trade(**values)

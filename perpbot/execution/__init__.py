@@ -1,0 +1,1 @@
+"""Provides the execution layer of perp-bot."""

@@ -1,0 +1,1 @@
+"""Provides the ipc layer of perp-bot."""

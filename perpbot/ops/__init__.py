@@ -1,0 +1,1 @@
+"""Provides the ops layer of perp-bot."""

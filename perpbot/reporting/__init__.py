@@ -1,0 +1,1 @@
+"""Provides the reporting layer of perp-bot."""

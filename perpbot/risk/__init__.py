@@ -1,0 +1,1 @@
+"""Provides the risk layer of perp-bot."""

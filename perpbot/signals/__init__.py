@@ -1,0 +1,1 @@
+"""Provides the signals layer of perp-bot."""

@@ -1,0 +1,1 @@
+"""Provides the sim layer of perp-bot."""

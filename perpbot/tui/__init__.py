@@ -1,0 +1,1 @@
+"""Provides the tui layer of perp-bot."""

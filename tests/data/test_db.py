@@ -1,0 +1,64 @@
+"""The SQLite store: schema, idempotent inserts, windows, trades and state."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from perpbot.data.db import Store
+from perpbot.errors import StorageError
+from perpbot.models import Candle, FundingRate, Side, Trade
+
+
+def _candles(n, start=0, symbol="BTC"):
+    return [Candle(symbol, "1m", start + i * 60_000, 100 + i, 101 + i, 99 + i, 100.5 + i, 1.0) for i in range(n)]
+
+
+def test_insert_is_idempotent_and_windows_are_ordered(store):
+    assert store.insert_candles(_candles(100)) == 100
+    assert store.insert_candles(_candles(100)) == 0
+    window = store.latest_candles("BTC", "1m", 10)
+    assert len(window) == 10
+    assert np.all(np.diff(window.t) == 60_000)
+    assert window.close[-1] == 100.5 + 99
+    assert store.latest_candle_time("BTC", "1m") == 99 * 60_000
+
+
+def test_gaps_are_found(store):
+    rows = _candles(10)
+    store.insert_candles(rows[:4] + rows[7:])
+    assert store.find_gaps("BTC", 60_000, "1m") == [(4 * 60_000, 6 * 60_000)]
+
+
+def test_migrate_is_idempotent_and_read_only_refuses_writes(store, settings):
+    assert store.migrate() == 1
+    ro = Store(settings.db_path, read_only=True)
+    assert ro.count_candles("BTC", "1m") == 0
+    with pytest.raises(Exception):
+        ro.insert_candles(_candles(1))
+
+
+def test_read_only_missing_db_is_a_clear_error(tmp_path):
+    with pytest.raises(StorageError, match="does not exist"):
+        Store(tmp_path / "nope.db", read_only=True)
+
+
+def test_trades_round_trip(store):
+    trade = Trade("ETH", Side.SHORT, 2.0, 1000, 3000.0, stop_price=3060.0, entry_cloid="0x" + "1" * 32)
+    store.insert_trade(trade)
+    assert [t.id for t in store.open_trades()] == [trade.id]
+    trade.exit_time, trade.exit_price, trade.pnl, trade.exit_reason = 5000, 2900.0, 199.0, "signal"
+    store.update_trade(trade)
+    assert store.open_trades() == []
+    (closed,) = store.closed_trades(0, 10_000)
+    assert closed.side is Side.SHORT and closed.exit_reason == "signal"
+    assert store.trade_by_cloid("0x" + "1" * 32).id == trade.id
+
+
+def test_state_and_funding(store):
+    store.set_state("cooldown:BTC", {"until": 123})
+    assert store.get_state("cooldown:BTC") == {"until": 123}
+    assert store.get_state("missing", 5) == 5
+    assert store.insert_funding([FundingRate("BTC", 3_600_000, 0.0001)]) == 1
+    times, rates = store.load_funding("BTC")
+    assert times.tolist() == [3_600_000] and rates.tolist() == [0.0001]

@@ -1,0 +1,75 @@
+"""Config loading and validation: key paths, suggestions, YAML errors, secrets."""
+
+from __future__ import annotations
+
+import pytest
+
+from perpbot.config import MAINNET_URL, TESTNET_URL, build_settings, load_settings
+from perpbot.errors import ConfigError
+
+
+def test_defaults_are_usable_without_a_file(tmp_path):
+    settings = load_settings(cwd=tmp_path, env={})
+    assert settings.execution.mode == "paper"
+    assert settings.exchange.url == MAINNET_URL
+    assert settings.exchange.ws_url == "wss://api.hyperliquid.xyz/ws"
+
+
+def test_bad_value_names_path_value_and_rule():
+    with pytest.raises(ConfigError, match=r"config.yaml: risk.max_positions must be >= 1 \(got -1\)"):
+        build_settings({"risk": {"max_positions": -1}}, source="config.yaml")
+
+
+def test_unknown_key_suggests_the_right_one():
+    with pytest.raises(ConfigError, match="did you mean 'risk.max_positions'"):
+        build_settings({"risk": {"max_postions": 2}}, source="config.yaml")
+    with pytest.raises(ConfigError, match="did you mean 'strategy'"):
+        build_settings({"stratgy": {}}, source="config.yaml")
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("risk:\n  max_positions: 3\n  leverage: [1, 2\n")
+    with pytest.raises(ConfigError, match="line"):
+        load_settings(path, env={})
+
+
+def test_base_url_overrides_network_and_derives_ws():
+    s = build_settings({"exchange": {"network": "testnet", "base_url": "http://127.0.0.1:8765/"}})
+    assert s.exchange.url == "http://127.0.0.1:8765"
+    assert s.exchange.ws_url == "ws://127.0.0.1:8765/ws"
+    assert build_settings({"exchange": {"network": "testnet"}}).exchange.url == TESTNET_URL
+
+
+def test_secrets_come_from_env_and_dotenv_never_repr(tmp_path):
+    (tmp_path / "config.yaml").write_text("data:\n  db_path: bot.db\n")
+    (tmp_path / ".env").write_text("HL_PRIVATE_KEY=0x" + "ab" * 32 + "\nTELEGRAM_CHAT_ID=42\n")
+    settings = load_settings(tmp_path / "config.yaml", env={"TELEGRAM_CHAT_ID": "7"})
+    assert settings.secrets.hl_private_key == "0x" + "ab" * 32
+    assert settings.secrets.telegram_chat_id == "7"  # the environment wins over .env
+    assert "abab" not in repr(settings.secrets) and "abab" not in repr(settings)
+    assert settings.db_path == tmp_path / "bot.db"
+    assert settings.socket_path == tmp_path / "perp-bot.sock"
+    assert settings.log_path == tmp_path / "perp-bot.log"
+
+
+def test_overrides_are_validated(tmp_path):
+    s = load_settings(cwd=tmp_path, env={}, overrides=["strategy.entry_z=2.5", "data.symbols=btc,eth"])
+    assert s.strategy.entry_z == 2.5
+    assert s.data.symbols == ["BTC", "ETH"]
+    with pytest.raises(ConfigError, match="strategy.entry_z must be a number"):
+        load_settings(cwd=tmp_path, env={}, overrides=["strategy.entry_z=abc"])
+
+
+def test_cross_field_rules():
+    with pytest.raises(ConfigError, match="exit_z must be below"):
+        build_settings({"strategy": {"entry_z": 1.0, "exit_z": 1.5}})
+
+
+def test_example_config_is_valid():
+    from pathlib import Path
+
+    import yaml
+
+    raw = yaml.safe_load((Path(__file__).parents[1] / "config.example.yaml").read_text())
+    build_settings(raw, source="config.example.yaml")
