@@ -44,6 +44,8 @@ class ExchangeConfig:
     """Retries on 429, 5xx and transport errors (exponential backoff with jitter)."""
     weight_per_minute: int = field(default=1200, metadata=_rule("ge", 1))
     """Client-side request-weight budget per minute (the exchange allows 1200 per IP)."""
+    retry_backoff_s: float = field(default=0.5, metadata=_rule("gt", 0))
+    """First retry delay; it doubles per attempt (with jitter), capped at 30 s."""
 
     @property
     def url(self) -> str:
