@@ -167,6 +167,10 @@ class PredictionConfig:
     enabled: bool = False
     polymarket_url: str = "https://gamma-api.polymarket.com"
     kalshi_url: str = "https://api.elections.kalshi.com/trade-api/v2"
+    timeout_s: float = field(default=10.0, metadata=_rule("gt", 0))
+    """Per-request HTTP timeout for the prediction-market APIs."""
+    max_retries: int = field(default=2, metadata=_rule("ge", 0))
+    """Retries on 429, 5xx and transport errors (backoff doubling from 0.5 s, capped at 8 s)."""
     poll_minutes: float = field(default=15.0, metadata=_rule("gt", 0))
     max_age_minutes: float = field(default=120.0, metadata=_rule("gt", 0))
     default_regime: str = field(default="NORMAL", metadata=_rule("choice", REGIMES))
