@@ -229,6 +229,12 @@ class Store:
         ).fetchall()
         return CandleArrays.from_rows(rows)
 
+    def count_candles_since(self, symbol: str, interval: str, start: int) -> int:
+        """Rows of one series with t >= start (an index range count)."""
+        return self.conn.execute(
+            "SELECT count(*) FROM candles WHERE symbol=? AND interval=? AND t>=?", (symbol, interval, start)
+        ).fetchone()[0]
+
     def candle_symbols(self) -> list[tuple[str, str, int]]:
         """(symbol, interval, rows) for every stored series."""
         return self.conn.execute(
@@ -258,6 +264,16 @@ class Store:
 
     def latest_funding_time(self, symbol: str) -> int | None:
         return self.conn.execute("SELECT max(time) FROM funding_rates WHERE symbol=?", (symbol,)).fetchone()[0]
+
+    def first_funding_time(self, symbol: str) -> int | None:
+        return self.conn.execute("SELECT min(time) FROM funding_rates WHERE symbol=?", (symbol,)).fetchone()[0]
+
+    def count_funding(self, symbol: str, start: int | None = None) -> int:
+        """Funding rows of one symbol (with time >= start, if given)."""
+        return self.conn.execute(
+            "SELECT count(*) FROM funding_rates WHERE symbol=? AND time>=?",
+            (symbol, start if start is not None else -(2**62)),
+        ).fetchone()[0]
 
     def load_funding(self, symbol: str, start: int | None = None, end: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(times int64, hourly rates float64) with start <= time < end."""
