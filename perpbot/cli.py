@@ -151,6 +151,50 @@ def _run_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_backfill(sub: Any) -> None:
+    p = sub.add_parser(
+        "backfill",
+        help="download candles and funding history into the database",
+        description="Fetch the candles (every symbol x timeframe) and hourly funding not yet stored. "
+        "Re-running adds only what is missing; after Ctrl-C, run it again to resume.",
+    )
+    p.add_argument("--symbols", metavar="BTC,ETH", help="coins (default: data.symbols)")
+    p.add_argument("--timeframes", metavar="1m,15m", help="intervals (default: data.timeframes)")
+    p.add_argument("--days", type=float, metavar="N", help="how far back (default: data.history_days)")
+    p.add_argument("--no-funding", action="store_true", help="skip the funding history")
+
+
+@command(_add_backfill)
+def _run_backfill(args: argparse.Namespace) -> int:
+    from perpbot.cli_data import run_backfill
+
+    settings = load_config(args)
+    setup_command_logging(settings, to_file=True, stdout=False)
+    return run_backfill(settings, split_list(args.symbols), split_list(args.timeframes), args.days, not args.no_funding)
+
+
+def _add_import_candles(sub: Any) -> None:
+    p = sub.add_parser(
+        "import-candles",
+        help="import candles from a CSV file (t,open,high,low,close,volume)",
+        description="Import a CSV with header t,open,high,low,close,volume (t: bar open time, epoch ms or "
+        "ISO). Every row is validated first; a bad row is reported with its line number and nothing is "
+        "written. Rows already stored are ignored.",
+    )
+    p.add_argument("file", metavar="FILE", help="the CSV file")
+    p.add_argument("--symbol", required=True, metavar="BTC", help="the coin the candles belong to")
+    p.add_argument("--timeframe", default="1m", metavar="1m", help="the bar interval of the file (default: 1m)")
+
+
+@command(_add_import_candles)
+def _run_import_candles(args: argparse.Namespace) -> int:
+    from perpbot.cli_data import run_import
+
+    settings = load_config(args)
+    setup_command_logging(settings, to_file=True, stdout=False)
+    return run_import(settings, args.file, args.symbol, args.timeframe)
+
+
 # --- new commands go above this line -------------------------------------------------------
 
 if __name__ == "__main__":  # pragma: no cover
