@@ -195,6 +195,75 @@ def _run_import_candles(args: argparse.Namespace) -> int:
     return run_import(settings, args.file, args.symbol, args.timeframe)
 
 
+def _add_regime(sub: Any) -> None:
+    p = sub.add_parser(
+        "regime",
+        help="poll the prediction markets once and show the risk regime",
+        description="Poll every market in prediction.markets once, store the snapshots, and print each "
+        "market's probability and contribution with the resulting score and regime. With no markets "
+        "configured it says so and exits 0 (the bot then runs with prediction.default_regime).",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+
+
+@command(_add_regime)
+def _run_regime(args: argparse.Namespace) -> int:
+    import json
+
+    from perpbot.clock import WallClock
+    from perpbot.data.db import Store
+    from perpbot.data.prediction_client import poll_markets
+    from perpbot.signals.prediction import RegimeClassifier, regime_report
+
+    settings = load_config(args)
+    setup_command_logging(settings, to_file=True, stdout=False)
+    clock, cfg = WallClock(), settings.prediction
+    store = Store(settings.db_path)
+    try:
+        if cfg.markets:
+            poll_markets(settings, store, clock)
+        now = clock.now_ms()
+        classifier = RegimeClassifier(cfg)
+        # Seed with the last good values first, so a failing market is held as the daemon would.
+        classifier.update(store.latest_snapshots(now, only_ok=True), now)
+        state = classifier.update(store.latest_snapshots(now), now)
+    finally:
+        store.close()
+    report = regime_report(state, classifier.readings, cfg)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_regime(report)
+    return 0
+
+
+def _print_regime(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not report["markets"]:
+        console.print("No prediction markets configured (prediction.markets is empty): "
+                      f"the bot runs with the default regime {report['regime']}.")
+        return
+    table = Table("source", "market", "question", "probability", "age", "contribution", "status")
+    for m in report["markets"]:
+        prob = "-" if m["probability"] is None else f"{m['probability']:.3f}"
+        age_s = m["age_s"]
+        age = "-" if age_s is None else (f"{age_s / 60:.0f} min" if age_s >= 60 else f"{age_s:.0f} s")
+        status = m["status"] + (f": {m['detail']}" if m["detail"] and m["status"] != "ok" else "")
+        contribution = "-" if m["risk"] is None else f"{m['contribution']:.3f}"
+        table.add_row(m["source"], m["market_id"], m["question"], prob, age, contribution, status)
+    console.print(table)
+    score = "n/a" if report["score"] is None else f"{report['score']:.3f}"
+    stale = " (STALE)" if report["stale"] else ""
+    console.print(f"score {score} -> regime {report['regime']}{stale}, size factor {report['size_factor']:g}")
+    console.print(report["reason"])
+    if not report["enabled"]:
+        console.print("note: prediction.enabled is false, so the bot itself ignores these markets.")
+
+
 # --- new commands go above this line -------------------------------------------------------
 
 if __name__ == "__main__":  # pragma: no cover

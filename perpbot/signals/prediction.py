@@ -8,9 +8,9 @@ value per market in memory, and never does IO.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 from perpbot.clock import MINUTE_MS
 from perpbot.config import PredictionConfig
@@ -69,6 +69,7 @@ class MarketReading:
     probability: float | None  # the YES probability used (or last seen), None if none
     risk: float | None  # probability turned into risk (1 - p for risk_down)
     weight: float
+    direction: str  # risk_up | risk_down
     contribution: float  # this market's share of the score (sums to the score)
     age_ms: int | None  # age of the value used, or of the latest snapshot if none was used
     status: str  # ok | held (last good value) | closed | error | missing | stale | none
@@ -159,7 +160,7 @@ class RegimeClassifier:
         if not used or total_weight <= 0:
             self.readings = readings
             self._current = self.default
-            why = ", ".join(f"{r.source}:{r.market_id} {r.status}" for r in readings)
+            why = ", ".join(_why(r) for r in readings)
             return self._finish(RegimeState(
                 self.default, None, size_factor_for(self.default, self.cfg), True,
                 f"no fresh prediction data ({why}); default regime {self.default.value}",
@@ -171,7 +172,7 @@ class RegimeClassifier:
         stale = bool(not_current)
         reason = f"score {score:.3f} from {len(used)} of {len(readings)} markets"
         if not_current:
-            reason += "; " + ", ".join(f"{r.source}:{r.market_id} {r.status}" for r in not_current)
+            reason += "; " + ", ".join(_why(r) for r in not_current)
         return self._finish(RegimeState(self._current, score, size_factor_for(self._current, self.cfg), stale, reason))
 
     def _reading(self, source: str, market_id: str, weight: float, direction: str,
@@ -187,14 +188,15 @@ class RegimeClassifier:
             if status == "ok" and p is not None and 0.0 <= p <= 1.0:
                 if age <= self.max_age_ms:
                     self._good[key] = (p, snap.fetched_at, snap.question)
-                    return MarketReading(source, market_id, question, p, _risk(p, direction), weight, 0.0, age, "ok")
+                    return MarketReading(source, market_id, question, p, _risk(p, direction), weight, direction, 0.0,
+                                         age, "ok")
                 status, detail = "stale", f"last snapshot {age // MINUTE_MS} min old"
         good = self._good.get(key)
         if good is not None and now_ms - good[1] <= self.max_age_ms:
             p, fetched_at, question = good
-            return MarketReading(source, market_id, question, p, _risk(p, direction), weight, 0.0,
+            return MarketReading(source, market_id, question, p, _risk(p, direction), weight, direction, 0.0,
                                  now_ms - fetched_at, "held", f"{status}: {detail}".rstrip(": "))
-        return MarketReading(source, market_id, question, None, None, weight, 0.0, age, status, detail)
+        return MarketReading(source, market_id, question, None, None, weight, direction, 0.0, age, status, detail)
 
     def _finish(self, state: RegimeState) -> RegimeState:
         previous = self._last
@@ -209,6 +211,13 @@ class RegimeClassifier:
         return state
 
 
+def _why(r: MarketReading) -> str:
+    if r.status == "held":
+        # A held reading's detail starts with the status that made it fall back.
+        return f"{r.source}:{r.market_id} held after {r.detail.partition(':')[0]}"
+    return f"{r.source}:{r.market_id} {r.status}"
+
+
 def _risk(p: float, direction: str) -> float:
     # A risk_down market (e.g. "BTC above X") says less risk as its probability rises.
     return 1.0 - p if direction == "risk_down" else p
@@ -217,8 +226,7 @@ def _risk(p: float, direction: str) -> float:
 def _with_contribution(r: MarketReading, total_weight: float) -> MarketReading:
     if r.risk is None:
         return r
-    return MarketReading(r.source, r.market_id, r.question, r.probability, r.risk, r.weight,
-                         r.weight * r.risk / total_weight, r.age_ms, r.status, r.detail)
+    return replace(r, contribution=r.weight * r.risk / total_weight)
 
 
 def _latest_per_market(snapshots: list[Snapshot], now_ms: int) -> dict[tuple[str, str], Snapshot]:
@@ -231,3 +239,24 @@ def _latest_per_market(snapshots: list[Snapshot], now_ms: int) -> dict[tuple[str
         if held is None or snap.fetched_at >= held.fetched_at:
             latest[key] = snap
     return latest
+
+
+def regime_report(state: RegimeState, readings: list[MarketReading], cfg: PredictionConfig) -> dict[str, Any]:
+    """The state and its inputs as plain JSON-able data (`perpbot regime --json`, the dashboard)."""
+    markets = []
+    for r in readings:
+        row = asdict(r)
+        row["age_s"] = None if r.age_ms is None else r.age_ms / 1000.0
+        del row["age_ms"]
+        markets.append(row)
+    return {
+        "regime": state.regime.value,
+        "score": state.score,
+        "size_factor": state.size_factor,
+        "stale": state.stale,
+        "reason": state.reason,
+        "enabled": cfg.enabled,
+        "thresholds": {"elevated": cfg.elevated_threshold, "crisis": cfg.crisis_threshold,
+                       "hysteresis": cfg.hysteresis},
+        "markets": markets,
+    }
