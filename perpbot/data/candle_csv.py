@@ -132,5 +132,5 @@ def import_candles(store: Store, path: str | Path, symbol: str, interval: str = 
     rows, in_file_dups = read_candle_csv(path, symbol, interval)
     imported = store.insert_candle_rows(rows)
     first, last = rows[0][2], rows[-1][2]
-    gaps = tuple((a, b) for a, b in store.find_gaps(symbol, interval_ms(interval), interval, start=first) if b < last)
+    gaps = tuple((a, b) for a, b in store.candle_gaps(symbol, interval, interval_ms(interval), start=first) if b < last)
     return ImportResult(len(rows) + in_file_dups, imported, len(rows) + in_file_dups - imported, first, last, gaps)

@@ -142,7 +142,7 @@ class DataIngestor:
         else:
             if first - step >= start:
                 ranges.append((start, first - 1))
-            ranges.extend(self.store.find_gaps(symbol, step, interval, start=start)[:MAX_GAP_FILLS])
+            ranges.extend(self.store.candle_gaps(symbol, interval, step, start=start)[:MAX_GAP_FILLS])
             if last + step < now_ms:
                 ranges.append((last + step, now_ms))
         done = min(total, self.store.count_candles_since(symbol, interval, start))
@@ -164,7 +164,7 @@ class DataIngestor:
         """Rows, bounds and gaps of one series from start_ms on."""
         step = interval_ms(interval)
         first = self.store.first_candle_time(symbol, interval)
-        gaps = tuple(self.store.find_gaps(symbol, step, interval, start=start_ms))
+        gaps = tuple(self.store.candle_gaps(symbol, interval, step, start=start_ms))
         return SeriesReport(
             symbol=symbol,
             interval=interval,
