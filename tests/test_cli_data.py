@@ -144,24 +144,27 @@ def test_backfill_unknown_symbol_and_unreachable_exchange_fail_clearly(tmp_path,
 
 def test_backfill_ctrl_c_keeps_pages_and_rerun_resumes(tmp_path, capsys, sim, monkeypatch):
     cfg = _config(tmp_path, sim.url)
-    import perpbot.data.ingest as ingest
+    import perpbot.cli_data as cli_data
 
-    real = ingest.DataIngestor.backfill_funding
+    real = cli_data._ProgressBars.__call__
 
-    def interrupted(self, *a, **k):
-        raise KeyboardInterrupt  # Ctrl-C after the candles were stored, before funding
+    def ctrl_c_after_first_funding_page(self, event):
+        real(self, event)
+        if event.series == "funding" and event.new_rows:
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C while funding was downloading
 
-    monkeypatch.setattr(ingest.DataIngestor, "backfill_funding", interrupted)
+    monkeypatch.setattr(cli_data._ProgressBars, "__call__", ctrl_c_after_first_funding_page)
     args = ["--config", str(cfg), "backfill", "--days", "1"]
     assert main(args) == 130
     out = capsys.readouterr().out
     assert "database is consistent" in out and "run the same command again" in out
-    stored = _count(tmp_path)
-    assert stored >= 1439
-    monkeypatch.setattr(ingest.DataIngestor, "backfill_funding", real)
-    assert main(args) == 0
     store = Store(tmp_path / "bot.db")
-    assert store.count_funding("BTC") >= 23
+    assert 1438 <= store.count_candles("BTC", "1m") <= 1440
+    assert 0 < store.count_funding("BTC")
+    monkeypatch.setattr(cli_data._ProgressBars, "__call__", real)
+    assert main(args) == 0
+    assert "Backfill summary" in capsys.readouterr().out
+    assert 23 <= store.count_funding("BTC") <= 25
     assert store.find_gaps("BTC", 60_000, "1m") == []
     assert store.latest_candle_time("BTC", "1m") >= floor_ms(sim.now_ms(), 60_000) - 3 * 60_000
     store.close()

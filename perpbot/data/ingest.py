@@ -143,7 +143,7 @@ class DataIngestor:
             if first - step >= start:
                 ranges.append((start, first - 1))
             ranges.extend(self.store.candle_gaps(symbol, interval, step, start=start)[:MAX_GAP_FILLS])
-            if last + step < now_ms:
+            if last + 2 * step <= now_ms:  # the bar after `last` has closed
                 ranges.append((last + step, now_ms))
         done = min(total, self.store.count_candles_since(symbol, interval, start))
         new = 0
