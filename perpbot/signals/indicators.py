@@ -400,7 +400,7 @@ def hurst(close: Any, window: int = 100) -> FloatArray:
             flat = total <= 0
         zero_somewhere |= total <= 0
         correction = _small_sample_bias(lag, w - lag) - math.log(w - lag)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):  # zero sums: handled below
             acc += weight * (np.log(total) + correction)
     h = np.clip(0.5 * acc, 0.0, 1.0)
     h[zero_somewhere] = 0.0
