@@ -33,7 +33,7 @@ FloatArray = NDArray[np.float64]
 # the lookback falls by up to 1000x (the start-up error is relative to older, larger values).
 WILDER_TOLERANCE = 1e-12
 HURST_MIN_WINDOW = 10
-_CHUNK_ROWS = 32_768  # rows of the sliding-window view per pass: bounds the temporaries (~5 MB)
+_CHUNK_ROWS = 4096  # rows of the sliding-window view per pass: temporaries stay in cache
 _SCAN_MAX_BLOCK = 256
 _SCAN_MIN_FACTOR = 1e-30  # smallest within-block decay product: keeps inp / product finite
 
@@ -155,10 +155,11 @@ def _mean_std(x: FloatArray, w: int) -> tuple[FloatArray, FloatArray, FloatArray
     if n < w:
         return mean, std, dev
     view = sliding_window_view(x, w)
+    averager = np.full(w, 1.0 / w)  # a matrix-vector product beats mean(axis=1) on short rows
     for a in range(0, len(view), _CHUNK_ROWS):
         blk = view[a : a + _CHUNK_ROWS]
         d = blk - blk[:, :1]
-        md = d.mean(axis=1)
+        md = d @ averager
         d -= md[:, None]
         rows = slice(w - 1 + a, w - 1 + a + len(blk))
         mean[rows] = blk[:, 0] + md
