@@ -179,7 +179,8 @@ def zscore_bands(close: Any, window: int, num_std: float) -> tuple[FloatArray, .
     """
     x = _series(close, "close")
     w = _window(window, "window", 2)
-    if not (isinstance(num_std, (int, float)) and math.isfinite(num_std) and num_std >= 0):
+    real = isinstance(num_std, (int, float, np.integer, np.floating)) and not isinstance(num_std, bool)
+    if not (real and math.isfinite(num_std) and num_std >= 0):
         raise ValueError(f"num_std must be a finite number >= 0 (got {num_std!r})")
     start = _start(("close", x))
     n = len(x)

@@ -275,6 +275,9 @@ def test_other_bad_input_raises() -> None:
         ind.bollinger(x, 5, -1.0)
     with pytest.raises(ValueError, match="num_std"):
         ind.bollinger(x, 5, math.nan)
+    with pytest.raises(ValueError, match="num_std"):
+        ind.bollinger(x, 5, True)
+    np.testing.assert_array_equal(ind.bollinger(x, 5, np.int64(2))[1], ind.bollinger(x, 5, 2.0)[1])
     with pytest.raises(ValueError, match="one-dimensional"):
         ind.zscore(np.ones((5, 5)), 2)
     with pytest.raises(ValueError, match="same length"):
