@@ -1,0 +1,160 @@
+"""Provides the simulated Hyperliquid exchange server: a Starlette app on uvicorn in a background thread.
+
+    with SimServer(SimOptions(seed=1, history_days=7), port=0) as sim:
+        Info(base_url=sim.url)   # the official SDK works against it unchanged
+
+Routes: `POST /info` (see `perpbot.sim.info`) and the WebSocket `/ws` (see `perpbot.sim.ws`).
+Every answer is built from the exchange's own clock, `sim.now_ms()`, which starts at
+`options.start_ms` and runs `options.speed` times faster than wall time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
+
+from perpbot.clock import MINUTE_MS, Clock, ScaledClock, WallClock, floor_ms
+from perpbot.errors import ConfigError
+from perpbot.sim.faults import FaultConfig, FaultInjector
+from perpbot.sim.info import InfoApi, InfoError
+from perpbot.sim.options import SimOptions
+from perpbot.sim.universe import Universe, build_universe
+from perpbot.sim.ws import WsHub
+
+__all__ = ["FaultConfig", "SimOptions", "SimServer"]
+
+_STARTUP_TIMEOUT_S = 10.0
+_JSON = "application/json"
+
+
+def build_app(info: InfoApi, injector: FaultInjector, hub: WsHub) -> Starlette:
+    """The ASGI app: /info with fault injection in front, and /ws."""
+
+    async def info_endpoint(request: Request) -> Response:
+        faults = injector.config
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        fault = injector.http_fault()
+        if fault is not None:
+            return Response(fault.body, fault.status, media_type=fault.content_type)
+        if not request.headers.get("content-type", "").startswith(_JSON):
+            return Response("Expected request with `Content-Type: application/json`", 415, media_type="text/plain")
+        raw = await request.body()
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            return Response(f"Failed to parse the request body as JSON: {exc}", 400, media_type="text/plain")
+        try:
+            text = info.handle(body)
+        except InfoError as exc:
+            return Response(exc.text, exc.status, media_type=exc.content_type)
+        broken = injector.malform(text)
+        return Response(text if broken is None else broken, 200, media_type=_JSON)
+
+    return Starlette(routes=[Route("/info", info_endpoint, methods=["POST"]), WebSocketRoute("/ws", hub.endpoint)])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"the simulator cannot listen on {host}:{port}: {exc.strerror}",
+                          "pick another --port (or 0 for any free port)") from exc
+    return sock
+
+
+class SimServer:
+    """The simulated exchange; `start()`/`stop()` or use it as a context manager.
+
+    Args:
+        options: market, clock and fault settings (validated here).
+        host, port: where to listen; port 0 picks a free port (see `.url`).
+        clock: the exchange's clock; default a ScaledClock from options.start_ms at options.speed.
+
+    Raises:
+        ConfigError: bad options, a bad replay file, or a port that cannot be bound.
+    """
+
+    def __init__(self, options: SimOptions | None = None, host: str = "127.0.0.1", port: int = 0,
+                 clock: Clock | None = None) -> None:
+        self.options = options or SimOptions()
+        self.options.validate()
+        start_ms = self.options.start_ms
+        if start_ms is None:
+            start_ms = floor_ms(WallClock().now_ms(), MINUTE_MS)
+        self.start_ms = start_ms
+        self.universe: Universe = build_universe(self.options, start_ms)
+        # The clock starts after the (possibly long) generation, so no simulated time is lost.
+        self.clock: Clock = clock or ScaledClock(start_ms, self.options.speed)
+        self.faults: FaultConfig = self.options.faults
+        self.injector = FaultInjector(self.faults, self.options.seed)
+        self.info = InfoApi(self.universe, self.clock, self.options.candle_limit, self.options.seed)
+        self.hub = WsHub(self.info, self.faults, self.clock, time.monotonic)
+        self.app = build_app(self.info, self.injector, self.hub)
+        self.host = host
+        self._sock = _bind(host, port)
+        self.port: int = self._sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_config=None, log_level="warning", access_log=False, lifespan="off",
+                                ws="websockets-sansio", timeout_graceful_shutdown=1)
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.url[len("http"):] + "/ws"
+
+    def now_ms(self) -> int:
+        """The exchange's current time."""
+        return self.clock.now_ms()
+
+    def drop_websockets(self) -> int:
+        """Close every open WebSocket connection; returns how many there were."""
+        return self.hub.drop_all()
+
+    def start(self) -> SimServer:
+        """Serve in a background thread; returns once the server accepts connections."""
+        if self._thread is not None:
+            return self
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
+                                        name=f"perpbot-sim-{self.port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + _STARTUP_TIMEOUT_S
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise ConfigError(f"the simulator on {self.url} did not start", "see the log above for uvicorn's error")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        """Close every connection and stop serving (returns within about a second)."""
+        if self._thread is None:
+            self._sock.close()
+            return
+        self._server.should_exit = True
+        self._thread.join(timeout=5)
+        self._thread = None
+        self._sock.close()
+
+    def __enter__(self) -> SimServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
