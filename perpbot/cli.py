@@ -264,6 +264,41 @@ def _print_regime(report: dict[str, Any]) -> None:
         console.print("note: prediction.enabled is false, so the bot itself ignores these markets.")
 
 
+def _add_sim(sub: Any) -> None:
+    p = sub.add_parser(
+        "sim",
+        help="run the local Hyperliquid exchange simulator",
+        description="Serve a Hyperliquid-compatible exchange (POST /info, WebSocket /ws) on loopback with a "
+        "deterministic synthetic market, or replay a candle CSV. Point exchange.base_url at the URL it prints. "
+        "Like mainnet it serves only the most recent 5000 candles per coin and interval (see --candle-limit). "
+        "Runs until Ctrl-C.",
+    )
+    p.add_argument("--port", type=int, default=8765, metavar="PORT", help="port to listen on (default 8765; 0 = any free)")
+    p.add_argument("--host", default="127.0.0.1", metavar="HOST", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--seed", type=int, default=1, metavar="N", help="market seed (default 1)")
+    p.add_argument("--history-days", type=float, default=7.0, metavar="D", help="history before the start (default 7)")
+    p.add_argument("--symbols", default="BTC,ETH,SOL", metavar="BTC,ETH,SOL", help="coins listed (default BTC,ETH,SOL)")
+    p.add_argument("--speed", type=float, default=1.0, metavar="X", help="clock speed vs wall time (default 1)")
+    p.add_argument("--candles", metavar="FILE", help="replay a 1m CSV t,open,high,low,close,volume for the one symbol")
+    p.add_argument("--funding", metavar="FILE", help="replay an hourly funding CSV t,rate")
+    p.add_argument("--candle-limit", type=int, default=5000, metavar="N",
+                   help="most recent candles available per coin and interval (default 5000; 0 = all)")
+    p.add_argument("--start", metavar="TIME", help="the clock's start, ISO or epoch ms (default: now)")
+    faults = p.add_argument_group("fault injection")
+    faults.add_argument("--error-rate", type=float, default=0.0, metavar="P", help="share of /info answered 5xx")
+    faults.add_argument("--rate-limit-rate", type=float, default=0.0, metavar="P", help="share of /info answered 429")
+    faults.add_argument("--latency-ms", type=int, default=0, metavar="MS", help="delay added to every /info answer")
+    faults.add_argument("--malformed-rate", type=float, default=0.0, metavar="P", help="share of /info with broken bodies")
+    faults.add_argument("--ws-stall", action="store_true", help="websockets stay open but send nothing")
+
+
+@command(_add_sim)
+def _run_sim(args: argparse.Namespace) -> int:
+    from perpbot.sim.runner import run_sim
+
+    return run_sim(args, parse_time(args.start))
+
+
 # --- new commands go above this line -------------------------------------------------------
 
 if __name__ == "__main__":  # pragma: no cover
