@@ -81,7 +81,8 @@ def run_backfill(
     except KeyboardInterrupt:
         console.print(
             "[yellow]Interrupted.[/] Every page fetched so far is saved and the database is consistent; "
-            "run the same command again to resume where it stopped."
+            "run the same command again to resume where it stopped.",
+            soft_wrap=True,
         )
         return EXIT_INTERRUPTED
     finally:
@@ -108,10 +109,11 @@ def print_backfill_report(report: BackfillReport, days: float, console: Console)
             console.print(
                 f"[yellow]Gaps[/] in {s.symbol} {s.interval}: {len(s.gaps)} stretch(es), {s.missing_bars} bars missing "
                 f"(first {fmt_ms(first_gap[0])} to {fmt_ms(first_gap[1])}). The exchange did not serve them; "
-                f"import them with `perpbot import-candles FILE --symbol {s.symbol} --timeframe {s.interval}`."
+                f"import them with `perpbot import-candles FILE --symbol {s.symbol} --timeframe {s.interval}`.",
+                soft_wrap=True,
             )
     if report.limited:
-        console.print(_limited_note(report, days))
+        console.print(_limited_note(report, days), soft_wrap=True)
 
 
 def _limited_note(report: BackfillReport, days: float) -> str:
@@ -146,7 +148,8 @@ def run_import(settings: Settings, path: str, symbol: str, timeframe: str, conso
         store.close()
     console.print(
         f"{symbol.upper()} {timeframe}: {result.rows_read} rows read, {result.imported} imported, "
-        f"{result.ignored} ignored as duplicates ({fmt_ms(result.first_ms)} to {fmt_ms(result.last_ms)})."
+        f"{result.ignored} ignored as duplicates ({fmt_ms(result.first_ms)} to {fmt_ms(result.last_ms)}).",
+        soft_wrap=True,
     )
     if result.gaps:
         console.print(f"[yellow]{len(result.gaps)} gap(s)[/] remain in that range; the first starts {fmt_ms(result.gaps[0][0])}.")

@@ -137,6 +137,7 @@ def test_backfill_unknown_symbol_and_unreachable_exchange_fail_clearly(tmp_path,
     assert main(["--config", str(cfg), "backfill", "--symbols", "DOGEZ", "--days", "1"]) == 2
     err = capsys.readouterr().err
     assert "does not list DOGEZ" in err and "data.symbols or --symbols" in err
+    (tmp_path / "dead").mkdir()
     dead = _config(tmp_path / "dead", "http://127.0.0.1:9")
     assert main(["--config", str(dead), "backfill", "--days", "1"]) == 2
     assert "cannot reach http://127.0.0.1:9" in capsys.readouterr().err

@@ -114,7 +114,7 @@ def test_history_beyond_the_5000_candle_window_is_reported_as_limited(limited_si
     assert not quarter.limited and quarter.total_rows == _closed_bars(now - int(4.5 * DAY_MS), now, 15 * M)
 
     # Older bars with a hole, as an import would bring them: the hole cannot be fetched, so it stays reported.
-    old = one_min.first_ms - 3000 * M
+    old = one_min.first_ms - 1000 * M  # inside the requested range, before what the exchange serves
     rows = [("BTC", "1m", old + i * M, 1.0, 2.0, 0.5, 1.5, 1.0, 0) for i in range(100) if not 40 <= i < 45]
     store.insert_candle_rows(rows)
     again = ingestor.backfill(["BTC"], ["1m"], days=4.5, funding=False).candles[0]
