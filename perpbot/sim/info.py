@@ -20,6 +20,7 @@ from perpbot.sim.assets import fmt_fixed, fmt_num, round_px_one, tick_size
 from perpbot.sim.market import INTERVALS, Row, SymbolMarket
 from perpbot.sim.model import coin_key
 from perpbot.sim.universe import Universe
+from perpbot.sim.wire import candles_json
 
 CANDLES_PER_RESPONSE = 5000
 FUNDING_PER_RESPONSE = 500
@@ -176,10 +177,11 @@ class InfoApi:
         market = self._market(coin)
         if market is None:
             return "[]"
-        return "[" + ",".join(self.candle_rows(market, interval, start, now if end is None else end, now)) + "]"
+        return self.candles_text(market, interval, start, now if end is None else end, now)
 
-    def candle_rows(self, market: SymbolMarket, interval: str, start: int, end: int, now: int) -> list[str]:
-        """JSON rows of the candles with start <= t <= end the exchange would return now.
+    def candle_range(self, market: SymbolMarket, interval: str, start: int, end: int,
+                     now: int) -> tuple[list[np.ndarray], Row | None]:
+        """The candles with start <= t <= end the exchange would return now: (closed columns, forming bar).
 
         Available are the most recent `candle_limit` candles (closed ones plus the one
         forming); of those in range, the first 5000 from `start` are returned.
@@ -190,15 +192,29 @@ class InfoApi:
         total = k + (forming is not None)
         lowest = max(0, total - self.candle_limit) if self.candle_limit else 0
         a = max(lowest, int(np.searchsorted(closed.t, start, side="left")))
-        b = min(k, int(np.searchsorted(closed.t, end, side="right")), a + CANDLES_PER_RESPONSE)
-        out: list[str] = []
-        if b > a:
-            cols = [closed.t[a:b], closed.close_t[a:b], closed.o[a:b], closed.h[a:b], closed.l[a:b], closed.c[a:b],
-                    np.round(closed.v[a:b], 8), closed.n[a:b]]
-            out = candle_rows_json(market.meta.name, interval, cols)
-        if forming is not None and start <= forming[0] <= end and k >= lowest and len(out) < CANDLES_PER_RESPONSE:
-            out += candle_rows_json(market.meta.name, interval, [np.array([x]) for x in forming])
-        return out
+        b = max(a, min(k, int(np.searchsorted(closed.t, end, side="right")), a + CANDLES_PER_RESPONSE))
+        cols = [closed.t[a:b], closed.close_t[a:b], closed.o[a:b], closed.h[a:b], closed.l[a:b], closed.c[a:b],
+                np.round(closed.v[a:b], 8), closed.n[a:b]]
+        keep = forming is not None and start <= forming[0] <= end and k >= lowest and b - a < CANDLES_PER_RESPONSE
+        return cols, forming if keep else None
+
+    def candle_rows(self, market: SymbolMarket, interval: str, start: int, end: int, now: int) -> list[str]:
+        """candle_range as one JSON text per candle (for the socket, which sends them one by one)."""
+        cols, forming = self.candle_range(market, interval, start, end, now)
+        rows = candle_rows_json(market.meta.name, interval, cols) if len(cols[0]) else []
+        if forming is not None:
+            rows += candle_rows_json(market.meta.name, interval, [np.array([x]) for x in forming])
+        return rows
+
+    def candles_text(self, market: SymbolMarket, interval: str, start: int, end: int, now: int) -> str:
+        """candle_range as the JSON array of a candleSnapshot answer, built vectorised."""
+        coin = market.meta.name
+        cols, forming = self.candle_range(market, interval, start, end, now)
+        fast = candles_json(coin, interval, cols)
+        parts = [fast.decode("ascii") if fast is not None else ",".join(candle_rows_json(coin, interval, cols))]
+        if forming is not None:
+            parts += candle_rows_json(coin, interval, [np.array([x]) for x in forming])
+        return "[" + ",".join(p for p in parts if p) + "]"
 
     def forming_candle(self, coin: str, interval: str, now: int) -> Row | None:
         market = self._market(coin)
