@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -93,12 +94,14 @@ def run_backfill(
 
 
 def print_backfill_report(report: BackfillReport, days: float, console: Console) -> None:
-    table = Table(title=f"Backfill summary ({days:g} days requested)")
-    for name in ("symbol", "timeframe", "new rows", "total rows", "first", "last", "gaps"):
-        table.add_column(name, justify="right" if name in ("new rows", "total rows", "gaps") else "left")
+    # Short headers, no edges and collapsed padding keep one line per series in 80 columns.
+    table = Table(title=f"Backfill summary: {days:g} days asked, times UTC",
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    for name in ("symbol", "timeframe", "new", "rows", "first", "last", "gaps"):
+        table.add_column(name, justify="right" if name in ("new", "rows", "gaps") else "left", no_wrap=True)
     for s in report.candles:
-        gaps = f"{len(s.gaps)} ({s.missing_bars} bars)" if s.gaps else "0"
-        table.add_row(s.symbol, s.interval, str(s.new_rows), str(s.total_rows), fmt_ms(s.first_ms), fmt_ms(s.last_ms), gaps)
+        table.add_row(s.symbol, s.interval, str(s.new_rows), str(s.total_rows), fmt_ms(s.first_ms), fmt_ms(s.last_ms),
+                      str(len(s.gaps)))
     for f in report.funding:
         table.add_row(f.symbol, "funding", str(f.new_rows), str(f.total_rows), fmt_ms(f.first_ms), fmt_ms(f.last_ms), "")
     console.print(table)

@@ -132,6 +132,19 @@ def test_backfill_fills_then_adds_nothing_and_explains_the_limit(tmp_path, capsy
     assert "new rows in total" in out
 
 
+def test_backfill_reports_gaps_it_cannot_fill(tmp_path, capsys, sim):
+    cfg = _config(tmp_path, sim.url)
+    old = floor_ms(sim.now_ms() - 6 * 86_400_000, 60_000)  # long before the exchange's 5000-candle window
+    f = tmp_path / "old.csv"
+    f.write_text(H + _rows(30, start=old) + _rows(30, start=old + 40 * 60_000))
+    assert main(["--config", str(cfg), "import-candles", str(f), "--symbol", "ETH"]) == 0
+    assert "60 imported" in capsys.readouterr().out
+    assert main(["--config", str(cfg), "backfill", "--symbols", "ETH", "--timeframes", "1m", "--days", "7", "--no-funding"]) == 0
+    out = capsys.readouterr().out
+    assert "Gaps in ETH 1m: 2 stretch(es)" in out and "perpbot import-candles FILE --symbol ETH --timeframe 1m" in out
+    assert "ETH     funding" not in out
+
+
 def test_backfill_unknown_symbol_and_unreachable_exchange_fail_clearly(tmp_path, capsys, sim):
     cfg = _config(tmp_path, sim.url)
     assert main(["--config", str(cfg), "backfill", "--symbols", "DOGEZ", "--days", "1"]) == 2
