@@ -123,7 +123,7 @@ def test_backfill_fills_then_adds_nothing_and_explains_the_limit(tmp_path, capsy
     assert "Backfill summary" in out and "BTC" in out and "funding" in out
     n1 = _count(tmp_path, "BTC", "1m")
     # 3 days of 1m history exist; the last bar still forming is not stored.
-    assert 3 * 1440 - 5 <= n1 <= 3 * 1440
+    assert 3 * 1440 - 5 <= n1 <= 3 * 1440 + 10  # + bars closed since the simulator started
     assert "History was limited" in out and "most recent 5000 candles" in out
     assert "perpbot import-candles FILE --symbol BTC" in out and "keep the bot running" in out
     assert main(args) == 0

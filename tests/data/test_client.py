@@ -15,6 +15,7 @@ from perpbot.errors import (
     RateLimitedError,
     TransientExchangeError,
 )
+from perpbot.models import Side
 from perpbot.sim.server import SimOptions, SimServer
 
 USER = "0x" + "ab" * 20
@@ -91,6 +92,67 @@ def test_account_requests_for_a_fresh_user(sim):
         assert client.user_fills(USER) == []
         assert client.order_status(USER, 123456).found is False
         assert client.order_status(USER, "0x" + "00" * 16).found is False
+
+
+class OneTraderBook:
+    """A simulator account book (the pluggable AccountBook) holding one short position, order and fill."""
+
+    SUMMARY = {"accountValue": "1234.5", "totalNtlPos": "970.0", "totalRawUsd": "2204.5", "totalMarginUsed": "97.0"}
+    ORDER = {"coin": "ETH", "limitPx": "2500.5", "oid": 77, "side": "B", "sz": "0.4", "timestamp": 1_700_000_000_000,
+             "origSz": "0.5", "cloid": "0x" + "0f" * 16}
+
+    def clearinghouse_state(self, user, now_ms):
+        position = {"coin": "BTC", "szi": "-0.01", "entryPx": "97000.0", "leverage": {"type": "isolated", "value": 10,
+                    "rawUsd": "1067.0"}, "liquidationPx": "105000.0", "marginUsed": "97.0", "positionValue": "970.0",
+                    "unrealizedPnl": "-1.5", "returnOnEquity": "-0.015"}
+        return {"marginSummary": self.SUMMARY, "crossMarginSummary": self.SUMMARY, "withdrawable": "1100.25",
+                "assetPositions": [{"position": position, "type": "oneWay"}], "time": now_ms}
+
+    def open_orders(self, user):
+        return [self.ORDER]
+
+    def frontend_open_orders(self, user):
+        return [self.ORDER]
+
+    def user_fills(self, user):
+        return [{"coin": "BTC", "px": "97000.0", "sz": "0.01", "side": "A", "time": 1_700_000_000_500,
+                 "startPosition": "0.0", "dir": "Open Short", "closedPnl": "0.0", "hash": "0x" + "aa" * 32, "oid": 76,
+                 "crossed": True, "fee": "0.4365", "tid": 9}]
+
+    def user_fills_by_time(self, user, start_ms, end_ms):
+        return self.user_fills(user)
+
+    def order_status(self, user, oid):
+        if oid not in (77, self.ORDER["cloid"]):
+            return {"status": "unknownOid"}
+        return {"status": "order", "order": {"order": self.ORDER, "status": "open", "statusTimestamp": 1_700_000_000_001}}
+
+
+def test_account_records_carry_typed_values(sim):
+    original = sim.info.accounts
+    sim.info.accounts = OneTraderBook()
+    try:
+        with _client(sim) as client:
+            state = client.clearinghouse_state(USER)
+            orders = client.open_orders(USER)
+            fills = client.user_fills(USER)
+            by_oid, by_cloid = client.order_status(USER, 77), client.order_status(USER, OneTraderBook.ORDER["cloid"])
+            unknown = client.order_status(USER, 78)
+    finally:
+        sim.info.accounts = original
+    assert (state.account_value, state.total_margin_used, state.withdrawable) == (1234.5, 97.0, 1100.25)
+    (pos,) = state.positions
+    assert (pos.symbol, pos.size, pos.side, pos.entry_px, pos.leverage_type, pos.leverage) == (
+        "BTC", -0.01, Side.SHORT, 97000.0, "isolated", 10.0)
+    assert (pos.liquidation_px, pos.unrealized_pnl) == (105000.0, -1.5)
+    (order,) = orders
+    assert (order.symbol, order.side, order.limit_px, order.sz, order.oid, order.cloid) == (
+        "ETH", Side.LONG, 2500.5, 0.4, 77, OneTraderBook.ORDER["cloid"])
+    (fill,) = fills
+    assert (fill.side, fill.px, fill.fee, fill.crossed, fill.tid, fill.dir) == (Side.SHORT, 97000.0, 0.4365, True, 9, "Open Short")
+    assert by_oid == by_cloid and by_oid.found and by_oid.status == "open"
+    assert (by_oid.sz, by_oid.orig_sz, by_oid.side, by_oid.status_timestamp) == (0.4, 0.5, Side.LONG, 1_700_000_000_001)
+    assert not unknown.found and unknown.status == "unknownOid"
 
 
 def test_candles_paginate_past_the_5000_cap(sim):
