@@ -20,6 +20,7 @@ import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from perpbot.clock import Clock
+from perpbot.sim.assets import fmt_num
 from perpbot.sim.faults import FaultConfig
 from perpbot.sim.info import InfoApi, InfoError, candle_rows_json
 from perpbot.sim.market import INTERVALS
@@ -148,7 +149,7 @@ class _Session:
                 await self._push_book(key[1], now)
 
     async def _push_mids(self, now: int) -> None:
-        mids = json.dumps({name: repr(px) for name, px in self.info.universe.mids(now).items()}, separators=(",", ":"))
+        mids = json.dumps({name: fmt_num(px) for name, px in self.info.universe.mids(now).items()}, separators=(",", ":"))
         wall = self._wall()
         if mids != self._last_mids or wall - self._mids_at >= MIDS_HEARTBEAT_S:
             self._last_mids, self._mids_at = mids, wall
