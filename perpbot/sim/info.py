@@ -49,8 +49,8 @@ def _field(body: dict[str, Any], name: str, kind: type, optional: bool = False) 
             return None
         raise _bad(f"missing field `{name}`")
     value = body[name]
-    if kind is int and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise _bad(f"{name}: invalid type: {json.dumps(value)}, expected u64")
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**64):
+        raise _bad(f"{name}: invalid value: {json.dumps(value)}, expected u64")
     if kind is str and not isinstance(value, str):
         raise _bad(f"{name}: invalid type: {json.dumps(value)}, expected a string")
     return value
