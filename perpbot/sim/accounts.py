@@ -27,6 +27,8 @@ class AccountBook(Protocol):
 
     def order_status(self, user: str, oid: int | str) -> dict[str, Any]: ...
 
+    def user_role(self, user: str) -> dict[str, Any]: ...
+
 
 class EmptyAccounts:
     """Every user is unknown to the exchange: no margin, positions, orders or fills."""
@@ -55,3 +57,6 @@ class EmptyAccounts:
 
     def order_status(self, user: str, oid: int | str) -> dict[str, Any]:
         return {"status": "unknownOid"}
+
+    def user_role(self, user: str) -> dict[str, Any]:
+        return {"role": "missing"}

@@ -102,6 +102,7 @@ class InfoApi:
             "userFills": lambda b, now: _dumps(self.accounts.user_fills(_user(b))),
             "userFillsByTime": self._fills_by_time,
             "orderStatus": self._order_status,
+            "userRole": lambda b, now: _dumps(self.accounts.user_role(_user(b))),
         }
 
     @property

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from perpbot.errors import ConfigError
+from perpbot.sim.exchange_options import check_exchange_options
 from perpbot.sim.faults import FaultConfig
 
 
@@ -31,6 +32,10 @@ class SimOptions:
     """Replay this hourly funding CSV (t,rate) instead of deriving funding from the bars."""
     faults: FaultConfig = field(default_factory=FaultConfig)
     """Initial fault injection settings (mutable at runtime through SimServer.faults)."""
+    funds: dict[str, float] = field(default_factory=dict)
+    """Accounts that exist, lower-case address -> USDC deposited (only funded accounts can trade)."""
+    network: str = "testnet"
+    """Which chain signatures are verified for: testnet (what the SDK signs for any URL but mainnet's) or mainnet."""
 
     def validate(self) -> None:
         """Raise ConfigError naming the first bad option and how to fix it."""
@@ -53,3 +58,4 @@ class SimOptions:
         if self.funding_file is not None and not Path(self.funding_file).is_file():
             raise ConfigError(f"--funding {self.funding_file}: no such file", "check the path")
         self.faults.validate()
+        check_exchange_options(self.funds, self.network)

@@ -3,7 +3,8 @@
     with SimServer(SimOptions(seed=1, history_days=7), port=0) as sim:
         Info(base_url=sim.url)   # the official SDK works against it unchanged
 
-Routes: `POST /info` (see `perpbot.sim.info`) and the WebSocket `/ws` (see `perpbot.sim.ws`).
+Routes: `POST /info` (see `perpbot.sim.info`), `POST /exchange` (see `perpbot.sim.exchange`) and
+the WebSocket `/ws` (see `perpbot.sim.ws`).
 Every answer is built from the exchange's own clock, `sim.now_ms()`, which starts at
 `options.start_ms` and runs `options.speed` times faster than wall time.
 """
@@ -24,6 +25,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from perpbot.clock import MINUTE_MS, Clock, ScaledClock, WallClock, floor_ms
 from perpbot.errors import ConfigError
+from perpbot.sim.exchange import build_exchange, exchange_route
 from perpbot.sim.faults import FaultConfig, FaultInjector
 from perpbot.sim.info import InfoApi, InfoError
 from perpbot.sim.options import SimOptions
@@ -36,8 +38,8 @@ _STARTUP_TIMEOUT_S = 10.0
 _JSON = "application/json"
 
 
-def build_app(info: InfoApi, injector: FaultInjector, hub: WsHub) -> Starlette:
-    """The ASGI app: /info with fault injection in front, and /ws."""
+def build_app(info: InfoApi, injector: FaultInjector, hub: WsHub, exchange: Route | None = None) -> Starlette:
+    """The ASGI app: /info with fault injection in front, /ws, and /exchange if given."""
 
     async def info_endpoint(request: Request) -> Response:
         faults = injector.config
@@ -60,7 +62,8 @@ def build_app(info: InfoApi, injector: FaultInjector, hub: WsHub) -> Starlette:
         broken = injector.malform(text)
         return Response(text if broken is None else broken, 200, media_type=_JSON)
 
-    return Starlette(routes=[Route("/info", info_endpoint, methods=["POST"]), WebSocketRoute("/ws", hub.endpoint)])
+    routes = [Route("/info", info_endpoint, methods=["POST"]), WebSocketRoute("/ws", hub.endpoint)]
+    return Starlette(routes=routes + ([exchange] if exchange is not None else []))
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -101,9 +104,13 @@ class SimServer:
         self.clock: Clock = clock or ScaledClock(start_ms, self.options.speed)
         self.faults: FaultConfig = self.options.faults
         self.injector = FaultInjector(self.faults, self.options.seed)
-        self.info = InfoApi(self.universe, self.clock, self.options.candle_limit, self.options.seed)
+        # The exchange side books against the same book /info serves (self.info exists before any order).
+        self.exchange, accounts = build_exchange(self.universe, lambda coin, t: self.info.l2_book_obj(coin, t),
+                                                 self.clock, self.options.funds, self.options.network)
+        self.ledger = self.exchange.ledger
+        self.info = InfoApi(self.universe, self.clock, self.options.candle_limit, self.options.seed, accounts)
         self.hub = WsHub(self.info, self.faults, self.clock, time.monotonic)
-        self.app = build_app(self.info, self.injector, self.hub)
+        self.app = build_app(self.info, self.injector, self.hub, exchange_route(self.exchange))
         self.host = host
         self._sock = _bind(host, port)
         self.port: int = self._sock.getsockname()[1]
