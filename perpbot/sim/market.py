@@ -97,7 +97,7 @@ class SymbolMarket:
         b = self.bars
         if len(b) == 0:
             return
-        first = -(-int(b.t[0]) // HOUR_MS) * HOUR_MS
+        first = (int(b.t[0]) // HOUR_MS + 1) * HOUR_MS  # the first hour with a bar before it to settle
         if self._generator is not None:
             noise = self._generator.funding_noise
         else:
