@@ -284,6 +284,10 @@ def _add_sim(sub: Any) -> None:
     p.add_argument("--candle-limit", type=int, default=5000, metavar="N",
                    help="most recent candles available per coin and interval (default 5000; 0 = all)")
     p.add_argument("--start", metavar="TIME", help="the clock's start, ISO or epoch ms (default: now)")
+    p.add_argument("--fund", action="append", default=[], metavar="ADDRESS=USD",
+                   help="create an account holding USD (repeatable); only funded accounts and their agents can trade")
+    p.add_argument("--network", choices=("testnet", "mainnet"), default="testnet",
+                   help="verify signatures as this chain (default testnet, as the SDK signs for any non-mainnet URL)")
     faults = p.add_argument_group("fault injection")
     faults.add_argument("--error-rate", type=float, default=0.0, metavar="P", help="share of /info answered 5xx")
     faults.add_argument("--rate-limit-rate", type=float, default=0.0, metavar="P", help="share of /info answered 429")

@@ -42,6 +42,7 @@ _AGENT_TYPES = [
     {"name": "nonce", "type": "uint64"},
 ]
 _OK_DEFAULT: dict[str, Any] = {"status": "ok", "response": {"type": "default"}}
+ACTION_TYPES = ("order", "cancel", "cancelByCloid", "modify", "batchModify", "updateLeverage", "approveAgent", "noop")
 
 
 def _err(text: str) -> dict[str, Any]:
@@ -94,6 +95,9 @@ class ExchangeApi:
         if isinstance(nonce, bool) or not isinstance(nonce, int) or nonce < 0:
             raise WireError(f"nonce: invalid type: {nonce!r}, expected u64")
         kind = action.get("type")
+        if kind not in ACTION_TYPES:
+            raise WireError(f"action.type: unknown variant `{kind}`, expected one of "
+                            + ", ".join(f"`{k}`" for k in ACTION_TYPES))
         vault, expires = body.get("vaultAddress"), body.get("expiresAfter")
         if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int)):
             raise WireError(f"expiresAfter: invalid type: {expires!r}, expected u64")
@@ -195,10 +199,7 @@ class ExchangeApi:
                 raise WireError("action.isCross: invalid type, expected a boolean")
             self.matcher.update_leverage(user, _int(action, "asset"), is_cross, _int(action, "leverage"), now)
             return dict(_OK_DEFAULT)
-        if kind == "noop":
-            return dict(_OK_DEFAULT)
-        raise WireError(f"action.type: unknown variant `{kind}`, expected one of `order`, `cancel`, `cancelByCloid`, "
-                        "`modify`, `batchModify`, `updateLeverage`, `approveAgent`, `noop`")
+        return dict(_OK_DEFAULT)  # noop: only marks the nonce as used
 
     def _modify(self, user: str, modify: Any, now: int) -> dict[str, Any]:
         if not isinstance(modify, dict):

@@ -7,6 +7,7 @@ import signal
 import threading
 from datetime import datetime, timezone
 
+from perpbot.sim.exchange_options import parse_fund
 from perpbot.sim.faults import FaultConfig
 from perpbot.sim.options import SimOptions
 from perpbot.sim.server import SimServer
@@ -17,9 +18,13 @@ def options_from_args(args: argparse.Namespace, start_ms: int | None) -> SimOpti
     symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
     faults = FaultConfig(error_rate=args.error_rate, rate_limit_rate=args.rate_limit_rate,
                          latency_ms=args.latency_ms, malformed_rate=args.malformed_rate, ws_stall=args.ws_stall)
+    funds: dict[str, float] = {}
+    for item in args.fund:
+        address, usd = parse_fund(item)
+        funds[address] = funds.get(address, 0.0) + usd
     return SimOptions(seed=args.seed, symbols=symbols, history_days=args.history_days, speed=args.speed,
                       candle_limit=args.candle_limit, start_ms=start_ms, candles_file=args.candles,
-                      funding_file=args.funding, faults=faults)
+                      funding_file=args.funding, faults=faults, funds=funds, network=args.network)
 
 
 def run_sim(args: argparse.Namespace, start_ms: int | None) -> int:
@@ -34,6 +39,8 @@ def run_sim(args: argparse.Namespace, start_ms: int | None) -> int:
     clock = datetime.fromtimestamp(server.now_ms() / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     print(f"perpbot sim: serving {server.url} (websocket {server.ws_url}); {','.join(opts.symbols)}, "
           f"seed {opts.seed}, clock {clock} at {opts.speed:g}x; Ctrl-C stops", flush=True)
+    funded = ", ".join(f"{address} ${usd:,.2f}" for address, usd in opts.funds.items()) or "none (see --fund)"
+    print(f"perpbot sim: /exchange verifies {opts.network} signatures; funded accounts: {funded}", flush=True)
     # `kill` (SIGTERM) stops it as cleanly as Ctrl-C does.
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
