@@ -204,6 +204,10 @@ class AlertsConfig:
     """Heartbeat alert interval (0 = off)."""
     no_tick_minutes: float = field(default=10.0, metadata=_rule("gt", 0))
     """The watchdog alerts when the tick loop has been silent this long."""
+    timeout_s: float = field(default=10.0, metadata=_rule("gt", 0))
+    """Per-request HTTP timeout when posting an alert."""
+    max_retries: int = field(default=3, metadata=_rule("ge", 0))
+    """Retries per alert on 429 (after the server's retry_after), 5xx, timeouts and transport errors."""
 
 
 @dataclass
