@@ -270,8 +270,8 @@ def _add_sim(sub: Any) -> None:
         help="run the local Hyperliquid exchange simulator",
         description="Serve a Hyperliquid-compatible exchange (POST /info, WebSocket /ws) on loopback with a "
         "deterministic synthetic market, or replay a candle CSV. Point exchange.base_url at the URL it prints. "
-        "Like mainnet it serves only the most recent 5000 candles per coin and interval (see --candle-limit). "
-        "Runs until Ctrl-C.",
+        "Like mainnet it serves only the most recent 5000 candles per coin and interval (see --candle-limit), "
+        "including the bar still forming (close time T >= now: drop it before storing). Runs until Ctrl-C.",
     )
     p.add_argument("--port", type=int, default=8765, metavar="PORT", help="port to listen on (default 8765; 0 = any free)")
     p.add_argument("--host", default="127.0.0.1", metavar="HOST", help="address to listen on (default 127.0.0.1)")

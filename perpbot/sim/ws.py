@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from perpbot.clock import Clock
+from perpbot.clock import INTERVAL_MS, Clock
 from perpbot.sim.assets import fmt_num
 from perpbot.sim.faults import FaultConfig
 from perpbot.sim.info import InfoApi, InfoError, candle_rows_json
@@ -164,7 +164,9 @@ class _Session:
         sent = self._candle_sent.get(key)
         if sent is not None and sent[0] < forming[0]:
             # Bars closed since the last push, the one we were showing first, in their final form.
-            rows = self.info.candle_rows(market, interval, sent[0], forming[0] - 1, now)
+            step = INTERVAL_MS.get(interval, 0)  # 1M has no fixed length: its catch-up is a bar or two anyway
+            since = max(sent[0], forming[0] - MAX_CATCH_UP_BARS * step) if step else sent[0]
+            rows = self.info.candle_rows(market, interval, since, forming[0] - 1, now)
             for row in rows[-MAX_CATCH_UP_BARS:]:
                 await self.send(f'{{"channel":"candle","data":{row}}}')
         row = candle_rows_json(coin, interval, [np.array([x]) for x in forming])[0]
