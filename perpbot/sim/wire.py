@@ -87,9 +87,9 @@ def candles_json(coin: str, interval: str, cols: list[np.ndarray]) -> bytes | No
     if rows == 0:
         return b""
     floats = [float_field(np.asarray(col, dtype=np.float64)) for col in (o, c, h, lo, v)]
-    if any(f is None for f in floats):
-        return None
     fo, fc, fh, fl, fv = floats
+    if fo is None or fc is None or fh is None or fl is None or fv is None:
+        return None
     parts = [
         _const('{"t":', rows), _int_digits(np.asarray(t, dtype=np.int64)),
         _const(',"T":', rows), _int_digits(np.asarray(close_t, dtype=np.int64)),

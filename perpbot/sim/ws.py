@@ -124,7 +124,7 @@ class _Session:
         except InfoError as exc:
             await self.send(json.dumps({"channel": "post", "data": {"id": req_id, "response": {"type": "error", "payload": exc.text}}}))
             return
-        kind = json.dumps(body.get("type"))  # handle() accepted it, so body is a dict with a str type
+        kind = json.dumps(body["type"] if isinstance(body, dict) else None)  # handle() accepted a dict
         await self.send(f'{{"channel":"post","data":{{"id":{json.dumps(req_id)},"response":{{"type":"info",'
                         f'"payload":{{"type":{kind},"data":{text}}}}}}}}}')
 
