@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import collections
 import json
 import re
 from typing import Any
@@ -73,7 +74,7 @@ class ExchangeApi:
 
     Test knobs: `reply_delay_ms` delays the answer *after* the action ran (a client that
     times out has still traded); `fail_next` answers that many requests with HTTP 502 before
-    they reach the exchange.
+    they reach the exchange; `raw_bodies` keeps the latest bodies byte for byte.
     """
 
     def __init__(self, ledger: Ledger, matcher: Matcher, clock: Clock, is_mainnet: bool = False) -> None:
@@ -82,6 +83,7 @@ class ExchangeApi:
         self.reply_delay_ms = 0
         self.fail_next = 0
         self.actions_received = 0
+        self.raw_bodies: collections.deque[bytes] = collections.deque(maxlen=64)  # as received, newest last
 
     def handle(self, body: Any) -> dict[str, Any]:
         """The JSON-ready answer to one decoded /exchange body.
@@ -296,8 +298,10 @@ def exchange_route(api: ExchangeApi) -> Route:
             return Response(_BAD_GATEWAY, 502, media_type="text/html")
         if not request.headers.get("content-type", "").startswith("application/json"):
             return Response("Expected request with `Content-Type: application/json`", 415, media_type="text/plain")
+        raw = await request.body()
+        api.raw_bodies.append(raw)
         try:
-            body = json.loads(await request.body())
+            body = json.loads(raw)
         except ValueError as exc:
             return Response(f"Failed to parse the request body as JSON: {exc}", 400, media_type="text/plain")
         try:
