@@ -182,9 +182,19 @@ def round_price(px: float, sz_decimals: int, direction: int = 0) -> float:
 # --- client order ids and actions ---------------------------------------------------------------
 
 
+CLOID_TAG = "7062"  # "pb": the first two bytes of every cloid perp-bot makes
+
+
 def derive_cloid(*parts: object) -> str:
-    """A client order id ("0x" + 32 hex) that is a pure function of what the order is for."""
-    return "0x" + hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]
+    """A client order id ("0x" + 32 hex) that is a pure function of what the order is for.
+
+    It starts with CLOID_TAG so reconciliation can tell the bot's orders from others on the account.
+    """
+    return "0x" + CLOID_TAG + hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:28]
+
+
+def is_own_cloid(cloid: str | None) -> bool:
+    return bool(cloid) and str(cloid).lower().startswith("0x" + CLOID_TAG)
 
 
 @dataclass(frozen=True, slots=True)

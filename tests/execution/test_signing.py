@@ -24,6 +24,7 @@ from perpbot.execution.signing import (
     cancel_by_cloid_action,
     check_address,
     derive_cloid,
+    is_own_cloid,
     order_action,
     resolve_account,
     round_price,
@@ -188,6 +189,7 @@ def test_sizes_round_down_and_cloids_are_stable():
     first = derive_cloid("entry", "ETH", "long", 1_704_067_200_000)
     assert first == derive_cloid("entry", "ETH", "long", 1_704_067_200_000)
     assert first != derive_cloid("entry", "ETH", "long", 1_704_067_260_000)
-    assert len(first) == 34 and Cloid.from_str(first).to_raw() == first
+    assert len(first) == 34 and Cloid.from_str(first).to_raw() == first and is_own_cloid(first)
+    assert not is_own_cloid(CLOID) and not is_own_cloid(None)
     with pytest.raises(ValueError):
         round_price(0.0, 2)
