@@ -140,6 +140,9 @@ class ExecutionConfig:
     maker_fee: float = field(default=0.00015, metadata=_rule("range", -0.01, 0.01))
     max_slippage_bps: float = field(default=50.0, metadata=_rule("gt", 0))
     """Live IOC orders are limited this far beyond the mid."""
+    reconcile_minutes: float = field(default=5.0, metadata=_rule("gt", 0))
+    """Live: compare the exchange's positions, orders and fills with the DB this often (also at startup
+    and after every feed reconnect)."""
     clock: str = field(default="wall", metadata=_rule("choice", ("wall", "exchange")))
     """wall: the machine's time; exchange: follow the time the exchange reports."""
     tick_seconds: float = field(default=5.0, metadata=_rule("gt", 0))
