@@ -286,6 +286,8 @@ def _add_sim(sub: Any) -> None:
     p.add_argument("--start", metavar="TIME", help="the clock's start, ISO or epoch ms (default: now)")
     p.add_argument("--fund", action="append", default=[], metavar="ADDRESS=USD",
                    help="create an account holding USD (repeatable); only funded accounts and their agents can trade")
+    p.add_argument("--agent", action="append", default=[], metavar="ACCOUNT=AGENT",
+                   help="approve an API wallet for a funded account from the start (repeatable)")
     p.add_argument("--network", choices=("testnet", "mainnet"), default="testnet",
                    help="verify signatures as this chain (default testnet, as the SDK signs for any non-mainnet URL)")
     faults = p.add_argument_group("fault injection")

@@ -34,10 +34,27 @@ def parse_fund(text: str) -> tuple[str, float]:
     return address.lower(), usd
 
 
-def check_exchange_options(funds: dict[str, float], network: str) -> None:
-    """Raise ConfigError for a bad network or funding entry."""
+def parse_agent(text: str) -> tuple[str, str]:
+    """'0xACCOUNT=0xAGENT' -> (account, agent), both lower case.
+
+    Raises:
+        ConfigError: not two 0x addresses joined by "=".
+    """
+    account, sep, agent = (part.strip() for part in text.partition("="))
+    if not sep or not _ADDRESS.match(account) or not _ADDRESS.match(agent):
+        raise ConfigError(f"--agent {text!r} must look like ACCOUNT=AGENT, two 0x addresses of 40 hex digits",
+                          "e.g. --agent 0xYourAccount=0xYourApiWallet")
+    return account.lower(), agent.lower()
+
+
+def check_exchange_options(funds: dict[str, float], network: str, agents: dict[str, str] | None = None) -> None:
+    """Raise ConfigError for a bad network, funding entry or agent (whose account must be funded)."""
     if network not in NETWORKS:
         raise ConfigError(f"--network must be testnet or mainnet (got {network!r})",
                           "testnet verifies signatures as the SDK signs for any URL but mainnet's")
     for address, usd in funds.items():
         parse_fund(f"{address}={usd!r}")
+    for agent, account in (agents or {}).items():
+        parse_agent(f"{account}={agent}")
+        if account.lower() not in {a.lower() for a in funds}:
+            raise ConfigError(f"--agent {account}={agent}: the account is not funded", f"add --fund {account}=USD")

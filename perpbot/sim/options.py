@@ -34,6 +34,8 @@ class SimOptions:
     """Initial fault injection settings (mutable at runtime through SimServer.faults)."""
     funds: dict[str, float] = field(default_factory=dict)
     """Accounts that exist, lower-case address -> USDC deposited (only funded accounts can trade)."""
+    agents: dict[str, str] = field(default_factory=dict)
+    """API wallets approved from the start, agent address -> the funded account it signs for."""
     network: str = "testnet"
     """Which chain signatures are verified for: testnet (what the SDK signs for any URL but mainnet's) or mainnet."""
 
@@ -58,4 +60,4 @@ class SimOptions:
         if self.funding_file is not None and not Path(self.funding_file).is_file():
             raise ConfigError(f"--funding {self.funding_file}: no such file", "check the path")
         self.faults.validate()
-        check_exchange_options(self.funds, self.network)
+        check_exchange_options(self.funds, self.network, self.agents)

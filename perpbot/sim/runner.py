@@ -7,7 +7,7 @@ import signal
 import threading
 from datetime import datetime, timezone
 
-from perpbot.sim.exchange_options import parse_fund
+from perpbot.sim.exchange_options import parse_agent, parse_fund
 from perpbot.sim.faults import FaultConfig
 from perpbot.sim.options import SimOptions
 from perpbot.sim.server import SimServer
@@ -22,9 +22,11 @@ def options_from_args(args: argparse.Namespace, start_ms: int | None) -> SimOpti
     for item in args.fund:
         address, usd = parse_fund(item)
         funds[address] = funds.get(address, 0.0) + usd
+    agents = {agent: account for account, agent in map(parse_agent, args.agent)}
     return SimOptions(seed=args.seed, symbols=symbols, history_days=args.history_days, speed=args.speed,
                       candle_limit=args.candle_limit, start_ms=start_ms, candles_file=args.candles,
-                      funding_file=args.funding, faults=faults, funds=funds, network=args.network)
+                      funding_file=args.funding, faults=faults, funds=funds, agents=agents,
+                      network=args.network)
 
 
 def run_sim(args: argparse.Namespace, start_ms: int | None) -> int:
@@ -41,6 +43,8 @@ def run_sim(args: argparse.Namespace, start_ms: int | None) -> int:
           f"seed {opts.seed}, clock {clock} at {opts.speed:g}x; Ctrl-C stops", flush=True)
     funded = ", ".join(f"{address} ${usd:,.2f}" for address, usd in opts.funds.items()) or "none (see --fund)"
     print(f"perpbot sim: /exchange verifies {opts.network} signatures; funded accounts: {funded}", flush=True)
+    for agent, account in opts.agents.items():
+        print(f"perpbot sim: API wallet {agent} signs for {account}", flush=True)
     # `kill` (SIGTERM) stops it as cleanly as Ctrl-C does.
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:

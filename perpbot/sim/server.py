@@ -108,7 +108,8 @@ class SimServer:
         self.injector = FaultInjector(self.faults, self.options.seed)
         # The exchange side books against the same book /info serves (self.info exists before any order).
         self.exchange, accounts = build_exchange(self.universe, lambda coin, t: self.info.l2_book_obj(coin, t),
-                                                 self.clock, self.options.funds, self.options.network)
+                                                 self.clock, self.options.funds, self.options.network,
+                                                 self.options.agents)
         self.ledger = self.exchange.ledger
         self.info = InfoApi(self.universe, self.clock, self.options.candle_limit, self.options.seed, accounts)
         self.hub = WsHub(self.info, self.faults, self.clock, time.monotonic)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import eth_account
 import pytest
 from exchange_signer import TRADER, Signer
 
 from perpbot.clock import FakeClock
 from perpbot.errors import ConfigError
-from perpbot.sim.exchange_options import parse_fund
+from perpbot.sim.exchange_options import parse_agent, parse_fund
 from perpbot.sim.server import SimOptions, SimServer
 
 START_MS = 1_704_067_200_000
@@ -113,3 +114,18 @@ def test_fund_flags_are_checked():
             parse_fund(bad)
     with pytest.raises(ConfigError):
         SimOptions(network="devnet").validate()
+    account, agent = "0x" + "12" * 20, "0x" + "34" * 20
+    assert parse_agent(f"{account} = 0x{agent[2:].upper()}") == (account, agent)
+    with pytest.raises(ConfigError, match="not funded"):
+        SimOptions(agents={agent: account}).validate()
+
+
+def test_an_agent_approved_by_flag_signs_for_its_account():
+    agent = eth_account.Account.from_key("0x" + "35" * 32)
+    opts = SimOptions(seed=4, history_days=0.1, start_ms=START_MS, funds={TRADER.address: 100.0},
+                      agents={agent.address.lower(): TRADER.address.lower()})
+    with SimServer(opts, port=0, clock=FakeClock(START_MS)) as server:
+        as_agent = Signer(server, wallet=agent)
+        assert as_agent.post(as_agent.body({"type": "noop"})) == {"status": "ok", "response": {"type": "default"}}
+        assert as_agent.info({"type": "userRole", "user": agent.address}) == {
+            "role": "agent", "data": {"user": TRADER.address.lower()}}
