@@ -305,6 +305,61 @@ def _run_sim(args: argparse.Namespace) -> int:
     return run_sim(args, parse_time(args.start))
 
 
+def _add_review(sub: Any) -> None:
+    p = sub.add_parser(
+        "review",
+        help="weekly review of closed trades (pnl, return, win rate, drawdown, losing-week streak)",
+        description="Per UTC week (Monday to Sunday): pnl, return on the equity at the week's start "
+        "(backtest.initial_equity plus every earlier closed trade), trades, win rate, profit factor, "
+        "average win and loss, max drawdown, fees and funding, by symbol and exit reason, and the "
+        "losing-week streak the startup halt acts on. The running week is the last row.",
+    )
+    p.add_argument("--weeks", type=int, default=4, metavar="N", help="weeks to show (default 4)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--markdown", metavar="FILE", help="also write the review as markdown to FILE")
+    p.add_argument("--mode", choices=("paper", "live"), help="which trades (default: execution.mode)")
+    p.add_argument("--at", metavar="TIME", help="review as of this time, ISO or epoch ms (default: now)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+
+
+@command(_add_review)
+def _run_review(args: argparse.Namespace) -> int:
+    from perpbot.cli_reports import run_review
+
+    settings = load_config(args)
+    setup_command_logging(settings, to_file=True, stdout=False)
+    mode = args.mode or settings.execution.mode
+    return run_review(settings, args.weeks, mode, parse_time(args.at), args.json, args.markdown)
+
+
+def _add_compare(sub: Any) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="backtest the period the bot traded and compare it trade by trade",
+        description="Runs the backtest with the same settings over the period the bot traded (paper or "
+        "live trades in the database), matches trades one to one (symbol, side, nearest entry within "
+        "--tolerance bars) and reports missed and extra trades, entry/exit timing and price differences, "
+        "slippage, and the pnl gap split by cause.",
+    )
+    p.add_argument("--from", dest="start", metavar="TIME", help="period start, ISO or epoch ms (default: first trade)")
+    p.add_argument("--to", dest="end", metavar="TIME", help="period end (default: the last trade's exit)")
+    p.add_argument("--mode", choices=("paper", "live"), help="which trades (default: execution.mode)")
+    p.add_argument("--tolerance", type=float, default=2.0, metavar="BARS",
+                   help="largest entry-time difference that still matches, in strategy bars (default 2)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+
+
+@command(_add_compare)
+def _run_compare(args: argparse.Namespace) -> int:
+    from perpbot.cli_reports import run_compare
+
+    settings = load_config(args)
+    setup_command_logging(settings, to_file=True, stdout=False)
+    mode = args.mode or settings.execution.mode
+    return run_compare(settings, parse_time(args.start), parse_time(args.end), mode, args.tolerance, args.json)
+
+
 # --- new commands go above this line -------------------------------------------------------
 
 if __name__ == "__main__":  # pragma: no cover
