@@ -113,8 +113,24 @@ class LiveExecutor:
         return self.trader.open(symbol, side, size, reason, key, now_ms, mid)
 
     def close(self, trade: Trade, reason: str, now_ms: int, mid: float | None = None) -> Trade | None:
-        """Exit (reduce-only IOC), cancel the stop, book the trade; None if still (partly) open."""
-        return self.trader.close(trade, reason, now_ms, mid)
+        """Exit (reduce-only IOC), cancel the stop, book the trade; None if still (partly) open.
+
+        If nothing could be closed (the stop got there first, or someone closed it by hand),
+        reconciliation books the trade as the exchange has it, and that trade is returned.
+        """
+        closed = self.trader.close(trade, reason, now_ms, mid)
+        if closed is not None or trade.entry_cloid is None:
+            return closed
+        self.reconcile(now_ms)
+        fresh = self.trader.store.trade_by_cloid(trade.entry_cloid)
+        return fresh if fresh is not None and not fresh.is_open else None
+
+    def sync(self, now_ms: int, force: bool = False) -> list[Trade]:
+        """Reconcile if due (every execution.reconcile_minutes) or forced; the trades it closed."""
+        every_ms = int(self.trader.settings.execution.reconcile_minutes * 60_000)
+        if not force and not self.reconcile_due(now_ms, every_ms):
+            return []
+        return [r.closed for r in self.reconcile(now_ms) if r.closed is not None]
 
     def equity(self) -> float:
         """The account value the exchange reports (margin plus unrealized pnl)."""

@@ -173,8 +173,12 @@ class LiveTrader:
                funding: float, remaining: float = 0.0) -> Trade | None:
         """Book exit fills: the whole exit when flat, else the part that filled (the trade stays open)."""
         assert trade.entry_cloid
+        filled = [e for e in exits if e.filled]
+        if remaining > 0 and not filled:
+            # Nothing closed (e.g. refused because the stop already closed it): reconciliation decides.
+            self._forget_exits(exits, now_ms)
+            return None
         if remaining > 0:
-            filled = [e for e in exits if e.filled]
             self.book.add_realized(trade.entry_cloid, sum(e.closed_pnl for e in filled), sum(e.fees for e in filled), now_ms)
             trade.size = remaining
             self.store.update_trade(trade)

@@ -40,6 +40,7 @@ class Resolution:
     rule: str  # intent | gone | unknown | size | stop | orphan
     symbol: str
     detail: str
+    closed: Trade | None = None  # a trade this resolution booked closed (for the risk manager)
 
 
 class Reconciler:
@@ -128,7 +129,8 @@ class Reconciler:
         if not exits:
             expected = t.mid(trade.symbol)  # fills too old to find: book it at the mark
         t.finish(trade, exits, reason, expected, now_ms, funding=trade.funding)
-        return Resolution("gone", trade.symbol, f"position closed on the exchange ({reason}) at {trade.exit_price}")
+        return Resolution("gone", trade.symbol, f"position closed on the exchange ({reason}) at {trade.exit_price}",
+                          trade)
 
     def _adopt(self, pos: Position, now_ms: int) -> tuple[Trade | None, Resolution]:
         """A position the DB does not know becomes a live trade with a stop (or is closed if past it)."""
@@ -147,7 +149,8 @@ class Reconciler:
         t.store.insert_trade(trade)
         trade = self._stop_or_close(trade, now_ms)
         state = "adopted with a stop" if trade.is_open else f"adopted and closed ({trade.exit_reason})"
-        return trade, Resolution("unknown", pos.symbol, f"unknown {side.value} {abs(pos.size)} @ {entry_px} {state}")
+        return trade, Resolution("unknown", pos.symbol, f"unknown {side.value} {abs(pos.size)} @ {entry_px} {state}",
+                                 None if trade.is_open else trade)
 
     def _check_size_and_stop(self, trade: Trade, pos: Position, now_ms: int) -> list[Resolution]:
         t = self.trader
@@ -162,7 +165,8 @@ class Reconciler:
         if stop is None or stop not in open_ids:
             trade = self._stop_or_close(trade, now_ms)
             out.append(Resolution("stop", trade.symbol, "missing stop placed" if trade.is_open else
-                                  f"missing stop, market past it: closed ({trade.exit_reason})"))
+                                  f"missing stop, market past it: closed ({trade.exit_reason})",
+                                  None if trade.is_open else trade))
         return out
 
     def _stop_or_close(self, trade: Trade, now_ms: int) -> Trade:

@@ -112,20 +112,32 @@ def test_signal_exit_closes_cancels_the_stop_and_books_net_pnl(sim, live):
     assert live.trader.store.closed_trades(mode="live")[0].id == trade.id
 
 
-def test_a_stop_hit_on_the_exchange_is_booked_as_stop_loss(sim, live):
-    trade = live.open("BTC", Side.LONG, 0.05, "z=-2", key=7, now_ms=sim.now_ms())
-    market = sim.universe["BTC"]
-    t = sim.now_ms()
-    while market.mid(t) > trade.stop_price:  # find when the path first falls to the stop
+def _run_past_stop(sim, symbol: str, stop: float) -> None:
+    """Move the exchange's clock a minute past the first time the mid falls to `stop`."""
+    market, t = sim.universe[symbol], sim.now_ms()
+    while market.mid(t) > stop:
         t += 60_000
         market.ensure(t)
         assert t < START_MS + 30 * 86_400_000, "the seeded path never reaches the stop"
     sim.fake_clock.set(t + 60_000)
-    resolutions = live.reconcile(sim.now_ms())
-    [closed] = live.trader.store.closed_trades(mode="live")
+
+
+def test_a_stop_hit_on_the_exchange_is_booked_as_stop_loss(sim, live):
+    trade = live.open("BTC", Side.LONG, 0.05, "z=-2", key=7, now_ms=sim.now_ms())
+    _run_past_stop(sim, "BTC", trade.stop_price)
+    [closed] = live.sync(sim.now_ms())
     assert closed.exit_reason == "stop_loss" and closed.exit_price == pytest.approx(trade.stop_price, rel=0.003)
-    assert [r.rule for r in resolutions] == ["gone"] and ("reconciliation" in {a[0] for a in live.alerts})
-    assert closed.pnl < 0 and live.open_trades() == []
+    assert closed == live.trader.store.closed_trades(mode="live")[0] and closed.pnl < 0
+    assert ("reconciliation" in {a[0] for a in live.alerts}) and live.open_trades() == []
+    assert live.sync(sim.now_ms()) == []  # not due again yet
+
+
+def test_an_exit_after_the_stop_fired_books_the_stop_not_a_second_order(sim, live):
+    trade = live.open("BTC", Side.LONG, 0.05, "z=-2", key=8, now_ms=sim.now_ms())
+    _run_past_stop(sim, "BTC", trade.stop_price)
+    closed = live.close(trade, "signal", sim.now_ms())
+    assert closed is not None and closed.exit_reason == "stop_loss"
+    assert [f["dir"] for f in _fills(sim)] == ["Open Long", "Close Long"]
 
 
 def test_a_partial_fill_becomes_a_smaller_trade_with_a_matching_stop(sim, live):
