@@ -202,7 +202,7 @@ class Matcher:
                      for coin in {o.coin for o in pending}}
             hits = []
             for order in pending:
-                level = order.trigger_px if order.is_trigger else order.limit_px
+                level = order.trigger_px if order.trigger_px is not None else order.limit_px
                 from_above = order.fires_on_fall if order.is_trigger else order.is_buy
                 at = first_touch(*paths[order.coin], level, from_above)
                 if at is not None:
