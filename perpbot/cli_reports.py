@@ -44,6 +44,12 @@ def _fmt_ms(ts_ms: int | None) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
+# WEEK_COLUMNS, shortened to fit 100 columns.
+_SHORT_HEADERS = ("Week", "Trades", "PnL", "Return", "Win %", "PF", "Avg win", "Avg loss", "Max DD", "DD %",
+                  "Fees", "Funding", "Daily")
+assert len(_SHORT_HEADERS) == len(WEEK_COLUMNS)
+
+
 def _signed(cell: str) -> Text:
     """Green gains, red losses: the eye finds the bad weeks first."""
     style = "green" if cell.startswith("+") else "red" if cell.startswith("-") and cell != "-" else ""
@@ -87,11 +93,15 @@ def run_review(settings: Settings, weeks: int, mode: str, at_ms: int | None, as_
 def print_review(review: WeeklyReview, settings: Settings, mode: str, console: Console) -> None:
     console.print(f"[bold]perp-bot weekly review[/] ({mode} trades)")
     console.print(headline(review))
-    table = Table(*WEEK_COLUMNS, box=box.SIMPLE_HEAD)
+    table = Table(*_SHORT_HEADERS, box=box.SIMPLE_HEAD, collapse_padding=True, caption="* the running week")
+    for column in (table.columns[0], table.columns[-1]):
+        column.no_wrap = True
+    table.columns[-1].min_width = 7  # a whole week of sparkline
     for column in table.columns[1:-1]:
         column.justify = "right"
     for week in review.weeks:
         cells = week_cells(week)
+        cells[0] = week.label if week.complete else f"{week.label}*"
         table.add_row(cells[0], cells[1], _signed(cells[2]), _signed(cells[3]), *cells[4:])
     table.add_section()
     cells = total_cells(review)
@@ -100,6 +110,8 @@ def print_review(review: WeeklyReview, settings: Settings, mode: str, console: C
     parts = []
     for title, rows in (("symbol", review.by_symbol), ("exit reason", review.by_exit_reason)):
         part = Table(title.capitalize(), *BREAKDOWN_COLUMNS, box=box.SIMPLE_HEAD, title=f"by {title}")
+        for column in part.columns[1:]:
+            column.justify = "right"
         for row in rows:
             trades, win_rate, pnl = breakdown_cells(row)
             part.add_row(row.key, trades, win_rate, _signed(pnl))

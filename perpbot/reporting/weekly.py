@@ -90,7 +90,7 @@ class WeekReview:
     complete: bool  # False for the week still running at review time
     start_equity: float
     stats: PeriodStats
-    daily_pnl: tuple[float, ...]  # Monday..Sunday
+    daily_pnl: tuple[float, ...]  # Monday..Sunday; the running week only up to today
     by_symbol: tuple[Breakdown, ...]
     by_exit_reason: tuple[Breakdown, ...]
 
@@ -241,6 +241,8 @@ def weekly_review(trades: Iterable[Trade], now_ms: int, weeks: int = 4, initial_
         daily = [0.0] * 7
         for ts, t in in_week:
             daily[(ts - start) // DAY_MS] += _pnl(t)
+        if start == current:
+            daily = daily[: (now_ms - start) // DAY_MS + 1]  # days still to come are not zero-pnl days
         week_trades = [t for _, t in in_week]
         reviews.append(WeekReview(
             start_ms=start, complete=start < current, start_equity=equity,
@@ -267,7 +269,7 @@ def _closed(trades: Iterable[Trade], now_ms: int) -> list[tuple[int, Trade]]:
 # --- presentation (shared by the terminal table, the markdown export and the dashboard) -------
 
 WEEK_COLUMNS = ("Week", "Trades", "PnL", "Return", "Win rate", "PF", "Avg win", "Avg loss", "Max DD",
-                "Fees", "Funding", "Daily PnL")
+                "DD %", "Fees", "Funding", "Daily PnL")
 BREAKDOWN_COLUMNS = ("Trades", "Win rate", "PnL")
 
 
@@ -291,11 +293,12 @@ def _profit_factor(stats: PeriodStats) -> str:
 
 def stats_cells(label: str, stats: PeriodStats, return_pct: float, spark: str) -> list[str]:
     """One row of the weekly table, as text."""
-    drawdown = "-" if not stats.max_drawdown else f"{stats.max_drawdown:,.2f} ({percent(stats.max_drawdown_pct)})"
+    drawn = stats.max_drawdown > 0
     return [
         label, str(stats.trades), money(stats.pnl), percent(return_pct, signed=True), percent(stats.win_rate),
-        _profit_factor(stats), money(stats.avg_win), money(stats.avg_loss), drawdown,
-        money(stats.fees, signed=False), money(stats.funding), spark,
+        _profit_factor(stats), money(stats.avg_win), money(stats.avg_loss),
+        money(stats.max_drawdown, signed=False) if drawn else "-",
+        percent(stats.max_drawdown_pct) if drawn else "-", money(stats.fees, signed=False), money(stats.funding), spark,
     ]
 
 

@@ -13,7 +13,9 @@ import json
 from datetime import datetime, timezone
 
 import pytest
+import yaml
 
+from perpbot.cli import main
 from perpbot.clock import HOUR_MS
 from perpbot.data.db import Store
 from perpbot.models import Side, Trade
@@ -136,7 +138,7 @@ def test_markdown_export(review):
     text = review_markdown(review)
     assert text.startswith("# perp-bot weekly review\n")
     assert "equity 10,100.00 -> 10,105.00 (+0.05 %), losing-week streak 2" in text
-    assert "| 2024-W01 | 4 | -20.00 | -0.20 % | 50.0 % | 0.78 | +35.00 | -45.00 | 70.00 (0.7 %) | 5.50 | +0.60 | █▃▆▅▅▅▁ |" in text
+    assert "| 2024-W01 | 4 | -20.00 | -0.20 % | 50.0 % | 0.78 | +35.00 | -45.00 | 70.00 | 0.7 % | 5.50 | +0.60 | █▃▆▅▅▅▁ |" in text
     assert "| 2024-W03 (running) | 1 | +40.00 | +0.40 % | 100.0 % | ∞ |" in text
     assert "| **Total** | 7 | +5.00 |" in text
     assert "| BTC | 4 | 75.0 % | +100.00 |" in text
@@ -152,3 +154,48 @@ def test_sparkline_scales_between_min_and_max():
 def test_weeks_must_be_positive():
     with pytest.raises(ValueError, match="weeks must be >= 1"):
         weekly_review([], NOW, weeks=0)
+
+
+# --- the `perpbot review` command ---------------------------------------------------------------
+
+
+@pytest.fixture
+def seeded_config(tmp_path):
+    db = Store(tmp_path / "bot.db")
+    for t in history():
+        db.insert_trade(t)
+    db.insert_trade(trade("BTC", Side.LONG, "2024-01-09T12:00", -500.0))  # live: must not count
+    db.conn.execute("UPDATE trades SET mode='live' WHERE pnl=-500")
+    db.conn.commit()
+    db.close()
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump({"data": {"db_path": str(tmp_path / "bot.db")}, "logging": {"file": False}}))
+    return path
+
+
+def test_review_command_json(seeded_config, capsys):
+    assert main(["--config", str(seeded_config), "review", "--weeks", "3", "--at", "2024-01-17T12:00", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["mode"] == "paper" and data["losing_week_streak"] == 2
+    assert data["total"]["pnl"] == 5.0 and data["start_equity"] == 10_100.0
+    assert [w["week"] for w in data["weeks"]] == ["2024-W01", "2024-W02", "2024-W03"]
+
+
+def test_review_command_tables_markdown_and_halt_warning(seeded_config, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    out_md = tmp_path / "review.md"
+    argv = ["--config", str(seeded_config), "review", "--weeks", "3", "--at", "2024-01-17T12:00",
+            "--markdown", str(out_md), "--set", "risk.losing_weeks_halt=2"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "losing-week streak 2" in out and "2024-W03*" in out and "by exit reason" in out
+    assert "2 losing UTC weeks in a row" in out  # the daemon would refuse to start
+    assert out_md.read_text(encoding="utf-8") == review_markdown(
+        weekly_review(history(), NOW, weeks=3, initial_equity=10_000.0))
+
+
+def test_review_command_without_a_database(tmp_path, capsys):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump({"data": {"db_path": str(tmp_path / "none.db")}, "logging": {"file": False}}))
+    assert main(["--config", str(path), "review"]) == 2
+    assert "does not exist" in capsys.readouterr().err
