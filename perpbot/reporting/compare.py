@@ -237,7 +237,7 @@ def match_trades(actual: Sequence[Trade], backtest: Sequence[Trade], tolerance_m
         by_key.setdefault((b.symbol, b.side.value), []).append((b.entry_time, j))
     for entries in by_key.values():
         entries.sort()
-    candidates = []
+    candidates: list[tuple[int, int, int, int]] = []
     for i, a in enumerate(actual):
         entries = by_key.get((a.symbol, a.side.value), [])
         lo = bisect.bisect_left(entries, (a.entry_time - tolerance_ms, -1))
