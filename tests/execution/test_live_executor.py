@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import eth_account
+import httpx
 import pytest
 
 from perpbot.clock import FakeClock
-from perpbot.config import Secrets, build_settings
+from perpbot.config import TESTNET_URL, Secrets, build_settings
+from perpbot.data.client import HyperliquidClient
 from perpbot.data.db import Store
 from perpbot.errors import ConfigError
-from perpbot.execution.exchange_api import frontend_open_orders
+from perpbot.execution.exchange_api import encode_body, frontend_open_orders
 from perpbot.execution.live_executor import LiveExecutor
+from perpbot.execution.signing import update_leverage_action
 from perpbot.models import Side
 from perpbot.sim.server import SimOptions, SimServer
 
@@ -170,3 +173,21 @@ def test_an_entry_that_never_arrived_is_sent_again_once(sim, live):
     sim.exchange.fail_next = 2  # two 502s before the exchange sees anything
     trade = live.open("ETH", Side.LONG, 1, "z=-2", key=5, now_ms=sim.now_ms())
     assert trade is not None and len(_fills(sim)) == 1 and sim.ledger.position(MAIN, "ETH").szi == 1
+
+
+def test_testnet_is_chosen_by_config_alone(sim, tmp_path):
+    settings = make_settings(sim, tmp_path)
+    settings.exchange.base_url = None
+    settings.exchange.network = "testnet"
+    # Only the startup look-ups go to the simulator here: no test ever reaches the real testnet.
+    store = Store(tmp_path / "t.db")
+    with HyperliquidClient(sim.url) as lookups:
+        ex = LiveExecutor.connect(settings, store, sim.fake_clock, client=lookups)
+        assert ex.transport.base_url == TESTNET_URL and ex.transport.is_mainnet is False
+        nonce = ex.transport.nonces.next()
+        action = update_leverage_action(1, 2)
+        body = encode_body(action, nonce, ex.transport.signer.sign(action, nonce, ex.transport.is_mainnet))
+        answer = httpx.post(sim.url + "/exchange", content=body, headers={"content-type": "application/json"}).json()
+        assert answer == {"status": "ok", "response": {"type": "default"}}  # a testnet signature, accepted
+        ex.transport.close()
+    store.close()
