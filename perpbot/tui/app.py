@@ -31,12 +31,14 @@ from perpbot.tui.messages import (
 from perpbot.tui.screens.base import CommandRequested
 from perpbot.tui.screens.log import LogScreen
 from perpbot.tui.screens.positions import PositionsScreen
+from perpbot.tui.screens.reports import ReportsScreen
 from perpbot.tui.session import Session, SessionInfo
 from perpbot.tui.state import Connection, EngineView
 
 SCREENS = (
     ("positions", "1", "Positions", "Open positions, recent trades, regime, risk and the price chart"),
     ("log", "2", "Log", "The bot's log, live, filtered by level and text"),
+    ("reports", "5", "Reports", "Weekly review and the paper-vs-backtest comparison"),
 )
 """(mode, key, title, description) of every screen, in key order."""
 
@@ -54,7 +56,7 @@ class PerpBotApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "perp-bot"
-    MODES = {"positions": PositionsScreen, "log": LogScreen}
+    MODES = {"positions": PositionsScreen, "log": LogScreen, "reports": ReportsScreen}
     DEFAULT_MODE = "positions"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-normal"), (160, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-normal-height"), (48, "-tall")]

@@ -50,7 +50,7 @@ def _candles(symbol: str, seed: int) -> list[Candle]:
 
 def _trade(symbol: str, side: Side, entry_min: int, entry: float, exit_min: int | None, exit_: float | None,
            reason: str | None) -> Trade:
-    size = round(1000.0 / entry, 4)
+    size = round(3000.0 / entry, 4)
     pnl = None if exit_ is None else round(side.sign * (exit_ - entry) * size - 0.9, 2)
     return Trade(symbol=symbol, side=side, size=size, entry_time=NOW_MS - entry_min * MINUTE_MS, entry_price=entry,
                  exit_time=None if exit_min is None else NOW_MS - exit_min * MINUTE_MS, exit_price=exit_,
@@ -58,7 +58,14 @@ def _trade(symbol: str, side: Side, entry_min: int, entry: float, exit_min: int 
                  pnl=pnl, exit_reason=reason, entry_reason="z")
 
 
+DAY_MIN = 24 * 60
 TRADES = (
+    ("ETH", Side.LONG, 19 * DAY_MIN, 2_240.0, 19 * DAY_MIN - 50, 2_262.0, "signal"),
+    ("BTC", Side.SHORT, 17 * DAY_MIN, 42_600.0, 17 * DAY_MIN - 90, 42_950.0, "stop_loss"),
+    ("SOL", Side.LONG, 15 * DAY_MIN, 96.1, 15 * DAY_MIN - 35, 97.4, "signal"),
+    ("BTC", Side.LONG, 11 * DAY_MIN, 42_100.0, 11 * DAY_MIN - 45, 42_420.0, "signal"),
+    ("ETH", Side.SHORT, 9 * DAY_MIN, 2_330.0, 9 * DAY_MIN - 20, 2_318.0, "signal"),
+    ("SOL", Side.SHORT, 6 * DAY_MIN, 101.5, 6 * DAY_MIN - 24 * 60, 100.9, "timeout"),
     ("BTC", Side.LONG, 2 * 24 * 60, 42_900.0, 2 * 24 * 60 - 40, 43_050.0, "signal"),
     ("ETH", Side.SHORT, 36 * 60, 2_310.0, 36 * 60 - 55, 2_296.0, "signal"),
     ("SOL", Side.LONG, 30 * 60, 99.2, 30 * 60 - 12, 97.2, "stop_loss"),

@@ -1,0 +1,54 @@
+"""Dashboard test fixtures: a seeded store and log in tmp_path, the fixture session, no cursor blink."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from perpbot.config import Settings
+from perpbot.tui.app import PerpBotApp
+from tui.fixtures import FixtureLink, FixtureSession, fill_store, fixture_settings, write_log
+
+LONG_RUNNING = {"log-tail", "backtest", "walk-forward", "reports-compare"}
+
+
+@pytest.fixture(autouse=True)
+def no_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A blinking cursor would make screenshots depend on timing: keep it steadily on."""
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+
+
+@pytest.fixture
+def tui_settings(tmp_path: Path) -> Settings:
+    settings = fixture_settings(tmp_path)
+    fill_store(settings.db_path)
+    write_log(settings.log_path)
+    return settings
+
+
+@pytest.fixture
+def link() -> FixtureLink:
+    return FixtureLink()
+
+
+@pytest.fixture
+def make_app(tui_settings: Settings, link: FixtureLink) -> Callable[[], PerpBotApp]:
+    def make() -> PerpBotApp:
+        return PerpBotApp(FixtureSession(tui_settings, link))
+
+    return make
+
+
+async def settle(pilot: Pilot[object], rounds: int = 200) -> None:
+    """Wait until the first snapshot arrived and every short worker (DB reads) finished."""
+    app = pilot.app
+    for _ in range(rounds):
+        await pilot.pause(0.02)
+        short = [w for w in app.workers if w.group not in LONG_RUNNING]
+        if getattr(app, "view", None) is not None and all(w.is_finished for w in short):
+            break
+    await pilot.pause(0.05)
