@@ -126,11 +126,11 @@ class Watchdog:
             # Keep to the schedule (no drift), but send one heartbeat after a long gap, not a burst.
             while self._next_heartbeat_ms <= now:
                 self._next_heartbeat_ms += self._heartbeat_ms
-            self._send_heartbeat(silent_ms, last)
+            self._send_heartbeat(now, silent_ms, last)
             sent.append("heartbeat")
         return sent
 
-    def _send_heartbeat(self, silent_ms: int, last: int | None) -> None:
+    def _send_heartbeat(self, now: int, silent_ms: int, last: int | None) -> None:
         fields: dict[str, Any] = {"last_tick": "never" if last is None else f"{_age(silent_ms)} ago"}
         if self._status is not None:
             try:
@@ -139,4 +139,4 @@ class Watchdog:
                 log.exception("heartbeat status failed")
                 fields["status"] = "unavailable"
         state = "STALLED" if self._stalled_since is not None else "running"
-        self._alerts.send("heartbeat", f"{state}, up {_age(self._clock.now_ms() - self._started_ms)}", **fields)
+        self._alerts.send("heartbeat", f"{state}, up {_age(now - self._started_ms)}", **fields)

@@ -16,6 +16,12 @@ from tui.fixtures import FixtureLink, FixtureSession, fill_store, fixture_settin
 LONG_RUNNING = {"log-tail", "backtest", "walk-forward", "reports-compare"}
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    """Pilot tests run on asyncio, Textual's loop."""
+    return "asyncio"
+
+
 @pytest.fixture(autouse=True)
 def no_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> None:
     """A blinking cursor would make screenshots depend on timing: keep it steadily on."""
