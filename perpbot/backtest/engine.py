@@ -1,0 +1,314 @@
+"""Provides the backtest: the live brain (signals, risk) driven over stored candles.
+
+Indicators and signal arrays are computed once per symbol over the whole frame. The event
+loop then jumps from event to event across all symbols in time order (one shared account, so
+max positions and the daily loss cap bind across symbols): an entry decision at a bar close,
+its fill at an open, an exit. Between events nothing happens, and the searches that find the
+next event are numpy (executor.py), so Python runs per event rather than per bar. At every
+entry decision the per-bar `decide` confirms the vectorised signal and names the reason, and
+the live `RiskManager` judges it (risk_adapter.py).
+
+Within one timestamp the order is: exits filling at the open, entry decisions at the close
+that ended there, entries filling at the open, then stops inside the bar (PHASES).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from perpbot.backtest.cost_model import CostModel, funding_per_unit
+from perpbot.backtest.executor import ExitPlan, SymbolSignals, plan_exit
+from perpbot.backtest.market import BacktestError, MarketData, SymbolFrame, load_market
+from perpbot.backtest.metrics import compute_metrics
+from perpbot.backtest.results import BacktestResult, build_equity
+from perpbot.backtest.risk_adapter import NEVER, BacktestRisk, RegimeReplay
+from perpbot.clock import DAY_MS
+from perpbot.config import Settings, StrategyConfig
+from perpbot.data.db import Store
+from perpbot.models import Side, Trade
+from perpbot.signals.engine import Action, Indicators, bar_values, compute_indicators, decide, signal_arrays
+
+__all__ = ["BacktestError", "MarketData", "indicators_for", "load_market", "run_backtest", "simulate"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+EXIT_FILL, DECIDE, ENTRY_FILL, STOP = 0, 1, 2, 3  # PHASES within one timestamp
+INDICATOR_KEYS = ("window", "bb_std", "rsi_period", "adx_period", "hurst_window", "use_rsi", "use_adx", "use_hurst")
+
+
+def run_backtest(settings: Settings, store: Store, symbols: list[str], start_ms: int | None, end_ms: int | None,
+                 timeframe: str | None = None, progress: Progress | None = None) -> BacktestResult:
+    """Load the data and simulate; see `simulate`."""
+    data = load_market(settings, store, symbols, start_ms, end_ms, timeframe)
+    snapshots = store.snapshots_between(data.start_ms - 86_400_000, data.end_ms) if settings.prediction.enabled else []
+    return simulate(data, settings, progress=progress, snapshots=snapshots)
+
+
+def indicators_for(data: MarketData, params: StrategyConfig) -> dict[str, Indicators]:
+    """Indicators per symbol; reusable by every run whose INDICATOR_KEYS agree with params."""
+    return {sym: compute_indicators(f.high, f.low, f.close, params) for sym, f in data.frames.items()}
+
+
+def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicators] | None = None,
+             progress: Progress | None = None, snapshots: list | None = None) -> BacktestResult:
+    """Run the strategy over `data` on one account.
+
+    Args:
+        data: from `load_market` (or a `MarketData.slice` of it).
+        settings: strategy, risk, execution and backtest sections are used.
+        indicators: precomputed per symbol (a sweep shares them); computed when None.
+        progress: called as progress(done, total); an exception raised from it aborts the run.
+        snapshots: stored prediction snapshots to replay the regime from (see RegimeReplay).
+    """
+    total = len(data.frames) + 1
+    signals = {}
+    for n, (sym, frame) in enumerate(data.frames.items()):
+        ind = indicators[sym] if indicators is not None else compute_indicators(
+            frame.high, frame.low, frame.close, settings.strategy)
+        signals[sym] = (_signals(frame, ind, settings.strategy, data), ind)
+        if progress:
+            progress(n + 1, total)
+    sim = _Simulation(data, settings, signals, RegimeReplay(settings, snapshots or []), progress, total)
+    trades = sim.run()
+    times, equity = build_equity(data, {s: v[0] for s, v in signals.items()}, trades,
+                                 settings.backtest.initial_equity)
+    metrics = compute_metrics(times, equity, trades, data.interval_ms, settings.backtest.initial_equity)
+    metrics["entries_blocked"] = dict(sorted(sim.blocked.items()))
+    if progress:
+        progress(total, total)
+    return BacktestResult(trades=trades, times=times, values=equity, metrics=metrics, symbols=data.symbols,
+                          timeframe=data.timeframe, start_ms=data.start_ms, end_ms=data.end_ms)
+
+
+def _signals(frame: SymbolFrame, ind: Indicators, params: StrategyConfig, data: MarketData) -> SymbolSignals:
+    arrays = signal_arrays(ind, frame.close, params)
+    first = int(np.searchsorted(frame.time, data.start_ms, side="left"))
+    entries = np.flatnonzero(arrays.long_entry | arrays.short_entry)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bar_range = np.nan_to_num((frame.high - frame.low) / frame.close)
+    return SymbolSignals(
+        frame=frame,
+        close_time=frame.time + data.interval_ms,
+        long_entry=arrays.long_entry,
+        short_entry=arrays.short_entry,
+        entry_bars=entries[entries >= first],
+        long_exit_bars=np.flatnonzero(arrays.long_exit),
+        short_exit_bars=np.flatnonzero(arrays.short_exit),
+        funding_cum=funding_per_unit(frame.open, frame.funding),
+        bar_range=bar_range,
+    )
+
+
+@dataclass(slots=True)
+class _Position:
+    side: Side
+    size: float
+    bar: int  # entry bar (filled at its open)
+    price: float  # fill price after slippage
+    fee: float
+    stop: float
+    reason: str
+    expected: float
+    plan: ExitPlan
+
+
+@dataclass(slots=True)
+class _Symbol:
+    name: str
+    order: int
+    sig: SymbolSignals
+    ind: Indicators
+    gen: int = 0  # bumps when the scheduled event is replaced; stale heap entries are skipped
+    cursor: int = 0  # first bar whose close may take an entry decision
+    scheduled: int | None = None  # the entry bar currently scheduled for a decision
+    waiting: bool = False  # refused: exits elsewhere may lift the refusal
+    pending: tuple[Side, int, int, float, str] | None = None  # side, decision bar, fill bar, size factor, reason
+    position: _Position | None = None
+
+
+@dataclass
+class _Simulation:
+    data: MarketData
+    settings: Settings
+    signals: dict[str, tuple[SymbolSignals, Indicators]]
+    regime: RegimeReplay
+    progress: Progress | None
+    total: int
+    blocked: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.params = self.settings.strategy
+        self.costs = CostModel.from_config(self.settings.execution)
+        self.risk = BacktestRisk(self.settings, self.regime)
+        self.delay = self.settings.execution.entry_delay_bars
+        self.cash = self.settings.backtest.initial_equity
+        self.heap: list[tuple[int, int, int, int, str, int]] = []
+        self.syms = [_Symbol(s, i, sig, ind) for i, (s, (sig, ind)) in enumerate(self.signals.items())]
+        self.trades: list[Trade] = []
+        self.events = 0
+        self.day: int | None = None
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def run(self) -> list[Trade]:
+        for s in self.syms:
+            self._schedule_entry(s, 0)
+        while self.heap:
+            time, _, order, gen, kind, bar = heapq.heappop(self.heap)
+            s = self.syms[order]
+            if gen != s.gen:
+                continue
+            self.events += 1
+            self._note_day(time)
+            if self.progress and self.events % 4096 == 0:
+                self.progress(self.total - 1, self.total)
+            if kind == "decide":
+                self._decide(s, bar, time)
+            elif kind == "fill":
+                self._fill_entry(s, bar)
+            else:
+                self._exit(s)
+        self.trades.sort(key=lambda t: (t.entry_time, t.symbol))
+        return self.trades
+
+    def _push(self, s: _Symbol, time: int, phase: int, kind: str, bar: int) -> None:
+        s.gen += 1
+        heapq.heappush(self.heap, (time, phase, s.order, s.gen, kind, bar))
+
+    def _schedule_entry(self, s: _Symbol, cursor: int, not_before_ms: int | None = None) -> None:
+        s.cursor = cursor
+        k = s.sig.first_entry(cursor, not_before_ms)
+        s.scheduled = k
+        if k is None:
+            s.gen += 1  # nothing left to decide: drop any stale entry
+            return
+        self._push(s, int(s.sig.close_time[k]), DECIDE, "decide", k)
+
+    # --- entries -------------------------------------------------------------------------
+
+    def _decide(self, s: _Symbol, k: int, now: int) -> None:
+        s.scheduled = None
+        decision = decide(bar_values(s.ind, s.sig.frame.close, k), None, self.params)
+        if decision.action not in (Action.LONG, Action.SHORT):  # the two forms disagree: a bug
+            raise AssertionError(f"{s.name} bar {k}: signal_arrays says entry, decide says {decision}")
+        self.risk.note_equity(self._equity(now), now)
+        check, regime = self.risk.check(s.name, self._open_symbols(), now)
+        if not check.allowed:
+            self.blocked[check.reason] = self.blocked.get(check.reason, 0) + 1
+            s.waiting = True
+            wake = self.risk.wake_after(check, s.name, now)
+            if wake < NEVER:
+                self._schedule_entry(s, k + 1, wake)
+            else:
+                s.cursor, s.scheduled = k + 1, None
+                s.gen += 1
+            return
+        s.waiting = False
+        side = Side.LONG if decision.action is Action.LONG else Side.SHORT
+        fill_bar = k + 1 + self.delay
+        if fill_bar >= len(s.sig.frame):
+            return  # no bar left to fill on
+        s.pending = (side, k, fill_bar, regime.size_factor, decision.reason)
+        self._push(s, int(s.sig.frame.time[fill_bar]), ENTRY_FILL, "fill", fill_bar)
+
+    def _fill_entry(self, s: _Symbol, f: int) -> None:
+        assert s.pending is not None
+        side, k, _, size_factor, reason = s.pending
+        s.pending = None
+        frame = s.sig.frame
+        if self.delay and not s.sig.entry_holds(side, f - 1):
+            self.blocked["signal_gone"] = self.blocked.get("signal_gone", 0) + 1
+            self._schedule_entry(s, f)  # cancel-if-signal-gone
+            return
+        now = int(frame.time[f])
+        expected = float(frame.open[f])
+        price = self.costs.fill_price(expected, side is Side.LONG, float(s.sig.bar_range[f - 1]))
+        size = self.risk.size(self._equity(now), price, size_factor)
+        if size <= 0:
+            self.blocked["below_min_order"] = self.blocked.get("below_min_order", 0) + 1
+            self._schedule_entry(s, f)
+            return
+        stop = self.risk.stop_price(side, price)
+        plan = plan_exit(s.sig, side, f, stop, self.risk.timeout_ms)
+        s.position = _Position(side, size, f, price, self.costs.fee(size, price), stop, reason, expected, plan)
+        phase = STOP if plan.reason == "stop_loss" else EXIT_FILL
+        when = int(frame.time[plan.bar]) if plan.reason != "end" else int(s.sig.close_time[plan.bar])
+        self._push(s, when, phase, "exit", plan.bar)
+
+    # --- exits ---------------------------------------------------------------------------
+
+    def _exit(self, s: _Symbol) -> None:
+        p = s.position
+        assert p is not None
+        s.position = None
+        plan, frame, sig = p.plan, s.sig.frame, s.sig
+        x = plan.bar
+        selling = p.side is Side.LONG
+        price = self.costs.fill_price(plan.price, not selling, float(sig.bar_range[x - 1] if x > 0 else 0.0))
+        when = int(sig.close_time[x]) if plan.reason == "end" else int(frame.time[x])
+        sign = p.side.sign
+        funding = sign * p.size * float(sig.funding_cum[x] - sig.funding_cum[p.bar])
+        fee_out = self.costs.fee(p.size, price)
+        pnl = sign * p.size * (price - p.price) - p.fee - fee_out - funding
+        self.cash += pnl
+        self.trades.append(Trade(
+            symbol=s.name, side=p.side, size=p.size, entry_time=int(frame.time[p.bar]), entry_price=p.price,
+            mode="backtest", exit_time=when, exit_price=price, stop_price=p.stop, fees=p.fee + fee_out,
+            funding=funding, pnl=pnl, exit_reason=plan.reason, entry_reason=p.reason,
+            expected_entry_price=p.expected, expected_exit_price=plan.price,
+        ))
+        self.risk.record_exit(s.name, pnl, plan.reason, when)
+        if plan.reason == "stop_loss":
+            self._schedule_entry(s, x)  # a stop does not use up the bar's decision
+            self._wake_waiting(when + 1)  # decisions at this very close came before the stop
+        elif plan.reason != "end":
+            self._schedule_entry(s, x)  # the exit bar's own close may enter again
+            self._wake_waiting(when)
+
+    def _wake_waiting(self, not_before_ms: int) -> None:
+        """A slot freed or the day's pnl moved: refused symbols may ask again from now on."""
+        for w in self.syms:
+            if not w.waiting or w.position is not None or w.pending is not None:
+                continue
+            k = w.sig.first_entry(w.cursor, not_before_ms)
+            if k is not None and (w.scheduled is None or k < w.scheduled):
+                w.scheduled = k
+                self._push(w, int(w.sig.close_time[k]), DECIDE, "decide", k)
+
+    # --- account -------------------------------------------------------------------------
+
+    def _note_day(self, now: int) -> None:
+        """At the first event of a UTC day, show the risk manager the equity before midnight.
+
+        Live notes equity every tick; the start of a day is the equity at the last tick before
+        midnight. Nothing of the new day has been booked yet when this runs.
+        """
+        day = now - now % DAY_MS
+        if day != self.day:
+            self.day = day
+            self.risk.note_day(now, self._equity(day - 1))
+
+    def _open_symbols(self) -> list[str]:
+        return [s.name for s in self.syms if s.position is not None or s.pending is not None]
+
+    def _equity(self, now: int) -> float:
+        """Cash plus open positions marked at the last close at or before now (less fees, funding)."""
+        eq = self.cash
+        for s in self.syms:
+            p = s.position
+            if p is None:
+                continue
+            i = int(np.searchsorted(s.sig.close_time, now, side="right")) - 1
+            if i < p.bar:
+                eq -= p.fee
+                continue
+            mark = float(s.sig.frame.close[i])
+            funding = p.side.sign * p.size * float(s.sig.funding_cum[i] - s.sig.funding_cum[p.bar])
+            eq += p.side.sign * p.size * (mark - p.price) - p.fee - funding
+        return eq

@@ -1,0 +1,164 @@
+"""Provides the backtest's market data: candles and funding per symbol as numpy columns.
+
+`load_market` reads SQLite once; runs, sweeps and walk-forward windows then slice the arrays.
+A timeframe that is not stored is resampled from stored 1m candles. Warm-up bars before the
+trading range are loaded too, so the first tradable bar already has exact indicator values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+
+import numpy as np
+
+from perpbot.clock import HOUR_MS, floor_ms, interval_ms
+from perpbot.config import Settings
+from perpbot.data.db import CandleArrays, Store
+from perpbot.errors import StrategyError
+from perpbot.signals.engine import required_lookback
+
+__all__ = ["BacktestError", "MarketData", "SymbolFrame", "load_market", "resample"]
+
+
+class BacktestError(StrategyError):
+    """A backtest cannot run as asked: no data, unknown symbol, bad range."""
+
+
+@dataclass(frozen=True)
+class SymbolFrame:
+    """One symbol's bars, oldest first; `funding[i]` is the hourly rate paid at bar i's open."""
+
+    symbol: str
+    time: np.ndarray  # int64 bar open, epoch ms
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    funding: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    def cut(self, lo: int, hi: int) -> "SymbolFrame":
+        """Bars [lo, hi) (views, no copy)."""
+        return SymbolFrame(self.symbol, self.time[lo:hi], self.open[lo:hi], self.high[lo:hi],
+                           self.low[lo:hi], self.close[lo:hi], self.funding[lo:hi])
+
+
+@dataclass(frozen=True)
+class MarketData:
+    """What a run needs from the database, loaded once and reusable across runs."""
+
+    timeframe: str
+    interval_ms: int
+    frames: dict[str, SymbolFrame]
+    start_ms: int  # first bar open that may trade (earlier bars are warm-up)
+    end_ms: int  # exclusive: bars open before this
+    warmup_bars: int
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self.frames)
+
+    def slice(self, start_ms: int, end_ms: int) -> "MarketData":
+        """A sub-range that keeps `warmup_bars` bars before start_ms for the indicators."""
+        frames = {}
+        for sym, f in self.frames.items():
+            lo = max(0, int(np.searchsorted(f.time, start_ms)) - self.warmup_bars)
+            hi = int(np.searchsorted(f.time, end_ms))
+            frames[sym] = f.cut(lo, hi)
+        return replace(self, frames=frames, start_ms=start_ms, end_ms=end_ms)
+
+
+def load_market(settings: Settings, store: Store, symbols: list[str], start_ms: int | None, end_ms: int | None,
+                timeframe: str | None = None, warmup_bars: int | None = None) -> MarketData:
+    """Candles (plus warm-up) and funding for `symbols` over [start_ms, end_ms).
+
+    Raises:
+        BacktestError: no symbols, a symbol with no stored candles, or no bars in the range.
+    """
+    tf = timeframe or settings.strategy.timeframe
+    try:
+        step = interval_ms(tf)
+    except ValueError as exc:
+        raise BacktestError(str(exc), "pass --timeframe with an interval such as 15m or 1h") from None
+    if not symbols:
+        raise BacktestError("no symbols to backtest", "pass --symbols BTC,ETH or set data.symbols")
+    warm = required_lookback(settings.strategy) if warmup_bars is None else warmup_bars
+    stored = {(sym, itv) for sym, itv, _ in store.candle_symbols()}
+    frames: dict[str, SymbolFrame] = {}
+    lo_all, hi_all = None, None
+    for sym in symbols:
+        candles = _load_candles(store, stored, sym, tf, step, start_ms, end_ms, warm)
+        first = int(np.searchsorted(candles.t, start_ms)) if start_ms is not None else min(warm, len(candles))
+        if first >= len(candles):
+            raise BacktestError(f"{sym} has no {tf} candles between {_day(start_ms, 'the start')} and {_day(end_ms, 'the end')}",
+                                f"run `perpbot backfill --symbols {sym}` or pick dates inside the stored data")
+        frames[sym] = _frame(store, sym, candles, step)
+        lo_all = int(candles.t[first]) if lo_all is None else min(lo_all, int(candles.t[first]))
+        hi_all = int(candles.t[-1]) + step if hi_all is None else max(hi_all, int(candles.t[-1]) + step)
+    assert lo_all is not None and hi_all is not None
+    return MarketData(tf, step, frames, start_ms if start_ms is not None else lo_all,
+                      end_ms if end_ms is not None else hi_all, warm)
+
+
+def _load_candles(store: Store, stored: set[tuple[str, str]], sym: str, tf: str, step: int,
+                  start_ms: int | None, end_ms: int | None, warm: int) -> CandleArrays:
+    if (sym, tf) in stored:
+        pre = store.latest_candles(sym, tf, warm, before=start_ms) if start_ms is not None else None
+        rows = store.load_candles(sym, tf, start_ms, end_ms)
+        return _concat(pre, rows) if pre is not None else rows
+    if (sym, "1m") in stored and step % 60_000 == 0:
+        # Resample from 1m: load warm-up in whole target bars, then aggregate.
+        lo = None if start_ms is None else floor_ms(start_ms, step) - warm * step
+        hi = None if end_ms is None else floor_ms(end_ms + step - 1, step)
+        return resample(store.load_candles(sym, "1m", lo, hi), step)
+    known = sorted({s for s, _ in stored})
+    if not any(s == sym for s, _ in stored):
+        raise BacktestError(f"unknown symbol {sym!r}: no candles stored for it",
+                            f"stored symbols: {', '.join(known) or 'none'}; run `perpbot backfill --symbols {sym}`")
+    raise BacktestError(f"{sym} has no {tf} candles and no 1m candles to resample from",
+                        f"run `perpbot backfill --symbols {sym} --timeframes {tf}`")
+
+
+def _concat(a: CandleArrays, b: CandleArrays) -> CandleArrays:
+    return CandleArrays(*(np.concatenate([getattr(a, f), getattr(b, f)])
+                          for f in ("t", "open", "high", "low", "close", "volume")))
+
+
+def resample(c: CandleArrays, step_ms: int) -> CandleArrays:
+    """Aggregate bars into step_ms buckets (open first, high max, low min, close last, volume sum)."""
+    if len(c) == 0:
+        return c
+    bucket = c.t - c.t % step_ms
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    ends = np.r_[starts[1:], len(c)] - 1
+    return CandleArrays(
+        bucket[starts].astype(np.int64), c.open[starts], np.maximum.reduceat(c.high, starts),
+        np.minimum.reduceat(c.low, starts), c.close[ends], np.add.reduceat(c.volume, starts),
+    )
+
+
+def _frame(store: Store, sym: str, c: CandleArrays, step: int) -> SymbolFrame:
+    """Attach funding: each stored hourly rate lands on the bar containing its time.
+
+    For timeframes up to 1h that is the bar opening at the funding time; for longer bars the
+    rates inside a bar add up and are charged at its open (documented in docs/design.md).
+    """
+    funding = np.zeros(len(c))
+    if len(c):
+        ft, rates = store.load_funding(sym, int(c.t[0]), int(c.t[-1]) + step)
+        if len(ft):
+            # Funding times can carry a few ms of jitter past the hour: snap to the hour first.
+            hours = (ft + HOUR_MS // 2) // HOUR_MS * HOUR_MS
+            idx = np.searchsorted(c.t, hours, side="right") - 1
+            ok = (idx >= 0) & (hours < c.t[np.maximum(idx, 0)] + step)
+            np.add.at(funding, idx[ok], rates[ok])
+    return SymbolFrame(sym, c.t, c.open, c.high, c.low, c.close, funding)
+
+
+def _day(ms: int | None, missing: str = "the open end") -> str:
+    if ms is None:
+        return missing
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")

@@ -1,0 +1,161 @@
+"""Provides BacktestResult: trades, the equity curve and metrics, saved to and loaded from JSON.
+
+The JSON file is read by external tools, so its shape is stable (issue 5, "Result file"):
+`metrics` (object), `equity` ([[epoch ms, equity], ...], bar closes, thinned to at most
+MAX_EQUITY_POINTS evenly spaced points plus the last one), and `trades` (objects with symbol,
+side long|short, entry_time, exit_time, entry_price, exit_price, size, fees, funding, slippage,
+pnl, exit_reason, entry_reason, stop_price). Plus `symbols`, `timeframe`, `start_ms`,
+`end_ms` and `version`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from perpbot.errors import PerpbotError
+from perpbot.models import Side, Trade
+
+if TYPE_CHECKING:
+    from perpbot.backtest.executor import SymbolSignals
+    from perpbot.backtest.market import MarketData
+
+FORMAT_VERSION = 1
+MAX_EQUITY_POINTS = 20_000
+
+
+@dataclass
+class BacktestResult:
+    trades: list[Trade]
+    times: np.ndarray  # int64 bar closes, epoch ms
+    values: np.ndarray  # equity at each close
+    metrics: dict[str, Any]
+    symbols: list[str]
+    timeframe: str
+    start_ms: int
+    end_ms: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def equity(self) -> list[tuple[int, float]]:
+        return [(int(t), float(v)) for t, v in zip(self.times, self.values)]
+
+    def to_dict(self) -> dict[str, Any]:
+        idx = _thin(len(self.times))
+        return {
+            "version": FORMAT_VERSION,
+            "symbols": self.symbols,
+            "timeframe": self.timeframe,
+            "start_ms": self.start_ms,
+            "end_ms": self.end_ms,
+            "metrics": _jsonable(self.metrics),
+            "equity": [[int(self.times[i]), round(float(self.values[i]), 6)] for i in idx],
+            "trades": [trade_dict(t) for t in self.trades],
+            **({"extra": _jsonable(self.extra)} if self.extra else {}),
+        }
+
+    def to_json(self, path: str | Path) -> Path:
+        """Write atomically (a temp file renamed into place), so a killed run never leaves half a file."""
+        target = Path(path)
+        tmp = target.with_name(target.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps(self.to_dict(), separators=(",", ":")) + "\n")
+            tmp.replace(target)
+        except OSError as exc:
+            raise PerpbotError(f"cannot write {target}: {exc.strerror}", "pick a writable path for --json") from exc
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> "BacktestResult":
+        p = Path(path)
+        try:
+            raw = json.loads(p.read_text())
+            eq = np.asarray(raw["equity"], dtype=np.float64).reshape(-1, 2)
+            return cls(
+                trades=[trade_from_dict(t) for t in raw["trades"]],
+                times=eq[:, 0].astype(np.int64), values=eq[:, 1].copy(), metrics=raw["metrics"],
+                symbols=list(raw.get("symbols", [])), timeframe=str(raw.get("timeframe", "")),
+                start_ms=int(raw.get("start_ms", 0)), end_ms=int(raw.get("end_ms", 0)), extra=raw.get("extra", {}),
+            )
+        except OSError as exc:
+            raise PerpbotError(f"cannot read {p}: {exc.strerror}") from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PerpbotError(f"{p} is not a perp-bot backtest result ({type(exc).__name__}: {exc})",
+                               "pass a file written by `perpbot backtest --json`") from exc
+
+
+def trade_dict(t: Trade) -> dict[str, Any]:
+    slip = 0.0
+    if t.expected_entry_price is not None:
+        slip += abs(t.entry_price - t.expected_entry_price) * t.size
+    if t.expected_exit_price is not None and t.exit_price is not None:
+        slip += abs(t.exit_price - t.expected_exit_price) * t.size
+    return {
+        "symbol": t.symbol, "side": t.side.value, "entry_time": t.entry_time, "exit_time": t.exit_time,
+        "entry_price": t.entry_price, "exit_price": t.exit_price, "size": t.size, "fees": t.fees,
+        "funding": t.funding, "slippage": slip, "pnl": t.pnl, "exit_reason": t.exit_reason,
+        "entry_reason": t.entry_reason, "stop_price": t.stop_price,
+    }
+
+
+def trade_from_dict(d: dict[str, Any]) -> Trade:
+    return Trade(
+        symbol=d["symbol"], side=Side(str(d["side"]).lower()), size=float(d["size"]), entry_time=int(d["entry_time"]),
+        entry_price=float(d["entry_price"]), mode="backtest", exit_time=d.get("exit_time"),
+        exit_price=d.get("exit_price"), stop_price=d.get("stop_price"), fees=float(d.get("fees", 0.0)),
+        funding=float(d.get("funding", 0.0)), pnl=d.get("pnl"), exit_reason=d.get("exit_reason"),
+        entry_reason=d.get("entry_reason", ""),
+    )
+
+
+def build_equity(data: "MarketData", signals: dict[str, "SymbolSignals"], trades: list[Trade],
+                 initial: float) -> tuple[np.ndarray, np.ndarray]:
+    """Equity at every bar close of the trading range: realized pnl plus open positions marked.
+
+    A position is marked (less its entry fee and the funding paid so far) at the closes
+    before its exit; from the first close at or after the exit its net pnl is realized.
+    """
+    closes = [sig.close_time[sig.close_time > data.start_ms] for sig in signals.values()]
+    times = np.unique(np.concatenate(closes)) if closes else np.empty(0, dtype=np.int64)
+    values = np.full(len(times), float(initial))
+    realized = np.zeros(len(times) + 1)
+    for t in trades:
+        sig = signals[t.symbol]
+        e = int(np.searchsorted(sig.frame.time, t.entry_time))
+        x = int(np.searchsorted(sig.close_time, t.exit_time, side="left"))  # closes before the exit
+        if x > e:
+            sign = t.side.sign
+            fee_in = t.fees * t.entry_price / (t.entry_price + (t.exit_price or t.entry_price))
+            seg = sign * t.size * (sig.frame.close[e:x] - t.entry_price) - fee_in
+            seg -= sign * t.size * (sig.funding_cum[e:x] - sig.funding_cum[e])
+            gi = np.searchsorted(times, sig.close_time[e:x])
+            ok = gi < len(times)
+            values[gi[ok]] += seg[ok]
+        realized[int(np.searchsorted(times, t.exit_time, side="left"))] += t.pnl or 0.0
+    values += np.cumsum(realized[:-1])
+    return times, values
+
+
+def _thin(n: int) -> np.ndarray:
+    if n <= MAX_EQUITY_POINTS:
+        return np.arange(n)
+    idx = np.linspace(0, n - 1, MAX_EQUITY_POINTS).astype(np.int64)
+    return np.unique(np.r_[idx, n - 1])
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
