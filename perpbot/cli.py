@@ -360,6 +360,32 @@ def _run_compare(args: argparse.Namespace) -> int:
     return run_compare(settings, parse_time(args.start), parse_time(args.end), mode, args.tolerance, args.json)
 
 
+def _add_backtest(sub: Any) -> None:
+    p = sub.add_parser(
+        "backtest",
+        help="run the strategy over stored candles, after fees, slippage and funding",
+        description="Simulates the live strategy and risk rules over the stored candles of every symbol on one "
+        "shared account. A timeframe that is not stored is resampled from 1m. Prints the metrics, a per-symbol "
+        "and per-exit-reason breakdown and an equity sparkline, and saves the result as JSON.",
+    )
+    p.add_argument("--symbols", metavar="BTC,ETH", help="coins (default: data.symbols)")
+    p.add_argument("--from", dest="start", metavar="DATE", help="first bar, ISO date/time or epoch ms (default: all data)")
+    p.add_argument("--to", dest="end", metavar="DATE", help="end (exclusive), ISO date/time or epoch ms")
+    p.add_argument("--timeframe", metavar="15m", help="bar interval (default: strategy.timeframe)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key, e.g. strategy.entry_z=2.5")
+    p.add_argument("--json", metavar="FILE", help="write the result here (default: <db dir>/backtests/)")
+
+
+@command(_add_backtest)
+def _run_backtest(args: argparse.Namespace) -> int:
+    from perpbot.cli_backtest import run_backtest_command
+
+    settings = load_config(args)
+    setup_command_logging(settings, to_file=True, stdout=False)
+    return run_backtest_command(settings, split_list(args.symbols), parse_time(args.start), parse_time(args.end),
+                                args.timeframe, args.json)
+
+
 # --- new commands go above this line -------------------------------------------------------
 
 if __name__ == "__main__":  # pragma: no cover

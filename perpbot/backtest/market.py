@@ -1,7 +1,7 @@
 """Provides the backtest's market data: candles and funding per symbol as numpy columns.
 
 `load_market` reads SQLite once; runs, sweeps and walk-forward windows then slice the arrays.
-A timeframe that is not stored is resampled from stored 1m candles. Warm-up bars before the
+A timeframe that is not stored is resampled from a finer stored one (1m, 5m, 15m, ...). Warm-up bars before the
 trading range are loaded too, so the first tradable bar already has exact indicator values.
 """
 
@@ -109,11 +109,12 @@ def _load_candles(store: Store, stored: set[tuple[str, str]], sym: str, tf: str,
         pre = store.latest_candles(sym, tf, warm, before=start_ms) if start_ms is not None else None
         rows = store.load_candles(sym, tf, start_ms, end_ms)
         return _concat(pre, rows) if pre is not None else rows
-    if (sym, "1m") in stored and step % 60_000 == 0:
-        # Resample from 1m: load warm-up in whole target bars, then aggregate.
+    finer = _finest_divisor(stored, sym, step)
+    if finer is not None:
+        # Resample from a finer stored interval (1m first): warm-up in whole target bars.
         lo = None if start_ms is None else floor_ms(start_ms, step) - warm * step
         hi = None if end_ms is None else floor_ms(end_ms + step - 1, step)
-        return resample(store.load_candles(sym, "1m", lo, hi), step)
+        return resample(store.load_candles(sym, finer, lo, hi), step, interval_ms(finer))
     known = sorted({s for s, _ in stored})
     if not any(s == sym for s, _ in stored):
         raise BacktestError(f"unknown symbol {sym!r}: no candles stored for it",
@@ -122,18 +123,44 @@ def _load_candles(store: Store, stored: set[tuple[str, str]], sym: str, tf: str,
                         f"run `perpbot backfill --symbols {sym} --timeframes {tf}`")
 
 
+def _finest_divisor(stored: set[tuple[str, str]], sym: str, step: int) -> str | None:
+    """The coarsest stored interval of sym that divides step (fewest rows to aggregate)."""
+    best: tuple[int, str] | None = None
+    for s, itv in stored:
+        try:
+            ms = interval_ms(itv)
+        except ValueError:
+            continue
+        if s == sym and ms < step and step % ms == 0 and (best is None or ms > best[0]):
+            best = (ms, itv)
+    return best[1] if best else None
+
+
 def _concat(a: CandleArrays, b: CandleArrays) -> CandleArrays:
     return CandleArrays(*(np.concatenate([getattr(a, f), getattr(b, f)])
                           for f in ("t", "open", "high", "low", "close", "volume")))
 
 
-def resample(c: CandleArrays, step_ms: int) -> CandleArrays:
-    """Aggregate bars into step_ms buckets (open first, high max, low min, close last, volume sum)."""
+def resample(c: CandleArrays, step_ms: int, source_ms: int | None = None) -> CandleArrays:
+    """Aggregate bars into step_ms buckets (open first, high max, low min, close last, volume sum).
+
+    With source_ms, a bucket missing any source bar at the edges of the data (a bar still
+    forming, or history starting mid-bucket) is dropped rather than passed off as whole.
+    """
     if len(c) == 0:
         return c
     bucket = c.t - c.t % step_ms
     starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
     ends = np.r_[starts[1:], len(c)] - 1
+    if source_ms is not None and len(starts):
+        full = step_ms // source_ms
+        keep = np.ones(len(starts), dtype=bool)
+        keep[[0, -1]] = (ends - starts + 1)[[0, -1]] == full
+        if not keep.all():
+            lo = 0 if keep[0] else int(ends[0]) + 1
+            hi = len(c) if keep[-1] else int(starts[-1])
+            return resample(CandleArrays(c.t[lo:hi], c.open[lo:hi], c.high[lo:hi], c.low[lo:hi], c.close[lo:hi],
+                                         c.volume[lo:hi]), step_ms)
     return CandleArrays(
         bucket[starts].astype(np.int64), c.open[starts], np.maximum.reduceat(c.high, starts),
         np.minimum.reduceat(c.low, starts), c.close[ends], np.add.reduceat(c.volume, starts),
