@@ -364,6 +364,26 @@ def _apply_override(raw: dict[str, Any], item: str) -> None:
         node[leaf] = text
 
 
+def check_key(path: str, value: Any, source: str = "config") -> Any:
+    """`value` for the key `section.key`, typed and checked by that key's own rule (sweeps use it).
+
+    Cross-field rules (exit_z below entry_z, ...) are not applied: they need the whole Settings.
+
+    Raises:
+        ConfigError: an unknown key (with a did-you-mean), a wrong type or a broken rule.
+    """
+    sections = {name: eval(tp, globals()) if isinstance(tp, str) else tp for name, tp in _SECTIONS.items()}
+    section = path.partition(".")[0]
+    fields = {f"{s}.{f.name}": f for s, cls in sections.items() for f in dataclasses.fields(cls)}
+    if path not in fields:
+        near = [k for k in fields if k.startswith(section + ".")] or list(fields)
+        raise ConfigError(_unknown(source, path, near))
+    f = fields[path]
+    built = _build(f.type, value, path, source)
+    _check_rule(f.metadata.get("rule"), built, path, source)
+    return built
+
+
 def _unknown(where: str, key: Any, known: list[str]) -> str:
     close = difflib.get_close_matches(str(key), known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
