@@ -4,9 +4,10 @@ Indicators and signal arrays are computed once per symbol over the whole frame. 
 loop then jumps from event to event across all symbols in time order (one shared account, so
 max positions and the daily loss cap bind across symbols): an entry decision at a bar close,
 its fill at an open, an exit. Between events nothing happens, and the searches that find the
-next event are numpy (executor.py), so Python runs per event rather than per bar. At every
-entry decision the per-bar `decide` confirms the vectorised signal and names the reason, and
-the live `RiskManager` judges it (risk_adapter.py).
+next event are numpy (executor.py), so Python runs per event rather than per bar. The entry
+and exit booleans come from `signal_arrays`, the vectorised form of the live `decide` (the two
+are tested equal bar for bar), and at every entry decision the live `RiskManager` judges it
+(risk_adapter.py).
 
 Within one timestamp the order is: exits filling at the open, entry decisions at the close
 that ended there, entries filling at the open, then stops inside the bar (PHASES).
@@ -31,7 +32,7 @@ from perpbot.clock import DAY_MS
 from perpbot.config import Settings, StrategyConfig
 from perpbot.data.db import Store
 from perpbot.models import Side, Trade
-from perpbot.signals.engine import Action, Indicators, bar_values, compute_indicators, decide, signal_arrays
+from perpbot.signals.engine import Indicators, compute_indicators, entry_reason, signal_arrays
 
 __all__ = ["BacktestError", "MarketData", "indicators_for", "load_market", "run_backtest", "simulate"]
 
@@ -194,28 +195,33 @@ class _Simulation:
 
     def _decide(self, s: _Symbol, k: int, now: int) -> None:
         s.scheduled = None
-        decision = decide(bar_values(s.ind, s.sig.frame.close, k), None, self.params)
-        if decision.action not in (Action.LONG, Action.SHORT):  # the two forms disagree: a bug
-            raise AssertionError(f"{s.name} bar {k}: signal_arrays says entry, decide says {decision}")
+        side = Side.LONG if s.sig.long_entry[k] else Side.SHORT
         self.risk.note_equity(self._equity(now), now)
         check, regime = self.risk.check(s.name, self._open_symbols(), now)
         if not check.allowed:
-            self.blocked[check.reason] = self.blocked.get(check.reason, 0) + 1
-            s.waiting = True
-            wake = self.risk.wake_after(check, s.name, now)
-            if wake < NEVER:
-                self._schedule_entry(s, k + 1, wake)
-            else:
-                s.cursor, s.scheduled = k + 1, None
-                s.gen += 1
+            self._refused(s, k, now, check)
             return
         s.waiting = False
-        side = Side.LONG if decision.action is Action.LONG else Side.SHORT
         fill_bar = k + 1 + self.delay
         if fill_bar >= len(s.sig.frame):
             return  # no bar left to fill on
-        s.pending = (side, k, fill_bar, regime.size_factor, decision.reason)
-        self._push(s, int(s.sig.frame.time[fill_bar]), ENTRY_FILL, "fill", fill_bar)
+        s.pending = (side, k, fill_bar, regime.size_factor, entry_reason(side, self.params))
+        if self.delay == 0:
+            # Nothing can happen between a close and the next open at the same instant except other
+            # symbols' decisions, which see this one as pending either way: fill now, skip the heap.
+            self._fill_entry(s, fill_bar)
+        else:
+            self._push(s, int(s.sig.frame.time[fill_bar]), ENTRY_FILL, "fill", fill_bar)
+
+    def _refused(self, s: _Symbol, k: int, now: int, check) -> None:
+        self.blocked[check.reason] = self.blocked.get(check.reason, 0) + 1
+        s.waiting = True
+        wake = self.risk.wake_after(check, s.name, now)
+        if wake < NEVER:
+            self._schedule_entry(s, k + 1, wake)
+        else:
+            s.cursor, s.scheduled = k + 1, None
+            s.gen += 1
 
     def _fill_entry(self, s: _Symbol, f: int) -> None:
         assert s.pending is not None
@@ -304,7 +310,7 @@ class _Simulation:
             p = s.position
             if p is None:
                 continue
-            i = int(np.searchsorted(s.sig.close_time, now, side="right")) - 1
+            i = int(s.sig.close_time.searchsorted(now, side="right")) - 1
             if i < p.bar:
                 eq -= p.fee
                 continue

@@ -41,13 +41,25 @@ class SymbolSignals:
     short_exit_bars: np.ndarray
     funding_cum: np.ndarray  # see cost_model.funding_per_unit
     bar_range: np.ndarray  # (high - low) / close, for the volatility slippage term
+    next_entry: np.ndarray = None  # type: ignore[assignment]  # per bar: the first entry bar >= it (n: none)
+    next_long_exit: np.ndarray = None  # type: ignore[assignment]
+    next_short_exit: np.ndarray = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        # "The first event bar at or after i" for every i: O(1) look-ups at events instead of searches.
+        n = len(self.frame)
+        self.next_entry = _next_index(self.entry_bars, n)
+        self.next_long_exit = _next_index(self.long_exit_bars, n)
+        self.next_short_exit = _next_index(self.short_exit_bars, n)
 
     def first_entry(self, cursor: int, not_before_ms: int | None = None) -> int | None:
         """The first entry bar >= cursor whose close is at or after not_before_ms."""
         if not_before_ms is not None:
-            cursor = max(cursor, int(np.searchsorted(self.close_time, not_before_ms, side="left")))
-        i = int(np.searchsorted(self.entry_bars, cursor, side="left"))
-        return int(self.entry_bars[i]) if i < len(self.entry_bars) else None
+            cursor = max(cursor, int(self.close_time.searchsorted(not_before_ms, side="left")))
+        if cursor >= len(self.next_entry):
+            return None
+        k = int(self.next_entry[cursor])
+        return k if k < len(self.next_entry) else None
 
     def entry_holds(self, side: Side, bar: int) -> bool:
         return bool((self.long_entry if side is Side.LONG else self.short_entry)[bar])
@@ -57,10 +69,8 @@ def plan_exit(sig: SymbolSignals, side: Side, entry_bar: int, stop: float, timeo
     """Where and why the position opened at `entry_bar`'s open will close."""
     f = sig.frame
     n = len(f)
-    exits = sig.long_exit_bars if side is Side.LONG else sig.short_exit_bars
-    i = int(np.searchsorted(exits, entry_bar, side="left"))
-    signal_bar = int(exits[i]) if i < len(exits) else n
-    timeout_bar = int(np.searchsorted(sig.close_time, int(f.time[entry_bar]) + timeout_ms, side="left"))
+    signal_bar = int((sig.next_long_exit if side is Side.LONG else sig.next_short_exit)[entry_bar])
+    timeout_bar = int(sig.close_time.searchsorted(int(f.time[entry_bar]) + timeout_ms, side="left"))
     decision_bar = min(signal_bar, timeout_bar)
     reason = "timeout" if timeout_bar <= signal_bar else "signal"
     last = min(decision_bar, n - 1)
@@ -71,6 +81,12 @@ def plan_exit(sig: SymbolSignals, side: Side, entry_bar: int, stop: float, timeo
     if decision_bar < n - 1:
         return ExitPlan(decision_bar + 1, reason, float(f.open[decision_bar + 1]))
     return ExitPlan(n - 1, "end", float(f.close[n - 1]))
+
+
+def _next_index(bars: np.ndarray, n: int) -> np.ndarray:
+    """For every i in [0, n): the first element of sorted `bars` that is >= i, or n."""
+    ext = np.r_[bars, n].astype(np.int64)
+    return ext[np.searchsorted(bars, np.arange(n), side="left")]
 
 
 def _first_stop(f: SymbolFrame, side: Side, stop: float, lo: int, hi: int) -> int | None:

@@ -12,8 +12,9 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from perpbot.clock import HOUR_MS, floor_ms, interval_ms
+from perpbot.clock import HOUR_MS, INTERVAL_MS, floor_ms, interval_ms
 from perpbot.config import Settings
+from perpbot.data.candle_cache import load_series
 from perpbot.data.db import CandleArrays, Store
 from perpbot.errors import StrategyError
 from perpbot.signals.engine import required_lookback
@@ -86,11 +87,10 @@ def load_market(settings: Settings, store: Store, symbols: list[str], start_ms: 
     if not symbols:
         raise BacktestError("no symbols to backtest", "pass --symbols BTC,ETH or set data.symbols")
     warm = required_lookback(settings.strategy) if warmup_bars is None else warmup_bars
-    stored = {(sym, itv) for sym, itv, _ in store.candle_symbols()}
     frames: dict[str, SymbolFrame] = {}
     lo_all, hi_all = None, None
     for sym in symbols:
-        candles = _load_candles(store, stored, sym, tf, step, start_ms, end_ms, warm)
+        candles = _load_candles(store, _stored_intervals(store, sym), sym, tf, step, start_ms, end_ms, warm)
         first = int(np.searchsorted(candles.t, start_ms)) if start_ms is not None else min(warm, len(candles))
         if first >= len(candles):
             raise BacktestError(f"{sym} has no {tf} candles between {_day(start_ms, 'the start')} and {_day(end_ms, 'the end')}",
@@ -106,21 +106,30 @@ def load_market(settings: Settings, store: Store, symbols: list[str], start_ms: 
 def _load_candles(store: Store, stored: set[tuple[str, str]], sym: str, tf: str, step: int,
                   start_ms: int | None, end_ms: int | None, warm: int) -> CandleArrays:
     if (sym, tf) in stored:
-        pre = store.latest_candles(sym, tf, warm, before=start_ms) if start_ms is not None else None
-        rows = store.load_candles(sym, tf, start_ms, end_ms)
-        return _concat(pre, rows) if pre is not None else rows
+        series = load_series(store, sym, tf, None, end_ms)
+        first = 0 if start_ms is None else max(0, int(np.searchsorted(series.t, start_ms)) - warm)
+        return _cut(series, first)
     finer = _finest_divisor(stored, sym, step)
     if finer is not None:
         # Resample from a finer stored interval (1m first): warm-up in whole target bars.
         lo = None if start_ms is None else floor_ms(start_ms, step) - warm * step
         hi = None if end_ms is None else floor_ms(end_ms + step - 1, step)
-        return resample(store.load_candles(sym, finer, lo, hi), step, interval_ms(finer))
-    known = sorted({s for s, _ in stored})
-    if not any(s == sym for s, _ in stored):
+        return resample(load_series(store, sym, finer, lo, hi), step, interval_ms(finer))
+    if not stored:
+        known = sorted({s for s, _, _ in store.candle_symbols()})
         raise BacktestError(f"unknown symbol {sym!r}: no candles stored for it",
                             f"stored symbols: {', '.join(known) or 'none'}; run `perpbot backfill --symbols {sym}`")
     raise BacktestError(f"{sym} has no {tf} candles and no 1m candles to resample from",
                         f"run `perpbot backfill --symbols {sym} --timeframes {tf}`")
+
+
+def _stored_intervals(store: Store, sym: str) -> set[tuple[str, str]]:
+    """(sym, interval) pairs with at least one stored bar: one index seek per known interval."""
+    found = set()
+    for itv in INTERVAL_MS:
+        if store.conn.execute("SELECT 1 FROM candles WHERE symbol=? AND interval=? LIMIT 1", (sym, itv)).fetchone():
+            found.add((sym, itv))
+    return found
 
 
 def _finest_divisor(stored: set[tuple[str, str]], sym: str, step: int) -> str | None:
@@ -136,9 +145,8 @@ def _finest_divisor(stored: set[tuple[str, str]], sym: str, step: int) -> str | 
     return best[1] if best else None
 
 
-def _concat(a: CandleArrays, b: CandleArrays) -> CandleArrays:
-    return CandleArrays(*(np.concatenate([getattr(a, f), getattr(b, f)])
-                          for f in ("t", "open", "high", "low", "close", "volume")))
+def _cut(c: CandleArrays, lo: int) -> CandleArrays:
+    return CandleArrays(c.t[lo:], c.open[lo:], c.high[lo:], c.low[lo:], c.close[lo:], c.volume[lo:])
 
 
 def resample(c: CandleArrays, step_ms: int, source_ms: int | None = None) -> CandleArrays:

@@ -119,26 +119,57 @@ def build_equity(data: "MarketData", signals: dict[str, "SymbolSignals"], trades
 
     A position is marked (less its entry fee and the funding paid so far) at the closes
     before its exit; from the first close at or after the exit its net pnl is realized.
+    Vectorised per symbol: every (trade, bar) pair of the open stretches in one array.
     """
-    closes = [sig.close_time[sig.close_time > data.start_ms] for sig in signals.values()]
-    times = np.unique(np.concatenate(closes)) if closes else np.empty(0, dtype=np.int64)
+    times = _union([sig.close_time[sig.close_time > data.start_ms] for sig in signals.values()])
     values = np.full(len(times), float(initial))
-    realized = np.zeros(len(times) + 1)
-    for t in trades:
-        sig = signals[t.symbol]
-        e = int(np.searchsorted(sig.frame.time, t.entry_time))
-        x = int(np.searchsorted(sig.close_time, t.exit_time, side="left"))  # closes before the exit
-        if x > e:
-            sign = t.side.sign
-            fee_in = t.fees * t.entry_price / (t.entry_price + (t.exit_price or t.entry_price))
-            seg = sign * t.size * (sig.frame.close[e:x] - t.entry_price) - fee_in
-            seg -= sign * t.size * (sig.funding_cum[e:x] - sig.funding_cum[e])
-            gi = np.searchsorted(times, sig.close_time[e:x])
-            ok = gi < len(times)
-            values[gi[ok]] += seg[ok]
-        realized[int(np.searchsorted(times, t.exit_time, side="left"))] += t.pnl or 0.0
+    if not trades or not len(times):
+        return times, values
+    exit_times = np.array([t.exit_time for t in trades], dtype=np.int64)
+    pnls = np.array([t.pnl or 0.0 for t in trades])
+    realized = np.bincount(np.searchsorted(times, exit_times, side="left"), weights=pnls, minlength=len(times) + 1)
     values += np.cumsum(realized[:-1])
+    for sym, sig in signals.items():
+        mine = [t for t in trades if t.symbol == sym]
+        if mine:
+            at, marks = _open_marks(sig, mine)
+            gi = np.searchsorted(times, at)
+            ok = (gi < len(times)) & (times[np.minimum(gi, len(times) - 1)] == at)
+            values += np.bincount(gi[ok], weights=marks[ok], minlength=len(times))[:len(times)]
     return times, values
+
+
+def _open_marks(sig: "SymbolSignals", trades: list[Trade]) -> tuple[np.ndarray, np.ndarray]:
+    """(close time, unrealized value) for every bar close each trade was open at."""
+    entry_t = np.array([t.entry_time for t in trades], dtype=np.int64)
+    exit_t = np.array([t.exit_time for t in trades], dtype=np.int64)
+    e = np.searchsorted(sig.frame.time, entry_t)
+    x = np.searchsorted(sig.close_time, exit_t, side="left")  # closes strictly before the exit
+    lengths = np.maximum(x - e, 0)
+    total = int(lengths.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0)
+    owner = np.repeat(np.arange(len(trades)), lengths)
+    bar = np.repeat(e, lengths) + (np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths))
+    sign = np.array([t.side.sign for t in trades], dtype=np.float64)
+    size = np.array([t.size for t in trades])
+    entry = np.array([t.entry_price for t in trades])
+    exit_p = np.array([t.exit_price if t.exit_price is not None else t.entry_price for t in trades])
+    fee_in = np.array([t.fees for t in trades]) * entry / (entry + exit_p)
+    ss = (sign * size)[owner]
+    marks = ss * (sig.frame.close[bar] - entry[owner]) - fee_in[owner]
+    marks -= ss * (sig.funding_cum[bar] - sig.funding_cum[e[owner]])
+    return sig.close_time[bar], marks
+
+
+def _union(arrays: list[np.ndarray]) -> np.ndarray:
+    """Sorted distinct times of already sorted arrays (usually all equal: no work)."""
+    if not arrays:
+        return np.empty(0, dtype=np.int64)
+    if all(len(a) == len(arrays[0]) and np.array_equal(a, arrays[0]) for a in arrays[1:]):
+        return arrays[0]
+    merged = np.sort(np.concatenate(arrays), kind="stable")
+    return merged[np.r_[True, merged[1:] != merged[:-1]]]
 
 
 def _thin(n: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from collections.abc import Collection, Sequence
 from perpbot.clock import DAY_MS, FakeClock, floor_ms
 from perpbot.config import Settings
 from perpbot.models import Side
-from perpbot.risk.manager import MemoryState, RiskCheck, RiskManager
+from perpbot.risk.manager import RiskCheck, RiskManager
 from perpbot.signals.prediction import RegimeClassifier, RegimeState, Snapshot, fixed_regime
 
 NEVER = 2**62
@@ -64,12 +64,30 @@ class RegimeReplay:
         return [s for s in self._snaps if lo <= s.fetched_at <= now_ms]
 
 
+class WriteOnlyState:
+    """The StatePort of a backtest: nothing reads the state back, so nothing is serialised.
+
+    MemoryState JSON-encodes every write (to behave like SQLite); at tens of thousands of exits
+    per run that was a third of the event loop's time. The manager reads its state only when
+    constructed, which here is once, from empty.
+    """
+
+    def __init__(self) -> None:
+        self._data: dict[str, object] = {}
+
+    def get_state(self, key: str, default: object = None) -> object:
+        return self._data.get(key, default)
+
+    def set_state(self, key: str, value: object, now_ms: int = 0) -> None:
+        self._data[key] = value
+
+
 class BacktestRisk:
     """RiskManager on simulated time, plus the wake-up time of each refusal."""
 
     def __init__(self, settings: Settings, regime: RegimeReplay) -> None:
         self.cfg = settings.risk
-        self.manager = RiskManager(settings.risk, MemoryState(), FakeClock(0))
+        self.manager = RiskManager(settings.risk, WriteOnlyState(), FakeClock(0))
         self.regime = regime
         self._noted_day: int | None = None
 

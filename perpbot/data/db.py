@@ -12,13 +12,15 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import sqlite_utils
 
 from perpbot.errors import StorageError
 from perpbot.models import Candle, FundingRate, Side, Trade
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 SCHEMA_VERSION = 1
 
@@ -137,7 +139,10 @@ class Store:
         return conn
 
     @property
-    def db(self) -> sqlite_utils.Database:
+    def db(self) -> "sqlite_utils.Database":
+        # Imported here: sqlite_utils pulls in pandas (~0.3 s), which most commands never need.
+        import sqlite_utils
+
         return sqlite_utils.Database(self.conn)
 
     def _connect(self) -> sqlite3.Connection:

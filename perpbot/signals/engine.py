@@ -227,6 +227,11 @@ def bar_values(ind: Indicators, close: Any, i: int) -> BarValues:
     )
 
 
+def entry_reason(side: Side, params: StrategyConfig) -> str:
+    """The reason an entry of this side carries ("entry:z<=-2.00"); the backtest names its entries so too."""
+    return f"entry:z<=-{params.entry_z:.2f}" if side is Side.LONG else f"entry:z>={params.entry_z:.2f}"
+
+
 def decide(values: BarValues, position: Side | None, params: StrategyConfig) -> Decision:
     """The per-bar form (live): what to do on this closed bar given the open position.
 
@@ -251,9 +256,9 @@ def decide(values: BarValues, position: Side | None, params: StrategyConfig) -> 
             return Decision(Action.CLOSE, f"exit:z<={params.exit_z:.2f}")
         return Decision(Action.NONE, "hold")
     if z <= -params.entry_z:
-        long, action, reason = True, Action.LONG, f"entry:z<=-{params.entry_z:.2f}"
+        long, action, reason = True, Action.LONG, entry_reason(Side.LONG, params)
     elif z >= params.entry_z:
-        long, action, reason = False, Action.SHORT, f"entry:z>={params.entry_z:.2f}"
+        long, action, reason = False, Action.SHORT, entry_reason(Side.SHORT, params)
     else:
         return Decision(Action.NONE, "flat")
     v = values

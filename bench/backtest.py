@@ -1,0 +1,212 @@
+"""Backtest speed: prints the figures issue 5 asks for, all on the same generated data.
+
+    python bench/backtest.py [--days 365] [--skip-others]
+
+1. one symbol, one year of 1m candles, full strategy with costs and funding, as a fresh
+   `perpbot backtest` process (SQLite load and indicators included): wall time, peak memory;
+2. three symbols at once, the same way;
+3. a 100-combination sensitivity sweep (entry_z x exit_z, shared indicators);
+4. the plain z-score strategy (filters off, no costs) in our engine, warm, next to vectorbt
+   (`Portfolio.from_signals`, warm and cold) and backtesting.py (bench-only dependencies:
+   `pip install vectorbt backtesting`; skipped with a note when missing).
+Targets: (1) <= 2 s and <= 500 MB; (3) <= 60 s; (4) faster than vectorbt warm, >= 20x
+faster than backtesting.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from perpbot.config import build_settings  # noqa: E402
+from perpbot.data.db import Store  # noqa: E402
+from perpbot.models import FundingRate  # noqa: E402
+
+START_MS = 1_704_067_200_000
+MIN = 60_000
+PLAIN = {"use_bollinger": False, "use_rsi": False, "use_adx": False, "use_hurst": False}
+
+
+def generate(store: Store, symbol: str, n: int, seed: int) -> None:
+    """A mean-reverting 1m walk with wicks and hourly funding, inserted in one transaction."""
+    rng = np.random.default_rng(seed)
+    shocks = rng.normal(0.0, 0.0008, n)
+    x = np.empty(n)
+    x[0] = 0.0
+    for i in range(1, n):  # OU in log space: cheap enough for a bench setup
+        x[i] = x[i - 1] * 0.995 + shocks[i]
+    close = 100.0 * np.exp(x + np.cumsum(rng.normal(0, 0.00005, n)))
+    open_ = np.r_[close[0], close[:-1]]
+    wick = np.abs(rng.normal(0.0, 0.0003, n)) * close
+    high, low = np.maximum(open_, close) + wick, np.minimum(open_, close) - wick
+    t = START_MS + np.arange(n, dtype=np.int64) * MIN
+    rows = list(zip([symbol] * n, ["1m"] * n, t.tolist(), open_.tolist(), high.tolist(), low.tolist(),
+                    close.tolist(), [1.0] * n, [1] * n))
+    store.insert_candle_rows(rows)
+    hours = range(START_MS, int(t[-1]), 3_600_000)
+    store.insert_funding(FundingRate(symbol, h, float(r)) for h, r in zip(hours, rng.normal(1e-5, 2e-5, len(hours))))
+
+
+def fresh_run(workdir: Path, symbols: str) -> tuple[float, float, str]:
+    """`perpbot backtest` in a new process: wall seconds, peak RSS MB, its last line."""
+    cmd = [sys.executable, "-c", "import resource, sys; from perpbot.cli import main; rc = main(sys.argv[1:]); "
+           "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)",
+           "backtest", "--symbols", symbols, "--timeframe", "1m", "--json", str(workdir / "r.json")]
+    start = time.perf_counter()
+    out = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"})
+    wall = time.perf_counter() - start
+    if out.returncode != 0:
+        raise SystemExit(f"backtest failed:\n{out.stderr}")
+    peak = next(line for line in out.stdout.splitlines() if line.startswith("PEAK"))
+    trades = next(line for line in out.stdout.splitlines() if "trades in" in line)
+    return wall, int(peak.split()[1]) / 1024, trades.strip()
+
+
+def plain_ours(settings, store) -> tuple[float, int]:
+    from perpbot.backtest.engine import load_market, simulate
+
+    data = load_market(settings, store, ["BTC"], None, None, "1m")
+    simulate(data, settings)  # warm
+    start = time.perf_counter()
+    result = simulate(data, settings)
+    return time.perf_counter() - start, len(result.trades)
+
+
+def plain_signals(store: Store, window: int, entry: float, exit_: float):
+    from perpbot.signals.indicators import zscore
+
+    c = store.load_candles("BTC", "1m")
+    z = zscore(c.close, window)
+    return c, z <= -entry, z >= -exit_, z >= entry, z <= exit_
+
+
+def plain_vectorbt(store: Store, window: int, entry: float, exit_: float) -> tuple[float, float, int] | str:
+    try:
+        t0 = time.perf_counter()
+        import vectorbt as vbt
+    except ImportError:
+        return "vectorbt not installed (pip install vectorbt)"
+    c, le, lx, se, sx = plain_signals(store, window, entry, exit_)
+
+    def once() -> int:
+        pf = vbt.Portfolio.from_signals(c.close, entries=le, exits=lx, short_entries=se, short_exits=sx,
+                                        init_cash=10_000.0, size=1000.0, size_type="value")
+        return int(pf.trades.count())
+
+    n = once()
+    cold = time.perf_counter() - t0
+    start = time.perf_counter()
+    once()
+    return time.perf_counter() - start, cold, n
+
+
+def plain_backtesting(store: Store, window: int, entry: float, exit_: float) -> tuple[float, int] | str:
+    try:
+        import pandas as pd
+        from backtesting import Backtest, Strategy
+    except ImportError:
+        return "backtesting.py not installed (pip install backtesting)"
+    c, le, lx, se, sx = plain_signals(store, window, entry, exit_)
+    df = pd.DataFrame({"Open": c.open, "High": c.high, "Low": c.low, "Close": c.close, "Volume": c.volume},
+                      index=pd.to_datetime(c.t, unit="ms"))
+    arrays = {"le": le, "lx": lx, "se": se, "sx": sx}
+
+    class ZScore(Strategy):
+        def init(self) -> None:
+            self.s = {k: self.I(lambda a=v: a, name=k) for k, v in arrays.items()}
+
+        def next(self) -> None:
+            s = self.s
+            if self.position.is_long and s["lx"][-1] or self.position.is_short and s["sx"][-1]:
+                self.position.close()
+            elif not self.position:
+                if s["le"][-1]:
+                    self.buy(size=0.1)
+                elif s["se"][-1]:
+                    self.sell(size=0.1)
+
+    bt = Backtest(df, ZScore, cash=1_000_000, commission=0.0, finalize_trades=True)
+    start = time.perf_counter()
+    stats = bt.run()
+    return time.perf_counter() - start, int(stats["# Trades"])
+
+
+def sweep(settings, store) -> tuple[float, int] | str:
+    try:
+        from perpbot.backtest.grid import parse_param
+        from perpbot.backtest.sensitivity import run_sensitivity
+    except ImportError as exc:
+        return f"sensitivity not available ({exc})"
+    grid = [parse_param("strategy.entry_z=1.5:3.75:0.25"), parse_param("strategy.exit_z=0.0:0.9:0.1")]
+    start = time.perf_counter()
+    result = run_sensitivity(settings, store, ["BTC"], None, None, grid, timeframe="1m", workers=2)
+    return time.perf_counter() - start, len(result.rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--days", type=int, default=365)
+    ap.add_argument("--skip-others", action="store_true", help="skip vectorbt and backtesting.py")
+    args = ap.parse_args()
+    n = args.days * 1440
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "config.yaml").write_text("data:\n  db_path: bench.db\n  symbols: [BTC, ETH, SOL]\n"
+                                          "strategy:\n  timeframe: 1m\n")
+        store = Store(work / "bench.db")
+        store.migrate()
+        t0 = time.perf_counter()
+        for i, sym in enumerate(["BTC", "ETH", "SOL"]):
+            generate(store, sym, n, seed=i + 1)
+        print(f"setup: 3 x {n:,} 1m candles + funding generated in {time.perf_counter() - t0:.1f} s")
+
+        wall, peak, line = fresh_run(work, "BTC")
+        print(f"full strategy, 1 symbol x {n:,} bars, fresh process: {wall:.2f} s wall, peak {peak:.0f} MB "
+              f"(targets <= 2 s, <= 500 MB)  [{line}]")
+        wall, peak, line = fresh_run(work, "BTC,ETH,SOL")
+        print(f"full strategy, 3 symbols, fresh process: {wall:.2f} s wall, peak {peak:.0f} MB  [{line}]")
+
+        settings = build_settings({"data": {"db_path": str(work / "bench.db")}, "strategy": {"timeframe": "1m"}})
+        out = sweep(settings, store)
+        print(f"100-combination sweep: {out[0]:.1f} s for {out[1]} combinations (target <= 60 s)"
+              if isinstance(out, tuple) else f"100-combination sweep: {out}")
+
+        plain = build_settings({"data": {"db_path": str(work / "bench.db")},
+                                "strategy": {"timeframe": "1m", **PLAIN},
+                                "risk": {"sizing": "fixed", "notional_usd": 1000.0, "max_positions": 1,
+                                         "stop_loss_pct": 0.99, "position_timeout_hours": 1e6,
+                                         "cooldown_minutes": 0, "daily_loss_limit_pct": 1.0},
+                                "execution": {"slippage_bps": 0.0, "taker_fee": 0.0}})
+        ours, trades = plain_ours(plain, store)
+        print(f"plain z-score year, ours (warm, simulate only): {ours * 1000:.0f} ms, {trades} trades")
+        if not args.skip_others:
+            s = plain.strategy
+            vb = plain_vectorbt(store, s.window, s.entry_z, s.exit_z)
+            if isinstance(vb, tuple):
+                print(f"plain z-score year, vectorbt from_signals: {vb[0] * 1000:.0f} ms warm, {vb[1]:.1f} s cold "
+                      f"(import + JIT), {vb[2]} trades -> ours is {vb[0] / ours:.1f}x faster warm")
+            else:
+                print(vb)
+            bp = plain_backtesting(store, s.window, s.entry_z, s.exit_z)
+            if isinstance(bp, tuple):
+                print(f"plain z-score year, backtesting.py: {bp[0]:.2f} s, {bp[1]} trades -> ours is "
+                      f"{bp[0] / ours:.0f}x faster (target >= 20x)")
+            else:
+                print(bp)
+        store.close()
+    print(f"bench process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
