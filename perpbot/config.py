@@ -147,6 +147,8 @@ class ExecutionConfig:
     """wall: the machine's time; exchange: follow the time the exchange reports."""
     tick_seconds: float = field(default=5.0, metadata=_rule("gt", 0))
     """How often the daemon wakes to check the feed and stops between bar closes."""
+    paper_equity: float = field(default=10_000.0, metadata=_rule("gt", 0))
+    """Paper trading's starting equity (equity = this + realized + unrealized paper pnl)."""
 
 
 @dataclass

@@ -1,0 +1,388 @@
+"""Provides the trading engine: the tick loop the headless daemon and the dashboard both run.
+
+One tick per closed `strategy.timeframe` bar, the backtest's order within it (issue 5, "Fill
+semantics"): stops first (they happened inside the bar), then timeouts and signal exits (they
+fill now, at what is the next bar's open), then entry decisions on the bar that just closed,
+then delayed entries due now. Between ticks the loop wakes every `execution.tick_seconds` for
+stops and feed health. Commands (`handle`) run under the same lock as ticks, so one thread at a
+time changes trading state; the snapshot is served from the thread-safe EngineState.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from perpbot.clock import Clock, FakeClock, floor_ms, interval_ms
+from perpbot.config import Settings
+from perpbot.data.db import Store
+from perpbot.data.ingest import DataIngestor
+from perpbot.errors import ExchangeError
+from perpbot.execution.engine_parts import (
+    EventHook,
+    PendingBook,
+    PendingEntry,
+    RegimeSource,
+    closed_window,
+    finite_or_none,
+    position_view,
+    recover_risk,
+    side_of,
+)
+from perpbot.execution.executor import Executor
+from perpbot.ipc.protocol import error, ok
+from perpbot.ipc.state import EngineState
+from perpbot.models import Side, Trade
+from perpbot.ops.health import Heartbeat
+from perpbot.risk.manager import RiskManager
+from perpbot.signals.engine import Action, BarValues, decide, required_lookback
+
+__all__ = ["EventHook", "TradingEngine", "build_engine"]
+
+log = logging.getLogger(__name__)
+_STOP_EVENTS = {"stop_loss": "stop_loss"}
+
+
+def _no_events(event: str, fields: dict[str, Any]) -> None:
+    return None
+
+
+class TradingEngine:
+    """Owns the tick loop over one store, client, feed, executor and risk manager (see build_engine)."""
+
+    def __init__(self, settings: Settings, store: Store, client: Any, feed: Any, executor: Executor,
+                 risk: RiskManager, regime: RegimeSource, clock: Clock, events: EventHook | None = None,
+                 sz_decimals: dict[str, int] | None = None, ingest: bool = True) -> None:
+        self.settings, self.store, self.client, self.feed = settings, store, client, feed
+        self.executor, self.risk, self.regime, self.clock = executor, risk, regime, clock
+        self.events: EventHook = events or _no_events
+        self.sz_decimals = sz_decimals or {}
+        self.symbols = list(settings.data.symbols)
+        self.params = settings.strategy
+        self.step_ms = interval_ms(settings.strategy.timeframe)
+        self.lookback = required_lookback(settings.strategy)
+        self.delay = settings.execution.entry_delay_bars
+        self.ingestor = DataIngestor(client, store, clock) if ingest else None
+        self.pending = PendingBook(store)
+        self.state = EngineState(mode=executor.mode, timeframe=settings.strategy.timeframe, symbols=self.symbols)
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._started = False
+        self._feed_stale = False
+        self._capped = False
+        self._last_regime: str | None = None
+        self._next_funding_ms = 0
+        self.heartbeat: Heartbeat | None = None
+        self.tick_ms: list[float] = []  # wall ms of the last ticks (bench/tick.py), bounded
+        self._equity: float | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def start(self, now_ms: int | None = None) -> None:
+        """Recover from the store and let the executor prepare (idempotent; run() calls it)."""
+        with self._lock:
+            if self._started:
+                return
+            now = self.clock.now_ms() if now_ms is None else now_ms
+            for resolution in self.executor.start(now) or []:
+                self._emit("reconciliation", text=str(resolution))
+            repaired = recover_risk(self.store, self.risk, self.executor.mode, now)
+            if repaired:
+                self._emit("reconciliation", text="risk ledger repaired from trades: " + ", ".join(repaired))
+            self.state.update(started_at=now, paused=self.risk.paused)
+            self.heartbeat = Heartbeat(self.state, now, self.settings.alerts.heartbeat_minutes)
+            self._started = True
+            self._publish(now, full=True)
+            log.info("engine_started", extra={"mode": self.executor.mode, "symbols": self.symbols,
+                                              "timeframe": self.params.timeframe, "open": len(self.executor.open_trades())})
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Tick at every bar close and poll in between until stop() (or `stop` is set)."""
+        if stop is not None:
+            self._stop = stop
+        self.start()
+        next_tick = floor_ms(self.clock.now_ms(), self.step_ms) + self.step_ms
+        while not self._stop.is_set():
+            now = self.clock.now_ms()
+            try:
+                if now >= next_tick:
+                    self.tick(now)
+                    next_tick = floor_ms(now, self.step_ms) + self.step_ms
+                else:
+                    self.poll(now)
+            except ExchangeError as exc:  # transient by nature here: the next pass tries again
+                log.warning("engine_pass_failed", extra={"error": str(exc)})
+                self._emit("error", text=f"engine pass failed: {exc.message}")
+            wait_s = min((next_tick - self.clock.now_ms()) / 1000, self.settings.execution.tick_seconds)
+            self._sleep(max(wait_s, 0.0))
+        log.info("engine_stopped")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _sleep(self, seconds: float) -> None:
+        if isinstance(self.clock, FakeClock):
+            self.clock.sleep(seconds)
+            return
+        speed = float(getattr(self.clock, "speed", 1.0) or 1.0)
+        self._stop.wait(seconds / speed)
+
+    def close(self) -> None:
+        """Release the feed, the prediction clients, the exchange client and the store."""
+        for closer in (getattr(self.feed, "stop", None), self.regime.close,
+                       getattr(self.executor, "close_connections", None), getattr(self.client, "close", None)):
+            if closer is not None:
+                closer()
+        self.store.close()
+
+    # --- the tick ---------------------------------------------------------------------------------
+
+    def tick(self, now_ms: int | None = None) -> None:
+        """One decision pass on the bar that closed at the latest boundary <= now."""
+        with self._lock:
+            self.start(now_ms)
+            started = time.perf_counter()
+            now = self.clock.now_ms() if now_ms is None else now_ms
+            boundary = floor_ms(now, self.step_ms)
+            self._feed_upkeep(now)
+            regime = self.regime.update(now)
+            self._note_regime(regime)
+            self.ingest(now)
+            windows = {s: closed_window(self.store, self.settings, s, boundary, self.step_ms, self.lookback)
+                       for s in self.symbols}
+            for trade in self.executor.sync(now):
+                self._booked(trade)
+            used = self._exits(windows, now)
+            self._entries(windows, used, boundary, now, regime)
+            self._fill_pending(windows, boundary, now)
+            self.state.update(last_tick=now)
+            self._publish(now, full=True)
+            self.tick_ms = (self.tick_ms + [(time.perf_counter() - started) * 1000])[-1000:]
+
+    def poll(self, now_ms: int | None = None) -> None:
+        """Between ticks: stops, feed health, marks."""
+        with self._lock:
+            self.start(now_ms)
+            now = self.clock.now_ms() if now_ms is None else now_ms
+            self._feed_upkeep(now)
+            for trade in self.executor.sync(now):
+                self._booked(trade)
+            self._publish(now, full=self.executor.mode == "paper")
+
+    def ingest(self, now: int) -> None:
+        """Store the bars closed (and funding paid) since the last update; failures only warn."""
+        if self.ingestor is None:
+            return
+        tf = self.params.timeframe
+        funding_due = now >= self._next_funding_ms
+        for symbol in self.symbols:
+            try:
+                self.ingestor.update(symbol, tf)
+                if funding_due:
+                    self.ingestor.update_funding(symbol)
+            except ExchangeError as exc:
+                log.warning("ingest_failed", extra={"symbol": symbol, "error": str(exc)})
+                self._emit("error", text=f"{symbol} candles not updated: {exc.message}", symbol=symbol)
+                funding_due = False
+        if funding_due:
+            self._next_funding_ms = floor_ms(now, 3_600_000) + 3_600_000
+
+    def _exits(self, windows: dict[str, BarValues | None], now: int) -> set[str]:
+        """Timeouts, then signal exits; the symbols whose bar they used up."""
+        used = set()
+        for trade in self.executor.open_trades():
+            values = windows.get(trade.symbol)
+            if self.risk.is_timed_out(trade.entry_time, now):
+                reason = "timeout"
+            elif values is not None:
+                d = decide(values, trade.side, self.params)
+                if d.action is not Action.CLOSE:
+                    continue
+                self.state.add_signal(now, trade.symbol, d.action.value, d.reason)
+                reason = "signal"
+            else:
+                continue
+            used.add(trade.symbol)
+            closed = self.executor.close(trade, reason, now)
+            if closed is not None:
+                self._booked(closed)
+        return used
+
+    def _entries(self, windows: dict[str, BarValues | None], used: set[str], boundary: int, now: int,
+                 regime: Any) -> None:
+        for symbol in self.symbols:
+            values = windows.get(symbol)
+            if values is None or symbol in used or symbol in self.pending.items or symbol in self._open_symbols():
+                continue
+            d = decide(values, None, self.params)
+            if d.action not in (Action.LONG, Action.SHORT):
+                continue
+            check = self.risk.check_entry(symbol, self._open_symbols(), regime, now)
+            self.state.add_signal(now, symbol, d.action.value, d.reason if check.allowed else f"blocked:{check.reason}")
+            if not check.allowed:
+                log.info("entry_blocked", extra={"symbol": symbol, "reason": check.reason, "signal": d.reason})
+                self._note_cap(check.reason)
+                continue
+            entry = PendingEntry(symbol, side_of(d.action.value).value, boundary,
+                                 boundary + self.delay * self.step_ms, regime.size_factor, d.reason)
+            if self.delay:
+                self.pending.add(entry, now)
+            else:
+                self._enter(entry, now)
+
+    def _fill_pending(self, windows: dict[str, BarValues | None], boundary: int, now: int) -> None:
+        for symbol, entry in list(self.pending.items.items()):
+            if entry.fill_ms > boundary:
+                continue
+            self.pending.pop(symbol, now)
+            values = windows.get(symbol)
+            still = values is not None and decide(values, None, self.params).action.value == entry.side.upper()
+            if entry.fill_ms < boundary or not still:
+                log.info("entry_cancelled", extra={"symbol": symbol, "missed": entry.fill_ms < boundary})
+                self.state.add_signal(now, symbol, "CANCEL", "signal_gone" if entry.fill_ms == boundary else "missed")
+                continue
+            self._enter(entry, now)
+
+    def _enter(self, entry: PendingEntry, now: int) -> None:
+        mid = self.feed.mid(entry.symbol)
+        if mid is None:
+            self._emit("error", text=f"{entry.symbol} entry skipped: no price", symbol=entry.symbol)
+            return
+        size = self.risk.position_size(self.executor.equity(), mid, entry.size_factor,
+                                       self.sz_decimals.get(entry.symbol))
+        if size <= 0:
+            log.info("entry_below_min_order", extra={"symbol": entry.symbol})
+            return
+        trade = self.executor.open(entry.symbol, Side(entry.side), size, entry.reason, entry.decided_ms, now, mid)
+        if trade is not None:
+            self._emit("trade_open", text=f"{trade.symbol} {trade.side.value} {trade.size:g} @ {trade.entry_price:.6g}",
+                       symbol=trade.symbol, side=trade.side.value, size=trade.size, price=trade.entry_price,
+                       reason=entry.reason)
+
+    def _booked(self, trade: Trade) -> None:
+        """A closed trade: the risk ledger (daily pnl, cooldowns) and an event."""
+        assert trade.exit_time is not None and trade.pnl is not None
+        self.risk.record_exit(trade.symbol, trade.pnl, trade.exit_reason or "", trade.exit_time)
+        event = "stop_loss" if trade.exit_reason == "stop_loss" else "trade_close"
+        self._emit(event, text=f"{trade.symbol} {trade.side.value} closed ({trade.exit_reason}) pnl {trade.pnl:+.2f}",
+                   symbol=trade.symbol, reason=trade.exit_reason, pnl=trade.pnl, price=trade.exit_price)
+        self._note_cap(None)
+
+    def _open_symbols(self) -> list[str]:
+        return [t.symbol for t in self.executor.open_trades()] + list(self.pending.items)
+
+    # --- upkeep, events, state --------------------------------------------------------------------
+
+    def _feed_upkeep(self, now: int) -> None:
+        stale = bool(self.feed.is_stale())
+        if stale and not self._feed_stale:
+            self._emit("stale_feed", text="price feed stale: reconnecting, REST prices meanwhile")
+        if stale:
+            self.feed.reconnect()
+            self.feed.refresh_rest()
+            if self.executor.mode == "live":
+                for trade in self.executor.sync(now, force=True):
+                    self._booked(trade)
+        self._feed_stale = stale
+
+    def _note_regime(self, regime: Any) -> None:
+        name = regime.regime.value
+        if self._last_regime is not None and name != self._last_regime:
+            self._emit("regime_change", text=f"regime {self._last_regime} -> {name}", score=regime.score)
+        self._last_regime = name
+
+    def _note_cap(self, reason: str | None) -> None:
+        capped = reason == "daily_loss_cap" or any(b.startswith("daily loss cap") for b in self.risk.blocks())
+        if capped and not self._capped:
+            self._emit("daily_loss_cap", text="daily loss cap reached: no new entries until UTC midnight")
+        self._capped = capped
+
+    def _emit(self, event: str, **fields: Any) -> None:
+        try:
+            self.events(event, fields)
+        except Exception:  # noqa: BLE001 - an alert sink must never stop trading
+            log.exception("event hook failed", extra={"alert_event": event})
+
+    def _publish(self, now: int, full: bool) -> None:
+        if full or self._equity is None:
+            self._equity = self.executor.equity()
+            self.risk.note_equity(self._equity, now)
+        positions, marks = [], {}
+        unrealized = getattr(self.executor, "unrealized", None)
+        for trade in self.executor.open_trades():
+            mark = self.feed.mid(trade.symbol)
+            marks[trade.symbol] = mark
+            pnl = unrealized(trade, mark, now) if unrealized else None
+            positions.append(position_view(trade, mark, finite_or_none(pnl), self.risk.timeout_ms))
+        for symbol, price in self.feed.mids().items():
+            if symbol in self.symbols:
+                marks.setdefault(symbol, price)
+        regime = self.regime.state
+        self.state.update(
+            mode=self.executor.mode, paused=self.risk.paused, halted=self.risk.halt_reason is not None,
+            halt_reason=self.risk.halt_reason, equity=self._equity, pnl_today=self.risk.pnl_today(now),
+            regime=regime.regime.value, regime_score=finite_or_none(regime.score), feed=self.feed.health(),
+            risk_blocks=self.risk.blocks(now), cooldowns=self.risk.cooldowns(now), marks=marks,
+            positions=positions, pending=[{"symbol": p.symbol, "side": p.side, "fill_at": p.fill_ms}
+                                          for p in self.pending.items.values()])
+        if self.heartbeat is not None:
+            self.heartbeat.beat(now, equity=self._equity, positions=len(positions))
+
+    # --- commands ---------------------------------------------------------------------------------
+
+    def handle(self, cmd: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Answer one command (thread-safe): snapshot, ping, pause, resume, close {symbol}, flatten."""
+        if cmd == "snapshot":
+            return ok(self.state.snapshot())
+        if cmd == "ping":
+            return ok({"pong": True, "time": self.clock.now_ms(), "mode": self.executor.mode})
+        if cmd not in ("pause", "resume", "close", "flatten"):
+            return error(f"unknown command {cmd!r}; use snapshot, ping, pause, resume, close, flatten")
+        with self._lock:
+            now = self.clock.now_ms()
+            if cmd in ("pause", "resume"):
+                self.risk.set_paused(cmd == "pause", now)
+                log.info(f"engine_{cmd}d")
+                self._publish(now, full=False)
+                return ok({"paused": self.risk.paused})
+            if cmd == "close":
+                return self._close_symbol(args.get("symbol"), now)
+            return self._flatten(now)
+
+    def _close_symbol(self, symbol: Any, now: int) -> dict[str, Any]:
+        if not isinstance(symbol, str) or not symbol:
+            return error('close needs a symbol, e.g. {"cmd": "close", "symbol": "BTC"}')
+        symbol = symbol.upper()
+        trades = [t for t in self.executor.open_trades() if t.symbol == symbol]
+        if not trades:
+            return error(f"no open position on {symbol}")
+        closed = self._close_all(trades, "manual", now)
+        return ok({"closed": closed}) if closed else error(f"{symbol} could not be closed now; see the log")
+
+    def _flatten(self, now: int) -> dict[str, Any]:
+        for symbol in list(self.pending.items):
+            self.pending.pop(symbol, now)
+        closed = self._close_all(self.executor.open_trades(), "flatten", now)
+        left = [t.symbol for t in self.executor.open_trades()]
+        return ok({"closed": closed, "still_open": left})
+
+    def _close_all(self, trades: list[Trade], reason: str, now: int) -> list[dict[str, Any]]:
+        out = []
+        for trade in trades:
+            closed = self.executor.close(trade, reason, now)
+            if closed is not None:
+                self._booked(closed)
+                out.append({"symbol": closed.symbol, "side": closed.side.value, "pnl": closed.pnl,
+                            "exit_price": closed.exit_price})
+        self._publish(now, full=True)
+        return out
+
+
+def build_engine(settings: Settings, *, clock: Clock | None = None, force: bool = False,
+                 events: EventHook | None = None, feed: Any = None) -> TradingEngine:
+    """Compose the engine from settings (see engine_build.py); `feed` overrides the price feed."""
+    from perpbot.execution.engine_build import compose
+
+    return compose(TradingEngine, settings, clock=clock, force=force, events=events, feed=feed)

@@ -1,0 +1,108 @@
+"""Provides the engine's composition from settings: store, client, clock, feed, executor, risk, regime.
+
+`perpbot.execution.engine.build_engine` is the public entry; it hands its class in, so this
+module needs no import of engine.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from perpbot.clock import Clock, WallClock
+from perpbot.config import Settings
+from perpbot.data.client import HyperliquidClient
+from perpbot.data.db import Store
+from perpbot.data.ingest import DataIngestor
+from perpbot.errors import PerpbotError
+from perpbot.execution.engine_parts import EventHook, RegimeSource
+from perpbot.execution.paper import PaperExecutor
+from perpbot.execution.rest_feed import RestPriceFeed
+from perpbot.risk.halt import halt_message, losing_week_streak, startup_halt
+from perpbot.risk.manager import RiskManager
+
+log = logging.getLogger(__name__)
+
+
+def make_clock(settings: Settings, client: HyperliquidClient) -> Clock:
+    """WallClock, or the exchange-following clock for `execution.clock: exchange`."""
+    if settings.execution.clock == "exchange":
+        from perpbot.execution.exchange_clock import ExchangeClock
+
+        return ExchangeClock(client, settings.data.symbols[0])
+    return WallClock()
+
+
+def make_feed(settings: Settings, client: HyperliquidClient, clock: Clock) -> Any:
+    """The WebSocket feed when available, else REST polling (both speak the same interface)."""
+    try:
+        from perpbot.data.ws_client import PriceFeed
+    except ImportError:
+        log.warning("ws_feed_unavailable: using REST mids")
+        return RestPriceFeed(client, clock, settings.data.symbols, max_age_s=1.0)
+    return PriceFeed.from_settings(settings, client, clock)
+
+
+def check_startup_halt(store: Store, settings: Settings, risk: RiskManager, mode: str, now_ms: int,
+                       force: bool, events: EventHook | None) -> None:
+    """Refuse to start after `risk.losing_weeks_halt` losing weeks unless forced.
+
+    Raises:
+        PerpbotError: the streak reached the limit and force is off.
+    """
+    closed = [(t.exit_time, t.pnl or 0.0) for t in store.closed_trades(mode=mode) if t.exit_time is not None]
+    streak = losing_week_streak(closed, now_ms)
+    check = startup_halt(streak, settings.risk, force)
+    if not check.allowed:
+        message = halt_message(streak, settings.risk)
+        if events is not None:
+            events("halt", {"text": message})
+        raise PerpbotError(message, "run `perpbot review`, then `perpbot --headless trade --force` to override")
+    if check.reason == "forced":
+        log.warning("startup_halt_forced", extra={"streak": streak})
+        risk.set_halt(None, now_ms)
+
+
+def compose(engine_cls: Any, settings: Settings, *, clock: Clock | None, force: bool, events: EventHook | None,
+            feed: Any) -> Any:
+    """Build every part and the engine; on failure, close what was opened and re-raise."""
+    store = Store(settings.db_path)
+    client = HyperliquidClient.from_settings(settings, clock=clock if clock is not None else WallClock())
+    opened: list[Any] = [client]
+    try:
+        clock = clock or make_clock(settings, client)
+        DataIngestor(client, store, clock).check_symbols(settings.data.symbols)
+        sz_decimals = {m.name: m.sz_decimals for m in client.meta()}
+        feed = feed if feed is not None else make_feed(settings, client, clock)
+        opened.append(feed)
+        risk = RiskManager(settings.risk, store, clock)
+        if settings.execution.mode == "live":
+            from perpbot.execution.live_executor import LiveExecutor
+
+            def alert(event: str, text: str, **fields: Any) -> None:
+                if events is not None:
+                    events(event, {"text": text, **fields})
+
+            executor: Any = LiveExecutor.connect(settings, store, clock, client, alert=alert)
+        else:
+            executor = PaperExecutor(settings, store, feed.mid, risk.stop_price)
+        poller = None
+        if settings.prediction.enabled:
+            from perpbot.data.prediction_client import PredictionPoller
+
+            poller = PredictionPoller(settings, store, clock)
+        regime = RegimeSource(settings, store, poller)
+        engine = engine_cls(settings, store, client, feed, executor, risk, regime, clock, events, sz_decimals)
+        feed.start()
+        now = clock.now_ms()
+        engine.start(now)  # live: reconciliation first, since it may close trades the halt counts
+        engine.ingest(now)  # backfill the window missed while stopped
+        check_startup_halt(store, settings, risk, executor.mode, now, force, events)
+        return engine
+    except BaseException:
+        for part in reversed(opened):
+            stopper = getattr(part, "stop", None) or getattr(part, "close", None)
+            if stopper is not None:
+                stopper()
+        store.close()
+        raise

@@ -1,0 +1,141 @@
+"""Provides the engine's small parts: the closed-bar window, the regime source, pending entries,
+risk recovery after a crash, and the positions view of the snapshot."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from perpbot.clock import DAY_MS, MINUTE_MS, floor_ms
+from perpbot.config import Settings
+from perpbot.data.db import Store
+from perpbot.models import Side, Trade
+from perpbot.risk.manager import RiskManager
+from perpbot.signals.engine import BarValues, bar_values, compute_indicators
+from perpbot.signals.prediction import RegimeClassifier, RegimeState, fixed_regime
+
+log = logging.getLogger(__name__)
+
+KEY_PENDING = "engine:pending"
+
+
+def closed_window(store: Store, settings: Settings, symbol: str, boundary_ms: int, step_ms: int,
+                  lookback: int) -> BarValues | None:
+    """The decision values of the bar that closed at `boundary_ms`, or None if it is not stored.
+
+    Loads the last `lookback` closed bars (a forming bar is never stored), computes the
+    indicators over them and returns the last bar's values, as the backtest sees that bar.
+    """
+    bars = store.latest_candles(symbol, settings.strategy.timeframe, lookback, before=boundary_ms - step_ms + 1)
+    if len(bars) == 0 or int(bars.t[-1]) != boundary_ms - step_ms:
+        return None
+    ind = compute_indicators(bars.high, bars.low, bars.close, settings.strategy)
+    return bar_values(ind, bars.close, -1)
+
+
+class RegimeSource:
+    """The regime each tick: fixed (prediction disabled) or polled and classified with hysteresis."""
+
+    def __init__(self, settings: Settings, store: Store, poller: Any = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.poller = poller
+        cfg = settings.prediction
+        self.classifier = RegimeClassifier(cfg) if cfg.enabled else None
+        self.fixed = None if cfg.enabled else fixed_regime(cfg.default_regime, cfg)
+        self.state: RegimeState = self.fixed or fixed_regime(cfg.default_regime, cfg)
+
+    def update(self, now_ms: int) -> RegimeState:
+        if self.classifier is None:
+            return self.state
+        if self.poller is not None:
+            self.poller.poll_if_due(now_ms)
+        self.state = self.classifier.update(self.store.latest_snapshots(now_ms), now_ms)
+        return self.state
+
+    def close(self) -> None:
+        if self.poller is not None:
+            self.poller.close()
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEntry:
+    """An entry decided at `decided_ms` (a bar close) that fills at the tick `fill_ms`."""
+
+    symbol: str
+    side: str
+    decided_ms: int
+    fill_ms: int
+    size_factor: float
+    reason: str
+
+
+class PendingBook:
+    """Delayed entries (execution.entry_delay_bars), persisted so a restart keeps them."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        raw = store.get_state(KEY_PENDING) or {}
+        self.items: dict[str, PendingEntry] = {s: PendingEntry(**v) for s, v in raw.items()}
+
+    def add(self, entry: PendingEntry, now_ms: int) -> None:
+        self.items[entry.symbol] = entry
+        self._save(now_ms)
+
+    def pop(self, symbol: str, now_ms: int) -> PendingEntry | None:
+        entry = self.items.pop(symbol, None)
+        if entry is not None:
+            self._save(now_ms)
+        return entry
+
+    def _save(self, now_ms: int) -> None:
+        self.store.set_state(KEY_PENDING, {s: asdict(e) for s, e in self.items.items()}, now_ms)
+
+
+def recover_risk(store: Store, risk: RiskManager, mode: str, now_ms: int) -> list[str]:
+    """Book exits a crash kept from the risk ledger (a kill between the trade row and the ledger).
+
+    The trades table is the truth: today's realized pnl is the sum of today's exits, and a stop
+    loss within the cooldown window must have its cooldown. Returns what was repaired.
+    """
+    day = floor_ms(now_ms, DAY_MS)
+    today = store.closed_trades(start=day, mode=mode)
+    repaired = []
+    gap = sum(t.pnl or 0.0 for t in today) - risk.pnl_today(now_ms)
+    if abs(gap) > 1e-6:
+        risk.record_exit("*", gap, "reconcile", now_ms)
+        repaired.append(f"pnl_today {gap:+.4f}")
+    window_ms = int(risk.cfg.cooldown_minutes * MINUTE_MS)
+    for t in today:
+        if t.exit_reason != "stop_loss" or t.exit_time is None or t.exit_time + window_ms <= now_ms:
+            continue
+        until = risk.cooldown_until(t.symbol, now_ms) or 0
+        if until < t.exit_time + window_ms:
+            risk.record_exit(t.symbol, 0.0, "stop_loss", t.exit_time)
+            repaired.append(f"cooldown {t.symbol}")
+    if repaired:
+        log.warning("risk_recovered", extra={"repaired": repaired})
+    return repaired
+
+
+def position_view(trade: Trade, mark: float | None, unrealized: float | None, timeout_ms: int) -> dict[str, Any]:
+    """One entry of the snapshot's `positions`."""
+    return {
+        "symbol": trade.symbol, "side": trade.side.value, "size": trade.size, "entry_price": trade.entry_price,
+        "mark": mark, "unrealized_pnl": unrealized, "stop": trade.stop_price, "opened_at": trade.entry_time,
+        "timeout_at": trade.entry_time + timeout_ms,
+    }
+
+
+def side_of(action_value: str) -> Side:
+    return Side.LONG if action_value == "LONG" else Side.SHORT
+
+
+def finite_or_none(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
+EventHook = Callable[[str, dict[str, Any]], None]

@@ -1,0 +1,47 @@
+"""Provides the executor port: what the engine needs from paper and live execution alike.
+
+The engine is mode-agnostic: it calls only these methods, so `PaperExecutor` (paper.py) and
+`LiveExecutor` (live_executor.py) are interchangeable by `execution.mode`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from perpbot.execution.paper import PaperExecutor
+from perpbot.models import Side, Trade
+
+__all__ = ["Executor", "PaperExecutor"]
+
+
+class Executor(Protocol):
+    """Opens and closes positions and reports the account; every order carries a derived cloid."""
+
+    mode: str
+    """paper | live"""
+
+    def start(self, now_ms: int) -> list[Any]:
+        """Prepare for trading (load or reconcile open trades); what it changed."""
+        ...
+
+    def open(self, symbol: str, side: Side, size: float, reason: str, key: object, now_ms: int,
+             mid: float | None = None) -> Trade | None:
+        """Enter; `key` names the decision, so the same key never opens twice. None if nothing opened."""
+        ...
+
+    def close(self, trade: Trade, reason: str, now_ms: int, mid: float | None = None) -> Trade | None:
+        """Exit; the closed trade, or None if it is still open."""
+        ...
+
+    def sync(self, now_ms: int, force: bool = False) -> list[Trade]:
+        """Trades closed outside an explicit close (stops), booked now."""
+        ...
+
+    def open_trades(self) -> list[Trade]:
+        ...
+
+    def equity(self) -> float:
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        ...

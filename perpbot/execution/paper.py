@@ -1,0 +1,224 @@
+"""Provides the paper executor: simulated fills at the live mid, with the backtest's cost rules.
+
+Fill semantics are issue 5's, applied to live prices (docs/design.md, "Paper trading"):
+* every fill is the mid moved `execution.slippage_bps` against the trader; the taker fee is
+  charged on its notional;
+* the stop is `RiskManager.stop_price` of the entry fill. It fills at the stop price when the
+  sampled mid crosses it (or when a closed bar's low/high shows a touch the sampling missed),
+  and at the mid (or the bar's open) when the price was already beyond it at the first look;
+* funding: at each hourly funding time T after the entry bar, the position pays rate x size x
+  the open of the bar starting at T (the mid until that bar is stored); positive rate: longs pay.
+Every trade is a row in `trades` (mode "paper"); the entry's client order id is derived from
+the decision's key, so a restarted daemon never opens the same decision twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from perpbot.clock import floor_ms, interval_ms
+from perpbot.config import Settings
+from perpbot.data.db import Store
+from perpbot.execution.signing import derive_cloid
+from perpbot.models import Side, Trade
+
+log = logging.getLogger(__name__)
+
+PriceSource = Callable[[str], "float | None"]
+StopRule = Callable[[Side, float], float]
+
+
+class PaperExecutor:
+    """Paper trades on one Store, marked to `price(symbol)` (the feed's mid).
+
+    Args:
+        settings: execution (costs, paper_equity), strategy.timeframe (bar checks, funding prices).
+        store: where trades live; the only source of truth across restarts.
+        price: the current mid of a symbol, or None when unknown.
+        stop_rule: the stop price of an entry fill (RiskManager.stop_price).
+    """
+
+    mode = "paper"
+
+    def __init__(self, settings: Settings, store: Store, price: PriceSource, stop_rule: StopRule) -> None:
+        ex = settings.execution
+        self.store = store
+        self.price = price
+        self.stop_rule = stop_rule
+        self.slip = ex.slippage_bps / 10_000.0
+        self.taker_fee = ex.taker_fee
+        self.base_equity = ex.paper_equity
+        self.timeframe = settings.strategy.timeframe
+        self.step_ms = interval_ms(self.timeframe)
+        self._open: dict[int, Trade] = {}
+        self._last_mid: dict[int, float] = {}  # trade id -> last mid seen on the safe side of the stop
+        self._checked_bar: dict[int, int] = {}  # trade id -> next bar open time to check against the stop
+        self._realized = 0.0
+        self._now_ms = 0  # the latest time seen (equity() takes none; funding accrues up to it)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self, now_ms: int) -> list[Any]:
+        """Load open paper trades and realized pnl from the store (a restart carries on)."""
+        self._now_ms = now_ms
+        self._open = {t.id: t for t in self.store.open_trades(mode=self.mode) if t.id is not None}
+        self._realized = sum(t.pnl or 0.0 for t in self.store.closed_trades(mode=self.mode))
+        self._last_mid.clear()  # a restart cannot know the path it missed: the first look fills at the mid
+        self._checked_bar = {i: self._first_bar(t) for i, t in self._open.items()}
+        return []
+
+    def open_trades(self) -> list[Trade]:
+        return sorted(self._open.values(), key=lambda t: (t.entry_time, t.id or 0))
+
+    # --- orders --------------------------------------------------------------------------------
+
+    def entry_cloid(self, symbol: str, side: Side, key: object) -> str:
+        return derive_cloid("paper-entry", symbol, side.value, key)
+
+    def open(self, symbol: str, side: Side, size: float, reason: str, key: object, now_ms: int,
+             mid: float | None = None) -> Trade | None:
+        """Fill `size` at the mid plus slippage; None if this decision was filled before or no price."""
+        cloid = self.entry_cloid(symbol, side, key)
+        if self.store.trade_by_cloid(cloid) is not None:
+            log.info("paper_entry_known", extra={"symbol": symbol, "cloid": cloid})
+            return None
+        mid = mid if mid is not None else self.price(symbol)
+        if mid is None or not mid > 0 or size <= 0:
+            log.warning("paper_entry_skipped", extra={"symbol": symbol, "mid": mid, "size": size})
+            return None
+        self._now_ms = max(self._now_ms, now_ms)
+        fill = mid * (1.0 + side.sign * self.slip)
+        trade = Trade(symbol=symbol, side=side, size=size, entry_time=now_ms, entry_price=fill, mode=self.mode,
+                      stop_price=self.stop_rule(side, fill), fees=size * fill * self.taker_fee,
+                      entry_reason=reason, expected_entry_price=mid, entry_cloid=cloid)
+        self.store.insert_trade(trade)
+        assert trade.id is not None
+        self._open[trade.id] = trade
+        self._last_mid[trade.id] = mid
+        self._checked_bar[trade.id] = self._first_bar(trade)
+        log.info("paper_entry", extra={"symbol": symbol, "side": side.value, "size": size, "price": fill,
+                                       "mid": mid, "stop": trade.stop_price, "reason": reason, "cloid": cloid})
+        return trade
+
+    def close(self, trade: Trade, reason: str, now_ms: int, mid: float | None = None) -> Trade | None:
+        """Exit at the mid less slippage; None if it is not open (closed already, or no price)."""
+        mine = self._open.get(trade.id) if trade.id is not None else None
+        if mine is None:
+            return None
+        mid = mid if mid is not None else self.price(trade.symbol)
+        if mid is None or not mid > 0:
+            log.warning("paper_exit_no_price", extra={"symbol": trade.symbol, "reason": reason})
+            return None
+        return self._book_exit(mine, reason, now_ms, mid)
+
+    def sync(self, now_ms: int, force: bool = False) -> list[Trade]:
+        """Stops hit since the last look, by the mids and by the closed bars; the trades closed."""
+        self._now_ms = max(self._now_ms, now_ms)
+        closed = []
+        for trade in self.open_trades():
+            hit = self._stop_by_bars(trade, now_ms) or self._stop_by_mid(trade)
+            if hit is not None:
+                closed.append(self._book_exit(trade, "stop_loss", now_ms, hit, slipped=True))
+        return closed
+
+    # --- account -------------------------------------------------------------------------------
+
+    def unrealized(self, trade: Trade, mark: float | None, now_ms: int) -> float:
+        """Pnl if closed at `mark` now, net of the entry fee and funding so far (not the exit fee)."""
+        if mark is None:
+            return -trade.fees - trade.funding
+        funding = self._funding(trade, now_ms)
+        return trade.side.sign * trade.size * (mark - trade.entry_price) - trade.fees - funding
+
+    def equity(self) -> float:
+        """execution.paper_equity + realized paper pnl + open positions at the mid."""
+        eq = self.base_equity + self._realized
+        for trade in self._open.values():
+            eq += self.unrealized(trade, self.price(trade.symbol), max(self._now_ms, trade.entry_time))
+        return eq
+
+    def describe(self) -> dict[str, Any]:
+        return {"mode": self.mode, "paper_equity": self.base_equity, "slippage_bps": self.slip * 10_000,
+                "taker_fee": self.taker_fee}
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _first_bar(self, trade: Trade) -> int:
+        return floor_ms(trade.entry_time, self.step_ms)
+
+    def _stop_by_mid(self, trade: Trade) -> float | None:
+        """The pre-slippage exit price if the mid is beyond the stop, else None."""
+        mid = self.price(trade.symbol)
+        stop = trade.stop_price
+        if mid is None or stop is None or trade.id is None:
+            return None
+        beyond = mid <= stop if trade.side is Side.LONG else mid >= stop
+        if not beyond:
+            self._last_mid[trade.id] = mid
+            return None
+        crossed = trade.id in self._last_mid  # seen on the safe side before: it crossed between two looks
+        return stop if crossed else mid
+
+    def _stop_by_bars(self, trade: Trade, now_ms: int) -> float | None:
+        """A touch of the stop inside a closed bar the mid sampling missed (a resting stop would fill)."""
+        assert trade.id is not None
+        start = self._checked_bar.get(trade.id, self._first_bar(trade))
+        stop = trade.stop_price
+        if start + self.step_ms > now_ms:
+            return None  # no bar has closed since the last look
+        bars = self.store.load_candles(trade.symbol, self.timeframe, start, floor_ms(now_ms, self.step_ms))
+        if len(bars) == 0 or stop is None:
+            return None
+        self._checked_bar[trade.id] = int(bars.t[-1]) + self.step_ms
+        touch = bars.low <= stop if trade.side is Side.LONG else bars.high >= stop
+        if not touch.any():
+            return None
+        i = int(np.argmax(touch))
+        gapped = bars.open[i] <= stop if trade.side is Side.LONG else bars.open[i] >= stop
+        return float(bars.open[i]) if gapped else stop
+
+    def _book_exit(self, trade: Trade, reason: str, now_ms: int, price: float, slipped: bool = True) -> Trade:
+        assert trade.id is not None and trade.entry_cloid
+        fill = price * (1.0 - trade.side.sign * self.slip) if slipped else price
+        funding = self._funding(trade, now_ms)
+        fee_out = trade.size * fill * self.taker_fee
+        trade.exit_time = now_ms
+        trade.exit_price = fill
+        trade.expected_exit_price = price
+        trade.exit_reason = reason
+        trade.funding = funding
+        trade.fees += fee_out
+        trade.exit_cloid = derive_cloid("paper-exit", trade.entry_cloid)
+        trade.pnl = trade.side.sign * trade.size * (fill - trade.entry_price) - trade.fees - funding
+        self.store.update_trade(trade)
+        self._open.pop(trade.id, None)
+        self._last_mid.pop(trade.id, None)
+        self._checked_bar.pop(trade.id, None)
+        self._realized += trade.pnl
+        log.info("paper_exit", extra={"symbol": trade.symbol, "side": trade.side.value, "price": fill,
+                                      "reason": reason, "pnl": round(trade.pnl, 6), "cloid": trade.exit_cloid})
+        return trade
+
+    def _funding(self, trade: Trade, now_ms: int) -> float:
+        """Funding paid so far (positive: paid): rate x size x the open of the bar at each funding time."""
+        first_bar = self._first_bar(trade)
+        times, rates = self.store.load_funding(trade.symbol, first_bar + self.step_ms, now_ms + 1)
+        if len(times) == 0:
+            return 0.0
+        bar_t = times - times % self.step_ms
+        keep = (bar_t > first_bar) & (bar_t <= now_ms)
+        if not keep.any():
+            return 0.0
+        bars = self.store.load_candles(trade.symbol, self.timeframe, int(bar_t[keep][0]), int(bar_t[keep][-1]) + 1)
+        opens = dict(zip(bars.t.tolist(), bars.open.tolist()))
+        total = 0.0
+        for t, rate in zip(bar_t[keep].tolist(), rates[keep].tolist()):
+            px = opens.get(t)
+            if px is None:
+                px = self.price(trade.symbol) or trade.entry_price
+            total += rate * trade.size * px
+        return trade.side.sign * total
