@@ -45,7 +45,7 @@ def request(path: Path, cmd: str, timeout_s: float = 5.0, **args: Any) -> dict[s
         sock.settimeout(timeout_s)
         _connect(sock, Path(path), timeout_s)
         try:
-            sock.sendall(payload)
+            _send(sock, payload)
             line = _read_line(sock, deadline)
         except (TimeoutError, socket.timeout):
             raise DaemonUnavailable(f"daemon did not answer within {timeout_s:g} s (socket {path})",
@@ -77,6 +77,15 @@ def _connect(sock: socket.socket, path: Path, timeout_s: float) -> None:
                                 "check the daemon's log; restart it if it hangs") from None
     except OSError as exc:
         raise DaemonUnavailable(f"cannot connect to the daemon socket {path}: {exc.strerror or exc}") from exc
+
+
+def _send(sock: socket.socket, payload: bytes) -> None:
+    try:
+        sock.sendall(payload)
+    except (BrokenPipeError, ConnectionResetError):
+        # The server may answer and hang up before reading (e.g. "too many clients"): its reply
+        # still waits in our receive buffer, so read it rather than report a broken pipe.
+        pass
 
 
 def _read_line(sock: socket.socket, deadline: float) -> bytes:

@@ -1,0 +1,342 @@
+"""Provides the live price feed: Hyperliquid's allMids WebSocket into a thread-safe mid cache.
+
+Why the sync websockets client on one plain thread rather than asyncio: the engine, the REST
+client and the store are all synchronous and threaded; a sync connection needs no event loop
+of its own, no `run_coroutine_threadsafe` to reach it, and `recv(timeout=...)` is all the
+scheduling keepalive needs. `reconnect()` and `stop()` from other threads just shut the TCP
+socket down, which wakes the blocked `recv` at once.
+
+Two kinds of time: mid ages (stale, healthy) use the injected Clock, because that is the time the
+engine trades on; transport timers (ping interval, pong deadline, backoff) pace a real socket and
+use real seconds, with waits on an Event so `stop()` never waits out a backoff.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from websockets.exceptions import WebSocketException
+from websockets.sync.client import ClientConnection, connect
+
+from perpbot.clock import Clock
+from perpbot.errors import PerpbotError
+
+if TYPE_CHECKING:
+    from perpbot.config import Settings
+    from perpbot.data.client import HyperliquidClient
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBE = json.dumps({"method": "subscribe", "subscription": {"type": "allMids"}})
+PING = json.dumps({"method": "ping"})
+_GREETING = "Websocket connection established."  # plain text the exchange sends on connect
+_OPEN_TIMEOUT_S = 10.0
+_CLOSE_TIMEOUT_S = 1.0  # a polite close to a stalled peer is not worth waiting for
+
+
+@dataclass(frozen=True, slots=True)
+class _Mid:
+    price: float
+    ts_ms: int  # by the injected clock, when we received it
+    source: str  # "ws" | "rest"
+
+
+class _Silent(Exception):
+    """The connection is open but the peer answered no ping: treat as dropped."""
+
+
+class PriceFeed:
+    """allMids subscription feeding a thread-safe mid cache with per-symbol timestamps.
+
+    Args:
+        ws_url: e.g. wss://api.hyperliquid.xyz/ws or a simulator's ws://127.0.0.1:PORT/ws.
+        symbols: coins to keep (others in allMids are ignored).
+        clock: measures mid ages (the engine's clock).
+        rest_mids: REST fallback (HyperliquidClient.all_mids) for `refresh_rest()`.
+        stale_after_s: a mid older than this (by `clock`) is stale.
+        ping_interval_s: application ping period; no message at all for a whole period after a ping
+            means the connection is dead and is replaced.
+        backoff_min_s, backoff_max_s: reconnect delay range (doubling, with jitter).
+        rng: jitter source.
+    """
+
+    def __init__(self, ws_url: str, symbols: list[str], clock: Clock, *,
+                 rest_mids: Callable[[], dict[str, float]] | None = None, stale_after_s: float = 30.0,
+                 ping_interval_s: float = 20.0, backoff_min_s: float = 0.5, backoff_max_s: float = 30.0,
+                 rng: random.Random | None = None) -> None:
+        self.ws_url = ws_url
+        self.symbols = list(dict.fromkeys(symbols))
+        self.clock = clock
+        self.rest_mids = rest_mids
+        self.stale_after_s = stale_after_s
+        self.ping_interval_s = ping_interval_s
+        self.backoff_min_s = backoff_min_s
+        self.backoff_max_s = backoff_max_s
+        self._rng = rng or random.Random()
+        self._mids: dict[str, _Mid] = {}
+        self._lock = threading.Lock()  # guards _mids, _conn, counters
+        self._conn: ClientConnection | None = None
+        self._connected = False
+        self._sessions = 0  # connections that delivered mids
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, client: HyperliquidClient, clock: Clock) -> PriceFeed:
+        return cls(settings.exchange.ws_url, settings.data.symbols, clock, rest_mids=client.all_mids)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect and subscribe in a background thread (returns at once)."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="perpbot-price-feed", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Close the socket and join the thread."""
+        self._stop.set()
+        self._abort_connection()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout_s)
+            if self._thread.is_alive():
+                log.warning("price feed thread did not stop in time", extra={"timeout_s": timeout_s})
+            self._thread = None
+
+    def reconnect(self) -> None:
+        """Drop the current socket now; the feed thread reconnects."""
+        if self._abort_connection():
+            log.info("price feed reconnect requested")
+
+    @property
+    def connected(self) -> bool:
+        """Subscribed on an open socket right now."""
+        with self._lock:
+            return self._connected
+
+    @property
+    def reconnects(self) -> int:
+        """Connections after the first that delivered mids (the engine reconciles after each)."""
+        with self._lock:
+            return max(self._sessions - 1, 0)
+
+    # --- reading the cache ---------------------------------------------------------------
+
+    def mid(self, symbol: str) -> float | None:
+        with self._lock:
+            entry = self._mids.get(symbol)
+        return entry.price if entry else None
+
+    def mids(self) -> dict[str, float]:
+        """Latest mid per subscribed symbol (symbols never seen are absent)."""
+        with self._lock:
+            return {sym: m.price for sym, m in self._mids.items()}
+
+    def age_s(self, symbol: str) -> float | None:
+        """Seconds since `symbol`'s mid arrived, by the injected clock; None if never seen."""
+        with self._lock:
+            entry = self._mids.get(symbol)
+        return None if entry is None else (self.clock.now_ms() - entry.ts_ms) / 1000.0
+
+    def is_stale(self) -> bool:
+        """True if any subscribed symbol is older than stale_after_s or was never seen."""
+        return any(not h["healthy"] for h in self.health().values())
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        """{symbol: {"healthy": bool, "age_s": float | None, "source": "ws" | "rest"}}."""
+        now_ms = self.clock.now_ms()
+        with self._lock:
+            entries = {sym: self._mids.get(sym) for sym in self.symbols}
+        out: dict[str, dict[str, Any]] = {}
+        for sym, entry in entries.items():
+            age = None if entry is None else (now_ms - entry.ts_ms) / 1000.0
+            out[sym] = {"healthy": age is not None and age <= self.stale_after_s, "age_s": age,
+                        "source": entry.source if entry else "ws"}
+        return out
+
+    # --- REST fallback -------------------------------------------------------------------
+
+    def refresh_rest(self) -> bool:
+        """Fill the cache once from `rest_mids()`, marked source "rest".
+
+        A websocket mid that is still fresh is kept: REST is the fallback, and a ws value that
+        arrived during the request is newer than the REST answer.
+
+        Returns:
+            False (logged) if there is no REST source or it failed, else True.
+        """
+        if self.rest_mids is None:
+            log.warning("feed stale and no REST fallback configured")
+            return False
+        asked_ms = self.clock.now_ms()
+        try:
+            fetched = self.rest_mids()
+        except (PerpbotError, OSError) as exc:
+            log.warning("REST mids fallback failed", extra={"error": str(exc)})
+            return False
+        stored = self._store(fetched, "rest", asked_ms)
+        missing = [sym for sym in self.symbols if sym not in fetched]
+        log.warning("feed stale, falling back to REST", extra={"updated": stored, "missing": missing})
+        return True
+
+    def _store(self, prices: dict[str, Any], source: str, ts_ms: int) -> list[str]:
+        """Store valid prices of subscribed symbols; returns the symbols stored."""
+        fresh: dict[str, _Mid] = {}
+        for sym in self.symbols:
+            price = _price(prices.get(sym))
+            if price is not None:
+                fresh[sym] = _Mid(price, ts_ms, source)
+            elif sym in prices:
+                log.warning("ignoring a bad mid", extra={"symbol": sym, "value": repr(prices[sym])[:40], "source": source})
+        stale_ms = self.stale_after_s * 1000
+        with self._lock:
+            if source == "rest":  # keep ws values that are still fresh at the time we asked
+                fresh = {sym: m for sym, m in fresh.items() if not self._fresh_ws(sym, ts_ms, stale_ms)}
+            self._mids.update(fresh)
+        return list(fresh)
+
+    def _fresh_ws(self, sym: str, at_ms: int, stale_ms: float) -> bool:
+        old = self._mids.get(sym)
+        return old is not None and old.source == "ws" and at_ms - old.ts_ms <= stale_ms
+
+    # --- the feed thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        failures = 0
+        down_since = time.monotonic()
+        while not self._stop.is_set():
+            before = self._sessions
+            try:
+                self._session(down_since)
+            except (OSError, WebSocketException, TimeoutError, _Silent) as exc:
+                log.warning("price feed connection lost", extra={"error": str(exc) or type(exc).__name__})
+            except Exception:  # noqa: BLE001 - thread boundary: the feed must outlive any bug in one session
+                log.exception("price feed session failed")
+            if self._stop.is_set():
+                return
+            if self._sessions != before:  # it delivered mids before it dropped: start backing off afresh
+                failures, down_since = 0, time.monotonic()
+            delay_s = self._backoff_s(failures)
+            failures += 1
+            self._stop.wait(delay_s)
+
+    def _backoff_s(self, failures: int) -> float:
+        # "Equal jitter": at least half the exponential delay, so many bots do not reconnect in step.
+        base = min(self.backoff_max_s, self.backoff_min_s * 2 ** min(failures, 30))
+        return base / 2 + self._rng.uniform(0, base / 2)
+
+    def _session(self, down_since: float) -> None:
+        """One connection, until it drops (usually by an exception)."""
+        # ping_interval=None: keepalive is Hyperliquid's own {"method":"ping"} (see _pump), not ws ping frames.
+        with connect(self.ws_url, open_timeout=_OPEN_TIMEOUT_S, close_timeout=_CLOSE_TIMEOUT_S,
+                     ping_interval=None) as conn:
+            with self._lock:
+                self._conn = conn
+            try:
+                if self._stop.is_set():
+                    return
+                conn.send(SUBSCRIBE)
+                with self._lock:
+                    self._connected = True
+                self._pump(conn, down_since)
+            finally:
+                with self._lock:
+                    self._conn, self._connected = None, False
+
+    def _pump(self, conn: ClientConnection, down_since: float) -> None:
+        got_mids = False
+        last_rx = pinged_at = time.monotonic()
+        while not self._stop.is_set():
+            wait_s = pinged_at + self.ping_interval_s - time.monotonic()
+            try:
+                message = conn.recv(timeout=max(wait_s, 0.0))
+            except TimeoutError:
+                if last_rx < pinged_at:
+                    raise _Silent(f"no message or pong for {self.ping_interval_s:g} s") from None
+                conn.send(PING)
+                pinged_at = time.monotonic()
+                continue
+            last_rx = time.monotonic()
+            if self._on_message(message) and not got_mids:
+                got_mids = True
+                self._note_session(down_since)
+
+    def _note_session(self, down_since: float) -> None:
+        with self._lock:
+            self._sessions += 1
+            first = self._sessions == 1
+        if first:
+            log.info("price feed connected", extra={"url": self.ws_url})
+        else:
+            log.info("reconnected", extra={"after_s": round(time.monotonic() - down_since, 3)})
+
+    def _on_message(self, message: str | bytes) -> bool:
+        """Handle one frame; True if it carried mids. Anything malformed is logged and skipped."""
+        kind, payload = parse_message(message)
+        if kind == "allMids":
+            return bool(self._store(payload, "ws", self.clock.now_ms()))
+        if kind == "error":
+            log.warning("price feed: exchange sent an error", extra={"error": str(payload)[:200]})
+        elif kind == "malformed":
+            log.warning("price feed: skipping a malformed message", extra={"frame": str(payload)[:200]})
+        return False
+
+    def _abort_connection(self) -> bool:
+        """Shut the live socket down (thread-safe); the blocked recv wakes with a closed connection."""
+        with self._lock:
+            conn = self._conn
+        if conn is None:
+            return False
+        try:
+            conn.socket.shutdown(socket.SHUT_RDWR)
+        except OSError as exc:  # already closed by the peer: the thread is reconnecting anyway
+            log.debug("price feed socket already closed", extra={"error": str(exc)})
+        return True
+
+
+def parse_message(message: str | bytes) -> tuple[str, Any]:
+    """Classify one frame: ("allMids", {coin: raw mid}), ("pong"|"ack"|"greeting"|"other", None),
+    ("error", data), or ("malformed", the text)."""
+    try:
+        text = message.decode() if isinstance(message, bytes) else message
+        msg = json.loads(text)
+    except ValueError:  # UnicodeDecodeError included
+        if message == _GREETING:
+            return "greeting", None
+        return "malformed", message
+    if not isinstance(msg, dict):
+        return "malformed", text
+    channel = msg.get("channel")
+    if channel == "allMids":
+        data = msg.get("data")
+        mids = data.get("mids") if isinstance(data, dict) else None
+        return ("allMids", mids) if isinstance(mids, dict) else ("malformed", text)
+    if channel == "pong":
+        return "pong", None
+    if channel == "subscriptionResponse":
+        return "ack", None
+    if channel == "error":
+        return "error", msg.get("data")
+    return "other", None
+
+
+def _price(raw: Any) -> float | None:
+    """A positive finite price from a wire value ("97000.5" or a number), else None."""
+    if raw is None or isinstance(raw, bool):
+        return None
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
