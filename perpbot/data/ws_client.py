@@ -85,6 +85,7 @@ class PriceFeed:
         self._mids: dict[str, _Mid] = {}
         self._lock = threading.Lock()  # guards _mids, _conn, counters
         self._conn: ClientConnection | None = None
+        self._opened_at = 0.0  # time.monotonic() when _conn was opened
         self._connected = False
         self._sessions = 0  # connections that delivered mids
         self._stop = threading.Event()
@@ -115,8 +116,15 @@ class PriceFeed:
             self._thread = None
 
     def reconnect(self) -> None:
-        """Drop the current socket now; the feed thread reconnects."""
-        if self._abort_connection():
+        """Drop the current socket now; the feed thread reconnects.
+
+        A connection younger than one ping interval is left alone: it has not had its chance to
+        deliver yet (the engine asks at its first tick, before any mid can have arrived), and a dead
+        one is caught by the missing pong anyway.
+        """
+        with self._lock:
+            young = self._conn is not None and time.monotonic() - self._opened_at < self.ping_interval_s
+        if not young and self._abort_connection():
             log.info("price feed reconnect requested")
 
     @property
@@ -242,7 +250,7 @@ class PriceFeed:
         with connect(self.ws_url, open_timeout=_OPEN_TIMEOUT_S, close_timeout=_CLOSE_TIMEOUT_S,
                      ping_interval=None) as conn:
             with self._lock:
-                self._conn = conn
+                self._conn, self._opened_at = conn, time.monotonic()
             try:
                 if self._stop.is_set():
                     return

@@ -112,11 +112,11 @@ def test_reconnects_after_the_exchange_drops_the_socket(make_feed: Callable[...,
 
 
 def test_reconnect_on_request(make_feed: Callable[..., PriceFeed]) -> None:
-    feed = make_feed()
+    feed = make_feed(ping_interval_s=0.3)
     wait_until(lambda: all_mids(feed), what="mids")
-    feed.reconnect()
-    wait_until(lambda: feed.reconnects >= 1, what="a reconnect")
-    assert feed.connected
+    feed.reconnect()  # too young: a connection gets one ping interval to deliver
+    assert feed.reconnects == 0 and feed.connected
+    wait_until(lambda: (feed.reconnect(), feed.reconnects >= 1)[1], what="a reconnect")
 
 
 def test_stall_goes_stale_and_rest_fills_in(make_feed: Callable[..., PriceFeed], sim: SimServer,
