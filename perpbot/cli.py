@@ -386,6 +386,51 @@ def _run_backtest(args: argparse.Namespace) -> int:
                                 args.timeframe, args.json)
 
 
+def _add_trade(sub: Any) -> None:
+    p = sub.add_parser(
+        "trade",
+        help="run the trading daemon (paper by default); use with --headless",
+        description="Run the tick loop against the exchange in execution.mode (paper by default): logs to the "
+        "file next to the database, serves `perpbot status` / `perpbot control` on the socket beside it, and "
+        "stops cleanly after the current tick on Ctrl-C or SIGTERM.",
+    )
+    p.add_argument("--force", action="store_true", help="start despite the losing-weeks halt")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+
+
+@command(_add_trade)
+def _run_trade(args: argparse.Namespace) -> int:
+    from perpbot.cli_daemon import run_trade
+
+    settings = load_config(args)
+    setup_command_logging(settings, to_file=True, stdout=False)
+    return run_trade(settings, args.force)
+
+
+def _add_status(sub: Any) -> None:
+    sub.add_parser("status", help="print the running daemon's state as JSON (exit 1 if none runs)")
+
+
+@command(_add_status)
+def _run_status(args: argparse.Namespace) -> int:
+    from perpbot.cli_daemon import run_status
+
+    return run_status(load_config(args))
+
+
+def _add_control(sub: Any) -> None:
+    p = sub.add_parser("control", help="pause, resume, close SYMBOL or flatten in the running daemon")
+    p.add_argument("action", choices=("pause", "resume", "close", "flatten"), help="what to do")
+    p.add_argument("symbol", nargs="?", metavar="SYMBOL", help="the coin for close")
+
+
+@command(_add_control)
+def _run_control(args: argparse.Namespace) -> int:
+    from perpbot.cli_daemon import run_control
+
+    return run_control(load_config(args), args.action, args.symbol)
+
+
 # --- new commands go above this line -------------------------------------------------------
 
 if __name__ == "__main__":  # pragma: no cover

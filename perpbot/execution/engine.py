@@ -132,7 +132,8 @@ class TradingEngine:
     def close(self) -> None:
         """Release the feed, the prediction clients, the exchange client and the store."""
         for closer in (getattr(self.feed, "stop", None), self.regime.close,
-                       getattr(self.executor, "close_connections", None), getattr(self.client, "close", None)):
+                       getattr(self.executor, "close_connections", None), getattr(self.client, "close", None),
+                       getattr(self.clock, "close", None)):
             if closer is not None:
                 closer()
         self.store.close()

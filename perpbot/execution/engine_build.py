@@ -40,7 +40,10 @@ def make_feed(settings: Settings, client: HyperliquidClient, clock: Clock) -> An
     except ImportError:
         log.warning("ws_feed_unavailable: using REST mids")
         return RestPriceFeed(client, clock, settings.data.symbols, max_age_s=1.0)
-    return PriceFeed.from_settings(settings, client, clock)
+    # Ages are clock time: on an accelerated exchange clock, allow ~5 wall seconds of silence.
+    speed = float(getattr(clock, "speed", 1.0) or 1.0)
+    return PriceFeed(settings.exchange.ws_url, settings.data.symbols, clock, rest_mids=client.all_mids,
+                     stale_after_s=max(30.0, 5.0 * speed))
 
 
 def check_startup_halt(store: Store, settings: Settings, risk: RiskManager, mode: str, now_ms: int,
@@ -67,10 +70,18 @@ def compose(engine_cls: Any, settings: Settings, *, clock: Clock | None, force: 
             feed: Any) -> Any:
     """Build every part and the engine; on failure, close what was opened and re-raise."""
     store = Store(settings.db_path)
-    client = HyperliquidClient.from_settings(settings, clock=clock if clock is not None else WallClock())
-    opened: list[Any] = [client]
+    opened: list[Any] = []
     try:
-        clock = clock or make_clock(settings, client)
+        if clock is None:
+            # The exchange clock samples through its own client; the trading client then runs its
+            # retry backoff and weight budget on the engine's clock (an accelerated sim's, too).
+            boot = HyperliquidClient.from_settings(settings, clock=WallClock())
+            opened.append(boot)
+            clock = make_clock(settings, boot)
+            if not hasattr(clock, "client"):
+                boot.close()
+        client = HyperliquidClient.from_settings(settings, clock=clock)
+        opened.append(client)
         DataIngestor(client, store, clock).check_symbols(settings.data.symbols)
         sz_decimals = {m.name: m.sz_decimals for m in client.meta()}
         feed = feed if feed is not None else make_feed(settings, client, clock)

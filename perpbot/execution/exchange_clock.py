@@ -17,8 +17,11 @@ from perpbot.errors import ExchangeError, PerpbotError
 
 log = logging.getLogger(__name__)
 
-RESAMPLE_WALL_S = 10.0
-"""Wall seconds between samples once the rate is known."""
+RESAMPLE_WALL_S = 1.0
+"""Wall seconds between samples (each re-anchors the reading on the exchange's own time)."""
+LAG_WALL_S = 0.02
+"""The clock runs this much (wall time, times the rate) behind the exchange, so a bar is never
+read as closed before the exchange has closed it (request latency makes every sample late)."""
 RATE_BASELINE_WALL_S = 0.5
 """Wall seconds between the first two samples (the first rate estimate)."""
 
@@ -83,9 +86,12 @@ class ExchangeClock:
             self._resample()
         with self._lock:
             w, t = self._last
-            now = t + int((wall_now - w) * self.speed)
+            now = t + int((wall_now - w - LAG_WALL_S * 1000) * self.speed)
             self._returned = max(self._returned, now)
             return self._returned
+
+    def close(self) -> None:
+        self.client.close()
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:

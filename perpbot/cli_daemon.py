@@ -1,0 +1,122 @@
+"""Provides the daemon commands: `perpbot --headless trade`, `perpbot status`, `perpbot control`.
+
+`trade` composes the engine (build_engine), takes the one-daemon-per-database lock, serves the
+control socket, wires alerts and the watchdog into the engine's event hook, and runs the tick
+loop until SIGINT/SIGTERM, which stop it after the current tick and release everything.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+from perpbot.config import Settings
+from perpbot.ipc.client import DaemonUnavailable, request
+
+log = logging.getLogger(__name__)
+
+CONTROL_ACTIONS = ("pause", "resume", "close", "flatten")
+
+
+def alert_hook(sink: Any) -> Any:
+    """The engine's event hook that forwards events to an AlertSink (never blocks)."""
+
+    def hook(event: str, fields: dict[str, Any]) -> None:
+        extra = {k: v for k, v in fields.items() if k != "text" and isinstance(v, (str, int, float, bool))}
+        sink.send(event, str(fields.get("text", event)), **extra)
+
+    return hook
+
+
+def run_trade(settings: Settings, force: bool) -> int:
+    """Run the headless daemon until a signal stops it. Returns the exit code.
+
+    Raises:
+        DaemonRunning: another daemon holds the database.
+        PerpbotError: composition failed (exchange unreachable, losing-week halt, bad key, ...).
+    """
+    from perpbot.execution.engine import build_engine
+    from perpbot.ipc.lock import DbLock
+    from perpbot.ipc.server import StateServer
+    from perpbot.ops.alerts import AlertSink
+    from perpbot.ops.watchdog import Watchdog
+
+    lock = DbLock(settings.db_path)
+    lock.acquire()
+    sink = AlertSink.from_settings(settings)
+    engine = server = watchdog = None
+    try:
+        engine = build_engine(settings, force=force, events=alert_hook(sink))
+        server = StateServer(settings.socket_path, engine.handle)
+        server.start()
+        state = engine.state
+        watchdog = Watchdog.from_settings(settings, sink, lambda: state.get("last_tick"), engine.clock,
+                                          status=lambda: {"equity": state.get("equity"),
+                                                          "positions": len(state.get("positions") or [])})
+        watchdog.start()
+        _on_signals(engine.stop)
+        now = engine.clock.now_ms()
+        print(f"perpbot: trading {engine.executor.mode} {','.join(engine.symbols)} on {settings.strategy.timeframe} "
+              f"against {settings.exchange.url}, clock {_utc(now)} ({settings.execution.clock}); "
+              f"socket {settings.socket_path}, log {settings.log_path}", flush=True)
+        engine.run()
+    finally:
+        if watchdog is not None:
+            watchdog.stop()
+        if server is not None:
+            server.stop()
+        if engine is not None:
+            engine.close()
+        sink.close()
+        lock.release()
+    print("perpbot: stopped", flush=True)
+    return 0
+
+
+def _on_signals(stop: Any) -> None:
+    def handler(signum: int, frame: Any) -> None:
+        log.info("signal_received", extra={"signal": signal.Signals(signum).name})
+        stop()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _utc(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run_status(settings: Settings) -> int:
+    """Print the daemon's snapshot as JSON; 1 with a one-line explanation when none answers."""
+    try:
+        reply = request(settings.socket_path, "snapshot")
+    except DaemonUnavailable as exc:
+        print(f"perpbot: {exc.message}; {exc.hint}", file=sys.stderr)
+        return 1
+    if not reply.get("ok"):
+        print(f"perpbot: the daemon answered an error: {reply.get('error')}", file=sys.stderr)
+        return 1
+    print(json.dumps(reply.get("data"), indent=2, sort_keys=True))
+    return 0
+
+
+def run_control(settings: Settings, action: str, symbol: str | None) -> int:
+    """Send pause | resume | close SYMBOL | flatten; print the reply's data, 1 on an error reply."""
+    args = {"symbol": symbol.upper()} if action == "close" and symbol else {}
+    if action == "close" and not symbol:
+        print("perpbot: control close needs a SYMBOL, e.g. `perpbot control close BTC`", file=sys.stderr)
+        return 2
+    try:
+        reply = request(settings.socket_path, action, **args)
+    except DaemonUnavailable as exc:
+        print(f"perpbot: {exc.message}; {exc.hint}", file=sys.stderr)
+        return 1
+    if not reply.get("ok"):
+        print(f"perpbot: {action} failed: {reply.get('error')}", file=sys.stderr)
+        return 1
+    print(json.dumps(reply.get("data"), sort_keys=True))
+    return 0
