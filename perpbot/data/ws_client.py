@@ -228,7 +228,8 @@ class PriceFeed:
             try:
                 self._session(down_since)
             except (OSError, WebSocketException, TimeoutError, _Silent) as exc:
-                log.warning("price feed connection lost", extra={"error": str(exc) or type(exc).__name__})
+                if not self._stop.is_set():  # stop() itself cuts the socket: nothing to warn about
+                    log.warning("price feed connection lost", extra={"error": str(exc) or type(exc).__name__})
             except Exception:  # noqa: BLE001 - thread boundary: the feed must outlive any bug in one session
                 log.exception("price feed session failed")
             if self._stop.is_set():
