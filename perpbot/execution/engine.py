@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any
 
-from perpbot.clock import Clock, FakeClock, floor_ms, interval_ms
+from perpbot.clock import DAY_MS, Clock, FakeClock, floor_ms, interval_ms
 from perpbot.config import Settings
 from perpbot.data.db import Store
 from perpbot.data.ingest import DataIngestor
@@ -265,7 +265,12 @@ class TradingEngine:
     def _booked(self, trade: Trade) -> None:
         """A closed trade: the risk ledger (daily pnl, cooldowns) and an event."""
         assert trade.exit_time is not None and trade.pnl is not None
-        self.risk.record_exit(trade.symbol, trade.pnl, trade.exit_reason or "", trade.exit_time)
+        when = trade.exit_time
+        if trade.exit_reason == "stop_loss":
+            # The ledger books a stop at the open of the bar it happened in, as the backtest does, so a
+            # cooldown ends at the same bar close in both drivers (never before the current UTC day).
+            when = max(floor_ms(when, self.step_ms), floor_ms(self.clock.now_ms(), DAY_MS))
+        self.risk.record_exit(trade.symbol, trade.pnl, trade.exit_reason or "", when)
         event = "stop_loss" if trade.exit_reason == "stop_loss" else "trade_close"
         self._emit(event, text=f"{trade.symbol} {trade.side.value} closed ({trade.exit_reason}) pnl {trade.pnl:+.2f}",
                    symbol=trade.symbol, reason=trade.exit_reason, pnl=trade.pnl, price=trade.exit_price)

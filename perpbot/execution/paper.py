@@ -120,9 +120,13 @@ class PaperExecutor:
         self._now_ms = max(self._now_ms, now_ms)
         closed = []
         for trade in self.open_trades():
-            hit = self._stop_by_bars(trade, now_ms) or self._stop_by_mid(trade)
+            by_bar = self._stop_by_bars(trade, now_ms)
+            if by_bar is not None:  # booked at the open of the bar that touched it (when is unknown within)
+                closed.append(self._book_exit(trade, "stop_loss", by_bar[1], by_bar[0]))
+                continue
+            hit = self._stop_by_mid(trade)
             if hit is not None:
-                closed.append(self._book_exit(trade, "stop_loss", now_ms, hit, slipped=True))
+                closed.append(self._book_exit(trade, "stop_loss", now_ms, hit))
         return closed
 
     # --- account -------------------------------------------------------------------------------
@@ -163,8 +167,8 @@ class PaperExecutor:
         crossed = trade.id in self._last_mid  # seen on the safe side before: it crossed between two looks
         return stop if crossed else mid
 
-    def _stop_by_bars(self, trade: Trade, now_ms: int) -> float | None:
-        """A touch of the stop inside a closed bar the mid sampling missed (a resting stop would fill)."""
+    def _stop_by_bars(self, trade: Trade, now_ms: int) -> tuple[float, int] | None:
+        """(price, bar open) of a stop touch inside a closed bar the mid sampling missed."""
         assert trade.id is not None
         start = self._checked_bar.get(trade.id, self._first_bar(trade))
         stop = trade.stop_price
@@ -179,11 +183,11 @@ class PaperExecutor:
             return None
         i = int(np.argmax(touch))
         gapped = bars.open[i] <= stop if trade.side is Side.LONG else bars.open[i] >= stop
-        return float(bars.open[i]) if gapped else stop
+        return (float(bars.open[i]) if gapped else stop), int(bars.t[i])
 
-    def _book_exit(self, trade: Trade, reason: str, now_ms: int, price: float, slipped: bool = True) -> Trade:
+    def _book_exit(self, trade: Trade, reason: str, now_ms: int, price: float) -> Trade:
         assert trade.id is not None and trade.entry_cloid
-        fill = price * (1.0 - trade.side.sign * self.slip) if slipped else price
+        fill = price * (1.0 - trade.side.sign * self.slip)
         funding = self._funding(trade, now_ms)
         fee_out = trade.size * fill * self.taker_fee
         trade.exit_time = now_ms
