@@ -431,6 +431,68 @@ def _run_control(args: argparse.Namespace) -> int:
     return run_control(load_config(args), args.action, args.symbol)
 
 
+def _sweep_arguments(p: Any) -> None:
+    p.add_argument("--param", action="append", required=True, metavar="KEY=SPEC",
+                   help="a grid: section.key=START:STOP:STEP (inclusive) or section.key=A,B,C (repeatable)")
+    p.add_argument("--symbols", metavar="BTC,ETH", help="coins (default: data.symbols)")
+    p.add_argument("--from", dest="start", metavar="DATE", help="first bar, ISO date/time or epoch ms (default: all data)")
+    p.add_argument("--to", dest="end", metavar="DATE", help="end (exclusive), ISO date/time or epoch ms")
+    p.add_argument("--timeframe", metavar="15m", help="bar interval (default: strategy.timeframe)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key (the grid's base)")
+    p.add_argument("--metric", default="sharpe", metavar="NAME",
+                   help="rank by: sharpe (default), sortino, total_return, cagr, net_pnl, profit_factor, win_rate, "
+                   "expectancy, final_equity, max_drawdown (lower is better)")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="local worker processes (default 1)")
+    p.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler instead (needs perp-bot[dask])")
+    p.add_argument("--json", metavar="FILE", help="also write the result to FILE")
+
+
+def _add_sensitivity(sub: Any) -> None:
+    p = sub.add_parser(
+        "sensitivity",
+        help="backtest every combination of one or two parameter grids",
+        description="Loads the candles once and backtests every combination of the --param grids (combinations "
+        "sharing indicator parameters share one indicator pass). Two parameters print a coloured table of the "
+        "metric; one prints a row per value; more print the best combinations.",
+    )
+    _sweep_arguments(p)
+
+
+@command(_add_sensitivity)
+def _run_sensitivity(args: argparse.Namespace) -> int:
+    from perpbot.cli_sweeps import run_sensitivity_command
+
+    settings = load_config(args)
+    setup_command_logging(settings, to_file=True, stdout=False)
+    return run_sensitivity_command(settings, args.param, split_list(args.symbols), parse_time(args.start),
+                                   parse_time(args.end), args.timeframe, args.metric, args.workers, args.dask, args.json)
+
+
+def _add_walk_forward(sub: Any) -> None:
+    p = sub.add_parser(
+        "walk-forward",
+        help="pick parameters on each train window, trade them on the next test window",
+        description="Test windows tile the range after the first train window; on each train window (rolling, or "
+        "from the start with --anchored) the best combination of the --param grids by --metric is picked and run "
+        "on the test window. Prints every window, the stitched out-of-sample result and the OOS/IS ratio.",
+    )
+    _sweep_arguments(p)
+    p.add_argument("--train-days", type=float, default=60.0, metavar="D", help="train window length (default 60)")
+    p.add_argument("--test-days", type=float, default=14.0, metavar="D", help="test window length (default 14)")
+    p.add_argument("--anchored", action="store_true", help="train windows all start at the beginning of the range")
+
+
+@command(_add_walk_forward)
+def _run_walk_forward(args: argparse.Namespace) -> int:
+    from perpbot.cli_sweeps import run_walk_forward_command
+
+    settings = load_config(args)
+    setup_command_logging(settings, to_file=True, stdout=False)
+    return run_walk_forward_command(settings, args.param, split_list(args.symbols), parse_time(args.start),
+                                    parse_time(args.end), args.timeframe, args.metric, args.train_days,
+                                    args.test_days, args.anchored, args.workers, args.dask, args.json)
+
+
 # --- new commands go above this line -------------------------------------------------------
 
 if __name__ == "__main__":  # pragma: no cover

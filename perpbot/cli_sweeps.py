@@ -1,0 +1,271 @@
+"""Provides the console side of `perpbot sensitivity` and `perpbot walk-forward`.
+
+cli.py parses the arguments and calls these; they parse the grids, run the sweep under a
+rich progress bar and print rich tables (a coloured 2-D table of the metric for two
+parameters; per-window results, the stitched out-of-sample summary and the OOS/IS ratio for
+walk-forward). `--json FILE` also writes the result.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from perpbot.backtest.grid import parse_param
+from perpbot.backtest.sensitivity import METRICS, SweepResult, check_metric, run_sensitivity
+from perpbot.backtest.walk_forward import WalkForwardResult, run_walk_forward
+from perpbot.config import Settings
+from perpbot.data.db import Store
+from perpbot.errors import PerpbotError
+
+TOP_ROWS = 20  # rows of the ranked table when a sweep has more than two parameters
+PERCENT = ("total_return", "cagr", "max_drawdown", "win_rate", "exposure")
+MONEY = ("net_pnl", "expectancy", "final_equity", "fees", "funding")
+# Cell styles from worst to best (the 2-D table colours each cell by its place in the range).
+SCALE = ("red", "dark_orange", "yellow", "green_yellow", "green")
+SIGNED = ("sharpe", "sortino", "total_return", "cagr", "net_pnl", "expectancy")  # coloured by sign
+
+
+def run_sensitivity_command(settings: Settings, specs: Sequence[str], symbols: list[str] | None, start_ms: int | None,
+                            end_ms: int | None, timeframe: str | None, metric: str, workers: int,
+                            dask_address: str | None, json_path: str | None, console: Console | None = None) -> int:
+    """`perpbot sensitivity`: returns the exit code."""
+    out = console or Console()
+    grid = [parse_param(s) for s in specs]
+    check_metric(metric)
+    store = _open_store(settings)
+    try:
+        with _progress(out, "sweep") as progress:
+            result = run_sensitivity(settings, store, symbols, start_ms, end_ms, grid, metric, timeframe, workers,
+                                     dask_address, progress)
+    finally:
+        store.close()
+    print_sweep(result, out)
+    if json_path:
+        out.print(f"[dim]saved to {result.to_json(json_path)}[/]")
+    return 0
+
+
+def run_walk_forward_command(settings: Settings, specs: Sequence[str], symbols: list[str] | None,
+                             start_ms: int | None, end_ms: int | None, timeframe: str | None, metric: str,
+                             train_days: float, test_days: float, anchored: bool, workers: int,
+                             dask_address: str | None, json_path: str | None, console: Console | None = None) -> int:
+    """`perpbot walk-forward`: returns the exit code."""
+    out = console or Console()
+    grid = [parse_param(s) for s in specs]
+    check_metric(metric)
+    store = _open_store(settings)
+    try:
+        with _progress(out, "walk-forward") as progress:
+            result = run_walk_forward(settings, store, symbols, start_ms, end_ms, grid, train_days, test_days,
+                                      anchored, metric, timeframe, workers, dask_address, progress)
+    finally:
+        store.close()
+    print_walk_forward(result, out)
+    if json_path:
+        out.print(f"[dim]saved to {result.to_json(json_path)}[/]")
+    return 0
+
+
+# --- sensitivity tables --------------------------------------------------------------------
+
+
+def print_sweep(result: SweepResult, console: Console) -> None:
+    valid = [r for r in result.rows if "error" not in r]
+    console.print(f"[bold]Sensitivity[/] {', '.join(result.symbols)} {result.timeframe}, "
+                  f"{_day(result.start_ms)} to {_day(result.end_ms)} UTC: {len(valid)} combinations, "
+                  f"ranked by {result.metric}")
+    if len(result.params) == 2:
+        console.print(heatmap_table(result))
+    else:
+        console.print(ranked_table(result))
+    skipped = [r for r in result.rows if "error" in r]
+    if skipped:
+        console.print(f"[yellow]{len(skipped)} combination{'s' if len(skipped) > 1 else ''} skipped[/] "
+                      f"(invalid config), e.g. {skipped[0]['error']}")
+    best = result.best()
+    extra = [f"{label} {fmt(key, best.get(key))}" for label, key in (("return", "total_return"), ("max DD", "max_drawdown"))
+             if key != result.metric]
+    console.print(f"best: [bold]{_combo(best, result.params)}[/] -> {result.metric} "
+                  f"{fmt(result.metric, best.get(result.metric))}, {', '.join(extra)}, {best['trades']} trades")
+
+
+def heatmap_table(result: SweepResult) -> Table:
+    """The metric over two parameters: first parameter across, second down; the best cell bold."""
+    xs, ys, matrix = result.heatmap()
+    px, py = (_short(p) for p in result.params)
+    table = Table(box=box.SIMPLE_HEAD, title=f"{result.metric} by {px} (across) and {py} (down)", title_justify="left")
+    table.add_column(f"{py} \\ {px}", justify="right", style="bold")
+    for x in xs:
+        table.add_column(_value(x), justify="right")
+    flat = [v for row in matrix for v in row if not math.isnan(v)]
+    best = result.best()
+    for y, row in zip(ys, matrix):
+        cells = []
+        for x, v in zip(xs, row):
+            style = _scale(result.metric, v, flat)
+            if best[result.params[0]] == x and best[result.params[1]] == y:
+                style += " bold reverse"
+            cells.append(Text(fmt(result.metric, None if math.isnan(v) else v), style=style))
+        table.add_row(_value(y), *cells)
+    return table
+
+
+def ranked_table(result: SweepResult) -> Table:
+    """One row per combination (one parameter: grid order; more: the TOP_ROWS best)."""
+    rows = [r for r in result.rows if "error" not in r] if len(result.params) <= 1 else result.ranked()[:TOP_ROWS]
+    title = f"{result.metric} by {_short(result.params[0])}" if len(result.params) == 1 else (
+        f"top {len(rows)} by {result.metric}")
+    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left")
+    columns = [result.metric] + [m for m in ("sharpe", "total_return", "max_drawdown", "win_rate") if m != result.metric]
+    for p in result.params:
+        table.add_column(_short(p), justify="right")
+    for m in columns:
+        table.add_column(m.replace("_", " "), justify="right")
+    table.add_column("trades", justify="right")
+    flat = [float(r[result.metric]) for r in rows if r.get(result.metric) is not None]
+    for r in rows:
+        head = Text(fmt(result.metric, r.get(result.metric)), style=_scale(result.metric, r.get(result.metric), flat))
+        table.add_row(*(_value(r[p]) for p in result.params), head, *(fmt(m, r.get(m)) for m in columns[1:]),
+                      str(r["trades"]))
+    return table
+
+
+# --- walk-forward tables -------------------------------------------------------------------
+
+
+def print_walk_forward(result: WalkForwardResult, console: Console) -> None:
+    s = result.stitched
+    kind = "anchored" if result.anchored else "rolling"
+    console.print(f"[bold]Walk-forward[/] ({kind}) {', '.join(s.symbols)} {s.timeframe}: {len(result.windows)} windows, "
+                  f"out of sample {_day(s.start_ms)} to {_day(s.end_ms)} UTC, picked by {result.metric}")
+    console.print(windows_table(result))
+    console.print(stitched_table(result))
+    ratio = result.oos_is_ratio
+    style = "red" if ratio is None or ratio < 0 else "yellow" if ratio < 0.5 else "green"
+    per = " per 30 d" if result.metric in ("total_return", "net_pnl") else ""
+    console.print(f"{result.metric}{per}: in-sample {fmt(result.metric, result.in_sample)}, out-of-sample "
+                  f"{fmt(result.metric, result.out_of_sample)} (means over windows); OOS/IS "
+                  f"[{style}]{'-' if ratio is None else f'{ratio:.2f}'}[/]")
+    picks = Counter(_combo(w.params, result.params) for w in result.windows)
+    console.print("picked: " + ", ".join(f"{combo} x{n}" for combo, n in picks.most_common()))
+    if result.untested_ms:
+        console.print(f"[dim]the last {result.untested_ms / 86_400_000:.1f} d are untested (shorter than one test window)[/]")
+
+
+def windows_table(result: WalkForwardResult) -> Table:
+    """One row per window; a train window ends where its test window starts."""
+    m = result.metric
+    table = Table(box=box.SIMPLE_HEAD, title=f"windows ({m} on train and test, test return)", title_justify="left",
+                  pad_edge=False)
+    for col in ("#", "train from", "test from", "test to", "picked", "train", "test", "return", "trades"):
+        dates = col in ("train from", "test from", "test to")
+        table.add_column(col, justify="left" if dates or col == "picked" else "right", no_wrap=col != "picked",
+                         min_width=10 if dates else None)
+    for n, w in enumerate(result.windows, 1):
+        test_value = fmt(m, w.test_metrics.get(m))
+        table.add_row(str(n), _date(w.train_start), _date(w.test_start), _date(w.test_end),
+                      _combo(w.params, result.params) or "-", fmt(m, w.train_metric),
+                      _signed(test_value) if m in SIGNED else test_value,
+                      _signed(fmt("total_return", w.test_metrics.get("total_return"))), str(w.test_trades))
+    return table
+
+
+def stitched_table(result: WalkForwardResult) -> Table:
+    m = result.stitched.metrics
+    table = Table(box=box.SIMPLE_HEAD, show_header=False, title="stitched out-of-sample", title_justify="left")
+    for _ in range(2):
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+    cells = [("total return", _signed(fmt("total_return", m["total_return"]))), ("Sharpe", fmt("sharpe", m["sharpe"])),
+             ("Sortino", fmt("sortino", m["sortino"])), ("max drawdown", fmt("max_drawdown", m["max_drawdown"])),
+             ("trades", str(m["trades"])), ("win rate", fmt("win_rate", m["win_rate"])),
+             ("profit factor", fmt("profit_factor", m["profit_factor"])), ("net pnl", _signed(fmt("net_pnl", m["net_pnl"]))),
+             ("fees paid", fmt("fees", m["fees"])), ("funding paid", fmt("funding", m["funding"]))]
+    for i in range(0, len(cells), 2):
+        table.add_row(*cells[i], *cells[i + 1])
+    return table
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def fmt(metric: str, value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    value = value + 0  # -0.0 prints as 0.00
+    if metric in PERCENT:
+        return f"{value * 100:+.2f} %" if metric == "total_return" or metric == "cagr" else f"{value * 100:.2f} %"
+    if metric in MONEY:
+        return f"{value:+,.2f}" if metric in ("net_pnl", "expectancy") else f"{value:,.2f}"
+    if metric == "trades":
+        return str(int(value))
+    return f"{value:.2f}"
+
+
+def _scale(metric: str, value: Any, values: list[float]) -> str:
+    """A colour from SCALE by the value's place between the worst and best of the sweep."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "dim"
+    lo, hi = (min(values), max(values)) if values else (0.0, 0.0)
+    if hi <= lo:
+        return SCALE[-1]
+    where = (float(value) - lo) / (hi - lo)
+    if not METRICS.get(metric, True):
+        where = 1.0 - where
+    return SCALE[min(len(SCALE) - 1, int(where * len(SCALE)))]
+
+
+def _signed(cell: str) -> Text:
+    style = "green" if cell.startswith("+") else "red" if cell.startswith("-") and cell != "-" else ""
+    return Text(cell, style=style)
+
+
+def _short(key: str) -> str:
+    return key.partition(".")[2] or key
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _combo(row: dict[str, Any], params: list[str]) -> str:
+    return " ".join(f"{_short(p)}={_value(row[p])}" for p in params)
+
+
+def _open_store(settings: Settings) -> Store:
+    if not settings.db_path.exists():
+        raise PerpbotError(f"no database at {settings.db_path}", "run `perpbot backfill` first (or set data.db_path)")
+    return Store(settings.db_path, read_only=True)
+
+
+@contextmanager
+def _progress(console: Console, label: str) -> Iterator[Any]:
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task(label, total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield progress
+
+
+def _day(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _date(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
