@@ -106,7 +106,9 @@ def _check_sweepable(key: str) -> None:
     if section in settings_to_dict(Settings()) and section not in SWEEP_SECTIONS:
         raise ConfigError(f"--param {key}: the {section} section does not change a backtest",
                           f"sweep keys of {', '.join(SWEEP_SECTIONS)}")
-    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    leaf = key.rpartition(".")[2]
+    same_leaf = [k for k in allowed if k.rpartition(".")[2] == leaf]  # right name, wrong section
+    close = same_leaf or difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
     same_section = [k for k in allowed if k.startswith(section + ".")]
     hint = f"did you mean {close[0]!r}?" if close else f"sweepable keys: {', '.join(same_section or allowed)}"
     raise ConfigError(f"unknown parameter {key!r}", hint)

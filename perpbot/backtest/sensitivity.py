@@ -316,17 +316,17 @@ class SweepRunner:
                 yield run_task(self.payload.data, self.payload.snapshots, t, lambda: tick(1))
 
 
-def _connect_dask(address: str, payload: _Payload) -> tuple[Any, Any]:
+def _connect_dask(address: str, payload: _Payload | None, timeout: str = "10s") -> tuple[Any, Any]:
     try:
         from distributed import Client
     except ImportError:
         raise PerpbotError("--dask needs the optional Dask dependency", "pip install 'perp-bot[dask]'") from None
     try:
-        client = Client(address, timeout="10s")
+        client = Client(address, timeout=timeout)
     except (OSError, TimeoutError, ValueError) as exc:
         raise PerpbotError(f"cannot reach the Dask scheduler at {address}: {exc}",
                            "start one with `dask scheduler` (workers need perp-bot installed) or check the address") from exc
-    return client, client.scatter(payload, broadcast=True)
+    return client, client.scatter(payload, broadcast=True) if payload is not None else None
 
 
 # --- JSON ------------------------------------------------------------------------------------
