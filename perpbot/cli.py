@@ -431,6 +431,62 @@ def _run_control(args: argparse.Namespace) -> int:
     return run_control(load_config(args), args.action, args.symbol)
 
 
+def _add_dashboard(sub: Any) -> None:
+    p = sub.add_parser(
+        "dashboard",
+        help="open the dashboard hosting the trading engine (the default command)",
+        description="Runs the engine in execution.mode (paper by default) inside the dashboard: positions, log, "
+        "backtest, walk-forward and report screens. `perpbot` with no command does the same; with --headless it "
+        "runs the daemon instead (`trade`).",
+    )
+    p.add_argument("--force", action="store_true", help="start despite the losing-weeks halt")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+
+
+@command(_add_dashboard)
+def _run_dashboard(args: argparse.Namespace) -> int:
+    settings = load_config(args)
+    setup_command_logging(settings, to_file=True, stdout=False)
+    if args.headless:
+        from perpbot.cli_daemon import run_trade
+
+        return run_trade(settings, getattr(args, "force", False))
+    from perpbot.cli_tui import run_dashboard
+
+    return run_dashboard(settings, getattr(args, "force", False))
+
+
+def _add_tui(sub: Any) -> None:
+    sub.add_parser("tui", help="open the dashboard attached to the running headless daemon")
+
+
+@command(_add_tui)
+def _run_tui(args: argparse.Namespace) -> int:
+    from perpbot.cli_tui import run_tui
+
+    return run_tui(load_config(args))
+
+
+def _add_demo(sub: Any) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="paper-trade a simulated exchange in the dashboard (offline, no keys, no config)",
+        description="Starts the exchange simulator in-process on a free loopback port with an accelerated clock "
+        "and opens the dashboard paper-trading against it. Ignores config.yaml; its database and log live in a "
+        "temporary folder (removed at exit) unless --dir is given.",
+    )
+    p.add_argument("--seed", type=int, default=1, metavar="N", help="market seed (default 1)")
+    p.add_argument("--speed", type=float, metavar="X", help="simulated seconds per wall second (default 120)")
+    p.add_argument("--dir", metavar="PATH", help="keep the demo's database and log in PATH (cleared at start)")
+
+
+@command(_add_demo)
+def _run_demo(args: argparse.Namespace) -> int:
+    from perpbot.cli_tui import run_demo
+
+    return run_demo(args.seed, args.speed, args.dir)
+
+
 def _sweep_arguments(p: Any) -> None:
     p.add_argument("--param", action="append", required=True, metavar="KEY=SPEC",
                    help="a grid: section.key=START:STOP:STEP (inclusive) or section.key=A,B,C (repeatable)")

@@ -14,7 +14,7 @@ from perpbot.tui import format as fmt
 class ComparisonPanel(Static):
     """The `compare` command's summary; `note` says what is happening when there is no result."""
 
-    comparison: reactive[Comparison | None] = reactive(None)
+    comparison: reactive[Comparison | None] = reactive(None, layout=True)
     period: reactive[str] = reactive("")
     note: reactive[str] = reactive("Press c to backtest the period the bot traded and compare trade by trade.")
 

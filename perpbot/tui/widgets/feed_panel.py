@@ -14,7 +14,7 @@ from perpbot.tui.state import EngineView
 class FeedPanel(Static):
     """One row per symbol: mark, source (ws, or the rest fallback), age of the last price, health."""
 
-    view: reactive[EngineView | None] = reactive(None)
+    view: reactive[EngineView | None] = reactive(None, layout=True)
 
     def on_mount(self) -> None:
         self.border_title = "Price feed"

@@ -16,7 +16,7 @@ _REGIME_STYLE = {"NORMAL": "bold green", "ELEVATED": "bold yellow", "CRISIS": "b
 class RiskPanel(Static):
     """Why the bot may not be entering trades right now."""
 
-    view: reactive[EngineView | None] = reactive(None)
+    view: reactive[EngineView | None] = reactive(None, layout=True)
     now_ms: reactive[int] = reactive(0)
 
     def on_mount(self) -> None:

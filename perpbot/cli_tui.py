@@ -1,0 +1,90 @@
+"""Provides the dashboard commands: `perpbot` (`dashboard`), `perpbot tui` and `perpbot demo`.
+
+cli.py parses the arguments and loads the settings; these pick the session, run the app and
+turn its result into the exit code. Textual is imported here only when a command runs, so
+`perpbot --help` and `perpbot status` stay fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from perpbot.config import Settings
+from perpbot.ops.logging import setup_logging
+
+log = logging.getLogger(__name__)
+
+
+def run_dashboard(settings: Settings, force: bool) -> int:
+    """`perpbot`: host the engine (paper unless configured live) and show it. Returns the exit code."""
+    from perpbot.cli_daemon import alert_hook
+    from perpbot.ops.alerts import AlertSink
+    from perpbot.tui.session import EngineSession
+
+    sink = AlertSink.from_settings(settings)
+    try:
+        return _run_app(EngineSession(settings, force=force, events=alert_hook(sink)))
+    finally:
+        sink.close()
+
+
+def run_tui(settings: Settings) -> int:
+    """`perpbot tui`: the dashboard attached to the running headless daemon of these settings."""
+    from perpbot.tui.session import AttachedSession
+
+    return _run_app(AttachedSession(settings))
+
+
+def run_demo(seed: int, speed: float | None, folder: str | None) -> int:
+    """`perpbot demo`: the dashboard paper-trading a seeded simulator in-process.
+
+    Args:
+        seed: the simulated market's seed.
+        speed: simulated seconds per wall second (None: the demo's default).
+        folder: keep the demo's database and log here; None uses a temporary folder removed at exit.
+    """
+    from perpbot.tui.session import DemoSession
+
+    keep = folder is not None
+    where = Path(folder).expanduser() if keep else Path(tempfile.mkdtemp(prefix="perpbot-demo-"))
+    if keep:
+        _clear_demo(where)
+    # Log to the demo's own file only: the UI owns the terminal, the log screen tails the file.
+    setup_logging(level="INFO", file_path=where / "perp-bot.log", stdout=False)
+    try:
+        return _run_app(DemoSession(where, seed=seed, speed=speed))
+    finally:
+        logging.shutdown()
+        if not keep:
+            shutil.rmtree(where, ignore_errors=True)
+
+
+def _run_app(session: Any) -> int:
+    from perpbot.tui.app import PerpBotApp
+
+    root = logging.getLogger()
+    if not root.handlers:
+        # `tui` writes no log of its own (the daemon owns the file); never let a warning hit the screen.
+        root.addHandler(logging.NullHandler())
+    result = PerpBotApp(session).run()
+    return int(result or 0)
+
+
+def _clear_demo(folder: Path) -> None:
+    """A kept demo folder starts fresh each run: the simulator's market starts at a new time."""
+    from perpbot.demo import DB_NAME
+    from perpbot.ipc.lock import DbLock
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = DbLock(folder / DB_NAME)
+    lock.acquire()  # a demo still running there keeps its files (DaemonRunning says so)
+    try:
+        for pattern in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", "perp-bot.log*"):
+            for path in folder.glob(pattern):
+                path.unlink()
+    finally:
+        lock.release()
