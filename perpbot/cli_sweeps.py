@@ -86,6 +86,8 @@ def print_sweep(result: SweepResult, console: Console) -> None:
                   f"{_day(result.start_ms)} to {_day(result.end_ms)} UTC: {len(valid)} combinations, "
                   f"ranked by {result.metric}")
     if len(result.params) == 2:
+        px, py = (_short(p) for p in result.params)
+        console.print(f"{result.metric} by {px} (across) and {py} (down); the best cell is highlighted")
         console.print(heatmap_table(result))
     else:
         console.print(ranked_table(result))
@@ -104,7 +106,7 @@ def heatmap_table(result: SweepResult) -> Table:
     """The metric over two parameters: first parameter across, second down; the best cell bold."""
     xs, ys, matrix = result.heatmap()
     px, py = (_short(p) for p in result.params)
-    table = Table(box=box.SIMPLE_HEAD, title=f"{result.metric} by {px} (across) and {py} (down)", title_justify="left")
+    table = Table(box=box.SIMPLE_HEAD)
     table.add_column(f"{py} \\ {px}", justify="right", style="bold")
     for x in xs:
         table.add_column(_value(x), justify="right")
@@ -187,7 +189,7 @@ def stitched_table(result: WalkForwardResult) -> Table:
     for _ in range(2):
         table.add_column("metric")
         table.add_column("value", justify="right")
-    cells = [("total return", _signed(fmt("total_return", m["total_return"]))), ("Sharpe", fmt("sharpe", m["sharpe"])),
+    cells: list[tuple[str, str | Text]] = [("total return", _signed(fmt("total_return", m["total_return"]))), ("Sharpe", fmt("sharpe", m["sharpe"])),
              ("Sortino", fmt("sortino", m["sortino"])), ("max drawdown", fmt("max_drawdown", m["max_drawdown"])),
              ("trades", str(m["trades"])), ("win rate", fmt("win_rate", m["win_rate"])),
              ("profit factor", fmt("profit_factor", m["profit_factor"])), ("net pnl", _signed(fmt("net_pnl", m["net_pnl"]))),

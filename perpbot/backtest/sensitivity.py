@@ -166,8 +166,9 @@ def combo_settings(settings: Settings, combos: list[dict[str, Any]]) -> list[Set
             plan.append(apply_combo(settings, combo))
         except ConfigError as exc:
             plan.append(exc)
-    if all(isinstance(p, ConfigError) for p in plan):
+    if not any(isinstance(p, Settings) for p in plan):
         first = plan[0]
+        assert isinstance(first, ConfigError)
         raise ConfigError(f"no combination of the grid is a valid config: {first.message}",
                           "change the ranges so the keys agree (e.g. exit_z below entry_z)")
     return plan

@@ -149,10 +149,13 @@ def run_walk_forward(settings: Settings, store: Store, symbols: list[str] | None
             base = n * (runs + 1)
             report = (lambda d, _t, b=base: progress(b + d, total)) if progress else None
             train = runner.run(tr0, tr1, plan, report)
-            best = max((i for i, m in enumerate(train) if m is not None), key=lambda i: key(train[i][metric]))
-            test = simulate(data.slice(te0, te1), plan[best], snapshots=snapshots)  # type: ignore[arg-type]
+            ran = {i: m for i, m in enumerate(train) if m is not None}
+            best = max(ran, key=lambda i: key(ran[i][metric]))
+            chosen = plan[best]
+            assert isinstance(chosen, Settings)
+            test = simulate(data.slice(te0, te1), chosen, snapshots=snapshots)
             tests.append(test)
-            results.append(WindowResult(tr0, tr1, te0, te1, combos[best], jsonable(train[best][metric]),
+            results.append(WindowResult(tr0, tr1, te0, te1, combos[best], jsonable(ran[best][metric]),
                                         {k: jsonable(test.metrics.get(k)) for k in ROW_METRICS}, len(test.trades)))
             if progress:
                 progress(base + runs + 1, total)

@@ -1,0 +1,89 @@
+"""`perpbot sensitivity` and `perpbot walk-forward` end to end: tables, JSON, error messages."""
+
+from __future__ import annotations
+
+import pytest
+from sweep_data import fill_store, write_config
+
+from perpbot.backtest.sensitivity import SweepResult
+from perpbot.backtest.walk_forward import WalkForwardResult
+from perpbot.cli import main
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    fill_store(folder / "bt.db")
+    return write_config(folder, folder / "bt.db")
+
+
+@pytest.fixture(autouse=True)
+def wide(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "140")
+
+
+def run(config, *argv):
+    return main(["--config", str(config), *argv])
+
+
+def test_sensitivity_two_parameters_prints_a_table_and_writes_json(config, tmp_path, capsys):
+    out_file = tmp_path / "s.json"
+    code = run(config, "sensitivity", "--param", "strategy.entry_z=1.5:2.5:0.5", "--param", "strategy.exit_z=0,0.5",
+               "--symbols", "BTC", "--json", str(out_file))
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "sharpe by entry_z (across) and exit_z (down)" in out
+    assert "exit_z \\ entry_z" in out and "best: entry_z=" in out
+    result = SweepResult.load(out_file)
+    assert len(result.rows) == 6 and result.symbols == ["BTC"] and result.timeframe == "1h"
+
+
+def test_sensitivity_one_parameter_lists_values(config, capsys):
+    code = run(config, "sensitivity", "--param", "strategy.window=10,20,30", "--metric", "total_return",
+               "--from", "2024-01-20", "--to", "2024-04-01")
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "total_return by window" in out
+    assert "2024-01-20 00:00 to 2024-04-01 00:00" in out
+
+
+def test_walk_forward_prints_windows_stitched_summary_and_ratio(config, tmp_path, capsys):
+    out_file = tmp_path / "wf.json"
+    code = run(config, "walk-forward", "--param", "strategy.entry_z=1.5,2.0", "--train-days", "30", "--test-days",
+               "20", "--json", str(out_file))
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Walk-forward (rolling)" in out and "windows (sharpe on train and test" in out
+    assert "stitched out-of-sample" in out and "OOS/IS" in out and "picked: entry_z=" in out
+    assert WalkForwardResult.load(out_file).windows
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sensitivity", "--param", "strategy.entry_zz=1:2:0.5"], "unknown parameter 'strategy.entry_zz'"),
+    (["sensitivity", "--param", "strategy.entry_zz=1:2:0.5"], "did you mean 'strategy.entry_z'?"),
+    (["sensitivity", "--param", "strategy.window=30:10:5"], "the grid is empty"),
+    (["sensitivity", "--param", "strategy.window=10,20", "--symbols", "DOGE"], "unknown symbol 'DOGE'"),
+    (["sensitivity", "--param", "strategy.window=10,20", "--from", "2030-01-01"], "no 1h candles between 2030-01-01"),
+    (["sensitivity", "--param", "strategy.window=10,20", "--metric", "sharp"], "did you mean 'sharpe'?"),
+    (["sensitivity", "--param", "strategy.window=10,20", "--workers", "0"], "--workers must be at least 1"),
+    (["walk-forward", "--param", "strategy.window=10,20", "--train-days", "200"], "does not fit in the"),
+    (["walk-forward", "--param", "strategy.window=10,20", "--test-days", "-1"], "--test-days must be > 0"),
+])
+def test_errors_are_clear_and_exit_2(config, capsys, argv, message):
+    code = run(config, *argv)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("perpbot: error:") and message in err
+
+
+def test_param_is_required(config, capsys):
+    with pytest.raises(SystemExit) as info:
+        run(config, "walk-forward")
+    assert info.value.code == 2
+    assert "--param" in capsys.readouterr().err
+
+
+def test_missing_database_is_explained(tmp_path, capsys):
+    cfg = write_config(tmp_path, tmp_path / "absent.db")
+    assert main(["--config", str(cfg), "sensitivity", "--param", "strategy.window=10"]) == 2
+    assert "no database at" in capsys.readouterr().err
