@@ -40,7 +40,7 @@ METRICS = {
 # What a row keeps of a run's metrics (scalars only: the breakdowns stay with full backtests).
 ROW_METRICS = ("sharpe", "sortino", "total_return", "cagr", "max_drawdown", "max_drawdown_duration_ms", "win_rate",
                "profit_factor", "expectancy", "net_pnl", "trades", "fees", "funding", "exposure", "final_equity")
-TASKS_PER_WORKER = 2  # enough tasks to balance uneven runs, few enough to share indicator passes
+TASKS_PER_WORKER = 1  # runs of one grid cost about the same: fewer tasks share more indicator passes
 FORMAT_VERSION = 1
 
 
