@@ -43,6 +43,7 @@ def run_sensitivity_command(settings: Settings, specs: Sequence[str], symbols: l
     out = console or Console()
     grid = [parse_param(s) for s in specs]
     check_metric(metric)
+    symbols = [s.upper() for s in symbols] if symbols else None
     store = _open_store(settings)
     try:
         with _progress(out, "sweep") as progress:
@@ -64,6 +65,7 @@ def run_walk_forward_command(settings: Settings, specs: Sequence[str], symbols: 
     out = console or Console()
     grid = [parse_param(s) for s in specs]
     check_metric(metric)
+    symbols = [s.upper() for s in symbols] if symbols else None
     store = _open_store(settings)
     try:
         with _progress(out, "walk-forward") as progress:
@@ -96,8 +98,8 @@ def print_sweep(result: SweepResult, console: Console) -> None:
         console.print(f"[yellow]{len(skipped)} combination{'s' if len(skipped) > 1 else ''} skipped[/] "
                       f"(invalid config), e.g. {skipped[0]['error']}")
     best = result.best()
-    extra = [f"{label} {fmt(key, best.get(key))}" for label, key in (("return", "total_return"), ("max DD", "max_drawdown"))
-             if key != result.metric]
+    shown = (("return", "total_return"), ("max DD", "max_drawdown"))
+    extra = [f"{label} {fmt(key, best.get(key))}" for label, key in shown if key != result.metric]
     console.print(f"best: [bold]{_combo(best, result.params)}[/] -> {result.metric} "
                   f"{fmt(result.metric, best.get(result.metric))}, {', '.join(extra)}, {best['trades']} trades")
 
@@ -162,7 +164,8 @@ def print_walk_forward(result: WalkForwardResult, console: Console) -> None:
     picks = Counter(_combo(w.params, result.params) for w in result.windows)
     console.print("picked: " + ", ".join(f"{combo} x{n}" for combo, n in picks.most_common()))
     if result.untested_ms:
-        console.print(f"[dim]the last {result.untested_ms / 86_400_000:.1f} d are untested (shorter than one test window)[/]")
+        days = result.untested_ms / 86_400_000
+        console.print(f"[dim]the last {days:.1f} d are untested (shorter than one test window)[/]")
 
 
 def windows_table(result: WalkForwardResult) -> Table:
@@ -189,11 +192,13 @@ def stitched_table(result: WalkForwardResult) -> Table:
     for _ in range(2):
         table.add_column("metric")
         table.add_column("value", justify="right")
-    cells: list[tuple[str, str | Text]] = [("total return", _signed(fmt("total_return", m["total_return"]))), ("Sharpe", fmt("sharpe", m["sharpe"])),
-             ("Sortino", fmt("sortino", m["sortino"])), ("max drawdown", fmt("max_drawdown", m["max_drawdown"])),
-             ("trades", str(m["trades"])), ("win rate", fmt("win_rate", m["win_rate"])),
-             ("profit factor", fmt("profit_factor", m["profit_factor"])), ("net pnl", _signed(fmt("net_pnl", m["net_pnl"]))),
-             ("fees paid", fmt("fees", m["fees"])), ("funding paid", fmt("funding", m["funding"]))]
+    cells: list[tuple[str, str | Text]] = [
+        ("total return", _signed(fmt("total_return", m["total_return"]))), ("Sharpe", fmt("sharpe", m["sharpe"])),
+        ("Sortino", fmt("sortino", m["sortino"])), ("max drawdown", fmt("max_drawdown", m["max_drawdown"])),
+        ("trades", str(m["trades"])), ("win rate", fmt("win_rate", m["win_rate"])),
+        ("profit factor", fmt("profit_factor", m["profit_factor"])), ("net pnl", _signed(fmt("net_pnl", m["net_pnl"]))),
+        ("fees paid", fmt("fees", m["fees"])), ("funding paid", fmt("funding", m["funding"])),
+    ]
     for i in range(0, len(cells), 2):
         table.add_row(*cells[i], *cells[i + 1])
     return table

@@ -326,7 +326,8 @@ def _connect_dask(address: str, payload: _Payload | None, timeout: str = "10s") 
         client = Client(address, timeout=timeout)
     except (OSError, TimeoutError, ValueError) as exc:
         raise PerpbotError(f"cannot reach the Dask scheduler at {address}: {exc}",
-                           "start one with `dask scheduler` (workers need perp-bot installed) or check the address") from exc
+                           "start one with `dask scheduler` (its workers need perp-bot installed) "
+                           "or check the address") from exc
     return client, client.scatter(payload, broadcast=True) if payload is not None else None
 
 

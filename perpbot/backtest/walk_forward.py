@@ -109,7 +109,8 @@ def make_windows(start_ms: int, end_ms: int, train_days: float, test_days: float
         ConfigError: a window length that is not positive or shorter than one bar.
         BacktestError: not even one train + test window fits in the range.
     """
-    train_ms, test_ms = _bars_ms(train_days, "--train-days", interval_ms), _bars_ms(test_days, "--test-days", interval_ms)
+    train_ms = _bars_ms(train_days, "--train-days", interval_ms)
+    test_ms = _bars_ms(test_days, "--test-days", interval_ms)
     windows = []
     test_start = start_ms + train_ms
     while test_start + test_ms <= end_ms:

@@ -29,7 +29,7 @@ def run(config, *argv):
 def test_sensitivity_two_parameters_prints_a_table_and_writes_json(config, tmp_path, capsys):
     out_file = tmp_path / "s.json"
     code = run(config, "sensitivity", "--param", "strategy.entry_z=1.5:2.5:0.5", "--param", "strategy.exit_z=0,0.5",
-               "--symbols", "BTC", "--json", str(out_file))
+               "--symbols", "btc", "--json", str(out_file))
     out = capsys.readouterr().out
     assert code == 0
     assert "sharpe by entry_z (across) and exit_z (down)" in out
