@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from perpbot.clock import floor_ms, interval_ms
+from perpbot.clock import DAY_MS, floor_ms, interval_ms
 from perpbot.config import Settings
 from perpbot.data.db import Store
 from perpbot.execution.signing import derive_cloid
@@ -183,7 +183,8 @@ class PaperExecutor:
             return None
         i = int(np.argmax(touch))
         gapped = bars.open[i] <= stop if trade.side is Side.LONG else bars.open[i] >= stop
-        return (float(bars.open[i]) if gapped else stop), int(bars.t[i])
+        # Booked at that bar's open, but never before the current UTC day (the risk ledger's day).
+        return (float(bars.open[i]) if gapped else stop), max(int(bars.t[i]), floor_ms(now_ms, DAY_MS))
 
     def _book_exit(self, trade: Trade, reason: str, now_ms: int, price: float) -> Trade:
         assert trade.id is not None and trade.entry_cloid
