@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from perpbot.clock import DAY_MS, Clock, FakeClock, floor_ms, interval_ms
@@ -77,6 +78,7 @@ class TradingEngine:
         self.heartbeat: Heartbeat | None = None
         self.tick_ms: list[float] = []  # wall ms of the last ticks (bench/tick.py), bounded
         self._equity: float | None = None
+        self._pool = ThreadPoolExecutor(max_workers=min(8, max(1, len(self.symbols))), thread_name_prefix="ingest")
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -136,6 +138,7 @@ class TradingEngine:
                        getattr(self.clock, "close", None)):
             if closer is not None:
                 closer()
+        self._pool.shutdown(wait=True)
         self.store.close()
 
     # --- the tick ---------------------------------------------------------------------------------
@@ -151,8 +154,10 @@ class TradingEngine:
             regime = self.regime.update(now)
             self._note_regime(regime)
             self.ingest(now)
-            windows = {s: closed_window(self.store, self.settings, s, boundary, self.step_ms, self.lookback)
-                       for s in self.symbols}
+            loaded = self._pool.map(
+                lambda s: closed_window(self.store, self.settings, s, boundary, self.step_ms, self.lookback),
+                self.symbols)
+            windows = dict(zip(self.symbols, loaded))
             for trade in self.executor.sync(now):
                 self._booked(trade)
             used = self._exits(windows, now)
@@ -173,22 +178,29 @@ class TradingEngine:
             self._publish(now, full=self.executor.mode == "paper")
 
     def ingest(self, now: int) -> None:
-        """Store the bars closed (and funding paid) since the last update; failures only warn."""
+        """Store the bars closed (and funding paid) since the last update; failures only warn.
+
+        Symbols are fetched in parallel (the requests are network-bound; each thread has its own
+        SQLite connection), so a tick's latency does not grow with the symbol count.
+        """
         if self.ingestor is None:
             return
-        tf = self.params.timeframe
         funding_due = now >= self._next_funding_ms
-        for symbol in self.symbols:
-            try:
-                self.ingestor.update(symbol, tf)
-                if funding_due:
-                    self.ingestor.update_funding(symbol)
-            except ExchangeError as exc:
-                log.warning("ingest_failed", extra={"symbol": symbol, "error": str(exc)})
-                self._emit("error", text=f"{symbol} candles not updated: {exc.message}", symbol=symbol)
-                funding_due = False
-        if funding_due:
+        results = list(self._pool.map(lambda s: self._ingest_symbol(s, funding_due), self.symbols))
+        if funding_due and all(results):
             self._next_funding_ms = floor_ms(now, 3_600_000) + 3_600_000
+
+    def _ingest_symbol(self, symbol: str, funding: bool) -> bool:
+        assert self.ingestor is not None
+        try:
+            self.ingestor.update(symbol, self.params.timeframe)
+            if funding:
+                self.ingestor.update_funding(symbol)
+        except ExchangeError as exc:
+            log.warning("ingest_failed", extra={"symbol": symbol, "error": str(exc)})
+            self._emit("error", text=f"{symbol} candles not updated: {exc.message}", symbol=symbol)
+            return False
+        return True
 
     def _exits(self, windows: dict[str, BarValues | None], now: int) -> set[str]:
         """Timeouts, then signal exits; the symbols whose bar they used up."""
