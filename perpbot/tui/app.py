@@ -28,19 +28,25 @@ from perpbot.tui.messages import (
     SessionStopped,
     SnapshotReceived,
 )
+from perpbot.tui.screens.backtest import BacktestScreen
 from perpbot.tui.screens.base import CommandRequested
 from perpbot.tui.screens.log import LogScreen
 from perpbot.tui.screens.positions import PositionsScreen
 from perpbot.tui.screens.reports import ReportsScreen
+from perpbot.tui.screens.walk_forward import WalkForwardScreen
 from perpbot.tui.session import Session, SessionInfo
 from perpbot.tui.state import Connection, EngineView
 
 SCREENS = (
     ("positions", "1", "Positions", "Open positions, recent trades, regime, risk and the price chart"),
     ("log", "2", "Log", "The bot's log, live, filtered by level and text"),
+    ("backtest", "3", "Backtest", "Backtest the stored candles with a form of settings: metrics, curves, trades"),
+    ("walk_forward", "4", "Walk-forward", "Run or load a walk-forward, or load a sensitivity sweep's heatmap"),
     ("reports", "5", "Reports", "Weekly review and the paper-vs-backtest comparison"),
 )
 """(mode, key, title, description) of every screen, in key order."""
+
+_SCREENS_GROUP = Binding.Group("Screens")
 
 _DONE = {"pause": "Trading paused: no new entries (stops and exits still run)", "resume": "Trading resumed",
          "close": "Position closed", "flatten": "Every position closed"}
@@ -56,12 +62,14 @@ class PerpBotApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "perp-bot"
-    MODES = {"positions": PositionsScreen, "log": LogScreen, "reports": ReportsScreen}
+    MODES = {"positions": PositionsScreen, "log": LogScreen, "backtest": BacktestScreen,
+             "walk_forward": WalkForwardScreen, "reports": ReportsScreen}
     DEFAULT_MODE = "positions"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-normal"), (160, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-normal-height"), (48, "-tall")]
     BINDINGS = [
-        *(Binding(key, f"show('{mode}')", title) for mode, key, title, _ in SCREENS),
+        # One footer entry "1 2 3 4 5 Screens" keeps q visible at 80 columns; the palette names each screen.
+        *(Binding(key, f"show('{mode}')", title, group=_SCREENS_GROUP) for mode, key, title, _ in SCREENS),
         Binding("p", "toggle_pause", "Pause/resume"),
         Binding("q", "quit", "Quit"),
     ]

@@ -11,7 +11,7 @@ from textual.widgets import Input
 
 from perpbot.config import Settings
 from perpbot.tui.app import PerpBotApp
-from tui.fixtures import FixtureLink, FixtureSession, fill_store, fixture_settings, write_log
+from tui.fixtures import FixtureLink, FixtureSession, fill_store, fixture_settings, write_log, write_results
 
 LONG_RUNNING = {"log-tail", "backtest", "walk-forward", "reports-compare"}
 
@@ -58,3 +58,21 @@ async def settle(pilot: Pilot[object], rounds: int = 200) -> None:
         if getattr(app, "view", None) is not None and all(w.is_finished for w in short):
             break
     await pilot.pause(0.05)
+
+
+@pytest.fixture
+def results(tui_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """Walk-forward and sweep JSON files in tmp_path, which is also the working directory (short paths)."""
+    monkeypatch.chdir(tmp_path)
+    return write_results(tui_settings, tmp_path)
+
+
+async def until_idle(pilot: Pilot[object], rounds: int = 400) -> None:
+    """Wait until the screen's run form has finished its run (or load)."""
+    from perpbot.tui.widgets.run_form import RunForm
+
+    for _ in range(rounds):
+        await pilot.pause(0.02)
+        if not pilot.app.screen.query_one(RunForm).running:
+            break
+    await pilot.pause(0.1)

@@ -186,3 +186,23 @@ class FixtureSession:
 
     def stop(self) -> None:
         self.stopped = True
+
+
+WF_FILE = "walk-forward.json"
+SWEEP_FILE = "sweep.json"
+WF_GRID = [("strategy.entry_z", [1.5, 2.0, 2.5])]
+SWEEP_GRID = [("strategy.entry_z", [1.5, 1.75, 2.0, 2.25, 2.5]), ("strategy.window", [15, 20, 30, 40])]
+
+
+def write_results(settings: Settings, folder: Path) -> tuple[Path, Path]:
+    """A walk-forward and a sensitivity result over the fixture store, as the CLI's --json writes them."""
+    from perpbot.backtest.sensitivity import run_sensitivity
+    from perpbot.backtest.walk_forward import run_walk_forward
+
+    store = Store(settings.db_path, read_only=True)
+    try:
+        wf = run_walk_forward(settings, store, list(SYMBOLS), None, None, WF_GRID, train_days=1.0, test_days=0.5)
+        sweep = run_sensitivity(settings, store, list(SYMBOLS), None, None, SWEEP_GRID)
+    finally:
+        store.close()
+    return wf.to_json(folder / WF_FILE), sweep.to_json(folder / SWEEP_FILE)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from perpbot.errors import PerpbotError
 from perpbot.tui.app import PerpBotApp
 from perpbot.tui.session import EngineStoppedCallback, SessionInfo
 from perpbot.tui.widgets.log_view import LogView
-from tui.conftest import settle
+from tui.conftest import settle, until_idle
+from tui.fixtures import SWEEP_FILE, WF_FILE
 
 SIZE = (120, 40)
 
@@ -82,3 +84,38 @@ async def _unreachable(pilot: Pilot[object]) -> None:
 def test_exchange_unreachable(snap_compare) -> None:
     """The app opens anyway and says why nothing is running."""
     assert snap_compare(PerpBotApp(_Unreachable()), terminal_size=SIZE, run_before=_unreachable)
+
+
+async def _backtest(pilot: Pilot[object]) -> None:
+    await settle(pilot)
+    await pilot.press("3")
+    await settle(pilot)
+    await pilot.press("ctrl+r")
+    await until_idle(pilot)
+
+
+def test_backtest_screen(snap_compare, make_app) -> None:
+    """A backtest of the fixture store with the form's defaults: metrics, equity, drawdown, trades."""
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_backtest)
+
+
+def _load(name: str):
+    async def run(pilot: Pilot[object]) -> None:
+        await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        pilot.app.screen.query_one("#path", Input).value = name
+        await pilot.press("ctrl+o")
+        await until_idle(pilot)
+
+    return run
+
+
+def test_walk_forward_screen(snap_compare, make_app, results) -> None:
+    """A loaded walk-forward: IS/OOS summary, the windows and the stitched equity."""
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_load(WF_FILE))
+
+
+def test_sensitivity_heatmap(snap_compare, make_app, results) -> None:
+    """A loaded two-parameter sweep as a heatmap, best cell marked."""
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_load(SWEEP_FILE))

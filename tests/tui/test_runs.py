@@ -1,0 +1,149 @@
+"""Pilot tests for the Backtest and Walk-forward screens: run, cancel, bad input, load, switch views."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from textual.widgets import ContentSwitcher, Input
+
+from perpbot.backtest import run_backtest
+from perpbot.data.db import Store
+from perpbot.tui.app import PerpBotApp
+from perpbot.tui.screens.backtest import BacktestScreen
+from perpbot.tui.screens.walk_forward import WalkForwardScreen
+from perpbot.tui.widgets.heatmap import Heatmap
+from perpbot.tui.widgets.metrics_panel import MetricsPanel
+from perpbot.tui.widgets.run_form import RunForm
+from perpbot.tui.widgets.trades_table import TradesTable
+from perpbot.tui.widgets.windows_table import WindowsTable
+from tui.conftest import settle, until_idle
+from tui.fixtures import SWEEP_FILE, SYMBOLS, WF_FILE
+
+SIZE = (120, 40)
+pytestmark = pytest.mark.anyio
+
+
+async def test_run_a_backtest(make_app, tui_settings) -> None:
+    app: PerpBotApp = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, BacktestScreen)
+        form = screen.query_one(RunForm)
+        form.set_value("strategy.entry_z", "1.8")
+        await pilot.press("ctrl+r")
+        await until_idle(pilot)
+        metrics = screen.query_one(MetricsPanel).metrics
+        assert metrics is not None
+        store = Store(tui_settings.db_path, read_only=True)
+        try:
+            tuned = tui_settings.replace(strategy=tui_settings.strategy.__class__(
+                **{**tui_settings.strategy.__dict__, "entry_z": 1.8}))
+            expected = run_backtest(tuned, store, list(SYMBOLS), None, None)
+        finally:
+            store.close()
+        assert metrics["trades"] == expected.metrics["trades"] > 0
+        assert len(screen.query_one(TradesTable).trades) == len(expected.trades)
+        assert form.status.startswith(f"{len(expected.trades)} trades")
+        assert not form.running
+
+
+async def test_cancel_a_backtest(make_app, monkeypatch) -> None:
+    started, cancelled = threading.Event(), threading.Event()
+
+    def endless(settings, db_path, request, progress):
+        progress(0, 2)
+        started.set()
+        try:
+            while True:  # a run that only ends when cancelled, as a long one would be
+                cancelled.wait(0.01)
+                progress(1, 2)
+        finally:
+            cancelled.set()
+
+    monkeypatch.setattr("perpbot.tui.screens.backtest.run_backtest_request", endless)
+    app: PerpBotApp = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("ctrl+r")
+        form = app.screen.query_one(RunForm)
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if started.is_set():
+                break
+        assert form.running
+        await pilot.press("escape")
+        await until_idle(pilot)
+        assert cancelled.is_set() and not form.running
+        assert form.status == "Cancelled."
+
+
+async def test_a_bad_parameter_is_reported_and_nothing_runs(make_app) -> None:
+    app: PerpBotApp = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        app.screen.query_one(RunForm).set_value("strategy.window", "abc")
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.1)
+        assert not app.screen.query_one(RunForm).running
+        assert any("strategy.window" in n.message for n in app._notifications)
+        assert not [w for w in app.workers if w.group == "backtest"]
+
+
+async def test_escape_leaves_the_form(make_app) -> None:
+    app: PerpBotApp = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.click("#field-symbols")
+        assert isinstance(app.focused, Input)
+        await pilot.press("escape")
+        assert app.focused is app.screen.query_one(TradesTable)
+
+
+async def test_run_a_walk_forward(make_app) -> None:
+    app: PerpBotApp = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        assert isinstance(app.screen, WalkForwardScreen)
+        form = app.screen.query_one(RunForm)
+        form.set_value("train", "1")
+        form.set_value("test", "0.5")
+        await pilot.press("ctrl+r")
+        await until_idle(pilot)
+        assert app.screen.query_one(WindowsTable).row_count == 3
+        assert form.status.startswith("3 windows")
+
+
+async def test_load_a_sweep_then_switch_views(make_app, results: tuple[Path, Path]) -> None:
+    app: PerpBotApp = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        switcher = app.screen.query_one(ContentSwitcher)
+        app.screen.query_one("#path", Input).value = SWEEP_FILE
+        await pilot.press("ctrl+o")
+        await until_idle(pilot)
+        assert switcher.current == "sweep-view" and app.screen.query_one(Heatmap).sweep is not None
+        await pilot.press("ctrl+t")
+        assert switcher.current == "wf-view"
+        app.screen.query_one("#path", Input).value = WF_FILE
+        await pilot.press("ctrl+o")
+        await until_idle(pilot)
+        assert app.screen.query_one(WindowsTable).row_count == 3
+        app.screen.query_one("#path", Input).value = "missing.json"
+        await pilot.press("ctrl+o")
+        await until_idle(pilot)
+        assert app.screen.query_one(RunForm).status.startswith("Failed: cannot read")
