@@ -29,6 +29,7 @@ from perpbot.execution.signing import OrderIntent, cancel_by_cloid_action, order
 log = logging.getLogger(__name__)
 
 FILL_LOOKBACK_MS = 120_000  # fills are searched from this long before the order was sent
+WIRE_DECIMALS = 8  # the most decimals a size may carry on the wire (the SDK's float_to_wire)
 _DONE = ("filled", "canceled")  # an IOC that filled in part ends "canceled" with its fills kept
 
 
@@ -148,7 +149,9 @@ class OrderDesk:
         fills = [f for f in user_fills_by_time(self.client, self.account, since_ms) if f.oid == oid]
         if not fills:
             return Execution(cloid, "none", oid=oid)
-        size = sum(f.sz for f in fills)
+        # Fill sizes are decimals on the wire; their float sum drifts (11477.699999999997), which the
+        # SDK's float_to_wire refuses when the size is sent again (the stop, the exit): round it back.
+        size = round(sum(f.sz for f in fills), WIRE_DECIMALS)
         status = self.client.order_status(self.account, oid)
         remaining = status.sz if status.found and status.sz is not None else 0.0
         return Execution(cloid, "partial" if remaining > 0 else "filled", oid=oid, size=size,
