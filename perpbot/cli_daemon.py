@@ -106,12 +106,12 @@ def run_status(settings: Settings) -> int:
 
 def run_control(settings: Settings, action: str, symbol: str | None) -> int:
     """Send pause | resume | close SYMBOL | flatten; print the reply's data, 1 on an error reply."""
-    args = {"symbol": symbol.upper()} if action == "close" and symbol else {}
+    args: dict[str, Any] = {"symbol": symbol.upper()} if action == "close" and symbol else {}
     if action == "close" and not symbol:
         print("perpbot: control close needs a SYMBOL, e.g. `perpbot control close BTC`", file=sys.stderr)
         return 2
     try:
-        reply = request(settings.socket_path, action, **args)
+        reply = request(settings.socket_path, action, 5.0, **args)
     except DaemonUnavailable as exc:
         print(f"perpbot: {exc.message}; {exc.hint}", file=sys.stderr)
         return 1

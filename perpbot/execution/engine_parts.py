@@ -53,7 +53,8 @@ class RegimeSource:
             return self.state
         if self.poller is not None:
             self.poller.poll_if_due(now_ms)
-        self.state = self.classifier.update(self.store.latest_snapshots(now_ms), now_ms)
+        snapshots: list[Any] = list(self.store.latest_snapshots(now_ms))
+        self.state = self.classifier.update(snapshots, now_ms)
         return self.state
 
     def close(self) -> None:
