@@ -7,6 +7,7 @@ bridge as messages, commands leave through the link on worker threads.
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Iterable
 
@@ -28,12 +29,8 @@ from perpbot.tui.messages import (
     SessionStopped,
     SnapshotReceived,
 )
-from perpbot.tui.screens.backtest import BacktestScreen
 from perpbot.tui.screens.base import CommandRequested
-from perpbot.tui.screens.log import LogScreen
 from perpbot.tui.screens.positions import PositionsScreen
-from perpbot.tui.screens.reports import ReportsScreen
-from perpbot.tui.screens.walk_forward import WalkForwardScreen
 from perpbot.tui.session import Session, SessionInfo
 from perpbot.tui.state import Connection, EngineView
 
@@ -52,6 +49,17 @@ _DONE = {"pause": "Trading paused: no new entries (stops and exits still run)", 
          "close": "Position closed", "flatten": "Every position closed"}
 
 
+def _screen(module: str, name: str) -> Screen[None]:
+    """The screen `name` from perpbot.tui.screens.<module>, imported on first visit.
+
+    Only the positions screen is needed for the first paint; the others (numpy, plotext, the
+    backtest) would add about half a second to every start.
+    """
+    cls = getattr(importlib.import_module(f"perpbot.tui.screens.{module}"), name)
+    screen: Screen[None] = cls()
+    return screen
+
+
 class PerpBotApp(App[int]):
     """The perp-bot dashboard.
 
@@ -62,8 +70,10 @@ class PerpBotApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "perp-bot"
-    MODES = {"positions": PositionsScreen, "log": LogScreen, "backtest": BacktestScreen,
-             "walk_forward": WalkForwardScreen, "reports": ReportsScreen}
+    MODES = {"positions": PositionsScreen, "log": lambda: _screen("log", "LogScreen"),
+             "backtest": lambda: _screen("backtest", "BacktestScreen"),
+             "walk_forward": lambda: _screen("walk_forward", "WalkForwardScreen"),
+             "reports": lambda: _screen("reports", "ReportsScreen")}
     DEFAULT_MODE = "positions"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-normal"), (160, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-normal-height"), (48, "-tall")]

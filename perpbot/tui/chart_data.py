@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from perpbot.config import StrategyConfig
-from perpbot.data.db import CandleArrays
 from perpbot.models import Side, Trade
-from perpbot.signals.indicators import zscore_bands
+
+if TYPE_CHECKING:  # numpy and the store load in the worker that builds the chart, not before the first paint
+    import numpy as np
+
+    from perpbot.data.db import CandleArrays
 
 CHART_BARS = 120
 """Bars on the chart: enough to see a few reversions, few enough to read at 80 columns."""
@@ -43,6 +45,8 @@ def build_chart(symbol: str, timeframe: str, candles: CandleArrays, trades: Sequ
 
     Pass `bars + strategy.window` candles so the first drawn bar already has its bands.
     """
+    from perpbot.signals.indicators import zscore_bands
+
     _, middle, upper, lower = zscore_bands(candles.close, strategy.window, strategy.bb_std)
     start = max(len(candles) - bars, 0)
     t = candles.t[start:]
@@ -64,6 +68,8 @@ def build_chart(symbol: str, timeframe: str, candles: CandleArrays, trades: Sequ
 
 
 def _mark(markers: list[Marker], t: np.ndarray, when_ms: int, price: float, kind: str) -> None:
+    import numpy as np
+
     # A fill belongs to the bar whose open time is the latest at or before it.
     index = int(np.searchsorted(t, when_ms, side="right")) - 1
     if 0 <= index < len(t):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
@@ -14,7 +15,6 @@ from textual.widgets import Footer
 from perpbot.errors import PerpbotError
 from perpbot.models import Trade
 from perpbot.tui.chart_data import ChartData
-from perpbot.tui.data import DashboardData
 from perpbot.tui.dialogs.confirm import ConfirmDialog
 from perpbot.tui.screens.base import CommandRequested, DashboardScreen
 from perpbot.tui.session import SessionInfo
@@ -26,6 +26,9 @@ from perpbot.tui.widgets.risk_panel import RiskPanel
 from perpbot.tui.widgets.signals_panel import SignalsPanel
 from perpbot.tui.widgets.status_bar import StatusBar
 from perpbot.tui.widgets.trades_table import TradesTable
+
+if TYPE_CHECKING:  # the store (and numpy) load after the first paint
+    from perpbot.tui.data import DashboardData
 
 
 class PositionsScreen(DashboardScreen):
@@ -67,6 +70,8 @@ class PositionsScreen(DashboardScreen):
         yield Footer()
 
     def show_info(self, info: SessionInfo) -> None:
+        from perpbot.tui.data import DashboardData
+
         self._data = DashboardData(info.db_path)
         self._loaded_key = None
 
