@@ -80,7 +80,7 @@ class PerpBotApp(App[int]):
     BINDINGS = [
         # One footer entry "1 2 3 4 5 Screens" keeps q visible at 80 columns; the palette names each screen.
         *(Binding(key, f"show('{mode}')", title, group=_SCREENS_GROUP) for mode, key, title, _ in SCREENS),
-        Binding("p", "toggle_pause", "Pause/resume"),
+        Binding("p", "toggle_pause", "Pause"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -111,9 +111,16 @@ class PerpBotApp(App[int]):
             self._started.set()
         self.post_message(SessionStarted(info))
 
+    @work(thread=True, group="preload")
+    def _preload_screens(self) -> None:
+        """Import the other screens' modules off the UI thread, so a first visit is instant."""
+        for module in ("log", "backtest", "walk_forward", "reports"):
+            importlib.import_module(f"perpbot.tui.screens.{module}")
+
     def on_session_started(self, message: SessionStarted) -> None:
         if self._stopping:
             return
+        self._preload_screens()
         self.info = message.info
         self.connection = Connection("up")
         self.bridge.attach(message.info.link)

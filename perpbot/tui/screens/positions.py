@@ -38,7 +38,7 @@ class PositionsScreen(DashboardScreen):
     BINDINGS = [
         Binding("c", "close_position", "Close"),
         Binding("f", "flatten", "Flatten"),
-        Binding("s", "next_symbol", "Chart symbol"),
+        Binding("s", "next_symbol", "Symbol"),
         Binding("i", "toggle_side", "Side panel", show=False),
     ]
 

@@ -27,7 +27,7 @@ class CurvePlot(PlotextPlot):
     """Draws `curve`, or says why there is none (`note`)."""
 
     curve: reactive[Curve | None] = reactive(None)
-    note: reactive[str] = reactive("")
+    note: reactive[str] = reactive("No result yet")
 
     def __init__(self, title: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
