@@ -29,6 +29,7 @@ from perpbot.sim.server import SimOptions, SimServer
 
 START_MS = 1_704_067_200_000 + 7 * DAY_MS
 COINS = ["BTC", "ETH", "SOL", "ARB", "AVAX", "DOGE", "LINK", "OP", "SUI", "APT", "LTC", "XRP"]
+MEM_DAYS = (1, 7)
 _EXCLUDE = ("*/perpbot/sim/*", "*/uvicorn/*", "*/starlette/*", "*/asyncio/*", "*/websockets/*", "*/h11/*",
             "*tracemalloc*", "<frozen*", "<unknown>")
 
@@ -87,7 +88,7 @@ def run(symbols: list[str], timeframe: str, days: float, poll_s: float, traced: 
         step = interval_ms(timeframe)
         mem: dict[int, int] = {}
         next_tick = floor_ms(clock.now_ms(), step) + step
-        end = START_MS + int(days * DAY_MS)
+        end = START_MS + int(days * DAY_MS) + 1  # include the tick at the last day boundary
         wall = time.perf_counter()
         while clock.now_ms() < end:
             now = clock.now_ms()
@@ -95,7 +96,7 @@ def run(symbols: list[str], timeframe: str, days: float, poll_s: float, traced: 
                 engine.tick(now)
                 next_tick += step
                 day = (now - START_MS) // DAY_MS
-                if traced and (now - START_MS) % DAY_MS == 0 and day in (1, 7):
+                if traced and (now - START_MS) % DAY_MS == 0 and day in MEM_DAYS:
                     mem[day] = engine_bytes()
                     print(f"day {day}: engine memory {mem[day] / 1e6:.2f} MB, process RSS {rss_mb():.0f} MB", flush=True)
             else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -76,7 +77,7 @@ class TradingEngine:
         self._last_regime: str | None = None
         self._next_funding_ms = 0
         self.heartbeat: Heartbeat | None = None
-        self.tick_ms: list[float] = []  # wall ms of the last ticks (bench/tick.py), bounded
+        self.tick_ms: deque[float] = deque(maxlen=1000)  # wall ms of the last ticks (bench/tick.py)
         self._equity: float | None = None
         self._pool = ThreadPoolExecutor(max_workers=min(8, max(1, len(self.symbols))), thread_name_prefix="ingest")
 
@@ -165,7 +166,7 @@ class TradingEngine:
             self._fill_pending(windows, boundary, now)
             self.state.update(last_tick=now)
             self._publish(now, full=True)
-            self.tick_ms = (self.tick_ms + [(time.perf_counter() - started) * 1000])[-1000:]
+            self.tick_ms.append((time.perf_counter() - started) * 1000)
 
     def poll(self, now_ms: int | None = None) -> None:
         """Between ticks: stops, feed health, marks."""
