@@ -66,6 +66,8 @@ def _child_bare() -> None:
 
 
 def _child_demo(minutes: float, speed: float) -> None:
+    import perpbot.cli  # noqa: F401  - what `perpbot demo` imports before the app, counted too
+    import perpbot.cli_tui  # noqa: F401
     from perpbot.ops.logging import setup_logging
     from perpbot.tui.app import PerpBotApp
     from perpbot.tui.session import DemoSession

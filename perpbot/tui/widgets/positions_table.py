@@ -9,6 +9,7 @@ from textual.widgets import DataTable
 
 from perpbot.models import Side
 from perpbot.tui import format as fmt
+from perpbot.tui.widgets.table_fit import fit_columns
 from perpbot.tui.state import PositionView
 
 _COLUMNS = ("Symbol", "Side", "Size", "Entry", "Mark", "uPnL", "Stop", "Age", "Timeout")
@@ -46,12 +47,15 @@ class PositionsTable(DataTable[object]):
             return
         keep = self.selected_symbol
         self.clear()
+        rows = []
         for p in self.positions:
             side = Text(p.side.value, style="green" if p.side is Side.LONG else "red")
             timeout = "-" if p.timeout_at is None else fmt.duration(p.timeout_at - self.now_ms)
-            self.add_row(p.symbol, side, fmt.size(p.size), fmt.price(p.entry_price), fmt.price(p.mark),
+            rows.append([p.symbol, side, fmt.size(p.size), fmt.price(p.entry_price), fmt.price(p.mark),
                          fmt.pnl(p.unrealized_pnl), fmt.price(p.stop), fmt.duration(self.now_ms - p.opened_at),
-                         timeout, key=p.symbol)
+                         timeout])
+            self.add_row(*rows[-1], key=p.symbol)
+        fit_columns(self, rows)
         count = len(self.positions)
         self.border_title = f"Open positions: {count}" if count else "Open positions: none"
         symbols = [p.symbol for p in self.positions]

@@ -10,6 +10,7 @@ from textual.widgets import DataTable
 
 from perpbot.models import Side, Trade
 from perpbot.tui import format as fmt
+from perpbot.tui.widgets.table_fit import fit_columns
 
 _COLUMNS = ("Symbol", "Side", "Opened", "Entry", "Exit", "Held", "PnL", "Reason")
 
@@ -34,11 +35,13 @@ class TradesTable(DataTable[object]):
         if not self.is_mounted:
             return
         self.clear()
+        rows = []
         for i, t in enumerate(trades):
             side = Text(t.side.value, style="green" if t.side is Side.LONG else "red")
             reason = t.exit_reason or Text("open", style="bold")
             held = fmt.duration(t.exit_time - t.entry_time) if t.exit_time is not None else "-"
-            self.add_row(t.symbol, side, fmt.stamp(t.entry_time), fmt.price(t.entry_price), fmt.price(t.exit_price),
-                         held, fmt.pnl(t.pnl) if t.pnl is not None else "-", reason,
-                         key=str(t.id if t.id is not None else f"row-{i}"))
+            rows.append([t.symbol, side, fmt.stamp(t.entry_time), fmt.price(t.entry_price), fmt.price(t.exit_price),
+                         held, fmt.pnl(t.pnl) if t.pnl is not None else "-", reason])
+            self.add_row(*rows[-1], key=str(t.id if t.id is not None else f"row-{i}"))
+        fit_columns(self, rows)
         self.border_title = f"{self._title}: {len(trades)}" if trades else f"{self._title}: none yet"

@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from perpbot.tui import format as fmt
+from perpbot.tui.widgets.table_fit import fit_columns
 
 
 def _value(metric: str, value: Any) -> str:
@@ -39,14 +40,17 @@ class WindowsTable(DataTable[object]):
         self.add_columns("#", "Train", "Test", "Picked", f"IS {metric}", f"OOS {metric}", "OOS return", "Trades")
         short = any(w.test_end - w.test_start < 2 * 86_400_000 for w in windows)
         when = fmt.stamp if short else (lambda ms: fmt.day(ms)[5:])  # hours matter once windows are short
+        rows: list[list[str | Text]] = []
         for i, w in enumerate(windows, start=1):
             test = w.test_metrics.get(metric)
             ret = w.test_metrics.get("total_return")
             style = "" if ret is None else "green" if ret > 0 else "red" if ret < 0 else ""
-            self.add_row(str(i), f"{when(w.train_start)} +{fmt.duration(w.train_end - w.train_start)}",
+            rows.append([str(i), f"{when(w.train_start)} +{fmt.duration(w.train_end - w.train_start)}",
                          f"{when(w.test_start)} +{fmt.duration(w.test_end - w.test_start)}", _params(w.params),
                          Text(_value(metric, w.train_metric), justify="right"),
                          Text(_value(metric, test), justify="right"),
                          Text(_value("total_return", ret), style=style, justify="right"),
-                         Text(str(w.test_trades), justify="right"), key=str(i))
+                         Text(str(w.test_trades), justify="right")])
+            self.add_row(*rows[-1], key=str(i))
+        fit_columns(self, rows)
         self.border_title = f"Windows: {len(windows)}"
