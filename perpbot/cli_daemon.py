@@ -32,6 +32,17 @@ def alert_hook(sink: Any) -> Any:
     return hook
 
 
+def last_pass_ms(state: Any) -> int | None:
+    """When the tick loop last completed a pass: a tick at a bar close, or a poll in between.
+
+    The watchdog must watch this, not `last_tick`: bar ticks come only once per timeframe (15m by
+    default, longer than the default alerts.no_tick_minutes), while a live loop polls every
+    execution.tick_seconds and stamps `heartbeat_at` on each pass.
+    """
+    stamps = [t for t in (state.get("heartbeat_at"), state.get("last_tick")) if t is not None]
+    return max(stamps) if stamps else None
+
+
 def run_trade(settings: Settings, force: bool) -> int:
     """Run the headless daemon until a signal stops it. Returns the exit code.
 
@@ -54,7 +65,7 @@ def run_trade(settings: Settings, force: bool) -> int:
         server = StateServer(settings.socket_path, engine.handle)
         server.start()
         state = engine.state
-        watchdog = Watchdog.from_settings(settings, sink, lambda: state.get("last_tick"), engine.clock,
+        watchdog = Watchdog.from_settings(settings, sink, lambda: last_pass_ms(state), engine.clock,
                                           status=lambda: {"equity": state.get("equity"),
                                                           "positions": len(state.get("positions") or [])})
         watchdog.start()

@@ -183,8 +183,10 @@ class PaperExecutor:
             return None
         i = int(np.argmax(touch))
         gapped = bars.open[i] <= stop if trade.side is Side.LONG else bars.open[i] >= stop
-        # Booked at that bar's open, but never before the current UTC day (the risk ledger's day).
-        return (float(bars.open[i]) if gapped else stop), max(int(bars.t[i]), floor_ms(now_ms, DAY_MS))
+        # Booked at that bar's open, but never before the current UTC day (the risk ledger's day), nor
+        # before the entry: an entry filled after its bar opened must not exit before it entered.
+        return (float(bars.open[i]) if gapped else stop), max(int(bars.t[i]), trade.entry_time,
+                                                               floor_ms(now_ms, DAY_MS))
 
     def _book_exit(self, trade: Trade, reason: str, now_ms: int, price: float) -> Trade:
         assert trade.id is not None and trade.entry_cloid

@@ -92,6 +92,17 @@ def test_stop_touched_inside_a_closed_bar_the_mids_missed(env):
     assert closed.expected_exit_price == pytest.approx(t.stop_price)
 
 
+def test_stop_by_bar_for_an_entry_after_the_bar_opened_never_exits_before_the_entry(env):
+    # The tick that entered came 40 s after the bar opened (a late tick); the bar's low shows the
+    # touch. It is booked at the bar's open as the backtest does, but not before the entry itself.
+    _, store, prices, _, ex = env
+    t = ex.open("BTC", Side.LONG, 1.0, "r", key=1, now_ms=T0 + 40_000)
+    store.insert_candles([Candle("BTC", "5m", T0, 100.0, 101.0, 97.0, 100.5, 1.0)])
+    prices["BTC"] = 100.5
+    [closed] = ex.sync(T0 + M5)
+    assert closed.exit_reason == "stop_loss" and closed.exit_time == t.entry_time == T0 + 40_000
+
+
 def test_funding_longs_pay_a_positive_rate_shorts_receive(env):
     _, store, prices, _, ex = env
     long_ = ex.open("BTC", Side.LONG, 2.0, "r", key=1, now_ms=T0)

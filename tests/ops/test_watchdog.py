@@ -149,3 +149,20 @@ def test_a_failing_status_callback_is_logged_and_the_heartbeat_still_goes_out(si
         "perp-bot HEARTBEAT: running, up 60 s\nlast_tick: 0 s ago\nstatus: unavailable",
         "perp-bot HEARTBEAT: running, up 2 min\nlast_tick: 0 s ago\nequity: 1.5",
     ]
+
+
+def test_daemon_watchdog_counts_polls_between_bar_ticks_not_only_bar_closes(sink, discord, clock):
+    # A 1h bar ticks once an hour, but the loop polls (and stamps heartbeat_at) every few seconds:
+    # 20 minutes after a bar close with a poll a second ago, the loop is alive and must not alarm.
+    from perpbot.cli_daemon import last_pass_ms
+    from perpbot.ipc.state import EngineState
+
+    state = EngineState()
+    dog = Watchdog(sink, lambda: last_pass_ms(state), clock, no_tick_minutes=10)
+    assert last_pass_ms(state) is None
+    state.update(last_tick=clock.now_ms(), heartbeat_at=clock.now_ms())
+    clock.advance(20 * 60)
+    state.update(heartbeat_at=clock.now_ms() - 1000)
+    assert dog.check() == []
+    clock.advance(11 * 60)  # now the polls stopped too: a stuck loop
+    assert dog.check() == ["no_tick"]
