@@ -32,8 +32,7 @@ def compute_metrics(times: np.ndarray, equity: np.ndarray, trades: list[Trade], 
     out.update(_ratios(equity, initial_equity, interval_ms))
     out.update(_drawdown(times, equity))
     out.update(trade_stats(trades))
-    held = sum((t.exit_time or t.entry_time) - t.entry_time for t in trades)
-    out["exposure"] = min(1.0, held / span_ms) if span_ms else 0.0
+    out["exposure"] = _time_in_market(trades) / span_ms if span_ms else 0.0
     out["by_symbol"] = _breakdown(trades, lambda t: t.symbol)
     out["by_exit_reason"] = _breakdown(trades, lambda t: t.exit_reason or "open")
     return out
@@ -54,6 +53,19 @@ def trade_stats(trades: list[Trade]) -> dict[str, Any]:
         "fees": float(sum(t.fees for t in trades)),
         "funding": float(sum(t.funding for t in trades)),
     }
+
+
+def _time_in_market(trades: list[Trade]) -> int:
+    """Milliseconds with at least one position open (overlaps across symbols counted once)."""
+    total, end = 0, None
+    for start, stop in sorted((t.entry_time, t.exit_time or t.entry_time) for t in trades):
+        if end is None or start > end:
+            total += stop - start
+            end = stop
+        elif stop > end:
+            total += stop - end
+            end = stop
+    return total
 
 
 def _cagr(initial: float, final: float, span_ms: int) -> float | None:

@@ -58,9 +58,19 @@ class DashboardScreen(Screen[None]):
         self.show_connection(connection)
 
     def _view_changed(self, view: EngineView | None) -> None:
+        # Hidden screens skip snapshots (two a second): redrawing tables and charts nobody sees
+        # made switching screens lag. The newest view is applied when the screen comes back.
+        if not self.is_current:
+            self._stale_view = True
+            return
+        self._stale_view = False
         self.query_one(StatusBar).view = view
         if view is not None:
             self.show_view(view)
+
+    def on_screen_resume(self) -> None:
+        if getattr(self, "_stale_view", False):
+            self._view_changed(self.engine_view)
 
     def show_info(self, info: SessionInfo) -> None:
         """The session started: the database, the log and the settings are known."""
