@@ -27,6 +27,7 @@ from perpbot.execution.engine_parts import (
     PendingBook,
     PendingEntry,
     RegimeSource,
+    WindowCache,
     closed_window,
     finite_or_none,
     position_view,
@@ -67,12 +68,14 @@ class TradingEngine:
         self.lookback = required_lookback(settings.strategy)
         self.delay = settings.execution.entry_delay_bars
         self.ingestor = DataIngestor(client, store, clock) if ingest else None
+        self.windows = WindowCache(store, settings.strategy.timeframe, self.lookback)
         self.pending = PendingBook(store)
         self.state = EngineState(mode=executor.mode, timeframe=settings.strategy.timeframe, symbols=self.symbols)
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._started = False
         self._feed_stale = False
+        self._stale_looks = 0  # consecutive feed checks that found it stale
         self._capped = False
         self._last_regime: str | None = None
         self._next_funding_ms = 0
@@ -154,11 +157,7 @@ class TradingEngine:
             self._feed_upkeep(now)
             regime = self.regime.update(now)
             self._note_regime(regime)
-            self.ingest(now)
-            loaded = self._pool.map(
-                lambda s: closed_window(self.store, self.settings, s, boundary, self.step_ms, self.lookback),
-                self.symbols)
-            windows = dict(zip(self.symbols, loaded))
+            windows = self._ingest_and_load(now, boundary)
             for trade in self.executor.sync(now):
                 self._booked(trade)
             used = self._exits(windows, now)
@@ -188,7 +187,27 @@ class TradingEngine:
             return
         funding_due = now >= self._next_funding_ms
         results = list(self._pool.map(lambda s: self._ingest_symbol(s, funding_due), self.symbols))
-        if funding_due and all(results):
+        self._note_funding(now, funding_due, results)
+
+    def _ingest_and_load(self, now: int, boundary: int) -> dict[str, BarValues | None]:
+        """ingest(), then each symbol's decision values, in one pool task per symbol.
+
+        A symbol's window needs only its own candles, so its indicators run as soon as its fetch
+        is stored, while the other symbols still wait on the exchange.
+        """
+        funding_due = self.ingestor is not None and now >= self._next_funding_ms
+
+        def one(symbol: str) -> tuple[bool, BarValues | None]:
+            fetched = self._ingest_symbol(symbol, funding_due) if self.ingestor is not None else True
+            return fetched, closed_window(self.store, self.settings, symbol, boundary, self.step_ms, self.lookback,
+                                          self.windows)
+
+        results = list(self._pool.map(one, self.symbols))
+        self._note_funding(now, funding_due, [fetched for fetched, _ in results])
+        return {symbol: values for symbol, (_, values) in zip(self.symbols, results)}
+
+    def _note_funding(self, now: int, due: bool, fetched: list[bool]) -> None:
+        if due and all(fetched):
             self._next_funding_ms = floor_ms(now, 3_600_000) + 3_600_000
 
     def _ingest_symbol(self, symbol: str, funding: bool) -> bool:
@@ -296,7 +315,10 @@ class TradingEngine:
 
     def _feed_upkeep(self, now: int) -> None:
         stale = bool(self.feed.is_stale())
-        if stale and not self._feed_stale:
+        # Alert on the second stale look in a row: the first look after a start (no prices yet)
+        # or one missed message is healed at once by the REST refresh below.
+        self._stale_looks = self._stale_looks + 1 if stale else 0
+        if self._stale_looks == 2:
             self._emit("stale_feed", text="price feed stale: reconnecting, REST prices meanwhile")
         if stale:
             self.feed.reconnect()
