@@ -124,16 +124,16 @@ def plain_backtesting(store: Store, window: int, entry: float, exit_: float) -> 
 
     class ZScore(Strategy):
         def init(self) -> None:
-            self.s = {k: self.I(lambda a=v: a, name=k) for k, v in arrays.items()}
+            pass
 
         def next(self) -> None:
-            s = self.s
-            if self.position.is_long and s["lx"][-1] or self.position.is_short and s["sx"][-1]:
+            i = len(self.data) - 1  # signals are precomputed, as for vectorbt: index them by bar
+            if self.position.is_long and arrays["lx"][i] or self.position.is_short and arrays["sx"][i]:
                 self.position.close()
             elif not self.position:
-                if s["le"][-1]:
+                if arrays["le"][i]:
                     self.buy(size=0.1)
-                elif s["se"][-1]:
+                elif arrays["se"][i]:
                     self.sell(size=0.1)
 
     bt = Backtest(df, ZScore, cash=1_000_000, commission=0.0, finalize_trades=True)
