@@ -234,6 +234,12 @@ class Store:
         ).fetchall()
         return CandleArrays.from_rows(rows)
 
+    def count_candles_between(self, symbol: str, interval: str, start: int, end: int) -> int:
+        """Rows of one series with start <= t < end (an index range count)."""
+        return self.conn.execute(
+            "SELECT count(*) FROM candles WHERE symbol=? AND interval=? AND t>=? AND t<?", (symbol, interval, start, end)
+        ).fetchone()[0]
+
     def count_candles_since(self, symbol: str, interval: str, start: int) -> int:
         """Rows of one series with t >= start (an index range count)."""
         return self.conn.execute(

@@ -9,9 +9,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 from perpbot.clock import DAY_MS, MINUTE_MS, floor_ms
 from perpbot.config import Settings
-from perpbot.data.db import Store
+from perpbot.data.db import CandleArrays, Store
 from perpbot.models import Side, Trade
 from perpbot.risk.manager import RiskManager
 from perpbot.signals.engine import BarValues, bar_values, compute_indicators
@@ -23,17 +25,60 @@ KEY_PENDING = "engine:pending"
 
 
 def closed_window(store: Store, settings: Settings, symbol: str, boundary_ms: int, step_ms: int,
-                  lookback: int) -> BarValues | None:
+                  lookback: int, cache: WindowCache | None = None) -> BarValues | None:
     """The decision values of the bar that closed at `boundary_ms`, or None if it is not stored.
 
-    Loads the last `lookback` closed bars (a forming bar is never stored), computes the
-    indicators over them and returns the last bar's values, as the backtest sees that bar.
+    Takes the last `lookback` closed bars (a forming bar is never stored; from `cache` when
+    given, else from the store), computes the indicators over them and returns the last bar's
+    values, as the backtest sees that bar.
     """
-    bars = store.latest_candles(symbol, settings.strategy.timeframe, lookback, before=boundary_ms - step_ms + 1)
+    before = boundary_ms - step_ms + 1
+    if cache is not None:
+        bars = cache.latest(symbol, before)
+    else:
+        bars = store.latest_candles(symbol, settings.strategy.timeframe, lookback, before=before)
     if len(bars) == 0 or int(bars.t[-1]) != boundary_ms - step_ms:
         return None
     ind = compute_indicators(bars.high, bars.low, bars.close, settings.strategy)
     return bar_values(ind, bars.close, -1)
+
+
+class WindowCache:
+    """The last `lookback` stored bars per symbol, kept in memory and extended from the store.
+
+    Each call reads only the bars newer than the cached last one, then checks the cached range
+    with one index count: a row inserted inside it (a gap filled by a backfill) or a short
+    window (history still missing) reloads the whole window, so the result always equals
+    `store.latest_candles(symbol, timeframe, lookback, before)`. Candle rows are never
+    rewritten (INSERT OR IGNORE), so equal counts mean equal rows. One thread per symbol at a
+    time (the engine's tick).
+    """
+
+    def __init__(self, store: Store, timeframe: str, lookback: int) -> None:
+        self.store, self.timeframe, self.lookback = store, timeframe, lookback
+        self._bars: dict[str, CandleArrays] = {}
+
+    def latest(self, symbol: str, before: int) -> CandleArrays:
+        cached = self._bars.get(symbol)
+        bars = None
+        if cached is not None and len(cached) == self.lookback and int(cached.t[-1]) < before:
+            new = self.store.load_candles(symbol, self.timeframe, int(cached.t[-1]) + 1, before)
+            stored = self.store.count_candles_between(symbol, self.timeframe, int(cached.t[0]), before)
+            if stored == len(cached) + len(new):
+                bars = _tail(cached, new, self.lookback) if len(new) else cached
+        if bars is None:
+            bars = self.store.latest_candles(symbol, self.timeframe, self.lookback, before=before)
+        self._bars[symbol] = bars
+        return bars
+
+
+def _tail(old: CandleArrays, new: CandleArrays, n: int) -> CandleArrays:
+    """The last n bars of old followed by new (fresh, contiguous arrays)."""
+    cols = [np.concatenate((getattr(old, f), getattr(new, f)))[-n:].copy() for f in _COLUMNS]
+    return CandleArrays(*cols)
+
+
+_COLUMNS = ("t", "open", "high", "low", "close", "volume")
 
 
 class RegimeSource:
