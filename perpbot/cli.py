@@ -389,10 +389,11 @@ def _run_backtest(args: argparse.Namespace) -> int:
 def _add_trade(sub: Any) -> None:
     p = sub.add_parser(
         "trade",
-        help="run the trading daemon (paper by default); use with --headless",
-        description="Run the tick loop against the exchange in execution.mode (paper by default): logs to the "
-        "file next to the database, serves `perpbot status` / `perpbot control` on the socket beside it, and "
-        "stops cleanly after the current tick on Ctrl-C or SIGTERM.",
+        help="trade in execution.mode (paper by default): the dashboard, or the daemon with --headless",
+        description="Run the tick loop against the exchange in execution.mode (paper by default). With "
+        "--headless (`perpbot --headless trade`) it runs as a daemon: logs to the file next to the database, "
+        "serves `perpbot status` / `perpbot control` on the socket beside it, and stops cleanly after the "
+        "current tick on Ctrl-C or SIGTERM. Without --headless the dashboard hosts the same engine.",
     )
     p.add_argument("--force", action="store_true", help="start despite the losing-weeks halt")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
@@ -404,6 +405,10 @@ def _run_trade(args: argparse.Namespace) -> int:
 
     settings = load_config(args)
     setup_command_logging(settings, to_file=True, stdout=False)
+    if not args.headless:
+        from perpbot.cli_tui import run_dashboard
+
+        return run_dashboard(settings, args.force)
     return run_trade(settings, args.force)
 
 
