@@ -195,7 +195,10 @@ class PriceFeed:
             return False
         stored = self._store(fetched, "rest", asked_ms)
         missing = [sym for sym in self.symbols if sym not in fetched]
-        log.warning("feed stale, falling back to REST", extra={"updated": stored, "missing": missing})
+        # Before the first WebSocket session delivers, REST prices are the normal start, not a fault.
+        level = logging.WARNING if self._sessions else logging.INFO
+        log.log(level, "feed stale, falling back to REST" if self._sessions else "prices from REST until the "
+                "WebSocket delivers", extra={"updated": stored, "missing": missing})
         return True
 
     def _store(self, prices: dict[str, Any], source: str, ts_ms: int) -> list[str]:
