@@ -119,3 +119,18 @@ def test_walk_forward_screen(snap_compare, make_app, results) -> None:
 def test_sensitivity_heatmap(snap_compare, make_app, results) -> None:
     """A loaded two-parameter sweep as a heatmap, best cell marked."""
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=_load(SWEEP_FILE))
+
+
+def test_positions_screen_80x24(snap_compare, make_app) -> None:
+    """The smallest supported terminal: tables and chart, the side panel folded away (`i`)."""
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=_positions)
+
+
+def test_positions_screen_200x50(snap_compare, make_app) -> None:
+    """A large terminal: the wide side panel and taller tables."""
+    assert snap_compare(make_app(), terminal_size=(200, 50), run_before=_positions)
+
+
+def test_reports_screen_80x24(snap_compare, make_app) -> None:
+    """The weekly review and breakdowns still fit at 80x24."""
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=_reports)

@@ -41,8 +41,8 @@ def backtest_fields(settings: Any | None) -> list[Field]:
     symbols = ",".join(settings.data.symbols) if settings is not None else ""
     timeframe = settings.strategy.timeframe if settings is not None else ""
     fields = [Field("symbols", "Symbols", symbols, "BTC,ETH"),
-              Field("start", "From", "", "YYYY-MM-DD or blank"),
-              Field("end", "To", "", "YYYY-MM-DD or blank"),
+              Field("start", "From", "", "YYYY-MM-DD"),
+              Field("end", "To", "", "YYYY-MM-DD"),
               Field("timeframe", "Timeframe", timeframe, "1m, 15m, 1h")]
     for key, label in FORM_PARAMS:
         section, _, name = key.partition(".")

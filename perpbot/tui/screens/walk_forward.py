@@ -93,7 +93,7 @@ class WalkForwardScreen(DashboardScreen):
         with Horizontal(id="body"):
             with Vertical(id="side"):
                 with Horizontal(id="load-box"):
-                    yield Input(placeholder="path/to/result.json", id="path", compact=True)
+                    yield Input(placeholder="result.json", id="path", compact=True)
                     yield Button("Load", id="load", compact=True)
                 yield RunForm("Walk-forward", walk_forward_fields(None), [("anchored", "Anchored train windows", False)],
                               id="form")
