@@ -1,19 +1,22 @@
-"""Provides the exchange-following clock (`execution.clock: exchange`).
+"""Provides the clocks that follow another process's time: the exchange's (`execution.clock:
+exchange`) and, for `perpbot tui`, the daemon's.
 
-It samples the time the exchange reports (the `time` of an l2Book answer), measures how fast
-that time runs against the wall clock, and extrapolates between samples; `sleep` is scaled by
-the same rate. A daemon started against `perpbot sim --speed 60` thus ticks on simulated time.
-Readings never go backwards, even when a new sample says the estimate ran ahead.
+They sample the time the other side reports (the `time` of an l2Book answer; the daemon's ping),
+measure how fast that time runs against the wall clock, and extrapolate between samples; `sleep`
+is scaled by the same rate. A daemon started against `perpbot sim --speed 60` thus ticks on
+simulated time, and a dashboard attached to it shows ages in that time. Readings never go
+backwards, even when a new sample says the estimate ran ahead.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from perpbot.clock import Clock, WallClock
 from perpbot.data.client import HyperliquidClient
-from perpbot.errors import ExchangeError, PerpbotError
+from perpbot.errors import PerpbotError
 
 log = logging.getLogger(__name__)
 
@@ -26,34 +29,34 @@ RATE_BASELINE_WALL_S = 0.5
 """Wall seconds between the first two samples (the first rate estimate)."""
 
 
-class ExchangeClock:
-    """The exchange's time in epoch ms, extrapolated at the measured rate.
+class FollowingClock:
+    """Another process's time in epoch ms, sampled now and then and extrapolated at the measured rate.
 
     Args:
-        client: the REST client the samples are taken with.
-        symbol: the coin whose l2Book carries the time.
+        sample: returns the other side's current time in epoch ms; raises PerpbotError when it cannot.
+        source: names the other side in errors ("the exchange at ...", "the daemon at ...").
         wall: the local clock (injectable for tests).
         resample_s: wall seconds between samples.
 
     Raises:
-        PerpbotError: the exchange cannot be sampled at construction.
+        PerpbotError: the first sample failed.
     """
 
-    def __init__(self, client: HyperliquidClient, symbol: str, wall: Clock | None = None,
+    def __init__(self, sample: Callable[[], int], source: str, wall: Clock | None = None,
                  resample_s: float = RESAMPLE_WALL_S) -> None:
-        self.client = client
-        self.symbol = symbol
+        self.sample_time = sample
+        self.source = source
         self.wall = wall or WallClock()
         self.resample_ms = int(resample_s * 1000)
         self._lock = threading.Lock()
         self.speed = 1.0
-        self._anchor: tuple[int, int] | None = None  # (wall ms, exchange ms) of the first sample
+        self._anchor: tuple[int, int] | None = None  # (wall ms, remote ms) of the first sample
         self._last: tuple[int, int] | None = None  # the latest sample
         self._returned = 0
         first = self._sample()
         if first is None:
-            raise PerpbotError(f"cannot read the exchange's time from {client.base_url}",
-                               "check exchange.base_url, or use execution.clock: wall")
+            raise PerpbotError(f"cannot read the time of {source}", "check that it is running and reachable, "
+                               "or use execution.clock: wall")
         self._anchor = self._last = first
         self.wall.sleep(RATE_BASELINE_WALL_S)
         self._resample()
@@ -61,12 +64,12 @@ class ExchangeClock:
     def _sample(self) -> tuple[int, int] | None:
         before = self.wall.now_ms()
         try:
-            book = self.client.l2_book(self.symbol)
-        except ExchangeError as exc:
-            log.warning("exchange_clock_sample_failed", extra={"error": str(exc)})
+            remote = int(self.sample_time())
+        except PerpbotError as exc:
+            log.warning("clock_sample_failed", extra={"source": self.source, "error": str(exc)})
             return None
         after = self.wall.now_ms()
-        return (before + after) // 2, int(book.time)
+        return (before + after) // 2, remote
 
     def _resample(self) -> None:
         got = self._sample()
@@ -77,7 +80,7 @@ class ExchangeClock:
             if wall_span > 0 and got[1] > self._anchor[1]:
                 self.speed = (got[1] - self._anchor[1]) / wall_span
             self._last = got
-        log.debug("exchange_clock_sample", extra={"speed": round(self.speed, 4), "exchange_ms": got[1]})
+        log.debug("clock_sample", extra={"source": self.source, "speed": round(self.speed, 4), "remote_ms": got[1]})
 
     def now_ms(self) -> int:
         wall_now = self.wall.now_ms()
@@ -90,9 +93,27 @@ class ExchangeClock:
             self._returned = max(self._returned, now)
             return self._returned
 
-    def close(self) -> None:
-        self.client.close()
-
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             self.wall.sleep(seconds / self.speed)
+
+    def close(self) -> None:
+        """Nothing to release; ExchangeClock closes its client."""
+
+
+class ExchangeClock(FollowingClock):
+    """The exchange's time: the `time` of an l2Book answer for `symbol`, followed as above.
+
+    Raises:
+        PerpbotError: the exchange cannot be sampled at construction.
+    """
+
+    def __init__(self, client: HyperliquidClient, symbol: str, wall: Clock | None = None,
+                 resample_s: float = RESAMPLE_WALL_S) -> None:
+        self.client = client
+        self.symbol = symbol
+        super().__init__(lambda: int(client.l2_book(symbol).time), f"the exchange at {client.base_url}", wall,
+                         resample_s)
+
+    def close(self) -> None:
+        self.client.close()

@@ -67,6 +67,7 @@ class AttachedSession:
 
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
+        self.clock_given = clock is not None
         self.clock = clock or WallClock()
 
     def start(self, on_engine_stopped: EngineStoppedCallback) -> SessionInfo:
@@ -81,9 +82,23 @@ class AttachedSession:
         if not reply.get("ok"):
             raise PerpbotError(f"the daemon at {path} did not answer: {reply.get('error', 'no reply')}",
                                "check that `perpbot status` works")
-        return SessionInfo(link=link, settings=self.settings, clock=self.clock, db_path=self.settings.db_path,
-                           log_path=self.settings.log_path, label=self.label,
+        return SessionInfo(link=link, settings=self.settings, clock=self._daemon_clock(link),
+                           db_path=self.settings.db_path, log_path=self.settings.log_path, label=self.label,
                            notice=f"attached to the daemon at {path}")
+
+    def _daemon_clock(self, link: Any) -> Clock:
+        """Ages and countdowns in the daemon's time: it may follow an accelerated simulator."""
+        if self.clock_given or self.settings.execution.clock != "exchange":
+            return self.clock
+        from perpbot.execution.exchange_clock import FollowingClock
+
+        def daemon_time() -> int:
+            reply = link.request("ping")
+            if not reply.get("ok"):
+                raise PerpbotError(f"the daemon did not answer: {reply.get('error')}", "check `perpbot status`")
+            return int(reply["data"]["time"])
+
+        return FollowingClock(daemon_time, f"the daemon at {link.path}")
 
     def stop(self) -> None:
         """Nothing to stop: the daemon keeps running when the dashboard closes."""
