@@ -12,7 +12,12 @@ class Side(str, Enum):
 
     @property
     def sign(self) -> int:
-        return 1 if self is Side.LONG else -1
+        return 1 if self is _LONG else -1
+
+
+# `Side.LONG` inside `sign` was a look-up on the Enum class (~0.2 us on Python 3.11), and backtests
+# ask for the sign several times per trade.
+_LONG = Side.LONG
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,15 +132,27 @@ def build_equity(data: "MarketData", signals: dict[str, "SymbolSignals"], trades
     for sym, sig in signals.items():
         mine = [t for t in trades if t.symbol == sym]
         if mine:
-            at, marks = _open_marks(sig, mine)
-            gi = np.searchsorted(times, at)
-            ok = (gi < len(times)) & (times[np.minimum(gi, len(times) - 1)] == at)
+            bar, marks = _open_marks(sig, mine)
+            gi, ok = _on_timeline(times, sig.close_time, bar)
             values += np.bincount(gi[ok], weights=marks[ok], minlength=len(times))[:len(times)]
     return times, values
 
 
+def _on_timeline(times: np.ndarray, close_time: np.ndarray, bar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of a symbol's bar closes sits in `times`, and whether it is there at all."""
+    lead = len(close_time) - len(times)
+    if lead >= 0 and np.array_equal(close_time[lead:], times):
+        # The usual case: the timeline is this symbol's own closes from the start on, so the
+        # position is an offset (searching half a million marks took a quarter of the time here).
+        gi = bar - lead
+        return gi, gi >= 0
+    at = close_time[bar]
+    gi = np.searchsorted(times, at)
+    return gi, (gi < len(times)) & (times[np.minimum(gi, len(times) - 1)] == at)
+
+
 def _open_marks(sig: "SymbolSignals", trades: list[Trade]) -> tuple[np.ndarray, np.ndarray]:
-    """(close time, unrealized value) for every bar close each trade was open at."""
+    """(bar, unrealized value at its close) for every bar close each trade was open at."""
     entry_t = np.array([t.entry_time for t in trades], dtype=np.int64)
     exit_t = np.array([t.exit_time for t in trades], dtype=np.int64)
     e = np.searchsorted(sig.frame.time, entry_t)
@@ -159,7 +171,7 @@ def _open_marks(sig: "SymbolSignals", trades: list[Trade]) -> tuple[np.ndarray, 
     ss = (sign * size)[owner]
     marks = ss * (sig.frame.close[bar] - entry[owner]) - fee_in[owner]
     marks -= ss * (sig.funding_cum[bar] - sig.funding_cum[e[owner]])
-    return sig.close_time[bar], marks
+    return bar, marks
 
 
 def _union(arrays: list[np.ndarray]) -> np.ndarray:

@@ -14,7 +14,6 @@ from collections.abc import Collection, Sequence
 
 from perpbot.clock import DAY_MS, FakeClock, floor_ms
 from perpbot.config import Settings
-from perpbot.models import Side
 from perpbot.risk.manager import RiskCheck, RiskManager
 from perpbot.signals.prediction import RegimeClassifier, RegimeState, Snapshot, fixed_regime
 
@@ -90,6 +89,10 @@ class BacktestRisk:
         self.manager = RiskManager(settings.risk, WriteOnlyState(), FakeClock(0))
         self.regime = regime
         self._noted_day: int | None = None
+        # Called at every entry: straight to the manager, a forwarding method would add a call each.
+        self.note_equity = self.manager.note_equity  # (equity, now_ms)
+        self.size = self.manager.position_size  # (equity, price, size_factor)
+        self.stop_price = self.manager.stop_price  # (side, entry_price)
 
     def check(self, symbol: str, open_symbols: Collection[str], now_ms: int) -> tuple[RiskCheck, RegimeState]:
         state = self.regime.at(now_ms)
@@ -118,15 +121,6 @@ class BacktestRisk:
         self._noted_day = day
         self.manager.note_equity(equity_before_midnight, day - 1)
         return True
-
-    def note_equity(self, equity: float, now_ms: int) -> None:
-        self.manager.note_equity(equity, now_ms)
-
-    def size(self, equity: float, price: float, size_factor: float) -> float:
-        return self.manager.position_size(equity, price, size_factor)
-
-    def stop_price(self, side: Side, entry_price: float) -> float:
-        return self.manager.stop_price(side, entry_price)
 
     @property
     def timeout_ms(self) -> int:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from perpbot.clock import DAY_MS, HOUR_MS, MINUTE_MS, Clock, floor_ms
+from perpbot.clock import DAY_MS, HOUR_MS, MINUTE_MS, Clock
 from perpbot.config import RiskConfig
 from perpbot.errors import StrategyError
 from perpbot.models import Side
@@ -139,7 +139,7 @@ class RiskManager:
         return None if start is None else float(start)
 
     def _roll(self, now_ms: int) -> None:
-        day_ms = floor_ms(now_ms, DAY_MS)
+        day_ms = now_ms - now_ms % DAY_MS  # floor_ms, inlined: this runs at every check and exit
         if self._day["day_ms"] != day_ms:
             # The last equity seen before midnight is the best start value until a new one comes.
             self._day = {"day_ms": day_ms, "start_equity": self._last_equity, "realized": 0.0}
