@@ -124,6 +124,15 @@ async def test_run_a_walk_forward(make_app) -> None:
         await until_idle(pilot)
         assert app.screen.query_one(WindowsTable).row_count == 3
         assert form.status.startswith("3 windows")
+        # The same run again: its result equals the shown one up to numpy arrays, whose == is
+        # elementwise (a reactive comparing the two used to crash the app here).
+        await pilot.press("ctrl+r")
+        await until_idle(pilot)
+        assert app.is_running and app.screen.query_one(WindowsTable).row_count == 3
+        form.set_value("test", "1")
+        await pilot.press("ctrl+r")
+        await until_idle(pilot)
+        assert app.screen.query_one(WindowsTable).row_count == 1 and form.status.startswith("1 windows")
 
 
 async def test_load_a_sweep_then_switch_views(make_app, results: tuple[Path, Path]) -> None:
@@ -137,6 +146,9 @@ async def test_load_a_sweep_then_switch_views(make_app, results: tuple[Path, Pat
         await pilot.press("ctrl+o")
         await until_idle(pilot)
         assert switcher.current == "sweep-view" and app.screen.query_one(Heatmap).sweep is not None
+        await pilot.press("ctrl+o")  # the same file again replaces the shown sweep
+        await until_idle(pilot)
+        assert app.is_running and app.screen.query_one(RunForm).status.startswith("Sweep of")
         await pilot.press("ctrl+t")
         assert switcher.current == "wf-view"
         app.screen.query_one("#path", Input).value = WF_FILE

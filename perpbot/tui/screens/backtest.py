@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widgets import Footer
-from textual.worker import Worker, get_current_worker
 
 from perpbot.errors import PerpbotError
 from perpbot.tui import format as fmt
 from perpbot.tui.backtest_data import (
     FORM_PARAMS,
     BacktestRequest,
-    RunCancelled,
     drawdown,
     parse_backtest,
     run_backtest_request,
     thin,
 )
-from perpbot.tui.screens.base import DashboardScreen
-from perpbot.tui.session import SessionInfo
+from perpbot.tui.screens.run_screen import RunScreen
 from perpbot.tui.widgets.curve_plot import Curve, CurvePlot
 from perpbot.tui.widgets.metrics_panel import MetricsPanel
 from perpbot.tui.widgets.run_form import Field, RunForm
@@ -57,7 +52,7 @@ def read_request(values: dict[str, Any]) -> BacktestRequest:
                           {key: str(values[key]) for key, _ in FORM_PARAMS})
 
 
-class BacktestScreen(DashboardScreen):
+class BacktestScreen(RunScreen):
     """Backtests the stored candles with the form's settings, off the UI thread, cancellable."""
 
     CSS_PATH = "backtest.tcss"
@@ -66,25 +61,9 @@ class BacktestScreen(DashboardScreen):
         Binding("ctrl+r", "run", "Run"),
         Binding("escape", "cancel", "Cancel"),
     ]
-
-    @dataclass
-    class Progressed(Message):
-        done: int
-        total: int
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, BacktestScreen.Progressed)
-
-    @dataclass
-    class Finished(Message):
-        result: Any  # BacktestResult, or None when it failed or was cancelled
-        error: str | None = None
-        cancelled: bool = False
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._worker: Worker[None] | None = None
-        self._filled = False
+    JOB = "Backtest"
+    WORKER_GROUP = "backtest"
+    IDLE_FOCUS = "#bt-trades"
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
@@ -103,22 +82,8 @@ class BacktestScreen(DashboardScreen):
         super().on_mount()
         self.query_one(MetricsPanel).note = "Fill in the form and press Run (ctrl+r) to backtest the stored candles."
 
-    def show_info(self, info: SessionInfo) -> None:
-        if self._filled:
-            return
-        self._filled = True
-        form = self.query_one(RunForm)
-        for f in backtest_fields(info.settings):
-            form.set_value(f.id, f.value)
-
-    def action_run(self) -> None:
-        self.query_one(RunForm).request_run()
-
-    def action_cancel(self) -> None:
-        if self._worker is not None and self._worker.is_running:
-            self.query_one(RunForm).post_message(RunForm.CancelRequested(self.query_one(RunForm)))
-        else:
-            self.query_one("#bt-trades").focus()
+    def form_fields(self, settings: Any | None) -> list[Field]:
+        return backtest_fields(settings)
 
     @on(RunForm.RunRequested, "#form")
     def _run_requested(self, message: RunForm.RunRequested) -> None:
@@ -131,58 +96,14 @@ class BacktestScreen(DashboardScreen):
         except PerpbotError as exc:
             self.notify(str(exc), title="Cannot run the backtest", severity="error")
             return
-        form = message.form
-        form.running, form.progress = True, (0, len(request.symbols) + 1)
-        form.status = f"Running {','.join(request.symbols)} {request.timeframe or info.settings.strategy.timeframe}..."
-        self._worker = self._run(info, request)
-
-    @on(RunForm.CancelRequested, "#form")
-    def _cancel_requested(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            self.query_one(RunForm).status = "Cancelling..."
-
-    @work(thread=True, exclusive=True, group="backtest", exit_on_error=False)
-    def _run(self, info: SessionInfo, request: BacktestRequest) -> None:
-        worker = get_current_worker()
-
-        def progress(done: int, total: int) -> None:
-            if worker.is_cancelled:
-                raise RunCancelled("the backtest was cancelled")
-            self.post_message(self.Progressed(done, total))
-
-        try:
-            result = run_backtest_request(info.settings, info.db_path, request, progress)
-        except RunCancelled:
-            self.post_message(self.Finished(None, cancelled=True))
-            return
-        except PerpbotError as exc:
-            self.post_message(self.Finished(None, str(exc)))
-            return
-        self.post_message(self.Finished(result))
-
-    def on_backtest_screen_progressed(self, message: Progressed) -> None:
-        self.query_one(RunForm).progress = (message.done, message.total)
-
-    def on_backtest_screen_finished(self, message: Finished) -> None:
-        form = self.query_one(RunForm)
-        form.running = False
-        if message.cancelled:
-            form.progress, form.status = None, "Cancelled."
-            self.notify("Backtest cancelled")
-            return
-        if message.result is None:
-            form.progress, form.status = None, f"Failed: {message.error}"
-            self.notify(str(message.error), title="Backtest failed", severity="error", timeout=10)
-            return
-        self.show_result(message.result)
+        status = f"Running {','.join(request.symbols)} {request.timeframe or info.settings.strategy.timeframe}..."
+        self.start_job(lambda progress: run_backtest_request(info.settings, info.db_path, request, progress),
+                       status, steps=len(request.symbols) + 1)
 
     def show_result(self, result: Any) -> None:
         """Metrics, equity and drawdown curves and the trade list of a BacktestResult."""
-        form = self.query_one(RunForm)
-        form.progress = (1, 1)
-        form.status = (f"{len(result.trades)} trades, {','.join(result.symbols)} {result.timeframe}, "
-                       f"{fmt.day(result.start_ms)} to {fmt.day(result.end_ms)} UTC")
+        self.query_one(RunForm).status = (f"{len(result.trades)} trades, {','.join(result.symbols)} {result.timeframe}, "
+                                          f"{fmt.day(result.start_ms)} to {fmt.day(result.end_ms)} UTC")
         self.query_one(MetricsPanel).metrics = result.metrics
         t, equity = thin(result.times, result.values)
         _, dd = thin(result.times, drawdown(result.values))

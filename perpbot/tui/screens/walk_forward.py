@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widgets import Button, ContentSwitcher, Footer, Input
-from textual.worker import Worker, get_current_worker
 
 from perpbot.errors import ConfigError, PerpbotError
 from perpbot.tui.backtest_data import (
-    RunCancelled,
     WalkForwardRequest,
     load_result,
     parse_grid,
@@ -23,8 +19,7 @@ from perpbot.tui.backtest_data import (
     thin,
 )
 from perpbot.tui.screens.backtest import backtest_fields, read_request
-from perpbot.tui.screens.base import DashboardScreen
-from perpbot.tui.session import SessionInfo
+from perpbot.tui.screens.run_screen import RunScreen
 from perpbot.tui.widgets.curve_plot import Curve, CurvePlot
 from perpbot.tui.widgets.heatmap import Heatmap
 from perpbot.tui.widgets.run_form import Field, RunForm
@@ -57,7 +52,7 @@ def read_walk_forward(values: dict[str, Any]) -> WalkForwardRequest:
                               values["metric"].strip() or "sharpe", bool(values.get("anchored")))
 
 
-class WalkForwardScreen(DashboardScreen):
+class WalkForwardScreen(RunScreen):
     """Walk-forward results: per-window table, in/out-of-sample metrics, stitched equity; sweeps as a heatmap."""
 
     CSS_PATH = "walk_forward.tcss"
@@ -69,24 +64,9 @@ class WalkForwardScreen(DashboardScreen):
         Binding("escape", "cancel", "Cancel"),
     ]
 
-    @dataclass
-    class Progressed(Message):
-        done: int
-        total: int
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, WalkForwardScreen.Progressed)
-
-    @dataclass
-    class Finished(Message):
-        result: Any  # WalkForwardResult or SweepResult; None when it failed or was cancelled
-        error: str | None = None
-        cancelled: bool = False
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._worker: Worker[None] | None = None
-        self._filled = False
+    JOB = "Walk-forward"
+    WORKER_GROUP = "walk-forward"
+    IDLE_FOCUS = "#windows"
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
@@ -113,18 +93,10 @@ class WalkForwardScreen(DashboardScreen):
                                                    "written by `perpbot walk-forward --json` (ctrl+o).")
         self.query_one(Heatmap).note = "Load a `perpbot sensitivity --json` result to see its heatmap."
 
-    def show_info(self, info: SessionInfo) -> None:
-        if self._filled:
-            return
-        self._filled = True
-        form = self.query_one(RunForm)
-        for f in walk_forward_fields(info.settings):
-            form.set_value(f.id, f.value)
+    def form_fields(self, settings: Any | None) -> list[Field]:
+        return walk_forward_fields(settings)
 
     # --- actions -------------------------------------------------------------------------------
-
-    def action_run(self) -> None:
-        self.query_one(RunForm).request_run()
 
     def action_load(self) -> None:
         path = self.query_one("#path", Input).value
@@ -132,17 +104,11 @@ class WalkForwardScreen(DashboardScreen):
             self.query_one("#path", Input).focus()
             self.notify("Type the path of a result file, then Enter", severity="warning")
             return
-        self._start(self._load(path), f"Loading {path}...")
+        self.start_job(lambda progress: load_result(path), f"Loading {path}...")
 
     def action_toggle_view(self) -> None:
         switcher = self.query_one(ContentSwitcher)
         switcher.current = "sweep-view" if switcher.current == "wf-view" else "wf-view"
-
-    def action_cancel(self) -> None:
-        if self._worker is not None and self._worker.is_running:
-            self._cancel_requested()
-        else:
-            self.query_one("#windows").focus()
 
     @on(Input.Submitted, "#path")
     @on(Button.Pressed, "#load")
@@ -160,68 +126,14 @@ class WalkForwardScreen(DashboardScreen):
         except PerpbotError as exc:
             self.notify(str(exc), title="Cannot run the walk-forward", severity="error")
             return
-        self._start(self._run(info, request), "Running the walk-forward...")
+        self.start_job(lambda progress: run_walk_forward_request(info.settings, info.db_path, request, progress),
+                       "Running the walk-forward...")
 
-    @on(RunForm.CancelRequested, "#form")
-    def _cancel_requested(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            self.query_one(RunForm).status = "Cancelling..."
-
-    def _start(self, worker: Worker[None], status: str) -> None:
-        form = self.query_one(RunForm)
-        form.running, form.progress, form.status = True, (0, 1), status
-        self._worker = worker
-
-    # --- workers -------------------------------------------------------------------------------
-
-    @work(thread=True, exclusive=True, group="walk-forward", exit_on_error=False)
-    def _run(self, info: SessionInfo, request: WalkForwardRequest) -> None:
-        worker = get_current_worker()
-
-        def progress(done: int, total: int) -> None:
-            if worker.is_cancelled:
-                raise RunCancelled("the walk-forward was cancelled")
-            self.post_message(self.Progressed(done, total))
-
-        try:
-            result = run_walk_forward_request(info.settings, info.db_path, request, progress)
-        except RunCancelled:
-            self.post_message(self.Finished(None, cancelled=True))
-            return
-        except PerpbotError as exc:
-            self.post_message(self.Finished(None, str(exc)))
-            return
-        self.post_message(self.Finished(result))
-
-    @work(thread=True, exclusive=True, group="walk-forward", exit_on_error=False)
-    def _load(self, path: str) -> None:
-        try:
-            result = load_result(path)
-        except PerpbotError as exc:
-            self.post_message(self.Finished(None, str(exc)))
-            return
-        self.post_message(self.Finished(result))
-
-    def on_walk_forward_screen_progressed(self, message: Progressed) -> None:
-        self.query_one(RunForm).progress = (message.done, message.total)
-
-    def on_walk_forward_screen_finished(self, message: Finished) -> None:
-        form = self.query_one(RunForm)
-        form.running = False
-        if message.cancelled:
-            form.progress, form.status = None, "Cancelled."
-            self.notify("Walk-forward cancelled")
-            return
-        if message.result is None:
-            form.progress, form.status = None, f"Failed: {message.error}"
-            self.notify(str(message.error), title="Walk-forward failed", severity="error", timeout=10)
-            return
-        form.progress = (1, 1)
-        if hasattr(message.result, "windows"):
-            self.show_walk_forward(message.result)
+    def show_result(self, result: Any) -> None:
+        if hasattr(result, "windows"):
+            self.show_walk_forward(result)
         else:
-            self.show_sweep(message.result)
+            self.show_sweep(result)
 
     # --- results -------------------------------------------------------------------------------
 

@@ -30,7 +30,8 @@ def _label(value: Any) -> str:
 class Heatmap(Static):
     """Rows: the second parameter's values, columns: the first's; the best cell is bold and marked."""
 
-    sweep: reactive[Any] = reactive(None, layout=True)
+    # A sweep holds numpy arrays, whose == is elementwise: never compare, always redraw.
+    sweep: reactive[Any] = reactive(None, layout=True, always_update=True)
     note: reactive[str] = reactive("", layout=True)
 
     def on_mount(self) -> None:

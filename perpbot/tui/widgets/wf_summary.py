@@ -16,7 +16,8 @@ from perpbot.tui.widgets.windows_table import _value
 class WalkForwardSummary(Static):
     """The picking metric in and out of sample (mean over windows), their ratio, and the stitched metrics."""
 
-    result: reactive[Any] = reactive(None, layout=True)
+    # Results hold numpy arrays, whose == is elementwise: never compare, always redraw.
+    result: reactive[Any] = reactive(None, layout=True, always_update=True)
     note: reactive[str] = reactive("", layout=True)
 
     def on_mount(self) -> None:
