@@ -51,7 +51,10 @@ def parse_line(line: str) -> LogRecord:
 
 
 def _short(value: object) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if isinstance(value, float):
+        text = f"{value:.10g}"  # 59332.864199999996 reads as 59332.8642; the file keeps every digit
+    else:
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -85,6 +88,9 @@ class LogTail:
         if stat.st_size == self._pos:
             return []
         with open(self.path, "rb") as handle:
+            if self._drop_first:
+                handle.seek(self._pos - 1)
+                self._drop_first = handle.read(1) != b"\n"  # starting right after a newline cuts nothing
             handle.seek(self._pos)
             chunk = handle.read()
         self._pos += len(chunk)
