@@ -19,6 +19,7 @@ import heapq
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import NamedTuple
 
 import numpy as np
@@ -168,23 +169,24 @@ class _Simulation:
     def run(self) -> list[Trade]:
         for s in self.syms:
             self._schedule_entry(s, 0)
-        while self.heap:
-            time, _, order, gen, kind, bar = heapq.heappop(self.heap)
-            s = self.syms[order]
+        heap, syms, progress = self.heap, self.syms, self.progress  # locals: read at every event
+        while heap:
+            time, _, order, gen, kind, bar = heapq.heappop(heap)
+            s = syms[order]
             if gen != s.gen:
                 continue
             self.events += 1
             if time - time % DAY_MS != self.day:
                 self._note_day(time)
-            if self.progress and self.events % 4096 == 0:
-                self.progress(self.total - 1, self.total)
+            if progress and self.events % 4096 == 0:
+                progress(self.total - 1, self.total)
             if kind == "decide":
                 self._decide(s, bar, time)
             elif kind == "fill":
                 self._fill_entry(s, bar)
             else:
                 self._exit(s)
-        self.trades.sort(key=lambda t: (t.entry_time, t.symbol))
+        self.trades.sort(key=attrgetter("entry_time", "symbol"))
         return self.trades
 
     def _push(self, s: _Symbol, time: int, phase: int, kind: str, bar: int) -> None:
