@@ -118,6 +118,17 @@ async def test_number_keys_switch_screens_and_palette_lists_them(make_app) -> No
         assert isinstance(app.screen, PositionsScreen)
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert {"Positions (1)", "Log (2)", "Reports (5)", "Quit (q)"} <= set(titles)
+        # Through the palette as a user would: type, pick, land on the screen.
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"walk-forward")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if type(app.screen).__name__ == "WalkForwardScreen":
+                break
+        assert type(app.screen).__name__ == "WalkForwardScreen"
 
 
 async def test_quit_stops_the_session_and_exits_zero(tui_settings, link) -> None:
