@@ -2,8 +2,10 @@
 
 `perpbot demo` serves a seeded, accelerated exchange on loopback and lets the engine trade it in
 paper mode. Everything here is chosen so trades come within a wall minute: a 1m strategy on the
-Bollinger rule alone, a modest entry threshold, short cooldowns and timeouts. No config file,
-no keys, no network; the database lives in a folder of its own.
+Bollinger rule alone, a modest entry threshold, short cooldowns and timeouts. The risk regime
+comes from the simulator's own prediction markets (`perpbot.sim.prediction`), polled every few
+wall seconds, so its score moves and the regime swings into ELEVATED and back within minutes.
+No config file, no keys, no network; the database lives in a folder of its own.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from perpbot.config import Settings, build_settings
 from perpbot.errors import ConfigError
 from perpbot.sim.options import SimOptions
+from perpbot.sim.prediction import DEMO_MARKETS, KALSHI_PATH, POLYMARKET_PATH
 
 DEMO_SYMBOLS = ("BTC", "ETH", "SOL")
 DEFAULT_SPEED = 120.0
@@ -23,6 +26,10 @@ HISTORY_DAYS = 2.0
 WAKES_PER_WALL_S = 4.0
 """How often the engine wakes between bars (stops, marks), in wall time whatever the speed."""
 DB_NAME = "demo.db"
+PREDICTION_POLL_MINUTES = 5.0
+"""Simulated minutes between prediction polls: 2.5 wall seconds at the default speed (the walk moves per minute)."""
+PREDICTION_MAX_AGE_MINUTES = 30.0
+"""Six missed polls and a market's value is stale: a stuck simulator shows within seconds, not hours."""
 
 
 def demo_options(seed: int, speed: float) -> SimOptions:
@@ -38,7 +45,7 @@ def demo_options(seed: int, speed: float) -> SimOptions:
 
 
 def demo_settings(sim_url: str, folder: Path, speed: float) -> Settings:
-    """Paper trading against the simulator at `sim_url`, with the database and log in `folder`."""
+    """Paper trading against the simulator at `sim_url` (its prediction markets set the regime), files in `folder`."""
     raw: dict[str, Any] = {
         "exchange": {"base_url": sim_url, "network": "testnet", "timeout_s": 5.0, "retry_backoff_s": 0.05},
         "data": {"db_path": str(folder / DB_NAME), "symbols": list(DEMO_SYMBOLS), "timeframes": ["1m"],
@@ -48,6 +55,11 @@ def demo_settings(sim_url: str, folder: Path, speed: float) -> Settings:
         "risk": {"sizing": "fixed", "notional_usd": 2000.0, "stop_loss_pct": 0.006, "cooldown_minutes": 10,
                  "position_timeout_hours": 2, "daily_loss_limit_pct": 0.2, "losing_weeks_halt": 0},
         "execution": {"mode": "paper", "clock": "exchange", "tick_seconds": max(speed / WAKES_PER_WALL_S, 0.05)},
+        "prediction": {"enabled": True, "polymarket_url": sim_url + POLYMARKET_PATH,
+                       "kalshi_url": sim_url + KALSHI_PATH, "timeout_s": 5.0, "max_retries": 1,
+                       "poll_minutes": PREDICTION_POLL_MINUTES, "max_age_minutes": PREDICTION_MAX_AGE_MINUTES,
+                       "markets": [{"source": m.source, "id": m.market_id, "weight": 1.0, "direction": m.direction}
+                                   for m in DEMO_MARKETS]},
         "alerts": {"enabled": False, "heartbeat_minutes": 0},
         "logging": {"level": "INFO", "file": True},
     }

@@ -45,6 +45,8 @@ def run_sim(args: argparse.Namespace, start_ms: int | None) -> int:
     print(f"perpbot sim: /exchange verifies {opts.network} signatures; funded accounts: {funded}", flush=True)
     for agent, account in opts.agents.items():
         print(f"perpbot sim: API wallet {agent} signs for {account}", flush=True)
+    print(f"perpbot sim: prediction markets at {server.polymarket_url} (Gamma) and {server.kalshi_url} (Kalshi)",
+          flush=True)
     # `kill` (SIGTERM) stops it as cleanly as Ctrl-C does.
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:

@@ -3,8 +3,9 @@
     with SimServer(SimOptions(seed=1, history_days=7), port=0) as sim:
         Info(base_url=sim.url)   # the official SDK works against it unchanged
 
-Routes: `POST /info` (see `perpbot.sim.info`), `POST /exchange` (see `perpbot.sim.exchange`) and
-the WebSocket `/ws` (see `perpbot.sim.ws`).
+Routes: `POST /info` (see `perpbot.sim.info`), `POST /exchange` (see `perpbot.sim.exchange`),
+the WebSocket `/ws` (see `perpbot.sim.ws`), and simulated prediction markets in Polymarket
+Gamma's and Kalshi's shapes under `/polymarket` and `/kalshi` (see `perpbot.sim.prediction`).
 Every answer is built from the exchange's own clock, `sim.now_ms()`, which starts at
 `options.start_ms` and runs `options.speed` times faster than wall time.
 """
@@ -16,12 +17,13 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Sequence
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from perpbot.clock import MINUTE_MS, Clock, ScaledClock, WallClock, floor_ms
 from perpbot.errors import ConfigError
@@ -29,6 +31,8 @@ from perpbot.sim.exchange import build_exchange, exchange_route
 from perpbot.sim.faults import FaultConfig, FaultInjector
 from perpbot.sim.info import InfoApi, InfoError
 from perpbot.sim.options import SimOptions
+from perpbot.sim.prediction import KALSHI_PATH, POLYMARKET_PATH, SimPredictionMarkets
+from perpbot.sim.prediction_routes import prediction_routes
 from perpbot.sim.universe import Universe, build_universe
 from perpbot.sim.ws import WsHub
 
@@ -38,8 +42,9 @@ _STARTUP_TIMEOUT_S = 10.0
 _JSON = "application/json"
 
 
-def build_app(info: InfoApi, injector: FaultInjector, hub: WsHub, exchange: Route | None = None) -> Starlette:
-    """The ASGI app: /info with fault injection in front, /ws, and /exchange if given."""
+def build_app(info: InfoApi, injector: FaultInjector, hub: WsHub, exchange: Route | None = None,
+              extra: Sequence[BaseRoute] = ()) -> Starlette:
+    """The ASGI app: /info with fault injection in front, /ws, /exchange if given, then `extra`."""
 
     async def info_endpoint(request: Request) -> Response:
         faults = injector.config
@@ -62,8 +67,8 @@ def build_app(info: InfoApi, injector: FaultInjector, hub: WsHub, exchange: Rout
         broken = injector.malform(text)
         return Response(text if broken is None else broken, 200, media_type=_JSON)
 
-    routes = [Route("/info", info_endpoint, methods=["POST"]), WebSocketRoute("/ws", hub.endpoint)]
-    return Starlette(routes=routes + ([exchange] if exchange is not None else []))
+    routes: list[BaseRoute] = [Route("/info", info_endpoint, methods=["POST"]), WebSocketRoute("/ws", hub.endpoint)]
+    return Starlette(routes=routes + ([exchange] if exchange is not None else []) + list(extra))
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -113,7 +118,10 @@ class SimServer:
         self.ledger = self.exchange.ledger
         self.info = InfoApi(self.universe, self.clock, self.options.candle_limit, self.options.seed, accounts)
         self.hub = WsHub(self.info, self.faults, self.clock, time.monotonic)
-        self.app = build_app(self.info, self.injector, self.hub, exchange_route(self.exchange))
+        # Stateless and read-only, so always served: a market moves with (seed, time since start_ms) alone.
+        self.prediction = SimPredictionMarkets(self.options.seed, start_ms)
+        self.app = build_app(self.info, self.injector, self.hub, exchange_route(self.exchange),
+                             prediction_routes(self.prediction, self.clock.now_ms))
         self.host = host
         self._sock = _bind(host, port)
         self.port: int = self._sock.getsockname()[1]
@@ -130,6 +138,16 @@ class SimServer:
     @property
     def ws_url(self) -> str:
         return "ws" + self.url[len("http"):] + "/ws"
+
+    @property
+    def polymarket_url(self) -> str:
+        """The simulated Gamma API (for prediction.polymarket_url)."""
+        return self.url + POLYMARKET_PATH
+
+    @property
+    def kalshi_url(self) -> str:
+        """The simulated Kalshi market data (for prediction.kalshi_url)."""
+        return self.url + KALSHI_PATH
 
     def now_ms(self) -> int:
         """The exchange's current time."""

@@ -1,4 +1,4 @@
-"""The demo end to end in-process: the simulator, the hosted engine, a paper trade, and a clean quit."""
+"""The demo end to end in-process: the simulator, the hosted engine, a paper trade, the regime score, a clean quit."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ async def test_demo_trades_then_quits_cleanly(tmp_path: Path) -> None:
             pytest.fail("no paper trade within 40 s")
         assert app.info is not None and app.info.label == "demo"
         assert app.view.mode == "paper" and set(app.view.symbols) == {"BTC", "ETH", "SOL"}
+        assert app.view.regime_score is not None  # the simulator's prediction markets were polled
         await pilot.press("q")
         for _ in range(200):
             await pilot.pause(0.05)
@@ -45,3 +46,33 @@ async def test_demo_trades_then_quits_cleanly(tmp_path: Path) -> None:
     assert app.return_value == 0
     assert session.sim is None and session.engine_session is not None and session.engine_session.engine is None
     assert not (tmp_path / "perp-bot.sock").exists()
+
+
+def test_demo_regime_has_a_score_after_the_first_poll(tmp_path: Path) -> None:
+    """The demo polls the simulator's own prediction markets: the regime carries a score, not "no score"."""
+    stopped: list[str | None] = []
+    session = DemoSession(tmp_path, seed=1)  # the default speed: the first tick (and poll) within a wall second
+    info = session.start(stopped.append)
+    try:
+        cfg = info.settings.prediction
+        assert cfg.enabled and cfg.polymarket_url == session.sim.polymarket_url
+        assert cfg.kalshi_url == session.sim.kalshi_url and len(cfg.markets) == 3
+        state: dict = {}
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            state = info.link.request("snapshot")["data"]
+            if state.get("regime_score") is not None:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"no regime score within 10 s: {state.get('regime')} {state.get('regime_score')}")
+        assert state["regime"] in {"NORMAL", "ELEVATED", "CRISIS"} and 0.0 < state["regime_score"] < 1.0
+        store = Store(tmp_path / "demo.db", read_only=True)
+        try:
+            snaps = store.latest_snapshots()
+        finally:
+            store.close()
+        assert {(s.source, s.status) for s in snaps} == {("polymarket", "ok"), ("kalshi", "ok")} and len(snaps) == 3
+    finally:
+        session.stop()
+    assert stopped == [None]
