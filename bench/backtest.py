@@ -214,7 +214,8 @@ def main() -> None:
             bp = plain_backtesting(store, s.window, s.entry_z, s.exit_z)
             if isinstance(bp, tuple):
                 print(f"plain z-score year, backtesting.py: {bp[0]:.2f} s, {bp[1]} trades -> ours is "
-                      f"{bp[0] / ours:.0f}x faster (target >= 20x; {bp[0] / ours_pre:.0f}x with indicators precomputed)")
+                      f"{bp[0] / ours:.0f}x faster (target >= 20x; "
+                      f"{bp[0] / ours_pre:.0f}x with indicators precomputed)")
             else:
                 print(bp)
         store.close()
