@@ -36,7 +36,9 @@ def run_tui(settings: Settings) -> int:
     """`perpbot tui`: the dashboard attached to the running headless daemon of these settings."""
     from perpbot.tui.session import AttachedSession
 
-    return _run_app(AttachedSession(settings))
+    session = AttachedSession(settings)
+    session.connect()  # no daemon: one line on stderr and exit 1, as `perpbot status`, not an empty dashboard
+    return _run_app(session)
 
 
 def run_demo(seed: int, speed: float | None, folder: str | None) -> int:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from perpbot.clock import Clock, WallClock
 from perpbot.config import Settings
-from perpbot.errors import PerpbotError
+from perpbot.errors import DaemonNotRunning, PerpbotError
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +70,33 @@ class AttachedSession:
         self.clock_given = clock is not None
         self.clock = clock or WallClock()
 
-    def start(self, on_engine_stopped: EngineStoppedCallback) -> SessionInfo:
+    def connect(self) -> Any:
+        """A SocketLink to the daemon, checked with a ping; the CLI calls it before opening the app.
+
+        Raises:
+            DaemonNotRunning: no socket, or nothing answers on it.
+        """
         from perpbot.ipc.link import SocketLink
 
         path = self.settings.socket_path
         if not path.exists():
-            raise PerpbotError(f"no daemon socket at {path}",
-                               "start the daemon with `perpbot --headless trade` (same config), or run `perpbot` to host one here")
+            raise DaemonNotRunning(f"no daemon socket at {path}",
+                                   "start the daemon with `perpbot --headless trade` (same config), or run `perpbot` "
+                                   "to host one here")
         link = SocketLink(path)
-        reply = link.request("ping")
+        try:
+            reply = link.request("ping")
+        except PerpbotError as exc:
+            raise DaemonNotRunning(f"the daemon at {path} did not answer: {exc.message}",
+                                   "check that `perpbot status` works") from None
         if not reply.get("ok"):
-            raise PerpbotError(f"the daemon at {path} did not answer: {reply.get('error', 'no reply')}",
-                               "check that `perpbot status` works")
+            raise DaemonNotRunning(f"the daemon at {path} did not answer: {reply.get('error', 'no reply')}",
+                                   "check that `perpbot status` works")
+        return link
+
+    def start(self, on_engine_stopped: EngineStoppedCallback) -> SessionInfo:
+        link = self.connect()
+        path = self.settings.socket_path
         return SessionInfo(link=link, settings=self.settings, clock=self._daemon_clock(link),
                            db_path=self.settings.db_path, log_path=self.settings.log_path, label=self.label,
                            notice=f"attached to the daemon at {path}")

@@ -23,7 +23,7 @@ from perpbot.tui.session import AttachedSession
 from perpbot.tui.widgets.log_view import LogView
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "daemon"))
-from daemon_procs import start_daemon, start_sim, status, stop, wait_for, write_config  # noqa: E402
+from daemon_procs import cli, start_daemon, start_sim, status, stop, wait_for, write_config  # noqa: E402
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 SIZE = (120, 40)
@@ -85,3 +85,14 @@ def test_attach_without_a_daemon_names_the_fix(tmp_path: Path) -> None:
         AttachedSession(settings).start(lambda *a: None)
     assert "no daemon socket" in str(err.value)
     assert "perpbot --headless trade" in err.value.hint
+
+
+def test_perpbot_tui_without_a_daemon_exits_1_with_one_line(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9")
+    (tmp_path / "perp-bot.sock").write_text("")  # a stale socket file from a dead daemon
+    done = cli(config, "tui")
+    assert done.returncode == 1 and done.stdout == ""
+    assert "did not answer" in done.stderr and "perpbot status" in done.stderr
+    (tmp_path / "perp-bot.sock").unlink()
+    done = cli(config, "tui")
+    assert done.returncode == 1 and "no daemon socket" in done.stderr and "perpbot --headless trade" in done.stderr
