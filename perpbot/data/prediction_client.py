@@ -12,7 +12,7 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -305,17 +305,22 @@ def build_sources(cfg: PredictionConfig, clock: Clock, backoff_s: float = 0.5,
 
 
 def poll_markets(settings: Settings, store: Store, clock: Clock,
-                 sources: Mapping[str, PredictionSource] | None = None) -> list[PredictionSnapshot]:
+                 sources: Mapping[str, PredictionSource] | None = None,
+                 stamp_ms: int | None = None) -> list[PredictionSnapshot]:
     """Poll every configured market once and store one snapshot each (failures included).
 
     Args:
         sources: clients to use (kept open); None builds them from settings and closes them.
+        stamp_ms: the time the snapshots count from (the engine's tick); None stamps each with
+            the end of its own fetch.
     """
     cfg = settings.prediction
     owned = build_sources(cfg, clock) if sources is None else None
     clients = owned if owned is not None else sources or {}
     try:
         snaps = [_fetch(clients, m, clock) for m in cfg.markets]
+        if stamp_ms is not None:
+            snaps = [replace(s, fetched_at=stamp_ms) for s in snaps]
     finally:
         for client in (owned or {}).values():
             client.close()
@@ -357,7 +362,10 @@ class PredictionPoller:
         if now < self._next_ms or not self.settings.prediction.markets:
             return None
         self._next_ms = now + self.interval_ms
-        return poll_markets(self.settings, self.store, self.clock, self._sources)
+        # Stamped with the tick's time: the tick that polled uses them, and a backtest replaying
+        # the stored snapshots sees them at the same bar (a fetch stamp would land after the bar
+        # close by the requests' latency, and the backtest would use them one bar later).
+        return poll_markets(self.settings, self.store, self.clock, self._sources, stamp_ms=now)
 
     def close(self) -> None:
         for client in self._sources.values():

@@ -96,13 +96,10 @@ class RegimeSource:
     def update(self, now_ms: int) -> RegimeState:
         if self.classifier is None:
             return self.state
-        polled = self.poller.poll_if_due(now_ms) if self.poller is not None else None
-        # A poll stamps its snapshots a little after now_ms (by the requests' latency, x the speed on a
-        # simulator); classify as of then, or this tick would skip them as future data (and the first
-        # tick would start stale).
-        at = max([now_ms, *(s.fetched_at for s in polled or ())])
-        snapshots: list[Any] = list(self.store.latest_snapshots(at))
-        self.state = self.classifier.update(snapshots, at)
+        if self.poller is not None:
+            self.poller.poll_if_due(now_ms)  # stamps what it fetched with now_ms: this tick uses it
+        snapshots: list[Any] = list(self.store.latest_snapshots(now_ms))
+        self.state = self.classifier.update(snapshots, now_ms)
         return self.state
 
     def close(self) -> None:

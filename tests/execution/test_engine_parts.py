@@ -1,40 +1,51 @@
-"""The engine's regime source: a poll's snapshots count in the tick that polled."""
+"""The engine's regime source: a poll's snapshots count in the tick that polled, as in the backtest."""
 
 from __future__ import annotations
 
+from perpbot.backtest.risk_adapter import RegimeReplay
+from perpbot.clock import FakeClock
 from perpbot.config import build_settings
-from perpbot.data.db import PredictionSnapshot, Store
+from perpbot.data.db import Store
+from perpbot.data.prediction_client import PredictionPoller
 from perpbot.execution.engine_parts import RegimeSource
+
+from fakes.prediction_servers import FakeGamma
 
 NOW_MS = 1_704_067_200_000
 
 
-class _LatePoller:
-    """Stamps its snapshots `latency_ms` after the tick's time, as a real fetch does."""
+class _SlowClock(FakeClock):
+    """Every reading is 600 ms later: a fetch ends after the tick's time, as on a 120x simulator."""
 
-    def __init__(self, store: Store, latency_ms: int) -> None:
-        self.store = store
-        self.latency_ms = latency_ms
-
-    def poll_if_due(self, now_ms: int) -> list[PredictionSnapshot]:
-        snaps = [PredictionSnapshot("polymarket", "recession", "Recession?", 0.55, "ok", now_ms + self.latency_ms)]
-        self.store.insert_snapshots(snaps)
-        return snaps
-
-    def close(self) -> None:
-        return None
+    def now_ms(self) -> int:
+        self.advance(0.6)
+        return super().now_ms()
 
 
-def test_the_first_tick_uses_the_snapshots_it_just_polled(tmp_path):
-    settings = build_settings({
-        "data": {"db_path": str(tmp_path / "bot.db")},
-        "prediction": {"enabled": True, "markets": [{"source": "polymarket", "id": "recession"}]},
-    }, source="test")
-    store = Store(settings.db_path)
-    try:
-        # 5 wall ms of request latency on a 120x simulator: 600 simulated ms after the tick's time.
-        regime = RegimeSource(settings, store, _LatePoller(store, latency_ms=600))
-        state = regime.update(NOW_MS)
-    finally:
-        store.close()
-    assert state.score == 0.55 and not state.stale and state.regime.value == "ELEVATED"
+def test_a_tick_uses_what_it_polled_and_the_backtest_replays_the_same(tmp_path):
+    with FakeGamma() as gamma:
+        gamma.add("recession", "1", "Recession?", 0.55)
+        settings = build_settings({
+            "data": {"db_path": str(tmp_path / "bot.db")},
+            "prediction": {"enabled": True, "polymarket_url": gamma.url, "max_retries": 0, "poll_minutes": 15,
+                           "markets": [{"source": "polymarket", "id": "recession"}]},
+        }, source="test")
+        store = Store(settings.db_path)
+        poller = PredictionPoller(settings, store, _SlowClock(NOW_MS))
+        try:
+            regime = RegimeSource(settings, store, poller)
+            live = [regime.update(NOW_MS)]  # the first tick polls
+            gamma.set_yes("recession", 0.2)
+            live.append(regime.update(NOW_MS + 15 * 60_000))  # the next poll, 15 minutes on
+            stored = store.latest_snapshots(NOW_MS + 10**9)
+            history = store.snapshots_between(NOW_MS - 1, NOW_MS + 10**9)
+        finally:
+            poller.close()
+            store.close()
+    # Stamped with the tick's time, not the fetch's end: the first tick starts with a score.
+    assert [s.fetched_at for s in stored] == [NOW_MS + 15 * 60_000]
+    assert live[0].score == 0.55 and not live[0].stale and live[0].regime.value == "ELEVATED"
+    assert live[1].score == 0.2 and live[1].regime.value == "NORMAL"
+    # The backtest replaying the stored snapshots sees the same regimes at the same bars.
+    replay = RegimeReplay(settings, history)
+    assert [replay.at(NOW_MS), replay.at(NOW_MS + 15 * 60_000)] == live
