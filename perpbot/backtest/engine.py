@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from perpbot.backtest.columns import TradeColumns
 from perpbot.backtest.cost_model import CostModel, funding_per_unit
 from perpbot.backtest.executor import ExitPlan, SymbolSignals, plan_exit
 from perpbot.backtest.market import BacktestError, MarketData, SymbolFrame, load_market
@@ -82,9 +83,10 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
             progress(n + 1, total)
     sim = _Simulation(data, settings, signals, RegimeReplay(settings, snapshots or []), progress, total)
     trades = sim.run()
+    cols = TradeColumns(trades)  # the trades' fields as arrays, pulled out once for both
     times, equity = build_equity(data, {s: v[0] for s, v in signals.items()}, trades,
-                                 settings.backtest.initial_equity)
-    metrics = compute_metrics(times, equity, trades, data.interval_ms, settings.backtest.initial_equity)
+                                 settings.backtest.initial_equity, cols)
+    metrics = compute_metrics(times, equity, trades, data.interval_ms, settings.backtest.initial_equity, cols)
     metrics["entries_blocked"] = dict(sorted(sim.blocked.items()))
     if progress:
         progress(total, total)

@@ -9,11 +9,11 @@ rather than a made-up number.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
+from perpbot.backtest.columns import TradeColumns, sum_in_order
 from perpbot.clock import DAY_MS
 from perpbot.models import Trade
 
@@ -21,8 +21,12 @@ YEAR_MS = 365 * DAY_MS
 
 
 def compute_metrics(times: np.ndarray, equity: np.ndarray, trades: list[Trade], interval_ms: int,
-                    initial_equity: float) -> dict[str, Any]:
-    """Every figure `perpbot backtest` reports (see the module docstring for conventions)."""
+                    initial_equity: float, cols: TradeColumns | None = None) -> dict[str, Any]:
+    """Every figure `perpbot backtest` reports (see the module docstring for conventions).
+
+    `cols` are the trades' columns when the caller has them already (build_equity shares them).
+    """
+    cols = cols if cols is not None else TradeColumns(trades)
     out: dict[str, Any] = {"initial_equity": float(initial_equity)}
     final = float(equity[-1]) if len(equity) else float(initial_equity)
     out["final_equity"] = final
@@ -31,36 +35,35 @@ def compute_metrics(times: np.ndarray, equity: np.ndarray, trades: list[Trade], 
     out["cagr"] = _cagr(initial_equity, final, span_ms)
     out.update(_ratios(equity, initial_equity, interval_ms))
     out.update(_drawdown(times, equity))
-    out.update(trade_stats(trades))
-    out["exposure"] = _time_in_market(trades) / span_ms if span_ms else 0.0
-    out["by_symbol"] = _breakdown(trades, lambda t: t.symbol)
-    out["by_exit_reason"] = _breakdown(trades, lambda t: t.exit_reason or "open")
+    out.update(trade_stats(cols))
+    out["exposure"] = _time_in_market(cols) / span_ms if span_ms else 0.0
+    out["by_symbol"] = _breakdown(cols, *cols.by_symbol)
+    out["by_exit_reason"] = _breakdown(cols, *cols.by_exit_reason)
     return out
 
 
-def trade_stats(trades: list[Trade]) -> dict[str, Any]:
-    pnls = np.array([t.pnl or 0.0 for t in trades])
+def trade_stats(cols: TradeColumns) -> dict[str, Any]:
+    pnls = cols.pnl
     wins, losses = pnls[pnls > 0], pnls[pnls <= 0]
     gross_loss = -float(losses.sum())
-    holds = [(t.exit_time or t.entry_time) - t.entry_time for t in trades]
+    holds = cols.exit_time - cols.entry_time  # int64, as np.mean made of the list of ints before
     return {
-        "trades": len(trades),
+        "trades": cols.n,
         "win_rate": float(len(wins) / len(pnls)) if len(pnls) else None,
         "profit_factor": float(wins.sum()) / gross_loss if gross_loss > 0 else None,
         "expectancy": float(pnls.mean()) if len(pnls) else None,
         "net_pnl": float(pnls.sum()),
-        "avg_hold_ms": float(np.mean(holds)) if holds else None,
-        "fees": float(sum([t.fees for t in trades])),
-        "funding": float(sum([t.funding for t in trades])),
+        "avg_hold_ms": float(np.mean(holds)) if len(holds) else None,
+        "fees": sum_in_order(cols.fees),
+        "funding": sum_in_order(cols.funding),
     }
 
 
-def _time_in_market(trades: list[Trade]) -> int:
+def _time_in_market(cols: TradeColumns) -> int:
     """Milliseconds with at least one position open (overlaps across symbols counted once)."""
-    if not trades:
+    if not cols.n:
         return 0
-    start = np.array([t.entry_time for t in trades], dtype=np.int64)
-    stop = np.array([t.exit_time or t.entry_time for t in trades], dtype=np.int64)
+    start, stop = cols.entry_time, cols.exit_time
     order = np.lexsort((stop, start))
     start, stop = start[order], stop[order]
     # In start order, each stretch adds what reaches past the latest stop before it (integers: exact).
@@ -79,13 +82,17 @@ def _ratios(equity: np.ndarray, initial: float, interval_ms: int) -> dict[str, f
         return {"sharpe": None, "sortino": None}
     curve = np.r_[initial, equity]
     with np.errstate(divide="ignore", invalid="ignore"):
-        rets = np.diff(curve) / curve[:-1]
-    rets = rets[np.isfinite(rets)]
+        # np.diff(curve) / curve[:-1], in one buffer (a fresh half-million array costs its page faults)
+        rets = np.subtract(curve[1:], curve[:-1])
+        np.divide(rets, curve[:-1], out=rets)
+    finite = np.isfinite(rets)
+    if not finite.all():
+        rets = rets[finite]
     per_year = math.sqrt(YEAR_MS / interval_ms)
     sd = float(rets.std(ddof=1)) if len(rets) > 1 else 0.0
     mean = float(rets.mean()) if len(rets) else 0.0
     downside = np.minimum(rets, 0.0)
-    dd = float(math.sqrt(np.mean(downside**2))) if len(rets) else 0.0
+    dd = float(math.sqrt(np.mean(np.square(downside, out=downside)))) if len(rets) else 0.0
     return {
         "sharpe": mean / sd * per_year if sd > 0 else None,
         "sortino": mean / dd * per_year if dd > 0 else None,
@@ -96,27 +103,44 @@ def _drawdown(times: np.ndarray, equity: np.ndarray) -> dict[str, float | int]:
     if len(equity) == 0:
         return {"max_drawdown": 0.0, "max_drawdown_duration_ms": 0}
     peak = np.maximum.accumulate(equity)
+    return {"max_drawdown": _max_drawdown(equity, peak),
+            "max_drawdown_duration_ms": _longest_under(times, equity, peak)}
+
+
+def _max_drawdown(equity: np.ndarray, peak: np.ndarray) -> float:
+    """The deepest fall below the running peak, as a fraction: -min(equity / peak - 1) where peak > 0."""
+    if peak[0] > 0:
+        # The peak only rises, so it is positive throughout; and rounding is monotonic, so the
+        # lowest (ratio - 1) is (lowest ratio) - 1, bit for bit: one pass over the bars, not four.
+        lowest = float((equity / peak).min())
+        if not math.isnan(lowest):  # NaN (a NaN or inf in the curve): the general form decides
+            return -(lowest - 1.0)
     dd = np.where(peak > 0, equity / peak - 1.0, 0.0)
-    # Duration: the longest stretch spent below a previous peak (until it is regained).
+    return float(-dd.min())
+
+
+def _longest_under(times: np.ndarray, equity: np.ndarray, peak: np.ndarray) -> int:
+    """The longest stretch spent below a previous peak (until it is regained), in ms."""
     at_peak = equity >= peak
     peak_time = np.maximum.accumulate(np.where(at_peak, times, times[0]))
-    under = np.where(at_peak, 0, times - peak_time)
-    return {"max_drawdown": float(-dd.min()), "max_drawdown_duration_ms": int(under.max())}
+    under = np.subtract(times, peak_time, out=peak_time)  # in place: one half-million array fewer
+    under[at_peak] = 0
+    return int(under.max())
 
 
-def _breakdown(trades: Iterable[Trade], key: Any) -> dict[str, dict[str, Any]]:
-    groups: dict[str, list[Trade]] = {}
-    for t in trades:
-        groups.setdefault(key(t), []).append(t)
-    out = {}
-    for name in sorted(groups):
-        ts = groups[name]
-        pnls = [t.pnl or 0.0 for t in ts]
-        out[name] = {
-            "trades": len(ts),
-            "pnl": float(sum(pnls)),
-            "win_rate": len([p for p in pnls if p > 0]) / len(pnls),
-            "fees": float(sum([t.fees for t in ts])),  # lists, not generators: same order, faster
-            "funding": float(sum([t.funding for t in ts])),
-        }
-    return out
+def _breakdown(cols: TradeColumns, names: list[str], codes: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Per group (`codes` index `names`, which are sorted): count, pnl, win rate, fees, funding.
+
+    bincount adds each group's values in trade order from 0.0, which is what `sum` over the
+    group's list did: the same floats to the last bit.
+    """
+    k = len(names)
+
+    def total(weights: np.ndarray) -> list[float]:
+        return np.bincount(codes, weights=weights, minlength=k).tolist()
+
+    counts = np.bincount(codes, minlength=k).tolist()
+    wins = np.bincount(codes[cols.pnl > 0], minlength=k).tolist()
+    pnl, fees, funding = total(cols.pnl), total(cols.fees), total(cols.funding)
+    return {name: {"trades": counts[i], "pnl": pnl[i], "win_rate": wins[i] / counts[i], "fees": fees[i],
+                   "funding": funding[i]} for i, name in enumerate(names)}

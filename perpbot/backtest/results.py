@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from perpbot.backtest.columns import TradeColumns
 from perpbot.errors import PerpbotError
 from perpbot.models import Side, Trade
 
@@ -114,64 +115,88 @@ def trade_from_dict(d: dict[str, Any]) -> Trade:
 
 
 def build_equity(data: "MarketData", signals: dict[str, "SymbolSignals"], trades: list[Trade],
-                 initial: float) -> tuple[np.ndarray, np.ndarray]:
+                 initial: float, cols: TradeColumns | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Equity at every bar close of the trading range: realized pnl plus open positions marked.
 
     A position is marked (less its entry fee and the funding paid so far) at the closes
     before its exit; from the first close at or after the exit its net pnl is realized.
     Vectorised per symbol: every (trade, bar) pair of the open stretches in one array.
+    `cols` are the trades' columns when the caller has them already (the metrics share them).
     """
-    times = _union([sig.close_time[sig.close_time > data.start_ms] for sig in signals.values()])
+    times = _union([sig.close_time[_after(sig.close_time, data.start_ms):] for sig in signals.values()])
     values = np.full(len(times), float(initial))
     if not trades or not len(times):
         return times, values
-    exit_times = np.array([t.exit_time for t in trades], dtype=np.int64)
-    pnls = np.array([t.pnl or 0.0 for t in trades])
-    realized = np.bincount(np.searchsorted(times, exit_times, side="left"), weights=pnls, minlength=len(times) + 1)
+    cols = cols if cols is not None else TradeColumns(trades)
+    realized = np.bincount(np.searchsorted(times, cols.exit_time, side="left"), weights=cols.pnl,
+                           minlength=len(times) + 1)
     values += np.cumsum(realized[:-1])
-    for sym, sig in signals.items():
-        mine = [t for t in trades if t.symbol == sym]
-        if mine:
-            bar, marks = _open_marks(sig, mine)
-            gi, ok = _on_timeline(times, sig.close_time, bar)
-            values += np.bincount(gi[ok], weights=marks[ok], minlength=len(times))[:len(times)]
+    names, codes = cols.by_symbol
+    for sym, sig in signals.items():  # in this order: the sums are compared bit for bit
+        if sym not in names:
+            continue
+        mine = np.flatnonzero(codes == names.index(sym)) if len(names) > 1 else slice(None)
+        _add_marks(values, times, sig.close_time, *_open_marks(sig, cols, mine))
     return times, values
 
 
-def _on_timeline(times: np.ndarray, close_time: np.ndarray, bar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where each of a symbol's bar closes sits in `times`, and whether it is there at all."""
+def _after(close_time: np.ndarray, start_ms: int) -> int:
+    """The first close strictly after start_ms (closes are sorted: a search, not a mask and a copy)."""
+    return int(np.searchsorted(close_time, start_ms, side="right"))
+
+
+def _add_marks(values: np.ndarray, times: np.ndarray, close_time: np.ndarray, bar: np.ndarray,
+               marks: np.ndarray, distinct: bool) -> None:
+    """values[close of bar] += mark for one symbol's marks (distinct: no bar twice)."""
     lead = len(close_time) - len(times)
     if lead >= 0 and np.array_equal(close_time[lead:], times):
         # The usual case: the timeline is this symbol's own closes from the start on, so the
         # position is an offset (searching half a million marks took a quarter of the time here).
         gi = bar - lead
-        return gi, gi >= 0
-    at = close_time[bar]
-    gi = np.searchsorted(times, at)
-    return gi, (gi < len(times)) & (times[np.minimum(gi, len(times) - 1)] == at)
+        ok = gi >= 0
+    else:
+        at = close_time[bar]
+        gi = np.searchsorted(times, at)
+        ok = (gi < len(times)) & (times[np.minimum(gi, len(times) - 1)] == at)
+    if distinct and bool(ok.all()):
+        # One position at a time per symbol: a scatter adds each mark once (a bincount over the
+        # whole timeline cost more than the marks themselves).
+        values[gi] += marks
+    else:
+        values += np.bincount(gi[ok], weights=marks[ok], minlength=len(times))[:len(times)]
 
 
-def _open_marks(sig: "SymbolSignals", trades: list[Trade]) -> tuple[np.ndarray, np.ndarray]:
-    """(bar, unrealized value at its close) for every bar close each trade was open at."""
-    entry_t = np.array([t.entry_time for t in trades], dtype=np.int64)
-    exit_t = np.array([t.exit_time for t in trades], dtype=np.int64)
-    e = np.searchsorted(sig.frame.time, entry_t)
-    x = np.searchsorted(sig.close_time, exit_t, side="left")  # closes strictly before the exit
+def _open_marks(sig: "SymbolSignals", cols: TradeColumns,
+                mine: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(bar, unrealized value at its close, no bar twice) for every bar close `mine` trades were open at.
+
+    The arithmetic (operands and order) is the reference's: the curve is compared bit for bit.
+    """
+    e = np.searchsorted(sig.frame.time, cols.entry_time[mine])
+    x = np.searchsorted(sig.close_time, cols.exit_time[mine], side="left")  # closes strictly before the exit
     lengths = np.maximum(x - e, 0)
     total = int(lengths.sum())
     if total == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0)
-    owner = np.repeat(np.arange(len(trades)), lengths)
-    bar = np.repeat(e, lengths) + (np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths))
-    sign = np.array([t.side.sign for t in trades], dtype=np.float64)
-    size = np.array([t.size for t in trades])
-    entry = np.array([t.entry_price for t in trades])
-    exit_p = np.array([t.exit_price if t.exit_price is not None else t.entry_price for t in trades])
-    fee_in = np.array([t.fees for t in trades]) * entry / (entry + exit_p)
-    ss = (sign * size)[owner]
-    marks = ss * (sig.frame.close[bar] - entry[owner]) - fee_in[owner]
-    marks -= ss * (sig.funding_cum[bar] - sig.funding_cum[e[owner]])
-    return bar, marks
+        return np.empty(0, dtype=np.int64), np.empty(0), True
+    # Each trade starting where the one before it ended (the engine's one position per symbol).
+    distinct = bool(np.all(e[1:] >= (e + lengths)[:-1]))
+    # Bars e, e+1, ... of each trade, laid end to end: a running count plus a per-trade offset.
+    bar = np.arange(total, dtype=np.int64)
+    bar += np.repeat(e - (np.cumsum(lengths) - lengths), lengths)
+    entry = cols.entry_price[mine]
+    ss = cols.sign[mine] * cols.size[mine]
+    fee_in = cols.fees[mine] * entry / (entry + cols.exit_price[mine])
+    # marks = ss * (close - entry) - fee_in - ss * (funding_cum[bar] - funding_cum[e]), in place.
+    marks = sig.frame.close[bar].astype(np.float64, copy=False)  # (a copy already: the in-place ops are safe)
+    marks -= np.repeat(entry, lengths)
+    ss = np.repeat(ss, lengths)
+    marks *= ss
+    marks -= np.repeat(fee_in, lengths)
+    paid = sig.funding_cum[bar].astype(np.float64, copy=False)
+    paid -= np.repeat(sig.funding_cum[e], lengths)
+    paid *= ss
+    marks -= paid
+    return bar, marks, distinct
 
 
 def _union(arrays: list[np.ndarray]) -> np.ndarray:

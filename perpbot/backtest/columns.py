@@ -1,0 +1,117 @@
+"""Provides TradeColumns: the fields of a trade list as numpy arrays, for whole-list arithmetic.
+
+The equity curve and the metrics both need the same handful of fields of every trade; pulling
+them out of the Trade objects is most of what per-trade Python work is left after a run, so it
+is done once (each column on first use) and shared.
+
+Exactness: the reports are compared bit for bit, so sums here keep the order Python's
+`sum(list)` (3.11) uses: left to right starting from 0.0. `np.bincount(weights=...)` adds each
+bin's weights in input order starting from 0.0, which is exactly that per group; numpy's
+`.sum()` is pairwise and is only used where the old code used it too.
+"""
+
+from __future__ import annotations
+
+import operator
+from functools import cached_property
+from itertools import repeat
+
+import numpy as np
+
+from perpbot.models import Side, Trade
+
+LONG = Side.LONG
+
+
+class TradeColumns:
+    """Columns of `trades` (in list order); None-able fields are filled as the reports treat them."""
+
+    def __init__(self, trades: list[Trade]) -> None:
+        self.trades = trades
+        self.n = len(trades)
+
+    # --- numbers -------------------------------------------------------------------------
+
+    @cached_property
+    def entry_time(self) -> np.ndarray:
+        return np.fromiter([t.entry_time for t in self.trades], np.int64, self.n)
+
+    @cached_property
+    def exit_time(self) -> np.ndarray:
+        """`exit_time or entry_time`: an open trade has lasted no time."""
+        try:
+            times = np.fromiter([t.exit_time for t in self.trades], np.int64, self.n)
+        except TypeError:  # a None
+            times = None
+        if times is None or not times.all():  # a None or a 0: `or` takes the entry time
+            times = np.fromiter([t.exit_time or t.entry_time for t in self.trades], np.int64, self.n)
+        return times
+
+    @cached_property
+    def pnl(self) -> np.ndarray:
+        """`pnl or 0.0` (None and -0.0 read as 0.0, as `or` does)."""
+        pnl = self._floats([t.pnl for t in self.trades])
+        if np.isnan(pnl).any():  # a None (read as NaN) or a NaN: let Python sort them out
+            return self._floats([t.pnl or 0.0 for t in self.trades])
+        pnl[pnl == 0.0] = 0.0  # -0.0 -> 0.0, like `-0.0 or 0.0`
+        return pnl
+
+    @cached_property
+    def fees(self) -> np.ndarray:
+        return self._floats([t.fees for t in self.trades])
+
+    @cached_property
+    def funding(self) -> np.ndarray:
+        return self._floats([t.funding for t in self.trades])
+
+    @cached_property
+    def size(self) -> np.ndarray:
+        return self._floats([t.size for t in self.trades])
+
+    @cached_property
+    def entry_price(self) -> np.ndarray:
+        return self._floats([t.entry_price for t in self.trades])
+
+    @cached_property
+    def exit_price(self) -> np.ndarray:
+        """The exit price, or the entry price while still open."""
+        prices = self._floats([t.exit_price for t in self.trades])
+        if np.isnan(prices).any():  # a None (read as NaN) or a NaN
+            prices = self._floats([t.exit_price if t.exit_price is not None else t.entry_price for t in self.trades])
+        return prices
+
+    @cached_property
+    def sign(self) -> np.ndarray:
+        """+1.0 long, -1.0 short (`Side.sign` is a property call per trade: 4x slower)."""
+        long = np.fromiter(map(operator.is_, [t.side for t in self.trades], repeat(LONG)), bool, self.n)
+        return np.where(long, 1.0, -1.0)
+
+    # --- groups --------------------------------------------------------------------------
+
+    @cached_property
+    def by_symbol(self) -> tuple[list[str], np.ndarray]:
+        return _codes([t.symbol for t in self.trades])
+
+    @cached_property
+    def by_exit_reason(self) -> tuple[list[str], np.ndarray]:
+        return _codes([t.exit_reason or "open" for t in self.trades])
+
+    def _floats(self, values: list) -> np.ndarray:
+        """A float64 array (np.fromiter reads None as NaN)."""
+        return np.fromiter(values, np.float64, self.n)
+
+
+def _codes(keys: list[str]) -> tuple[list[str], np.ndarray]:
+    """The sorted distinct keys and, per trade, the index of its key among them."""
+    names = sorted(set(keys))
+    index = {name: i for i, name in enumerate(names)}
+    return names, np.fromiter(map(index.__getitem__, keys), np.intp, len(keys))
+
+
+def sum_in_order(values: np.ndarray) -> float:
+    """`sum(list(values))` bit for bit: left to right from 0.0 (np.sum is pairwise: other last bits)."""
+    if not len(values):
+        return 0.0
+    # cumsum adds left to right from the first value; `+ 0.0` turns an all -0.0 total into
+    # the 0.0 that Python's 0.0 start gives (anything else is unchanged by it).
+    return float(np.cumsum(values)[-1]) + 0.0
