@@ -188,7 +188,9 @@ class _Simulation:
                 self._fill_entry(s, bar)
             else:
                 self._exit(s)
-        self.trades.sort(key=attrgetter("entry_time", "symbol"))
+        if len(self.syms) > 1:
+            # One symbol holds one position at a time, so its exits come in entry order already.
+            self.trades.sort(key=attrgetter("entry_time", "symbol"))
         return self.trades
 
     def _push(self, s: _Symbol, time: int, phase: int, kind: str, bar: int) -> None:
@@ -208,7 +210,8 @@ class _Simulation:
 
     def _decide(self, s: _Symbol, k: int, now: int) -> None:
         s.scheduled = None
-        self.risk.note_equity(self._equity(now), now)
+        equity = self._equity(now)
+        self.risk.note_equity(equity, now)
         check, regime = self.risk.check(s.name, self._open_symbols(), now)
         if not check.allowed:
             self._refused(s, k, now, check)
@@ -222,7 +225,8 @@ class _Simulation:
         if self.delay == 0:
             # Nothing can happen between a close and the next open at the same instant except other
             # symbols' decisions, which see this one as pending either way: fill now, skip the heap.
-            self._fill_entry(s, fill_bar)
+            # Nothing is booked in between either, so the equity just noted is the fill's equity.
+            self._fill_entry(s, fill_bar, equity)
         else:
             self._push(s, s.sig.frame.time.item(fill_bar), ENTRY_FILL, "fill", fill_bar)
 
@@ -236,7 +240,7 @@ class _Simulation:
             s.cursor, s.scheduled = k + 1, None
             s.gen += 1
 
-    def _fill_entry(self, s: _Symbol, f: int) -> None:
+    def _fill_entry(self, s: _Symbol, f: int, equity: float | None = None) -> None:
         assert s.pending is not None
         side, k, _, size_factor, reason = s.pending
         s.pending = None
@@ -249,7 +253,7 @@ class _Simulation:
         expected = sig.frame.open.item(f)
         long = side is LONG
         price = self.costs.fill_price(expected, long, sig.bar_range.item(f - 1))
-        size = self.risk.size(self._equity(now), price, size_factor)
+        size = self.risk.size(self._equity(now) if equity is None else equity, price, size_factor)
         if size <= 0:
             self.blocked["below_min_order"] = self.blocked.get("below_min_order", 0) + 1
             self._schedule_entry(s, f)
