@@ -46,4 +46,5 @@ def funding_per_unit(open_: np.ndarray, rate: np.ndarray) -> np.ndarray:
     `sign x size x (F[x] - F[e])`: the payment at e came before the entry fill, the one at x
     after the position was carried into x.
     """
-    return np.cumsum(rate * open_)
+    paid = rate * open_
+    return np.cumsum(paid, out=paid)  # in place: the same sums, one half-million array fewer

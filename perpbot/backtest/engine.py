@@ -99,7 +99,9 @@ def _signals(frame: SymbolFrame, ind: Indicators, params: StrategyConfig, data: 
     first = int(np.searchsorted(frame.time, data.start_ms, side="left"))
     entries = np.flatnonzero(arrays.long_entry | arrays.short_entry)
     with np.errstate(divide="ignore", invalid="ignore"):
-        bar_range = np.nan_to_num((frame.high - frame.low) / frame.close)
+        bar_range = np.subtract(frame.high, frame.low)  # (high - low) / close, in one buffer
+        np.divide(bar_range, frame.close, out=bar_range)
+    np.nan_to_num(bar_range, copy=False)
     return SymbolSignals(
         frame=frame,
         close_time=frame.time + data.interval_ms,

@@ -92,11 +92,14 @@ def plan_exit(sig: SymbolSignals, side: Side, entry_bar: int, stop: float, timeo
 
 
 def _next_index(bars: np.ndarray, n: int) -> np.ndarray:
-    """For every i in [0, n): the first element of sorted `bars` that is >= i, or n."""
-    ext = np.r_[bars, n].astype(np.int64)
-    # bars[j] answers every i in (bars[j-1], bars[j]]: repeat each by its gap to the one before
-    # (a tenth of the cost of searching every i).
-    return np.repeat(ext, np.diff(ext, prepend=-1))[:n]
+    """For every i in [0, n): the first element of sorted `bars` (indices below n) that is >= i, or n."""
+    nxt = np.full(n, n, dtype=np.int64)
+    nxt[bars] = bars
+    # A running minimum from the end: each i sees the nearest bar at or after it. In place on
+    # the reversed view (a third less than repeating each bar by its gap, a tenth of searching).
+    backwards = nxt[::-1]
+    np.minimum.accumulate(backwards, out=backwards)
+    return nxt
 
 
 def _first_stop(f: SymbolFrame, long: bool, stop: float, lo: int, hi: int) -> int | None:

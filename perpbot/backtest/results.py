@@ -128,9 +128,7 @@ def build_equity(data: "MarketData", signals: dict[str, "SymbolSignals"], trades
     if not trades or not len(times):
         return times, values
     cols = cols if cols is not None else TradeColumns(trades)
-    realized = np.bincount(np.searchsorted(times, cols.exit_time, side="left"), weights=cols.pnl,
-                           minlength=len(times) + 1)
-    values += np.cumsum(realized[:-1])
+    values += _realized(times, cols.exit_time, cols.pnl)
     names, codes = cols.by_symbol
     for sym, sig in signals.items():  # in this order: the sums are compared bit for bit
         if sym not in names:
@@ -138,6 +136,21 @@ def build_equity(data: "MarketData", signals: dict[str, "SymbolSignals"], trades
         mine = np.flatnonzero(codes == names.index(sym)) if len(names) > 1 else slice(None)
         _add_marks(values, times, sig.close_time, *_open_marks(sig, cols, mine))
     return times, values
+
+
+def _realized(times: np.ndarray, exit_time: np.ndarray, pnl: np.ndarray) -> np.ndarray:
+    """Realized pnl at each close: a trade's pnl counts from the first close at or after its exit.
+
+    Summed over the closes that have exits only (thousands, not half a million), then spread out
+    by repeating each running total until the next: the same additions in the same order as a
+    cumulative sum over every close (the closes in between would only add 0.0).
+    """
+    at = np.searchsorted(times, exit_time, side="left")  # len(times): after the last close
+    closes, which = np.unique(at, return_inverse=True)
+    running = np.cumsum(np.bincount(which, weights=pnl))  # per close: its trades in list order
+    inside = int(np.searchsorted(closes, len(times)))
+    levels = np.r_[0.0, running[:inside]]
+    return np.repeat(levels, np.diff(np.r_[0, closes[:inside], len(times)]))
 
 
 def _after(close_time: np.ndarray, start_ms: int) -> int:
