@@ -104,6 +104,8 @@ class TradeColumns:
 def _codes(keys: list[str]) -> tuple[list[str], np.ndarray]:
     """The sorted distinct keys and, per trade, the index of its key among them."""
     names = sorted(set(keys))
+    if len(names) <= 1:  # one symbol: no look-up per trade
+        return names, np.zeros(len(keys), dtype=np.intp)
     index = {name: i for i, name in enumerate(names)}
     return names, np.fromiter(map(index.__getitem__, keys), np.intp, len(keys))
 
