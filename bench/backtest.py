@@ -26,6 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+# backtesting.py's tqdm bar would share our output lines; tqdm reads this when first imported
+# (vectorbt imports it before backtesting.py runs).
+os.environ.setdefault("TQDM_DISABLE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -143,7 +146,6 @@ def plain_backtesting(store: Store, window: int, entry: float, exit_: float) -> 
                     self.sell(size=0.1)
 
     bt = Backtest(df, ZScore, cash=1_000_000, commission=0.0, finalize_trades=True)
-    os.environ.setdefault("TQDM_DISABLE", "1")  # its progress bar would share our output lines
     start = time.perf_counter()
     stats = bt.run()
     return time.perf_counter() - start, int(stats["# Trades"])
