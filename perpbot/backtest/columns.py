@@ -13,8 +13,10 @@ bin's weights in input order starting from 0.0, which is exactly that per group;
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from itertools import repeat
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +31,23 @@ class TradeColumns:
     def __init__(self, trades: list[Trade]) -> None:
         self.trades = trades
         self.n = len(trades)
+
+    @classmethod
+    def from_arrays(cls, trades: Sequence[Trade], *, entry_time: np.ndarray, exit_time: np.ndarray, pnl: np.ndarray,
+                    fees: np.ndarray, funding: np.ndarray, size: np.ndarray, entry_price: np.ndarray,
+                    exit_price: np.ndarray, sign: np.ndarray, symbol: str,
+                    exit_reason: tuple[list[str], np.ndarray]) -> "TradeColumns":
+        """Columns of closed one-symbol trades that already exist as arrays (the compiled loop's):
+        the same values the properties would pull out of `trades`, without a pass over them."""
+        cols = cls(trades)
+        pnl = pnl.copy()
+        pnl[pnl == 0.0] = 0.0  # -0.0 -> 0.0, as the property does
+        cols.__dict__.update(
+            entry_time=entry_time, exit_time=np.where(exit_time == 0, entry_time, exit_time), pnl=pnl, fees=fees,
+            funding=funding, size=size, entry_price=entry_price, exit_price=exit_price, sign=sign,
+            by_symbol=([symbol], np.zeros(cols.n, dtype=np.intp)) if cols.n else ([], np.zeros(0, dtype=np.intp)),
+            by_exit_reason=exit_reason)
+        return cols
 
     # --- numbers -------------------------------------------------------------------------
 
@@ -117,3 +136,45 @@ def sum_in_order(values: np.ndarray) -> float:
     # cumsum adds left to right from the first value; `+ 0.0` turns an all -0.0 total into
     # the 0.0 that Python's 0.0 start gives (anything else is unchanged by it).
     return float(np.cumsum(values)[-1]) + 0.0
+
+
+class LazyTrades(Sequence[Trade]):
+    """A trade list built on first use.
+
+    The compiled backtest loop returns its trades as columns, and the equity curve and metrics
+    need only those; building 20,000 Trade objects would cost more than the whole simulation.
+    So a one-symbol result holds this, and the objects exist once something reads a trade.
+    It compares equal to a list of the same trades and pickles as a plain list.
+    """
+
+    def __init__(self, n: int, build: Callable[[], list[Trade]]) -> None:
+        self._n = n
+        self._build: Callable[[], list[Trade]] | None = build
+        self._items: list[Trade] = []
+
+    def _list(self) -> list[Trade]:
+        if self._build is not None:
+            self._items, self._build = self._build(), None
+        return self._items
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._list()[index]
+
+    def __iter__(self) -> Iterator[Trade]:
+        return iter(self._list())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (list, LazyTrades)):
+            return self._list() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-list semantics, like list
+
+    def __repr__(self) -> str:
+        return repr(self._list())
+
+    def __reduce__(self) -> tuple:
+        return (list, (self._list(),))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -46,15 +47,16 @@ EXIT_FILL, DECIDE, ENTRY_FILL, STOP = 0, 1, 2, 3  # PHASES within one timestamp
 # Side.LONG is an attribute look-up on the Enum class (~0.2 us on Python 3.11) and the loop needs it
 # at every event: compare against these instead.
 LONG, SHORT = Side.LONG, Side.SHORT
+COMPILED_FROM_ENTRIES = 30_000  # entry candidates from which loading the compiled loop pays (see _use_compiled)
 INDICATOR_KEYS = ("window", "bb_std", "rsi_period", "adx_period", "hurst_window", "use_rsi", "use_adx", "use_hurst")
 
 
 def run_backtest(settings: Settings, store: Store, symbols: list[str], start_ms: int | None, end_ms: int | None,
-                 timeframe: str | None = None, progress: Progress | None = None) -> BacktestResult:
+                 timeframe: str | None = None, progress: Progress | None = None, loop: str = "auto") -> BacktestResult:
     """Load the data and simulate; see `simulate`."""
     data = load_market(settings, store, symbols, start_ms, end_ms, timeframe)
     snapshots = store.snapshots_between(data.start_ms - 86_400_000, data.end_ms) if settings.prediction.enabled else []
-    return simulate(data, settings, progress=progress, snapshots=snapshots)
+    return simulate(data, settings, progress=progress, snapshots=snapshots, loop=loop)
 
 
 def indicators_for(data: MarketData, params: StrategyConfig) -> dict[str, Indicators]:
@@ -63,7 +65,7 @@ def indicators_for(data: MarketData, params: StrategyConfig) -> dict[str, Indica
 
 
 def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicators] | None = None,
-             progress: Progress | None = None, snapshots: list | None = None) -> BacktestResult:
+             progress: Progress | None = None, snapshots: list | None = None, loop: str = "auto") -> BacktestResult:
     """Run the strategy over `data` on one account.
 
     Args:
@@ -72,6 +74,9 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
         indicators: precomputed per symbol (a sweep shares them); computed when None.
         progress: called as progress(done, total); an exception raised from it aborts the run.
         snapshots: stored prediction snapshots to replay the regime from (see RegimeReplay).
+        loop: which of the two equal loops runs: "events" (engine.py, any run) or "compiled"
+            (fastloop.py: one symbol under a fixed regime); "auto" picks the compiled one where it
+            applies and pays (see `_use_compiled`).
     """
     total = len(data.frames) + 1
     signals = {}
@@ -81,17 +86,43 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
         signals[sym] = (_signals(frame, ind, settings.strategy, data), ind)
         if progress:
             progress(n + 1, total)
-    sim = _Simulation(data, settings, signals, RegimeReplay(settings, snapshots or []), progress, total)
-    trades = sim.run()
-    cols = TradeColumns(trades)  # the trades' fields as arrays, pulled out once for both
+    regime = RegimeReplay(settings, snapshots or [])
+    if _use_compiled(loop, signals, regime):
+        from perpbot.backtest import fastloop
+
+        (sym, (sig, _)), = signals.items()
+        trades, cols, blocked = fastloop.run_symbol(sym, sig, settings, regime.at(data.start_ms))
+    else:
+        sim = _Simulation(data, settings, signals, regime, progress, total)
+        trades = sim.run()
+        cols = TradeColumns(trades)  # the trades' fields as arrays, pulled out once for both
+        blocked = sim.blocked
     times, equity = build_equity(data, {s: v[0] for s, v in signals.items()}, trades,
                                  settings.backtest.initial_equity, cols)
     metrics = compute_metrics(times, equity, trades, data.interval_ms, settings.backtest.initial_equity, cols)
-    metrics["entries_blocked"] = dict(sorted(sim.blocked.items()))
+    metrics["entries_blocked"] = dict(sorted(blocked.items()))
     if progress:
         progress(total, total)
     return BacktestResult(trades=trades, times=times, values=equity, metrics=metrics, symbols=data.symbols,
                           timeframe=data.timeframe, start_ms=data.start_ms, end_ms=data.end_ms)
+
+
+def _use_compiled(loop: str, signals: dict[str, tuple[SymbolSignals, Indicators]], regime: RegimeReplay) -> bool:
+    """Run the compiled loop? It applies to one symbol under a fixed regime, and it pays once the
+    loop is loaded (a sweep, the dashboard) or the run has many entry candidates: loading numba
+    and the cached machine code costs ~1 s in a fresh process (the first run on a machine also
+    compiles, ~5 s), while the event loop costs ~20 us per event."""
+    if loop not in ("auto", "compiled", "events"):
+        raise ValueError(f"loop must be auto, compiled or events (got {loop!r})")
+    applies = len(signals) == 1 and not regime.replaying
+    if loop == "compiled" and not applies:
+        raise ValueError("the compiled loop runs one symbol under a fixed regime")
+    if loop != "auto":
+        return loop == "compiled"
+    if not applies:
+        return False
+    (sig, _), = signals.values()
+    return "perpbot.backtest.fastloop" in sys.modules or len(sig.entry_bars) >= COMPILED_FROM_ENTRIES
 
 
 def _signals(frame: SymbolFrame, ind: Indicators, params: StrategyConfig, data: MarketData) -> SymbolSignals:

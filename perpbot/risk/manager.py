@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from perpbot.clock import DAY_MS, HOUR_MS, MINUTE_MS, Clock
+from perpbot.clock import DAY_MS, Clock
 from perpbot.config import RiskConfig
 from perpbot.errors import StrategyError
 from perpbot.models import Side
+from perpbot.risk import rules
 from perpbot.risk.state import MemoryState, StatePort
 from perpbot.signals.prediction import Regime, RegimeState
 
@@ -48,6 +49,7 @@ class RiskCheck:
 
 
 OK = RiskCheck(True, "ok")
+_CHECKS = tuple(OK if reason == "ok" else RiskCheck(False, reason) for reason in rules.VERDICTS)
 
 
 class RiskManager:
@@ -103,8 +105,7 @@ class RiskManager:
         """Record the account equity; at a new UTC day it becomes that day's start equity."""
         self._roll(now_ms)
         if self._day["start_equity"] is None:
-            # Exits may already have been booked today: equity now includes them.
-            self._day["start_equity"] = float(equity) - self._day["realized"]
+            self._day["start_equity"] = rules.day_start_equity(math.nan, float(equity), self._day["realized"])
             self.state.set_state(KEY_DAY, self._day, now_ms)
         self._last_equity = float(equity)
 
@@ -119,7 +120,7 @@ class RiskManager:
                                                  "start_equity": self._day["start_equity"],
                                                  "until": self._day["day_ms"] + DAY_MS})
         if reason == "stop_loss" and self.cfg.cooldown_minutes > 0:
-            until = now_ms + int(self.cfg.cooldown_minutes * MINUTE_MS)
+            until = rules.cooldown_end(now_ms, self.cfg.cooldown_minutes)
             self._prune(now_ms)
             keys = [symbol, GLOBAL] if self.cfg.global_cooldown else [symbol]
             for key in keys:
@@ -139,17 +140,18 @@ class RiskManager:
         return None if start is None else float(start)
 
     def _roll(self, now_ms: int) -> None:
-        day_ms = now_ms - now_ms % DAY_MS  # floor_ms, inlined: this runs at every check and exit
-        if self._day["day_ms"] != day_ms:
-            # The last equity seen before midnight is the best start value until a new one comes.
-            self._day = {"day_ms": day_ms, "start_equity": self._last_equity, "realized": 0.0}
-            self.state.set_state(KEY_DAY, self._day, now_ms)
+        day = self._day
+        if now_ms - now_ms % DAY_MS == day["day_ms"]:  # the same day (checked inline: every check and exit)
+            return
+        last = math.nan if self._last_equity is None else self._last_equity
+        day_ms, start, realized = rules.roll_day(rules.NO_DAY if day["day_ms"] is None else day["day_ms"],
+                                                 _nan(day["start_equity"]), day["realized"], last, now_ms)
+        self._day = {"day_ms": day_ms, "start_equity": None if math.isnan(start) else start, "realized": realized}
+        self.state.set_state(KEY_DAY, self._day, now_ms)
 
     def _capped(self) -> bool:
-        start = self._day["start_equity"]
-        if start is None or start <= 0:
-            return False
-        return bool(self._day["realized"] <= -self.cfg.daily_loss_limit_pct * start)
+        return rules.loss_capped(self._day["realized"], _nan(self._day["start_equity"]),
+                                 self.cfg.daily_loss_limit_pct)
 
     # --- cooldowns ---------------------------------------------------------------------
 
@@ -171,21 +173,10 @@ class RiskManager:
                     now_ms: int) -> RiskCheck:
         """May a new position on `symbol` be opened now? The first failing control wins."""
         self._roll(now_ms)
-        if self._halt:
-            return RiskCheck(False, "halted")
-        if self._paused:
-            return RiskCheck(False, "paused")
-        if symbol in open_symbols:
-            return RiskCheck(False, "already_open")
-        if len(open_symbols) >= self.cfg.max_positions:
-            return RiskCheck(False, "max_positions")
-        if self._capped():
-            return RiskCheck(False, "daily_loss_cap")
-        if self.cooldown_until(symbol, now_ms) is not None:
-            return RiskCheck(False, "cooldown")
-        if regime.regime is Regime.CRISIS:
-            return RiskCheck(False, "regime_crisis")
-        return OK
+        verdict = rules.entry_verdict(bool(self._halt), self._paused, symbol in open_symbols, len(open_symbols),
+                                      self.cfg.max_positions, self._capped(),
+                                      self.cooldown_until(symbol, now_ms) is not None, regime.regime is Regime.CRISIS)
+        return _CHECKS[verdict]
 
     @staticmethod
     def size_check(size: float) -> RiskCheck:
@@ -230,25 +221,18 @@ class RiskManager:
                                 f"(got equity={equity!r}, size_factor={size_factor!r})")
         if sz_decimals is not None and sz_decimals < 0:
             raise StrategyError(f"sz_decimals must be >= 0 (got {sz_decimals})")
-        if equity <= 0 or size_factor == 0:
-            return 0.0
-        cap = equity * self.cfg.leverage
-        if self.cfg.sizing == "fixed":
-            notional = min(self.cfg.notional_usd, cap)
-        else:
-            notional = equity * self.cfg.position_fraction * self.cfg.leverage
-        size = notional * size_factor / price
+        cfg = self.cfg
+        size = rules.position_size(equity, price, size_factor, cfg.sizing == "fixed", cfg.notional_usd,
+                                   cfg.position_fraction, cfg.leverage)
         if sz_decimals is not None:
             scale = 10**sz_decimals
             # round() first so 0.3/0.1-style float error cannot floor a whole step away.
             size = math.floor(round(size * scale, 6)) / scale
-        if size <= 0 or size * price < self.cfg.min_order_usd:
-            return 0.0
-        return size
+        return 0.0 if rules.order_too_small(size, price, cfg.min_order_usd) else size
 
     def stop_price(self, side: Side, entry_price: float) -> float:
         """The stop-loss price stop_loss_pct away from the entry, against the position."""
-        return entry_price * (1.0 - side.sign * self.cfg.stop_loss_pct)
+        return rules.stop_price(side.sign, entry_price, self.cfg.stop_loss_pct)
 
     def is_timed_out(self, opened_at_ms: int, now_ms: int) -> bool:
         """True once a position has been open position_timeout_hours (close it: `timeout`)."""
@@ -256,7 +240,7 @@ class RiskManager:
 
     @property
     def timeout_ms(self) -> int:
-        return int(self.cfg.position_timeout_hours * HOUR_MS)
+        return rules.timeout_ms(self.cfg.position_timeout_hours)
 
 
 def _as_day(raw: Any) -> dict[str, Any]:
@@ -269,6 +253,10 @@ def _as_day(raw: Any) -> dict[str, Any]:
             "realized": float(raw.get("realized") or 0.0),
         }
     return {"day_ms": None, "start_equity": None, "realized": 0.0}
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 def _hhmm(ts_ms: int) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from bt_data import START_MS, insert_bars
 
@@ -43,8 +44,12 @@ def run(tmp_path, bars, funding: float | None = None, **sections):
     times = insert_bars(store, "BTC", bars)
     if funding is not None:
         store.insert_funding(FundingRate("BTC", t, funding) for t in times)
-    result = run_backtest(settings, store, ["BTC"], START_MS, None)
+    result = run_backtest(settings, store, ["BTC"], START_MS, None, loop="events")
+    # Every scenario holds for both loops (the compiled one is the default for long one-symbol runs).
+    compiled = run_backtest(settings, store, ["BTC"], START_MS, None, loop="compiled")
     store.close()
+    assert compiled.trades == result.trades and compiled.metrics == result.metrics
+    assert np.array_equal(compiled.values, result.values)
     return result, times
 
 
