@@ -107,6 +107,11 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
                           timeframe=data.timeframe, start_ms=data.start_ms, end_ms=data.end_ms)
 
 
+def preload_compiled_loop() -> None:
+    """Load the compiled loop now, so that `auto` takes it for every one-symbol run from here on."""
+    from perpbot.backtest import fastloop  # noqa: F401
+
+
 def _use_compiled(loop: str, signals: dict[str, tuple[SymbolSignals, Indicators]], regime: RegimeReplay) -> bool:
     """Run the compiled loop? It applies to one symbol under a fixed regime, and it pays once the
     loop is loaded (a sweep, the dashboard) or the run has many entry candidates: loading numba
