@@ -185,6 +185,13 @@ def _plan_exit(time, close_time, open_, high, low, close, next_exit, long, entry
 
 
 @_jit
+def _note_equity(l_day, l_start, l_real, l_last, equity, now):
+    """RiskManager.note_equity on the ledger (day, start equity, realized, last equity seen)."""
+    l_day, l_start, l_real = roll_day(l_day, l_start, l_real, l_last, now)
+    return l_day, day_start_equity(l_start, equity, l_real), l_real, equity
+
+
+@_jit
 def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, next_entry, next_long_exit,
           next_short_exit, funding_cum, bar_range, capacity, delay, slippage, volatility_slippage, taker_fee,
           initial_equity, fixed, notional_usd, position_fraction, leverage, min_order_usd, stop_loss_pct,
@@ -208,8 +215,9 @@ def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, ne
     blocked = np.zeros(len(BLOCK_REASONS), np.int64)
 
     cash = initial_equity
-    engine_day = -1  # the day of the last event (engine._note_day)
-    noted_day = -1  # the day whose pre-midnight equity the ledger has seen (BacktestRisk.note_day)
+    # At the first event of a UTC day the ledger sees the equity just before midnight
+    # (engine._note_day, BacktestRisk.note_day): `day` is the day of the last event.
+    day = -1
     # RiskManager's ledger: day, start equity, realized pnl, last equity seen; and the cooldown.
     l_day, l_start, l_real, l_last = _rules.NO_DAY, np.nan, 0.0, np.nan
     cool_until = 0
@@ -218,16 +226,10 @@ def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, ne
     while k >= 0:
         # --- an entry decision at bar k's close (flat: equity is the cash) ---
         now = close_time[k]
-        if now - now % DAY_MS != engine_day:
-            engine_day = now - now % DAY_MS
-            if engine_day != noted_day:
-                noted_day = engine_day
-                l_day, l_start, l_real = roll_day(l_day, l_start, l_real, l_last, engine_day - 1)
-                l_start = day_start_equity(l_start, cash, l_real)
-                l_last = cash
-        l_day, l_start, l_real = roll_day(l_day, l_start, l_real, l_last, now)  # note_equity
-        l_start = day_start_equity(l_start, cash, l_real)
-        l_last = cash
+        if now - now % DAY_MS != day:
+            day = now - now % DAY_MS
+            l_day, l_start, l_real, l_last = _note_equity(l_day, l_start, l_real, l_last, cash, day - 1)
+        l_day, l_start, l_real, l_last = _note_equity(l_day, l_start, l_real, l_last, cash, now)
         verdict = entry_verdict(False, False, False, 0, max_positions,
                                 loss_capped(l_real, l_start, daily_loss_limit_pct), cool_until > now, crisis)
         if verdict != _rules.OK:
@@ -250,13 +252,9 @@ def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, ne
         if delay > 0:
             # --- the fill event at bar fb's open ---
             t = time[fb]
-            if t - t % DAY_MS != engine_day:
-                engine_day = t - t % DAY_MS
-                if engine_day != noted_day:
-                    noted_day = engine_day
-                    l_day, l_start, l_real = roll_day(l_day, l_start, l_real, l_last, engine_day - 1)
-                    l_start = day_start_equity(l_start, cash, l_real)
-                    l_last = cash
+            if t - t % DAY_MS != day:
+                day = t - t % DAY_MS
+                l_day, l_start, l_real, l_last = _note_equity(l_day, l_start, l_real, l_last, cash, day - 1)
             if not (long_entry[fb - 1] if long else short_entry[fb - 1]):
                 blocked[SIGNAL_GONE] += 1  # cancel-if-signal-gone
                 k = _first_entry(close_time, next_entry, fb, -1)
@@ -278,21 +276,17 @@ def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, ne
         when = close_time[x] if reason == END else time[x]
         fee_in = abs(size) * price * taker_fee
         # --- the exit event ---
-        if when - when % DAY_MS != engine_day:
-            engine_day = when - when % DAY_MS
-            if engine_day != noted_day:
-                noted_day = engine_day
-                # The equity just before midnight, with this position marked at the last close before it.
-                eq = cash
-                i = np.searchsorted(close_time, engine_day - 1, side="right") - 1
-                if i < fb:
-                    eq -= fee_in
-                else:
-                    paid = sign * size * (funding_cum[i] - funding_cum[fb])
-                    eq += sign * size * (close[i] - price) - fee_in - paid
-                l_day, l_start, l_real = roll_day(l_day, l_start, l_real, l_last, engine_day - 1)
-                l_start = day_start_equity(l_start, eq, l_real)
-                l_last = eq
+        if when - when % DAY_MS != day:
+            day = when - when % DAY_MS
+            # The equity just before midnight, with this position marked at the last close before it.
+            eq = cash
+            i = np.searchsorted(close_time, day - 1, side="right") - 1
+            if i < fb:
+                eq -= fee_in
+            else:
+                paid = sign * size * (funding_cum[i] - funding_cum[fb])
+                eq += sign * size * (close[i] - price) - fee_in - paid
+            l_day, l_start, l_real, l_last = _note_equity(l_day, l_start, l_real, l_last, eq, day - 1)
         slip = slippage + volatility_slippage * (bar_range[x - 1] if x > 0 else 0.0)
         out_price = planned * (1.0 + slip) if sign < 0 else planned * (1.0 - slip)
         funding = sign * size * (funding_cum[x] - funding_cum[fb])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import operator
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -104,8 +105,7 @@ def _scan(inp: FloatArray, coef: float | FloatArray, y0: float) -> FloatArray:
     x2 = x.reshape(rows, block)
     prod: FloatArray
     if np.ndim(coef) == 0:
-        powers = np.asarray(float(coef) ** np.arange(1, block + 1), dtype=np.float64)
-        prod = np.broadcast_to(powers, (rows, block))
+        prod = np.broadcast_to(_powers(float(coef), block), (rows, block))
     else:
         c = np.ones(rows * block, dtype=np.float64)
         c[:n] = coef
@@ -119,6 +119,14 @@ def _scan(inp: FloatArray, coef: float | FloatArray, y0: float) -> FloatArray:
         carry = factor * carry + end
     local += prod * carries[:, None]
     return local.ravel()[:n]
+
+
+@lru_cache(maxsize=64)
+def _powers(coef: float, block: int) -> FloatArray:
+    """coef ** 1 .. coef ** block (read-only: cached, since the live loop asks for the same few every tick)."""
+    powers = np.asarray(coef ** np.arange(1, block + 1), dtype=np.float64)
+    powers.flags.writeable = False
+    return powers
 
 
 def _rolling_sum(q: FloatArray, w: int) -> FloatArray:
@@ -341,6 +349,7 @@ def hurst_lags(window: int) -> list[int]:
     return [1 << k for k in range(top.bit_length()) if 1 << k <= top]
 
 
+@lru_cache(maxsize=256)
 def _small_sample_bias(lag: int, count: int) -> float:
     """Half the relative variance of an overlapping mean of `count` squared lag-`lag` moves.
 
