@@ -19,7 +19,13 @@ import httpx
 from perpbot.clock import HOUR_MS, Clock, WallClock, interval_ms
 from perpbot.data import records
 from perpbot.data.records import AccountState, AssetCtx, CandleRow, Fill, L2Book, OpenOrder, OrderStatus
-from perpbot.errors import ExchangeError, MalformedResponseError, RateLimitedError, TransientExchangeError
+from perpbot.errors import (
+    ExchangeError,
+    MalformedResponseError,
+    PerpbotError,
+    RateLimitedError,
+    TransientExchangeError,
+)
 from perpbot.models import AssetMeta, Candle, FundingRate
 
 if TYPE_CHECKING:
@@ -27,6 +33,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Info requests the engine sends every tick, which may go over the price feed's WebSocket.
+SOCKET_KINDS = frozenset({"candleSnapshot", "fundingHistory"})
+SOCKET_POST_TIMEOUT_S = 2.0
+_NO_ANSWER = object()
 
 # Request weights from Hyperliquid's rate-limit docs (1200 per minute per IP).
 _LIGHT_WEIGHT = {"l2Book": 2, "allMids": 2, "clearinghouseState": 2, "orderStatus": 2,
@@ -118,6 +128,11 @@ class HyperliquidClient:
             base_url=self.base_url, timeout=httpx.Timeout(timeout_s), headers={"Content-Type": "application/json"}
         )
         self.requests_sent = 0  # every HTTP attempt, retries included (for tests and stats)
+        # Sends the per-tick info requests over the price feed's socket when set (PriceFeed.post_info);
+        # any failure there falls back to HTTP within the same attempt.
+        self.socket_post: Callable[[dict[str, Any], float], Any] | None = None
+        self.socket_timeout_s = min(timeout_s, SOCKET_POST_TIMEOUT_S)
+        self.socket_posts = 0  # info requests answered over the socket
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> HyperliquidClient:
@@ -147,7 +162,9 @@ class HyperliquidClient:
         while True:
             self.budget.acquire(_LIGHT_WEIGHT.get(kind, _DEFAULT_WEIGHT))
             try:
-                data = self._send_once(kind, payload)
+                data = self._over_socket(kind, body)
+                if data is _NO_ANSWER:
+                    data = self._send_once(kind, payload)
                 result = self._parse(kind, data, parse)
             except (TransientExchangeError, MalformedResponseError) as exc:
                 if attempt >= self.max_retries:
@@ -162,6 +179,18 @@ class HyperliquidClient:
             if per and isinstance(data, list):
                 self.budget.charge(len(data) // per)
             return result
+
+    def _over_socket(self, kind: str, body: dict[str, Any]) -> Any:
+        """The answer over the feed's socket, or _NO_ANSWER (then HTTP sends it)."""
+        if self.socket_post is None or kind not in SOCKET_KINDS:
+            return _NO_ANSWER
+        try:
+            data = self.socket_post(body, self.socket_timeout_s)
+        except PerpbotError as exc:
+            log.debug("socket post unavailable, using HTTP", extra={"request": kind, "reason": str(exc)})
+            return _NO_ANSWER
+        self.socket_posts += 1
+        return data
 
     def _send_once(self, kind: str, payload: bytes) -> Any:
         self.requests_sent += 1

@@ -13,6 +13,7 @@ use real seconds, with waits on an Event so `stop()` never waits out a backoff.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -54,6 +55,21 @@ class _Silent(Exception):
     """The connection is open but the peer answered no ping: treat as dropped."""
 
 
+class WsPostUnavailable(PerpbotError):
+    """An info request over the socket got no usable answer: send it over REST instead."""
+
+
+class _Post:
+    """One info request in flight over the socket, answered by the feed thread."""
+
+    __slots__ = ("done", "data", "error")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.data: Any = None
+        self.error: str | None = None
+
+
 class PriceFeed:
     """allMids subscription feeding a thread-safe mid cache with per-symbol timestamps.
 
@@ -90,6 +106,9 @@ class PriceFeed:
         self._sessions = 0  # connections that delivered mids
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._posts: dict[int, _Post] = {}  # info requests in flight, by id (guarded by _lock)
+        self._post_ids = itertools.count(1)
+        self._posting = False  # this connection answers posts (off after a timeout until the next one)
 
     @classmethod
     def from_settings(cls, settings: Settings, client: HyperliquidClient, clock: Clock) -> PriceFeed:
@@ -172,6 +191,60 @@ class PriceFeed:
             out[sym] = {"healthy": age is not None and age <= self.stale_after_s, "age_s": age,
                         "source": entry.source if entry else "ws"}
         return out
+
+    # --- info requests over the socket ---------------------------------------------------
+
+    def post_info(self, payload: dict[str, Any], timeout_s: float) -> Any:
+        """Send an /info request over the socket (Hyperliquid's WebSocket "post") and wait for its data.
+
+        The same answer as the REST /info body, without an HTTP request per call: the engine asks
+        for every symbol's new bar at every tick, and on a loaded host HTTP is most of a tick's
+        work. A connection that once lets a post time out (a stalled socket) is not asked again.
+
+        Raises:
+            WsPostUnavailable: not connected, timed out, cut off, or the exchange answered an
+                error; the caller sends the request over REST.
+        """
+        with self._lock:
+            conn = self._conn if self._connected and self._posting else None
+            if conn is None:
+                raise WsPostUnavailable("the WebSocket is not connected")
+            post_id = next(self._post_ids)
+            post = self._posts[post_id] = _Post()
+        try:
+            conn.send(json.dumps({"method": "post", "id": post_id, "request": {"type": "info", "payload": payload}},
+                                 separators=(",", ":")))
+            if not post.done.wait(timeout_s):
+                with self._lock:
+                    if self._conn is conn:
+                        self._posting = False
+                log.warning("price feed: a post went unanswered; REST until the next connection",
+                            extra={"timeout_s": timeout_s})
+                raise WsPostUnavailable(f"no answer over the WebSocket in {timeout_s:g} s")
+        except (OSError, WebSocketException) as exc:
+            raise WsPostUnavailable(f"WebSocket post failed: {exc}") from exc
+        finally:
+            with self._lock:
+                self._posts.pop(post_id, None)
+        if post.error is not None:
+            raise WsPostUnavailable(post.error)
+        return post.data
+
+    def _answer_post(self, answer: tuple[Any, Any, str | None]) -> None:
+        post_id, data, error = answer
+        with self._lock:
+            post = self._posts.get(post_id) if isinstance(post_id, int) else None
+        if post is None:
+            return  # timed out already, or not ours
+        post.data, post.error = data, error
+        post.done.set()
+
+    def _fail_posts(self, why: str) -> None:
+        with self._lock:
+            posts = list(self._posts.values())
+        for post in posts:
+            post.error = why
+            post.done.set()
 
     # --- REST fallback -------------------------------------------------------------------
 
@@ -260,11 +333,12 @@ class PriceFeed:
                     return
                 conn.send(SUBSCRIBE)
                 with self._lock:
-                    self._connected = True
+                    self._connected = self._posting = True
                 self._pump(conn, down_since)
             finally:
                 with self._lock:
-                    self._conn, self._connected = None, False
+                    self._conn, self._connected, self._posting = None, False, False
+                self._fail_posts("the WebSocket connection closed")
 
     def _pump(self, conn: ClientConnection, down_since: float) -> None:
         got_mids = False
@@ -298,7 +372,9 @@ class PriceFeed:
         kind, payload = parse_message(message)
         if kind == "allMids":
             return bool(self._store(payload, "ws", self.clock.now_ms()))
-        if kind == "error":
+        if kind == "post":
+            self._answer_post(payload)
+        elif kind == "error":
             log.warning("price feed: exchange sent an error", extra={"error": str(payload)[:200]})
         elif kind == "malformed":
             log.warning("price feed: skipping a malformed message", extra={"frame": str(payload)[:200]})
@@ -318,8 +394,8 @@ class PriceFeed:
 
 
 def parse_message(message: str | bytes) -> tuple[str, Any]:
-    """Classify one frame: ("allMids", {coin: raw mid}), ("pong"|"ack"|"greeting"|"other", None),
-    ("error", data), or ("malformed", the text)."""
+    """Classify one frame: ("allMids", {coin: raw mid}), ("post", (id, data, error or None)),
+    ("pong"|"ack"|"greeting"|"other", None), ("error", data), or ("malformed", the text)."""
     try:
         text = message.decode() if isinstance(message, bytes) else message
         msg = json.loads(text)
@@ -334,6 +410,8 @@ def parse_message(message: str | bytes) -> tuple[str, Any]:
         data = msg.get("data")
         mids = data.get("mids") if isinstance(data, dict) else None
         return ("allMids", mids) if isinstance(mids, dict) else ("malformed", text)
+    if channel == "post":
+        return "post", _post_answer(msg.get("data"))
     if channel == "pong":
         return "pong", None
     if channel == "subscriptionResponse":
@@ -341,6 +419,23 @@ def parse_message(message: str | bytes) -> tuple[str, Any]:
     if channel == "error":
         return "error", msg.get("data")
     return "other", None
+
+
+def _post_answer(data: Any) -> tuple[Any, Any, str | None]:
+    """(id, info data, error) of a post answer: {"id", "response": {"type": "info", "payload": {"type", "data"}}},
+    or {"type": "error", "payload": "why"}."""
+    if not isinstance(data, dict):
+        return None, None, "a malformed post answer"
+    response = data.get("response")
+    post_id = data.get("id")
+    if not isinstance(response, dict):
+        return post_id, None, "a malformed post answer"
+    if response.get("type") == "error":
+        return post_id, None, f"the exchange refused the post: {str(response.get('payload'))[:200]}"
+    payload = response.get("payload")
+    if response.get("type") != "info" or not isinstance(payload, dict) or "data" not in payload:
+        return post_id, None, "a malformed post answer"
+    return post_id, payload["data"], None
 
 
 def _price(raw: Any) -> float | None:

@@ -86,6 +86,8 @@ def compose(engine_cls: Any, settings: Settings, *, clock: Clock | None, force: 
         sz_decimals = {m.name: m.sz_decimals for m in client.meta()}
         feed = feed if feed is not None else make_feed(settings, client, clock)
         opened.append(feed)
+        if hasattr(feed, "post_info"):
+            client.socket_post = feed.post_info  # each tick's candle and funding requests ride the feed's socket
         risk = RiskManager(settings.risk, store, clock)
         if settings.execution.mode == "live":
             from perpbot.execution.live_executor import LiveExecutor
