@@ -10,8 +10,9 @@ in the same order, and the risk rules are not re-implemented: `perpbot.risk.rule
 module `RiskManager` itself calls, compiled here. Tests run both loops over randomised
 series and configurations and compare trades, blocks and equity bit for bit.
 
-numba is imported only when a backtest takes this path, and compiled functions are cached on
-disk (`cache=True`), so only the first run on a machine pays the compilation.
+numba is imported only when a backtest takes this path (or a sweep preloads it, see
+`engine.preload_compiled_loop`), and compiled functions are cached on disk (`cache=True`), so
+only the first run on a machine pays the compilation.
 """
 
 from __future__ import annotations

@@ -206,9 +206,12 @@ class PriceFeed:
                 error; the caller sends the request over REST.
         """
         with self._lock:
-            conn = self._conn if self._connected and self._posting else None
-            if conn is None:
+            if not self._connected:
                 raise WsPostUnavailable("the WebSocket is not connected")
+            if not self._posting:
+                raise WsPostUnavailable("this WebSocket connection left a post unanswered; REST until it reconnects")
+            conn = self._conn
+            assert conn is not None
             post_id = next(self._post_ids)
             post = self._posts[post_id] = _Post()
         try:
