@@ -12,7 +12,7 @@ from perpbot.data.db import Store
 
 from daemon_procs import cli, start_daemon, start_sim, status, stop, wait_for, write_config
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 SPEED = 10000
 
 

@@ -25,7 +25,7 @@ from perpbot.tui.widgets.log_view import LogView
 sys.path.insert(0, str(Path(__file__).parent.parent / "daemon"))
 from daemon_procs import cli, start_daemon, start_sim, status, stop, wait_for, write_config  # noqa: E402
 
-pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 SIZE = (120, 40)
 SPEED = 1800  # a 15m bar every half wall second
 
