@@ -17,6 +17,7 @@ import numpy as np
 from perpbot.clock import Clock
 from perpbot.sim.accounts import AccountBook, EmptyAccounts
 from perpbot.sim.assets import fmt_fixed, fmt_num, round_px_one, tick_size
+from perpbot.sim.margin import margin_tables, table_for
 from perpbot.sim.market import INTERVALS, Row, SymbolMarket
 from perpbot.sim.model import coin_key
 from perpbot.sim.universe import Universe
@@ -128,11 +129,10 @@ class InfoApi:
     # --- market --------------------------------------------------------------------------
 
     def meta_obj(self) -> dict[str, Any]:
-        universe = [{"szDecimals": m.meta.sz_decimals, "name": name, "maxLeverage": m.meta.max_leverage,
-                     "marginTableId": m.meta.max_leverage} for name, m in self.universe.coins.items()]
-        tables = sorted({m.meta.max_leverage for m in self.universe.coins.values()})
-        margin_tables = [[lev, {"description": "", "marginTiers": [{"lowerBound": "0.0", "maxLeverage": lev}]}] for lev in tables]
-        return {"universe": universe, "marginTables": margin_tables, "collateralToken": 0}
+        levs = {name: m.meta.max_leverage for name, m in self.universe.coins.items()}
+        universe = [{"szDecimals": m.meta.sz_decimals, "name": name, "maxLeverage": levs[name],
+                     "marginTableId": table_for(name, levs[name])[0]} for name, m in self.universe.coins.items()]
+        return {"universe": universe, "marginTables": margin_tables(levs), "collateralToken": 0}
 
     def _meta(self, body: dict[str, Any], now: int) -> str:
         dex = _field(body, "dex", str, optional=True)
