@@ -99,6 +99,7 @@ class Ledger:
         self.cloids: dict[tuple[str, str], int] = {}  # (user, cloid) -> latest oid with it
         self.lock = threading.RLock()
         self.listeners: list[Listener] = []  # streams, history and margin bookkeeping subscribe here
+        self.timers: list[Any] = []  # things due at a time (scheduleCancel): next_due(start, end), fire(at)
         self._next_oid = OID_START
         self._tids: set[int] = set()
 

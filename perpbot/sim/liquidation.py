@@ -121,12 +121,24 @@ def liquidate(ledger: Ledger, user: str, coin: str | None, now_ms: int) -> list[
     return fills
 
 
+def _next_timer(ledger: Ledger, start_ms: int, end_ms: int) -> int | None:
+    due = [t for t in (timer.next_due(start_ms, end_ms) for timer in ledger.timers) if t is not None]
+    return min(due) if due else None
+
+
 def replay(walker: Walker, start_ms: int, end_ms: int) -> None:
-    """The matcher's walk over (start, end] with liquidations where accounts break maintenance."""
+    """The matcher's walk over (start, end], cut where a timer is due or an account breaks maintenance."""
     ledger = walker.ledger
     t = start_ms
     while t < end_ms:
         due = breaches(ledger, t, end_ms)
+        timer_at = _next_timer(ledger, t, end_ms)
+        if timer_at is not None and (not due or timer_at <= due[0][0]):
+            walker._walk(t, timer_at)
+            for timer in ledger.timers:
+                timer.fire(timer_at)
+            t = timer_at
+            continue
         if not due:
             walker._walk(t, end_ms)
             return

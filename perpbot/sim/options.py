@@ -38,6 +38,8 @@ class SimOptions:
     """API wallets approved from the start, agent address -> the funded account it signs for."""
     network: str = "testnet"
     """Which chain signatures are verified for: testnet (what the SDK signs for any URL but mainnet's) or mainnet."""
+    schedule_cancel_min_volume: float = 1_000_000.0
+    """USD an account must have traded before scheduleCancel is accepted (the exchange's gate; 0 lifts it)."""
 
     def validate(self) -> None:
         """Raise ConfigError naming the first bad option and how to fix it."""

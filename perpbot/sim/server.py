@@ -34,6 +34,7 @@ from perpbot.sim.options import SimOptions
 from perpbot.sim.prediction import KALSHI_PATH, POLYMARKET_PATH, SimPredictionMarkets
 from perpbot.sim.prediction_routes import prediction_routes
 from perpbot.sim.universe import Universe, build_universe
+from perpbot.sim.wiring import wire
 from perpbot.sim.ws import WsHub
 
 __all__ = ["FaultConfig", "SimOptions", "SimServer"]
@@ -116,7 +117,10 @@ class SimServer:
                                                  self.clock, self.options.funds, self.options.network,
                                                  self.options.agents)
         self.ledger = self.exchange.ledger
-        self.info = InfoApi(self.universe, self.clock, self.options.candle_limit, self.options.seed, accounts)
+        self.wired = wire(self.exchange, self.clock, start_ms, self.options.schedule_cancel_min_volume,
+                          lambda coin, t: False)
+        self.info = InfoApi(self.universe, self.clock, self.options.candle_limit, self.options.seed, accounts,
+                            self.wired.info_handlers)
         self.hub = WsHub(self.info, self.faults, self.clock, time.monotonic)
         # Stateless and read-only, so always served: a market moves with (seed, time since start_ms) alone.
         self.prediction = SimPredictionMarkets(self.options.seed, start_ms)

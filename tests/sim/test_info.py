@@ -54,7 +54,8 @@ def test_meta_and_asset_contexts_have_the_exchange_shapes(http):
     meta = _post(http, {"type": "meta"})
     assert [(a["name"], a["szDecimals"], a["maxLeverage"]) for a in meta["universe"]] == [
         ("BTC", 5, 40), ("ETH", 4, 25), ("SOL", 2, 20)]
-    assert _post(http, {"type": "spotMeta"}) == {"universe": [], "tokens": []}
+    spot = _post(http, {"type": "spotMeta"})
+    assert spot["tokens"][0]["name"] == "USDC" and spot["tokens"][0]["index"] == 0 and spot["universe"][0]["name"] == "PURR/USDC"
     again, ctxs = _post(http, {"type": "metaAndAssetCtxs"})
     assert again == meta and len(ctxs) == 3
     mids = _post(http, {"type": "allMids"})
