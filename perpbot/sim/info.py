@@ -142,24 +142,25 @@ class InfoApi:
             raise InfoError(500, "null", "application/json")  # the simulator lists only the main dex
         return dumps(self.meta_obj())
 
+    def asset_ctx(self, m: SymbolMarket, now: int) -> dict[str, Any]:
+        """One perp's context as metaAndAssetCtxs and the activeAssetCtx stream show it."""
+        sz = m.meta.sz_decimals
+        mid = m.mid(now)
+        rate, premium = m.current_funding(now)
+        prev, ntl, base = m.day_stats(now)
+        tick = tick_size(mid, sz)
+        # Open interest: a steady few hours of volume, so it looks like a live market.
+        oi = round(base / 4 + 1_000.0 * 10.0 ** -sz * (coin_key(m.meta.name) % 997), sz)
+        return {
+            "funding": fmt_fixed(rate, 10), "openInterest": fmt_num(oi), "prevDayPx": fmt_num(prev),
+            "dayNtlVlm": fmt_fixed(ntl, 2), "premium": fmt_fixed(premium, 10), "oraclePx": fmt_num(mid),
+            "markPx": fmt_num(mid), "midPx": fmt_num(mid),
+            "impactPxs": [fmt_num(round_px_one(mid - tick, sz)), fmt_num(round_px_one(mid + tick, sz))],
+            "dayBaseVlm": fmt_num(round(base, sz)),
+        }
+
     def _meta_and_ctxs(self, body: dict[str, Any], now: int) -> str:
-        ctxs = []
-        for m in self.universe.coins.values():
-            sz = m.meta.sz_decimals
-            mid = m.mid(now)
-            rate, premium = m.current_funding(now)
-            prev, ntl, base = m.day_stats(now)
-            tick = tick_size(mid, sz)
-            # Open interest: a steady few hours of volume, so it looks like a live market.
-            oi = round(base / 4 + 1_000.0 * 10.0 ** -sz * (coin_key(m.meta.name) % 997), sz)
-            ctxs.append({
-                "funding": fmt_fixed(rate, 10), "openInterest": fmt_num(oi), "prevDayPx": fmt_num(prev),
-                "dayNtlVlm": fmt_fixed(ntl, 2), "premium": fmt_fixed(premium, 10), "oraclePx": fmt_num(mid),
-                "markPx": fmt_num(mid), "midPx": fmt_num(mid),
-                "impactPxs": [fmt_num(round_px_one(mid - tick, sz)), fmt_num(round_px_one(mid + tick, sz))],
-                "dayBaseVlm": fmt_num(round(base, sz)),
-            })
-        return dumps([self.meta_obj(), ctxs])
+        return dumps([self.meta_obj(), [self.asset_ctx(m, now) for m in self.universe.coins.values()]])
 
     def _all_mids(self, body: dict[str, Any], now: int) -> str:
         return dumps({name: fmt_num(px) for name, px in self.universe.mids(now).items()})

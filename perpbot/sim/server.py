@@ -36,6 +36,8 @@ from perpbot.sim.prediction_routes import prediction_routes
 from perpbot.sim.universe import Universe, build_universe
 from perpbot.sim.wiring import wire
 from perpbot.sim.ws import WsHub
+from perpbot.sim.ws_feeds import Feeds
+from perpbot.sim.ws_user import StreamLog
 
 __all__ = ["FaultConfig", "SimOptions", "SimServer"]
 
@@ -121,7 +123,10 @@ class SimServer:
                           lambda coin, t: False)
         self.info = InfoApi(self.universe, self.clock, self.options.candle_limit, self.options.seed, accounts,
                             self.wired.info_handlers)
-        self.hub = WsHub(self.info, self.faults, self.clock, time.monotonic)
+        self.streams = StreamLog(self.ledger, self.options.seed)
+        self.ledger.listeners.append(self.streams.on_event)
+        feeds = Feeds(self.exchange, self.info, self.wired.history, self.streams)
+        self.hub = WsHub(self.info, self.faults, self.clock, time.monotonic, feeds)
         # Stateless and read-only, so always served: a market moves with (seed, time since start_ms) alone.
         self.prediction = SimPredictionMarkets(self.options.seed, start_ms)
         self.app = build_app(self.info, self.injector, self.hub, exchange_route(self.exchange),
