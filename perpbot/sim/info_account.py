@@ -24,6 +24,7 @@ Handler = Callable[[dict[str, Any], int], str]
 MAX_HISTORICAL_ORDERS = 2000
 RATE_LIMIT_BASE = 10_000  # requests allowed before any volume, then one per USDC traded
 _PERIODS = {"day": DAY_MS, "week": 7 * DAY_MS, "month": 30 * DAY_MS, "allTime": None}
+_AUCTION = {"startTimeSeconds": 0, "durationSeconds": 111600, "startGas": "500.0", "currentGas": None, "endGas": None}
 _VIP = [("5000000.0", "0.0004", "0.00012"), ("25000000.0", "0.00035", "0.00008"), ("100000000.0", "0.0003", "0.00004"),
         ("500000000.0", "0.00028", "0.0"), ("2000000000.0", "0.00026", "0.0"), ("7000000000.0", "0.00024", "0.0")]
 
@@ -52,6 +53,9 @@ class AccountInfo:
             "extraAgents": self._locked(self._extra_agents),
             "userVaultEquities": empty_list, "userTwapSliceFills": empty_list, "twapHistory": empty_list,
             "delegations": empty_list, "delegatorHistory": empty_list, "delegatorRewards": empty_list,
+            "userToMultiSigSigners": lambda b, now: (body_user(b), "null")[1],
+            "spotDeployState": lambda b, now: (body_user(b), dumps({"states": [], "gasAuction": _AUCTION}))[1],
+            "perpDeployAuctionStatus": lambda b, now: dumps(_AUCTION),
             "delegatorSummary": lambda b, now: (body_user(b), dumps({
                 "delegated": "0.0", "undelegated": "0.0", "totalPendingWithdrawal": "0.0", "nPendingWithdrawals": 0}))[1],
         }

@@ -38,8 +38,9 @@ MIDS_HEARTBEAT_S = 1.0  # allMids goes out at least this often even when no mid 
 BOOK_EVERY_S = 1.0
 MAX_CATCH_UP_BARS = 100  # closed bars sent when a fast clock closes many between two ticks
 GREETING = "Websocket connection established."
-_SUPPORTED = ("allMids", "candle", "l2Book", "trades", "activeAssetCtx", *USER_STREAMS)
-_PERIODIC = ("webData2", "clearinghouseState", "spotState", "activeAssetCtx")  # rebuilt and sent once a second
+_SUPPORTED = ("allMids", "candle", "l2Book", "trades", "activeAssetCtx", "bbo", "activeAssetData", *USER_STREAMS)
+# Rebuilt and sent once a second:
+_PERIODIC = ("webData2", "clearinghouseState", "spotState", "activeAssetCtx", "bbo", "activeAssetData")
 _ADDRESS_LEN = 42
 # What Starlette and uvicorn raise on a send or receive after the socket went away.
 _GONE = (WebSocketDisconnect, RuntimeError, OSError)
@@ -109,8 +110,11 @@ class _Session:
         if kind == "candle":
             interval = sub.get("interval")
             return ("candle", coin, interval) if interval in INTERVALS else None
-        if kind in ("trades", "activeAssetCtx") and self.feeds is None:
+        if kind in ("trades", "activeAssetCtx", "bbo", "activeAssetData") and self.feeds is None:
             return None
+        if kind == "activeAssetData":
+            user = sub.get("user")
+            return (kind, coin, user.lower()) if isinstance(user, str) and len(user) == _ADDRESS_LEN else None
         return (kind, coin)
 
     async def on_subscription(self, method: str, sub: Any) -> None:

@@ -41,6 +41,11 @@ class Feeds:
         if kind == "activeAssetCtx":
             coin = key[1]
             return "activeAssetCtx", {"coin": coin, "ctx": self.info.asset_ctx(self.info.universe[coin], now)}
+        if kind == "bbo":
+            book = self.info.l2_book_obj(key[1], now) or {"levels": [[], []]}
+            return "bbo", {"coin": key[1], "time": now, "bbo": [side[0] if side else None for side in book["levels"]]}
+        if kind == "activeAssetData":
+            return "activeAssetData", self._asset_data(key[1], key[2], now)
         user = key[1]
         with self.ledger.lock:
             state = views.clearinghouse_state(self.ledger, user, now)
@@ -55,6 +60,19 @@ class Feeds:
             agent = next((a for a, (owner, _) in self.ledger.agents.items() if owner == user), None)
         ctxs = [self.info.asset_ctx(m, now) for m in self.info.universe.coins.values()]
         return "webData2", web_data2(user, state, orders, self.info.meta_obj(), ctxs, spot, spot_ctxs(), agent, now)
+
+    def _asset_data(self, coin: str, user: str, now: int) -> dict[str, Any]:
+        with self.ledger.lock:
+            if user not in self.ledger.accounts:
+                return {"user": user, "coin": coin, "leverage": {"type": "cross", "value": 1},
+                        "maxTradeSzs": ["0.0", "0.0"], "availableToTrade": ["0.0", "0.0"], "markPx": "0.0"}
+            is_cross, lev = self.ledger.leverage(user, coin)
+            free = max(0.0, self.ledger.free_margin(user, now))
+            mark = self.ledger.mark(coin, now)
+            size = round(free * lev / mark, self.ledger.sz_decimals(coin))
+        return {"user": user, "coin": coin, "leverage": {"type": "cross" if is_cross else "isolated", "value": lev},
+                "maxTradeSzs": [fmt_num(size)] * 2, "availableToTrade": [fmt_num(round(free * lev, 2))] * 2,
+                "markPx": fmt_num(mark)}
 
     def action(self, body: Any) -> tuple[str, Any]:
         """("action", the /exchange answer) or ("error", text) for a body the exchange cannot deserialize."""

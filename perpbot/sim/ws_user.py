@@ -22,7 +22,7 @@ from perpbot.sim.ledger import Ledger, SimOrder
 from perpbot.sim.model import coin_key
 
 USER_STREAMS = ("orderUpdates", "userFills", "userEvents", "userFundings", "webData2", "clearinghouseState",
-                "spotState", "userNonFundingLedgerUpdates")
+                "spotState")
 SNAPSHOT_FILLS = 2000
 KEPT = 5_000  # entries kept per log (older ones are only in /info)
 _EXCHANGE_CANCELS = ("scheduledCancel", "liquidatedCanceled", "marginCanceled")
