@@ -24,7 +24,8 @@ CCXT_BUILDER = "0x6530512a6c89c7cfcebc3ba7fcd9ada5f30827a6"  # the builder ccxt 
 
 
 def _client(cls, sim: SimServer):
-    ex = cls({"walletAddress": WALLET, "privateKey": KEY})
+    # enableRateLimit off: ccxt's client-side throttle (up to a second per call here) changes no byte on the wire.
+    ex = cls({"walletAddress": WALLET, "privateKey": KEY, "enableRateLimit": False})
     ex.set_sandbox_mode(True)
     ex.urls["api"] = {"public": sim.url, "private": sim.url, "ws": {"public": sim.ws_url}}
     return ex
