@@ -290,6 +290,7 @@ def _add_sim(sub: Any) -> None:
                    help="approve an API wallet for a funded account from the start (repeatable)")
     p.add_argument("--network", choices=("testnet", "mainnet"), default="testnet",
                    help="verify signatures as this chain (default testnet, as the SDK signs for any non-mainnet URL)")
+    p.add_argument("--scenario", metavar="FILE", help="timed price moves, funding, halts and faults (YAML; see README)")
     faults = p.add_argument_group("fault injection")
     faults.add_argument("--error-rate", type=float, default=0.0, metavar="P", help="share of /info answered 5xx")
     faults.add_argument("--rate-limit-rate", type=float, default=0.0, metavar="P", help="share of /info answered 429")

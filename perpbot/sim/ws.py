@@ -274,6 +274,20 @@ class WsHub:
         self._wakers: set[asyncio.Event] = set()
         if feeds is not None:
             feeds.log.wake = self._wake
+        self.drops: Callable[[int, int], bool] = lambda after, until: False  # a scenario's ws_drop in (after, until]?
+        self._drops_checked: int | None = None
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def _watch_drops(self) -> None:
+        """Close every socket when a scheduled drop comes due (checked each push tick)."""
+        while self._sockets:
+            now = self.clock.now_ms()
+            last = self._drops_checked if self._drops_checked is not None else now
+            self._drops_checked = now
+            if self.drops(last, now):
+                await self._close_all(list(self._sockets))
+            await asyncio.sleep(PUSH_TICK_S)
+        self._watcher = None
 
     def _wake(self) -> None:
         """Called from whichever thread booked a fill or order update: wake every session's push loop."""
@@ -289,6 +303,8 @@ class WsHub:
         await ws.accept()
         self._loop = asyncio.get_running_loop()
         self._sockets.add(ws)
+        if self._watcher is None:
+            self._watcher = asyncio.create_task(self._watch_drops())
         session = _Session(ws, self.info, self.faults, self.clock, self._wall, self.feeds, self.stalled)
         woken = asyncio.Event()
         self._wakers.add(woken)
@@ -308,15 +324,15 @@ class WsHub:
         loop, sockets = self._loop, list(self._sockets)
         if loop is None or not sockets:
             return 0
-
-        async def close_all() -> None:
-            for ws in sockets:
-                if ws.application_state != WebSocketState.CONNECTED:
-                    continue
-                try:
-                    await ws.close(code=1012)  # "service restart", what a redeploying exchange sends
-                except _GONE as exc:  # the client left at the same moment
-                    log.debug("websocket already gone", extra={"reason": str(exc)})
-
-        asyncio.run_coroutine_threadsafe(close_all(), loop).result(timeout=5)
+        asyncio.run_coroutine_threadsafe(self._close_all(sockets), loop).result(timeout=5)
         return len(sockets)
+
+    @staticmethod
+    async def _close_all(sockets: list[WebSocket]) -> None:
+        for ws in sockets:
+            if ws.application_state != WebSocketState.CONNECTED:
+                continue
+            try:
+                await ws.close(code=1012)  # "service restart", what a redeploying exchange sends
+            except _GONE as exc:  # the client left at the same moment
+                log.debug("websocket already gone", extra={"reason": str(exc)})
