@@ -555,6 +555,26 @@ def _run_walk_forward(args: argparse.Namespace) -> int:
                                     args.test_days, args.anchored, args.workers, args.dask, args.json)
 
 
+def _add_preflight(sub: Any) -> None:
+    sub.add_parser("preflight", help="check the exchange, key, account and symbol rules before going live",
+                   description="Reaches the configured exchange, checks the key's role and the account, each symbol's "
+                   "szDecimals, tick and minimum-order rules, the leverage limit, hourly funding and that every answer "
+                   "parses; on testnet (any network but mainnet) places and cancels one order far from the market. "
+                   "Exit 0 only if every check passes.")
+
+
+@command(_add_preflight)
+def _run_preflight(args: argparse.Namespace) -> int:
+    from perpbot.data.client import HyperliquidClient
+    from perpbot.preflight import Preflight, render
+
+    settings = load_config(args)
+    with HyperliquidClient.from_settings(settings) as client:
+        check = Preflight(settings, client)
+        print(render(check.run()))
+    return 0 if check.passed else 1
+
+
 # --- new commands go above this line -------------------------------------------------------
 
 if __name__ == "__main__":  # pragma: no cover
