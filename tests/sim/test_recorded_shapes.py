@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
 import pytest
 from exchange_signer import ASSETS, TRADER, Signer
+from shapes import shape_problems
 
 from perpbot.clock import HOUR_MS, FakeClock
 from perpbot.sim.server import SimOptions, SimServer
@@ -29,24 +28,6 @@ ADDED_SINCE = {
 }
 # Keys the live API dropped since (the 2023 clearinghouseState carried maxTradeSzs; later examples do not).
 DROPPED_SINCE = {"clearinghouse_state": {"maxTradeSzs"}}
-
-
-def shape_problems(ours: Any, recorded: Any, where: str, added: set[str], dropped: set[str]) -> list[str]:
-    """Differences in keys, value types and nesting (null matches anything: the exchange writes null for absent)."""
-    if ours is None or recorded is None:
-        return []
-    if type(ours) is not type(recorded):
-        return [f"{where}: {type(ours).__name__} here, {type(recorded).__name__} recorded"]
-    if isinstance(recorded, dict):
-        problems = [f"{where}.{k}: missing" for k in sorted(set(recorded) - set(ours) - dropped)]
-        problems += [f"{where}.{k}: not in the recording" for k in sorted(set(ours) - set(recorded) - added)]
-        for key in set(ours) & set(recorded):
-            problems += shape_problems(ours[key], recorded[key], f"{where}.{key}", added, dropped)
-        return problems
-    if isinstance(recorded, list) and ours and recorded:
-        pairs = zip(ours, recorded) if len({type(x) for x in recorded}) > 1 else [(ours[0], recorded[0])]
-        return [p for i, (a, b) in enumerate(pairs) for p in shape_problems(a, b, f"{where}[{i}]", added, dropped)]
-    return []
 
 
 @pytest.fixture(scope="module")
