@@ -15,7 +15,7 @@ from typing import Any
 from perpbot.sim.actions import L1_ACTIONS, USER_SIGNED, ExtraActions, err, kinds, pre_signature_refusal
 from perpbot.sim.builder import BuilderFees
 from perpbot.sim.matching import Matcher
-from perpbot.sim.orders import OrderError, WireError, parse_order
+from perpbot.sim.orders import OrderError, parse_order
 
 Dispatch = Callable[[str, dict[str, Any], str, int], dict[str, Any]]
 HaltedFn = Callable[[str, int], bool]  # (coin, time) -> halted?
@@ -71,6 +71,3 @@ class ExchangeExtensions:
             else:
                 statuses.append(self.matcher.place(user, spec, now))
         return {"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}}
-
-
-__all__ = ["ExchangeExtensions", "WireError"]

@@ -16,7 +16,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from perpbot.sim.account_views import frontend_order
 from perpbot.sim.assets import fmt_num
 from perpbot.sim.ledger import Ledger, SimOrder
 from perpbot.sim.model import coin_key
@@ -165,6 +164,3 @@ def web_data2(user: str, state: dict[str, Any], open_orders: list[dict[str, Any]
             "agentAddress": agent, "agentValidUntil": None if agent is None else now + 180 * 86_400_000,
             "cumLedger": state["marginSummary"]["accountValue"], "meta": meta, "assetCtxs": ctxs, "serverTime": now,
             "isVault": False, "user": user, "twapStates": [], "spotState": spot, "spotAssetCtxs": spot_ctxs}
-
-
-__all__ = ["StreamLog", "USER_STREAMS", "frontend_order", "snapshot", "user_messages", "web_data2"]

@@ -24,6 +24,23 @@ ADDR = MAIN.address
 GTC: OrderType = {"limit": {"tif": "Gtc"}}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def distinct_nonces():
+    """The SDK takes the wall-clock millisecond as each action's nonce, so two actions sent within one
+    millisecond collide (on the real exchange too: "duplicate nonce"); these tests send them back to back."""
+    import hyperliquid.exchange as sdk_exchange
+
+    last = [0]
+
+    def next_ms() -> int:
+        last[0] = max(last[0] + 1, WallClock().now_ms())
+        return last[0]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sdk_exchange, "get_timestamp_ms", next_ms)
+        yield
+
+
 @pytest.fixture(scope="module")
 def sim():
     start = floor_ms(WallClock().now_ms(), MINUTE_MS)

@@ -81,6 +81,8 @@ def test_the_account_is_liquidated_at_the_mark_when_it_breaks_maintenance(sim):
     assert float(delta["accountValue"]) < float(delta["liquidatedNtlPos"]) / 80
     assert float(delta["accountValue"]) > float(delta["liquidatedNtlPos"]) / 80 - 5
     assert float(state["marginSummary"]["accountValue"]) > 0  # caught above zero, as maintenance is meant to
+    streamed = [kind for _, kind, _ in sim.streams.users[TRADER.address.lower()]]
+    assert "liquidation" in streamed and "fill" in streamed  # what userEvents and userFills send
 
 
 def test_an_isolated_position_is_liquidated_alone(sim):
