@@ -290,6 +290,7 @@ def _add_sim(sub: Any) -> None:
                    help="approve an API wallet for a funded account from the start (repeatable)")
     p.add_argument("--network", choices=("testnet", "mainnet"), default="testnet",
                    help="verify signatures as this chain (default testnet, as the SDK signs for any non-mainnet URL)")
+    p.add_argument("--scenario", metavar="FILE", help="timed price moves, funding, halts and faults (YAML; see README)")
     faults = p.add_argument_group("fault injection")
     faults.add_argument("--error-rate", type=float, default=0.0, metavar="P", help="share of /info answered 5xx")
     faults.add_argument("--rate-limit-rate", type=float, default=0.0, metavar="P", help="share of /info answered 429")
@@ -552,6 +553,26 @@ def _run_walk_forward(args: argparse.Namespace) -> int:
     return run_walk_forward_command(settings, args.param, split_list(args.symbols), parse_time(args.start),
                                     parse_time(args.end), args.timeframe, args.metric, args.train_days,
                                     args.test_days, args.anchored, args.workers, args.dask, args.json)
+
+
+def _add_preflight(sub: Any) -> None:
+    sub.add_parser("preflight", help="check the exchange, key, account and symbol rules before going live",
+                   description="Reaches the configured exchange, checks the key's role and the account, each symbol's "
+                   "szDecimals, tick and minimum-order rules, the leverage limit, hourly funding and that every answer "
+                   "parses; on testnet (any network but mainnet) places and cancels one order far from the market. "
+                   "Exit 0 only if every check passes.")
+
+
+@command(_add_preflight)
+def _run_preflight(args: argparse.Namespace) -> int:
+    from perpbot.data.client import HyperliquidClient
+    from perpbot.preflight import Preflight, render
+
+    settings = load_config(args)
+    with HyperliquidClient.from_settings(settings) as client:
+        check = Preflight(settings, client)
+        print(render(check.run()))
+    return 0 if check.passed else 1
 
 
 # --- new commands go above this line -------------------------------------------------------

@@ -46,6 +46,7 @@ __all__ = ["EventHook", "TradingEngine", "build_engine"]
 
 log = logging.getLogger(__name__)
 _STOP_EVENTS = {"stop_loss": "stop_loss"}
+FUNDING_GRACE_MS = 60_000  # funding times carry jitter past the hour (up to seconds, rarely minutes)
 
 
 def _no_events(event: str, fields: dict[str, Any]) -> None:
@@ -208,7 +209,8 @@ class TradingEngine:
 
     def _note_funding(self, now: int, due: bool, fetched: list[bool]) -> None:
         if due and all(fetched):
-            self._next_funding_ms = floor_ms(now, 3_600_000) + 3_600_000
+            # The hour's rate is published a few ms to seconds after the hour: ask a minute past it.
+            self._next_funding_ms = floor_ms(now, 3_600_000) + 3_600_000 + FUNDING_GRACE_MS
 
     def _ingest_symbol(self, symbol: str, funding: bool) -> bool:
         assert self.ingestor is not None

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from perpbot.clock import DAY_MS, floor_ms, interval_ms
+from perpbot.clock import DAY_MS, HOUR_MS, floor_ms, interval_ms
 from perpbot.config import Settings
 from perpbot.data.db import Store
 from perpbot.execution.signing import derive_cloid
@@ -216,7 +216,8 @@ class PaperExecutor:
         times, rates = self.store.load_funding(trade.symbol, first_bar + self.step_ms, now_ms + 1)
         if len(times) == 0:
             return 0.0
-        bar_t = times - times % self.step_ms
+        hours = (times + HOUR_MS // 2) // HOUR_MS * HOUR_MS  # a rate lands ms after its hour: snap, as the backtest does
+        bar_t = hours - hours % self.step_ms
         keep = (bar_t > first_bar) & (bar_t <= now_ms)
         if not keep.any():
             return 0.0

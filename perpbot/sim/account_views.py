@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from perpbot.sim import margin
 from perpbot.sim.accounts import EmptyAccounts
 from perpbot.sim.assets import fmt_num
 from perpbot.sim.ledger import Ledger, SimOrder
@@ -17,7 +18,7 @@ _EMPTY = EmptyAccounts()
 
 
 def _usd(x: float) -> str:
-    return fmt_num(round(x, 6) + 0.0)
+    return fmt_num(round(x, 6))
 
 
 def _position(ledger: Ledger, user: str, coin: str, now_ms: int) -> dict[str, Any] | None:
@@ -27,17 +28,19 @@ def _position(ledger: Ledger, user: str, coin: str, now_ms: int) -> dict[str, An
     is_cross, lev = ledger.leverage(user, coin)
     mark = ledger.mark(coin, now_ms)
     upnl = ledger.unrealized(user, coin, now_ms)
-    margin = ledger.position_margin(user, coin, now_ms)
+    used = ledger.position_margin(user, coin, now_ms)
+    if not is_cross:
+        used += upnl  # an isolated position's margin moves with its pnl
     leverage: dict[str, Any] = {"type": "cross" if is_cross else "isolated", "value": lev}
     if not is_cross:
-        leverage["rawUsd"] = _usd(-pos.szi * pos.entry_px + margin)
+        leverage["rawUsd"] = _usd(-pos.szi * pos.entry_px + ledger.position_margin(user, coin, now_ms))
     return {
         "type": "oneWay",
         "position": {
             "coin": coin, "szi": fmt_num(pos.szi), "entryPx": fmt_num(round(pos.entry_px, 8)), "leverage": leverage,
-            # Liquidation is not simulated, so there is no liquidation price to show.
-            "liquidationPx": None, "marginUsed": _usd(margin), "positionValue": _usd(abs(pos.szi) * mark),
-            "unrealizedPnl": _usd(upnl), "returnOnEquity": fmt_num(round(upnl / margin, 8)) if margin else "0.0",
+            "liquidationPx": _opt_px(margin.liquidation_px(ledger, user, coin, now_ms)),
+            "marginUsed": _usd(used), "positionValue": _usd(abs(pos.szi) * mark),
+            "unrealizedPnl": _usd(upnl), "returnOnEquity": _roe(pos.szi, pos.entry_px, upnl, lev),
             "maxLeverage": ledger.max_leverage(coin),
             "cumFunding": {"allTime": _usd(pos.funding), "sinceOpen": _usd(pos.funding), "sinceChange": _usd(pos.funding)},
         },
@@ -55,11 +58,32 @@ def clearinghouse_state(ledger: Ledger, user: str, now_ms: int) -> dict[str, Any
     raw = account.balance - sum(p.szi * p.entry_px for p in account.positions.values())
     summary = {"accountValue": _usd(value), "totalNtlPos": _usd(ntl), "totalRawUsd": _usd(raw), "totalMarginUsed": _usd(used)}
     return {
-        "marginSummary": summary, "crossMarginSummary": dict(summary),
-        "crossMaintenanceMarginUsed": _usd(used / 2),
+        "marginSummary": summary, "crossMarginSummary": _cross_summary(ledger, user, now_ms),
+        "crossMaintenanceMarginUsed": _usd(margin.cross_maintenance(ledger, user, now_ms)),
         "withdrawable": _usd(max(0.0, value - used - ledger.order_margin(user))),
         "assetPositions": positions, "time": now_ms,
     }
+
+
+def _opt_px(px: float | None) -> str | None:
+    return None if px is None else fmt_num(round(px, 8))
+
+
+def _roe(szi: float, entry_px: float, upnl: float, leverage: int) -> str:
+    """Unrealized pnl over the margin the entry needed at this leverage (the exchange's returnOnEquity)."""
+    at_entry = abs(szi) * entry_px / leverage
+    return fmt_num(round(upnl / at_entry, 8)) if at_entry else "0.0"
+
+
+def _cross_summary(ledger: Ledger, user: str, now_ms: int) -> dict[str, str]:
+    """crossMarginSummary: the cross positions and the balance outside isolated margins."""
+    positions = ledger.accounts[user].positions
+    coins = margin.cross_coins(ledger, user)
+    ntl = sum(abs(positions[c].szi) * ledger.mark(c, now_ms) for c in coins)
+    raw = margin.cross_cash(ledger, user) - sum(positions[c].szi * positions[c].entry_px for c in coins)
+    used = sum(ledger.position_margin(user, c, now_ms) for c in coins)
+    return {"accountValue": _usd(margin.cross_account_value(ledger, user, now_ms)), "totalNtlPos": _usd(ntl),
+            "totalRawUsd": _usd(raw), "totalMarginUsed": _usd(used)}
 
 
 def _basic(order: SimOrder) -> dict[str, Any]:

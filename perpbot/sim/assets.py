@@ -78,7 +78,9 @@ def tick_size(px: float, sz_decimals: int) -> float:
 
 
 def fmt_num(x: float) -> str:
-    """A float as the exchange writes it: shortest repr, never exponent notation."""
+    """A float as the exchange writes it: shortest repr, never exponent notation, never negative zero."""
+    if x == 0:
+        return "0.0"
     text = repr(x)
     if "e" in text or "E" in text:
         text = np.format_float_positional(x, trim="-")
@@ -86,6 +88,8 @@ def fmt_num(x: float) -> str:
 
 
 def fmt_fixed(x: float, decimals: int) -> str:
-    """A float with at most `decimals` decimals, trailing zeros stripped ("0.0000125", "-0.0003")."""
-    text = f"{x:.{decimals}f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
+    """A float with at most `decimals` decimals, trailing zeros stripped but one kept ("0.0000125", "8906.0", "0.0")."""
+    text = f"{x:.{decimals}f}".rstrip("0")
+    if text.endswith("."):
+        text += "0"
+    return "0.0" if text == "-0.0" else text

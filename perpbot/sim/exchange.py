@@ -84,6 +84,7 @@ class ExchangeApi:
         self.fail_next = 0
         self.actions_received = 0
         self.raw_bodies: collections.deque[bytes] = collections.deque(maxlen=64)  # as received, newest last
+        self.ext: Any = None  # perpbot.sim.exchange_ext.ExchangeExtensions, set by the server
 
     def handle(self, body: Any) -> dict[str, Any]:
         """The JSON-ready answer to one decoded /exchange body.
@@ -97,7 +98,11 @@ class ExchangeApi:
         if isinstance(nonce, bool) or not isinstance(nonce, int) or nonce < 0:
             raise WireError(f"nonce: invalid type: {nonce!r}, expected u64")
         kind = action.get("type")
-        if kind not in ACTION_TYPES:
+        ext = self.ext
+        early = ext.early(kind) if ext is not None else None
+        if early is not None:
+            return early
+        if kind not in ACTION_TYPES and (ext is None or kind not in ext.kinds):
             raise WireError(f"action.type: unknown variant `{kind}`, expected one of "
                             + ", ".join(f"`{k}`" for k in ACTION_TYPES))
         vault, expires = body.get("vaultAddress"), body.get("expiresAfter")
@@ -111,6 +116,8 @@ class ExchangeApi:
             self.matcher.advance(now)
             if kind == "approveAgent":
                 return self._approve_agent(action, signature, nonce, now)
+            if ext is not None and kind in ext.user_signed_kinds:
+                return ext.user_signed(kind, action, signature, nonce, now)
             signer = self._recover_l1(action, signature, vault, nonce, expires)
             user = self.ledger.owner_of(signer)
             if user is None:
@@ -123,6 +130,8 @@ class ExchangeApi:
             if expires is not None and expires < now:
                 return _err("Action already expired")
             try:
+                if ext is not None:  # extra actions, builder fees, halted coins (perpbot.sim.exchange_ext)
+                    return ext.run(kind, action, user, now, self._dispatch)
                 return self._dispatch(kind, action, user, now)
             except ActionError as exc:
                 return _err(exc.text)

@@ -17,6 +17,7 @@ import numpy as np
 from perpbot.clock import Clock
 from perpbot.sim.accounts import AccountBook, EmptyAccounts
 from perpbot.sim.assets import fmt_fixed, fmt_num, round_px_one, tick_size
+from perpbot.sim.margin import margin_tables, table_for
 from perpbot.sim.market import INTERVALS, Row, SymbolMarket
 from perpbot.sim.model import coin_key
 from perpbot.sim.universe import Universe
@@ -38,32 +39,32 @@ class InfoError(Exception):
         self.status, self.text, self.content_type = status, text, content_type
 
 
-def _bad(detail: str) -> InfoError:
+def bad_body(detail: str) -> InfoError:
     return InfoError(422, _DESERIALIZE + detail)
 
 
-def _field(body: dict[str, Any], name: str, kind: type, optional: bool = False) -> Any:
+def body_field(body: dict[str, Any], name: str, kind: type, optional: bool = False) -> Any:
     """body[name] checked like serde would: missing and wrongly typed fields are 422s."""
     if name not in body or (optional and body[name] is None):
         if optional:
             return None
-        raise _bad(f"missing field `{name}`")
+        raise bad_body(f"missing field `{name}`")
     value = body[name]
     if kind is int and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**64):
-        raise _bad(f"{name}: invalid value: {json.dumps(value)}, expected u64")
+        raise bad_body(f"{name}: invalid value: {json.dumps(value)}, expected u64")
     if kind is str and not isinstance(value, str):
-        raise _bad(f"{name}: invalid type: {json.dumps(value)}, expected a string")
+        raise bad_body(f"{name}: invalid type: {json.dumps(value)}, expected a string")
     return value
 
 
-def _user(body: dict[str, Any]) -> str:
-    user = _field(body, "user", str)
+def body_user(body: dict[str, Any]) -> str:
+    user = body_field(body, "user", str)
     if not _ADDRESS.match(user):
-        raise _bad(f"user: invalid address {user!r}, expected 0x followed by 40 hex digits")
+        raise bad_body(f"user: invalid address {user!r}, expected 0x followed by 40 hex digits")
     return user.lower()
 
 
-def _dumps(obj: Any) -> str:
+def dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
@@ -85,7 +86,8 @@ class InfoApi:
     """Answers /info bodies from the universe at the clock's current time."""
 
     def __init__(self, universe: Universe, clock: Clock, candle_limit: int, seed: int,
-                 accounts: AccountBook | None = None) -> None:
+                 accounts: AccountBook | None = None,
+                 extra: dict[str, Callable[[dict[str, Any], int], str]] | None = None) -> None:
         self.universe, self.clock, self.candle_limit, self.seed = universe, clock, candle_limit, seed
         self.accounts: AccountBook = accounts or EmptyAccounts()
         self._handlers: dict[str, Callable[[dict[str, Any], int], str]] = {
@@ -96,14 +98,15 @@ class InfoApi:
             "candleSnapshot": self._candles,
             "fundingHistory": self._funding,
             "l2Book": self._l2_book,
-            "clearinghouseState": lambda b, now: _dumps(self.accounts.clearinghouse_state(_user(b), now)),
-            "openOrders": lambda b, now: _dumps(self.accounts.open_orders(_user(b))),
-            "frontendOpenOrders": lambda b, now: _dumps(self.accounts.frontend_open_orders(_user(b))),
-            "userFills": lambda b, now: _dumps(self.accounts.user_fills(_user(b))),
+            "clearinghouseState": lambda b, now: dumps(self.accounts.clearinghouse_state(body_user(b), now)),
+            "openOrders": lambda b, now: dumps(self.accounts.open_orders(body_user(b))),
+            "frontendOpenOrders": lambda b, now: dumps(self.accounts.frontend_open_orders(body_user(b))),
+            "userFills": lambda b, now: dumps(self.accounts.user_fills(body_user(b))),
             "userFillsByTime": self._fills_by_time,
             "orderStatus": self._order_status,
-            "userRole": lambda b, now: _dumps(self.accounts.user_role(_user(b))),
+            "userRole": lambda b, now: dumps(self.accounts.user_role(body_user(b))),
         }
+        self._handlers.update(extra or {})  # perpbot.sim.info_account, info_market
 
     @property
     def request_types(self) -> tuple[str, ...]:
@@ -116,11 +119,11 @@ class InfoApi:
             InfoError: the exchange would refuse the body (422) or fail on it (500 "null").
         """
         if not isinstance(body, dict):
-            raise _bad(f"invalid type: {type(body).__name__}, expected internally tagged enum")
-        kind = _field(body, "type", str)
+            raise bad_body(f"invalid type: {type(body).__name__}, expected internally tagged enum")
+        kind = body_field(body, "type", str)
         handler = self._handlers.get(kind)
         if handler is None:
-            raise _bad(f"type: unknown variant `{kind}`, expected one of {', '.join(f'`{k}`' for k in self._handlers)}")
+            raise bad_body(f"type: unknown variant `{kind}`, expected one of {', '.join(f'`{k}`' for k in self._handlers)}")
         now = self.clock.now_ms()
         self.universe.ensure(now)
         return handler(body, now)
@@ -128,53 +131,53 @@ class InfoApi:
     # --- market --------------------------------------------------------------------------
 
     def meta_obj(self) -> dict[str, Any]:
-        universe = [{"szDecimals": m.meta.sz_decimals, "name": name, "maxLeverage": m.meta.max_leverage,
-                     "marginTableId": m.meta.max_leverage} for name, m in self.universe.coins.items()]
-        tables = sorted({m.meta.max_leverage for m in self.universe.coins.values()})
-        margin_tables = [[lev, {"description": "", "marginTiers": [{"lowerBound": "0.0", "maxLeverage": lev}]}] for lev in tables]
-        return {"universe": universe, "marginTables": margin_tables, "collateralToken": 0}
+        levs = {name: m.meta.max_leverage for name, m in self.universe.coins.items()}
+        universe = [{"szDecimals": m.meta.sz_decimals, "name": name, "maxLeverage": levs[name],
+                     "marginTableId": table_for(name, levs[name])[0]} for name, m in self.universe.coins.items()]
+        return {"universe": universe, "marginTables": margin_tables(levs), "collateralToken": 0}
 
     def _meta(self, body: dict[str, Any], now: int) -> str:
-        dex = _field(body, "dex", str, optional=True)
+        dex = body_field(body, "dex", str, optional=True)
         if dex:
             raise InfoError(500, "null", "application/json")  # the simulator lists only the main dex
-        return _dumps(self.meta_obj())
+        return dumps(self.meta_obj())
+
+    def asset_ctx(self, m: SymbolMarket, now: int) -> dict[str, Any]:
+        """One perp's context as metaAndAssetCtxs and the activeAssetCtx stream show it."""
+        sz = m.meta.sz_decimals
+        mid = m.mid(now)
+        rate, premium = m.current_funding(now)
+        prev, ntl, base = m.day_stats(now)
+        tick = tick_size(mid, sz)
+        # Open interest: a steady few hours of volume, so it looks like a live market.
+        oi = round(base / 4 + 1_000.0 * 10.0 ** -sz * (coin_key(m.meta.name) % 997), sz)
+        return {
+            "funding": fmt_fixed(rate, 10), "openInterest": fmt_num(oi), "prevDayPx": fmt_num(prev),
+            "dayNtlVlm": fmt_fixed(ntl, 2), "premium": fmt_fixed(premium, 10), "oraclePx": fmt_num(mid),
+            "markPx": fmt_num(mid), "midPx": fmt_num(mid),
+            "impactPxs": [fmt_num(round_px_one(mid - tick, sz)), fmt_num(round_px_one(mid + tick, sz))],
+            "dayBaseVlm": fmt_num(round(base, sz)),
+        }
 
     def _meta_and_ctxs(self, body: dict[str, Any], now: int) -> str:
-        ctxs = []
-        for m in self.universe.coins.values():
-            sz = m.meta.sz_decimals
-            mid = m.mid(now)
-            rate, premium = m.current_funding(now)
-            prev, ntl, base = m.day_stats(now)
-            tick = tick_size(mid, sz)
-            # Open interest: a steady few hours of volume, so it looks like a live market.
-            oi = round(base / 4 + 1_000.0 * 10.0 ** -sz * (coin_key(m.meta.name) % 997), sz)
-            ctxs.append({
-                "funding": fmt_fixed(rate, 10), "openInterest": fmt_num(oi), "prevDayPx": fmt_num(prev),
-                "dayNtlVlm": fmt_fixed(ntl, 2), "premium": fmt_fixed(premium, 10), "oraclePx": fmt_num(mid),
-                "markPx": fmt_num(mid), "midPx": fmt_num(mid),
-                "impactPxs": [fmt_num(round_px_one(mid - tick, sz)), fmt_num(round_px_one(mid + tick, sz))],
-                "dayBaseVlm": fmt_num(round(base, sz)),
-            })
-        return _dumps([self.meta_obj(), ctxs])
+        return dumps([self.meta_obj(), [self.asset_ctx(m, now) for m in self.universe.coins.values()]])
 
     def _all_mids(self, body: dict[str, Any], now: int) -> str:
-        return _dumps({name: fmt_num(px) for name, px in self.universe.mids(now).items()})
+        return dumps({name: fmt_num(px) for name, px in self.universe.mids(now).items()})
 
     def _market(self, coin: str) -> SymbolMarket | None:
         return self.universe.coins.get(coin)
 
     def _candles(self, body: dict[str, Any], now: int) -> str:
-        req = _field(body, "req", dict)
+        req = body_field(body, "req", dict)
         if not isinstance(req, dict):
-            raise _bad("req: invalid type, expected struct CandleSnapshotReq")
-        coin = _field(req, "coin", str)
-        interval = _field(req, "interval", str)
+            raise bad_body("req: invalid type, expected struct CandleSnapshotReq")
+        coin = body_field(req, "coin", str)
+        interval = body_field(req, "interval", str)
         if interval not in INTERVALS:
-            raise _bad(f"req.interval: unknown variant `{interval}`, expected one of {', '.join(INTERVALS)}")
-        start = _field(req, "startTime", int)
-        end = _field(req, "endTime", int, optional=True)
+            raise bad_body(f"req.interval: unknown variant `{interval}`, expected one of {', '.join(INTERVALS)}")
+        start = body_field(req, "startTime", int)
+        end = body_field(req, "endTime", int, optional=True)
         market = self._market(coin)
         if market is None:
             return "[]"
@@ -222,9 +225,9 @@ class InfoApi:
         return None if market is None else market.forming(interval, now)
 
     def _funding(self, body: dict[str, Any], now: int) -> str:
-        coin = _field(body, "coin", str)
-        start = _field(body, "startTime", int)
-        end = _field(body, "endTime", int, optional=True)
+        coin = body_field(body, "coin", str)
+        start = body_field(body, "startTime", int)
+        end = body_field(body, "endTime", int, optional=True)
         market = self._market(coin)
         if market is None:
             raise InfoError(500, "null", "application/json")  # what the exchange answers for an unknown coin
@@ -257,19 +260,19 @@ class InfoApi:
         return {"coin": coin, "time": now, "levels": sides}
 
     def _l2_book(self, body: dict[str, Any], now: int) -> str:
-        return _dumps(self.l2_book_obj(_field(body, "coin", str), now))
+        return dumps(self.l2_book_obj(body_field(body, "coin", str), now))
 
     # --- accounts --------------------------------------------------------------------------
 
     def _fills_by_time(self, body: dict[str, Any], now: int) -> str:
-        user = _user(body)
-        start = _field(body, "startTime", int)
-        end = _field(body, "endTime", int, optional=True)
-        return _dumps(self.accounts.user_fills_by_time(user, start, end))
+        user = body_user(body)
+        start = body_field(body, "startTime", int)
+        end = body_field(body, "endTime", int, optional=True)
+        return dumps(self.accounts.user_fills_by_time(user, start, end))
 
     def _order_status(self, body: dict[str, Any], now: int) -> str:
-        user = _user(body)
+        user = body_user(body)
         oid = body.get("oid")
         if isinstance(oid, bool) or not (isinstance(oid, int) and oid >= 0 or isinstance(oid, str) and _CLOID.match(oid)):
-            raise _bad(f"oid: invalid value {json.dumps(oid)}, expected an order id or a 0x cloid of 32 hex digits")
-        return _dumps(self.accounts.order_status(user, oid))
+            raise bad_body(f"oid: invalid value {json.dumps(oid)}, expected an order id or a 0x cloid of 32 hex digits")
+        return dumps(self.accounts.order_status(user, oid))

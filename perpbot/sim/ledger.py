@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from perpbot.sim.assets import fmt_num
 from perpbot.sim.universe import Universe
@@ -19,6 +21,9 @@ TAKER_FEE = 0.00045  # base-tier perp fees
 MAKER_FEE = 0.00015
 DEFAULT_LEVERAGE = 20  # a fresh account trades each asset at 20x cross (or the asset's cap)
 MAX_FILLS_KEPT = 10_000  # the exchange keeps only the most recent 10,000 fills per user
+OID_START = 100_000_000_001  # live oids are past 10^11 (2025): a client keeping them in 32 bits breaks here
+TID_MIN, TID_SPAN = 10**14, 2**53 - 10**14  # trade ids are unordered hashes in [10^14, 2^53)
+Listener = Callable[[str, str, Any], None]  # (event kind, user, payload): see Ledger.emit
 
 
 @dataclass(slots=True)
@@ -74,6 +79,8 @@ class Account:
     positions: dict[str, Position] = field(default_factory=dict)
     leverage: dict[str, tuple[bool, int]] = field(default_factory=dict)  # coin -> (is_cross, leverage)
     fills: list[dict] = field(default_factory=list)  # wire-shaped, oldest first
+    iso_margin: dict[str, float] = field(default_factory=dict)  # coin -> margin held by its isolated position
+    spot_usdc: float = 0.0  # USDC on the spot side (usdClassTransfer moves it to and from `balance`)
 
 
 def _hash(*parts: object) -> str:
@@ -91,8 +98,26 @@ class Ledger:
         self.orders: dict[int, SimOrder] = {}
         self.cloids: dict[tuple[str, str], int] = {}  # (user, cloid) -> latest oid with it
         self.lock = threading.RLock()
-        self._next_oid = 1
-        self._next_tid = 1
+        self.listeners: list[Listener] = []  # streams, history and margin bookkeeping subscribe here
+        self.timers: list[Any] = []  # things due at a time (scheduleCancel): next_due(start, end), fire(at)
+        self._next_oid = OID_START
+        self._tids: set[int] = set()
+
+    def emit(self, kind: str, user: str, payload: Any) -> None:
+        """Tell every listener: "order" (a SimOrder placed or closed), "fill", "funding", "ledger", "liquidation"."""
+        for listener in self.listeners:
+            listener(kind, user, payload)
+
+    def _new_tid(self, fill_no: int) -> int:
+        """A trade id in the exchange's range, unordered like its hashes, never repeated."""
+        n = fill_no
+        while True:
+            digest = hashlib.sha256(f"tid:{n}".encode()).digest()
+            tid = TID_MIN + int.from_bytes(digest[:8], "big") % TID_SPAN
+            if tid not in self._tids:
+                self._tids.add(tid)
+                return tid
+            n += 1_000_003
 
     # --- accounts and agents ---------------------------------------------------------------
 
@@ -158,6 +183,7 @@ class Ledger:
         self.orders[order.oid] = order
         if order.cloid:
             self.cloids[(order.user, order.cloid)] = order.oid
+        self.emit("order", order.user, order)
         return order
 
     def find(self, user: str, oid: int | str) -> SimOrder | None:
@@ -171,14 +197,15 @@ class Ledger:
     def open_orders(self, user: str | None = None) -> list[SimOrder]:
         return [o for o in self.orders.values() if o.status == "open" and (user is None or o.user == user)]
 
-    @staticmethod
-    def close_order(order: SimOrder, status: str, now_ms: int) -> None:
+    def close_order(self, order: SimOrder, status: str, now_ms: int) -> None:
         order.status, order.status_ts = status, now_ms
+        self.emit("order", order.user, order)
 
     # --- fills and funding -----------------------------------------------------------------------
 
-    def book_fill(self, order: SimOrder, px: float, sz: float, now_ms: int, crossed: bool) -> dict:
-        """Apply one fill to the position and balance; returns the fill as userFills shows it."""
+    def book_fill(self, order: SimOrder, px: float, sz: float, now_ms: int, crossed: bool,
+                  extra: dict | None = None) -> dict:
+        """Apply one fill to the position and balance; returns the fill as userFills shows it (plus `extra` keys)."""
         account = self.accounts[order.user]
         pos = self.position(order.user, order.coin)
         sz_dec = self.sz_decimals(order.coin)
@@ -197,21 +224,22 @@ class Ledger:
         fee = round(px * sz * (TAKER_FEE if crossed else MAKER_FEE), 6)
         account.balance += closed_pnl - fee
         order.sz = round(order.sz - sz, sz_dec)
-        tid = self._next_tid
-        self._next_tid += 1
+        tid = self._new_tid(len(self._tids))
         fill = {
             "coin": order.coin, "px": _num(px), "sz": _num(round(sz, sz_dec)), "side": "B" if order.is_buy else "A",
             "time": now_ms, "startPosition": _num(start), "dir": _direction(start, signed),
             "closedPnl": _num(round(closed_pnl, 6)), "hash": _hash("fill", tid), "oid": order.oid,
-            "crossed": crossed, "fee": _num(fee), "tid": tid, "feeToken": "USDC",
+            "crossed": crossed, "fee": _num(fee), "tid": tid, "feeToken": "USDC", "twapId": None,
         }
         if order.cloid:
             fill["cloid"] = order.cloid
+        fill.update(extra or {})
         account.fills.append(fill)
         del account.fills[:-MAX_FILLS_KEPT]
+        self.emit("fill", order.user, fill)
         return fill
 
-    def pay_funding(self, coin: str, oracle_px: float, rate_1h: float) -> None:
+    def pay_funding(self, coin: str, oracle_px: float, rate_1h: float, time_ms: int = 0) -> None:
         """Settle one hour of funding on every open position in `coin` (positive rate: longs pay)."""
         for account in self.accounts.values():
             pos = account.positions.get(coin)
@@ -219,6 +247,8 @@ class Ledger:
                 payment = pos.szi * oracle_px * rate_1h
                 account.balance -= payment
                 pos.funding += payment
+                self.emit("funding", account.address, {"time": time_ms, "coin": coin, "usdc": _num(round(-payment, 6)),
+                                                       "szi": _num(pos.szi), "fundingRate": fmt_num(rate_1h)})
 
     # --- margin --------------------------------------------------------------------------------
 
@@ -233,10 +263,14 @@ class Ledger:
         return account.balance + sum(self.unrealized(user, c, now_ms) for c in account.positions)
 
     def position_margin(self, user: str, coin: str, now_ms: int) -> float:
-        pos = self.accounts[user].positions.get(coin)
+        account = self.accounts[user]
+        pos = account.positions.get(coin)
         if pos is None or pos.szi == 0:
             return 0.0
-        return abs(pos.szi) * self.mark(coin, now_ms) / self.leverage(user, coin)[1]
+        is_cross, lev = self.leverage(user, coin)
+        if not is_cross:
+            return account.iso_margin.get(coin, 0.0)  # what was put in, not what the mark says
+        return abs(pos.szi) * self.mark(coin, now_ms) / lev
 
     def margin_used(self, user: str, now_ms: int) -> float:
         return sum(self.position_margin(user, c, now_ms) for c in self.accounts[user].positions)
@@ -252,7 +286,7 @@ class Ledger:
 
 def _num(x: float) -> str:
     """A number as the exchange writes it: shortest repr, no exponent, no negative zero."""
-    return fmt_num(x if x != 0 else 0.0)
+    return fmt_num(x)
 
 
 def _direction(start: float, signed: float) -> str:

@@ -14,12 +14,25 @@ from dataclasses import dataclass
 import numpy as np
 
 from perpbot.clock import DAY_MS, HOUR_MS, INTERVAL_MS, MINUTE_MS
-from perpbot.sim.assets import round_px_one
+from perpbot.sim.assets import round_px, round_px_one
 from perpbot.sim.model import CHUNK_MS, BarGenerator, Bars, coin_key, funding_rates
 
 INTERVALS = (*INTERVAL_MS, "1M")
 _WEEK_OFFSET_MS = 4 * DAY_MS  # weekly candles open on Monday 00:00 UTC (1970-01-01 was a Thursday)
 _AHEAD_MS = DAY_MS  # generate this far past the clock so reads never wait for the generator
+# Funding lands a little after the hour, as on the exchange (recorded: median +109 ms, p99 +574 ms).
+_JITTER_FLOOR_MS, _JITTER_MEAN_MS, _JITTER_CAP_MS = 20, 125, 1_500
+
+
+def funding_jitter_ms(hours_ms: np.ndarray, key: int) -> np.ndarray:
+    """Deterministic milliseconds past each hour (a hash of hour and coin, so lazily grown history agrees)."""
+    x = (hours_ms // HOUR_MS).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(key)
+    x ^= x >> np.uint64(31)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(29)
+    u = (x >> np.uint64(11)).astype(np.float64) / 2.0**53
+    jitter = _JITTER_FLOOR_MS + np.floor(-_JITTER_MEAN_MS * np.log1p(-u))
+    return np.minimum(jitter, _JITTER_CAP_MS).astype(np.int64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +89,8 @@ class SymbolMarket:
         self._seed = seed
         self._cache: dict[str, Candles] = {}
         self.funding_t = self.funding_rate = self.funding_premium = np.empty(0)
+        self._moves: list[PriceMove] = []  # scenario price moves, applied to every bar (also those generated later)
+        self._funding_overrides: list[tuple[int, int, float]] = []  # (from, until, hourly rate)
         self._refresh_funding()
 
     # --- growth ----------------------------------------------------------------------------
@@ -86,11 +101,37 @@ class SymbolMarket:
         if gen is None or gen.end_ms > now_ms + _AHEAD_MS // 2:
             return
         chunks = math.ceil((now_ms + _AHEAD_MS - gen.end_ms) / CHUNK_MS)
-        self.bars = Bars.concat([self.bars, gen.generate(chunks)])
+        self.bars = Bars.concat([self.bars, self._moved(gen.generate(chunks))])
         self._cache.clear()
         self._refresh_funding()
 
+    # --- scenarios ---------------------------------------------------------------------------
+
+    def add_price_move(self, move: PriceMove) -> None:
+        """Scale the price path by the move's factor from its start on (bars already stored and future ones)."""
+        self._moves.append(move)
+        self.bars = apply_moves(self.bars, [move], self.meta.sz_decimals)
+        self._cache.clear()
+        self._refresh_funding()
+
+    def set_funding(self, from_ms: int, until_ms: int, rate_1h: float) -> None:
+        """Fix the hourly funding rate for the hours in [from, until)."""
+        self._funding_overrides.append((from_ms, until_ms, rate_1h))
+        self._refresh_funding()
+
+    def _moved(self, bars: Bars) -> Bars:
+        return apply_moves(bars, self._moves, self.meta.sz_decimals) if self._moves else bars
+
     def _refresh_funding(self) -> None:
+        self._compute_funding()
+        if self._funding_overrides:
+            rate = self.funding_rate.copy()
+            hours = self.funding_t // HOUR_MS * HOUR_MS
+            for start, until, value in self._funding_overrides:
+                rate[(hours >= start) & (hours < until)] = value
+            self.funding_rate = rate
+
+    def _compute_funding(self) -> None:
         if self._fixed_funding is not None:
             self.funding_t, self.funding_rate, self.funding_premium = self._fixed_funding
             return
@@ -106,7 +147,8 @@ class SymbolMarket:
         hours = first + np.arange(len(noise), dtype=np.int64) * HOUR_MS
         hours = hours[hours <= b.t[-1]]
         rate, premium = funding_rates(b.t, b.c, hours, noise[: len(hours)], self.meta.daily_vol)
-        self.funding_t, self.funding_rate, self.funding_premium = hours, rate, premium
+        times = hours + funding_jitter_ms(hours, coin_key(self.meta.name) ^ self._seed)
+        self.funding_t, self.funding_rate, self.funding_premium = times, rate, premium
 
     # --- prices ----------------------------------------------------------------------------
 
@@ -215,3 +257,42 @@ class SymbolMarket:
         prev = float(b.c[max(a - 1, 0)])
         base = float(b.v[a:z].sum())
         return prev, float((b.v[a:z] * b.c[a:z]).sum()), base
+
+
+@dataclass(frozen=True, slots=True)
+class PriceMove:
+    """A scenario's price move: the path scaled by 1 + pct/100, reached linearly over `over_ms` from `at_ms`,
+    held for `hold_ms` (None: for good) and then undone linearly over `recover_ms`."""
+
+    at_ms: int
+    pct: float
+    over_ms: int
+    hold_ms: int | None = None
+    recover_ms: int = 0
+
+    def factor(self, t: np.ndarray) -> np.ndarray:
+        full = self.pct / 100.0
+        rise = np.clip((t - self.at_ms) / max(self.over_ms, 1), 0.0, 1.0) * full
+        if self.hold_ms is None:
+            return 1.0 + rise
+        back_from = self.at_ms + self.over_ms + self.hold_ms
+        undone = np.clip((t - back_from) / max(self.recover_ms, 1), 0.0, 1.0) * full
+        return 1.0 + rise - undone
+
+
+def apply_moves(bars: Bars, moves: list[PriceMove], sz_decimals: int) -> Bars:
+    """Bars with every move applied: opens scale with the factor at the bar's open, closes at its close."""
+    if not len(bars) or not moves:
+        return bars
+    f_open = np.ones(len(bars))
+    f_close = np.ones(len(bars))
+    for move in moves:
+        f_open = f_open * move.factor(bars.t)
+        f_close = f_close * move.factor(bars.t + MINUTE_MS)
+    if np.all(f_open == 1.0) and np.all(f_close == 1.0):
+        return bars
+    o = round_px(bars.o * f_open, sz_decimals)
+    c = round_px(bars.c * f_close, sz_decimals)
+    h = np.maximum(round_px(bars.h * np.maximum(f_open, f_close), sz_decimals), np.maximum(o, c))
+    lo = np.minimum(round_px(bars.l * np.minimum(f_open, f_close), sz_decimals), np.minimum(o, c))
+    return Bars(bars.t, o, h, lo, c, bars.v, bars.n, bars.low_first, bars.f1, bars.f2)

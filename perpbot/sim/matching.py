@@ -17,6 +17,7 @@ from typing import Any
 from perpbot.clock import HOUR_MS
 from perpbot.sim.assets import fmt_num
 from perpbot.sim.ledger import Ledger, SimOrder
+from perpbot.sim.liquidation import replay
 from perpbot.sim.orders import OrderError, OrderSpec, check_rules
 from perpbot.sim.path import first_touch, path_points
 
@@ -187,10 +188,10 @@ class Matcher:
         hour = (last // HOUR_MS + 1) * HOUR_MS
         start = last
         while hour <= now_ms:
-            self._walk(start, hour)
+            replay(self, start, hour)  # the walk, cut where an account must be liquidated
             self._settle_funding(hour)
             start, hour = hour, hour + HOUR_MS
-        self._walk(start, now_ms)
+        replay(self, start, now_ms)
 
     def _walk(self, start_ms: int, end_ms: int) -> None:
         """Fire every resting or trigger order the path reaches in (start, end], earliest first."""
@@ -240,8 +241,8 @@ class Matcher:
         for coin in self.ledger.coins:
             market = self.ledger.universe[coin]
             i = int(market.funding_t.searchsorted(hour_ms))
-            if i < len(market.funding_t) and int(market.funding_t[i]) == hour_ms:
-                self.ledger.pay_funding(coin, market.mid(hour_ms), float(market.funding_rate[i]))
+            if i < len(market.funding_t) and int(market.funding_t[i]) - hour_ms < HOUR_MS // 2:  # hour + jitter
+                self.ledger.pay_funding(coin, market.mid(hour_ms), float(market.funding_rate[i]), int(market.funding_t[i]))
 
 
 def _resting(order: SimOrder) -> dict[str, Any]:

@@ -38,6 +38,10 @@ class SimOptions:
     """API wallets approved from the start, agent address -> the funded account it signs for."""
     network: str = "testnet"
     """Which chain signatures are verified for: testnet (what the SDK signs for any URL but mainnet's) or mainnet."""
+    scenario_file: str | None = None
+    """A scenario (YAML or JSON) of timed price moves, funding rates, halts and faults; see perpbot.sim.scenario."""
+    schedule_cancel_min_volume: float = 1_000_000.0
+    """USD an account must have traded before scheduleCancel is accepted (the exchange's gate; 0 lifts it)."""
 
     def validate(self) -> None:
         """Raise ConfigError naming the first bad option and how to fix it."""
@@ -57,6 +61,8 @@ class SimOptions:
                                   "name the file's coin alone, e.g. --symbols BTC")
             if not Path(self.candles_file).is_file():
                 raise ConfigError(f"--candles {self.candles_file}: no such file", "check the path")
+        if self.scenario_file is not None and not Path(self.scenario_file).is_file():
+            raise ConfigError(f"--scenario {self.scenario_file}: no such file", "check the path")
         if self.funding_file is not None and not Path(self.funding_file).is_file():
             raise ConfigError(f"--funding {self.funding_file}: no such file", "check the path")
         self.faults.validate()

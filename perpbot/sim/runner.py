@@ -26,7 +26,7 @@ def options_from_args(args: argparse.Namespace, start_ms: int | None) -> SimOpti
     return SimOptions(seed=args.seed, symbols=symbols, history_days=args.history_days, speed=args.speed,
                       candle_limit=args.candle_limit, start_ms=start_ms, candles_file=args.candles,
                       funding_file=args.funding, faults=faults, funds=funds, agents=agents,
-                      network=args.network)
+                      network=args.network, scenario_file=getattr(args, "scenario", None))
 
 
 def run_sim(args: argparse.Namespace, start_ms: int | None) -> int:
@@ -47,6 +47,9 @@ def run_sim(args: argparse.Namespace, start_ms: int | None) -> int:
         print(f"perpbot sim: API wallet {agent} signs for {account}", flush=True)
     print(f"perpbot sim: prediction markets at {server.polymarket_url} (Gamma) and {server.kalshi_url} (Kalshi)",
           flush=True)
+    if server.scenarios.events:
+        print(f"perpbot sim: scenario {opts.scenario_file}: {len(server.scenarios.events)} events "
+              f"({', '.join(sorted({e.kind for e in server.scenarios.events}))}); /sim/scenario lists them", flush=True)
     # `kill` (SIGTERM) stops it as cleanly as Ctrl-C does.
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:

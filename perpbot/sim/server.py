@@ -4,8 +4,9 @@
         Info(base_url=sim.url)   # the official SDK works against it unchanged
 
 Routes: `POST /info` (see `perpbot.sim.info`), `POST /exchange` (see `perpbot.sim.exchange`),
-the WebSocket `/ws` (see `perpbot.sim.ws`), and simulated prediction markets in Polymarket
-Gamma's and Kalshi's shapes under `/polymarket` and `/kalshi` (see `perpbot.sim.prediction`).
+the WebSocket `/ws` (see `perpbot.sim.ws`), the scenario controller `/sim/scenario` (loopback
+only, see `perpbot.sim.control`), and simulated prediction markets in Polymarket Gamma's and
+Kalshi's shapes under `/polymarket` and `/kalshi` (see `perpbot.sim.prediction`).
 Every answer is built from the exchange's own clock, `sim.now_ms()`, which starts at
 `options.start_ms` and runs `options.speed` times faster than wall time.
 """
@@ -27,14 +28,19 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from perpbot.clock import MINUTE_MS, Clock, ScaledClock, WallClock, floor_ms
 from perpbot.errors import ConfigError
+from perpbot.sim.control import FaultMiddleware, Scenarios, control_routes
 from perpbot.sim.exchange import build_exchange, exchange_route
 from perpbot.sim.faults import FaultConfig, FaultInjector
 from perpbot.sim.info import InfoApi, InfoError
 from perpbot.sim.options import SimOptions
 from perpbot.sim.prediction import KALSHI_PATH, POLYMARKET_PATH, SimPredictionMarkets
 from perpbot.sim.prediction_routes import prediction_routes
+from perpbot.sim.scenario import load_scenario
 from perpbot.sim.universe import Universe, build_universe
+from perpbot.sim.wiring import wire
 from perpbot.sim.ws import WsHub
+from perpbot.sim.ws_feeds import Feeds
+from perpbot.sim.ws_user import StreamLog
 
 __all__ = ["FaultConfig", "SimOptions", "SimServer"]
 
@@ -116,16 +122,28 @@ class SimServer:
                                                  self.clock, self.options.funds, self.options.network,
                                                  self.options.agents)
         self.ledger = self.exchange.ledger
-        self.info = InfoApi(self.universe, self.clock, self.options.candle_limit, self.options.seed, accounts)
-        self.hub = WsHub(self.info, self.faults, self.clock, time.monotonic)
+        self.scenarios = Scenarios(self.universe, self.clock)
+        if self.options.scenario_file:
+            self.scenarios.add(load_scenario(self.options.scenario_file, start_ms, list(self.universe.coins)))
+        self.wired = wire(self.exchange, self.clock, start_ms, self.options.schedule_cancel_min_volume,
+                          self.scenarios.halted)
+        self.info = InfoApi(self.universe, self.clock, self.options.candle_limit, self.options.seed, accounts,
+                            self.wired.info_handlers)
+        self.streams = StreamLog(self.ledger, self.options.seed)
+        self.ledger.listeners.append(self.streams.on_event)
+        feeds = Feeds(self.exchange, self.info, self.wired.history, self.streams)
+        self.hub = WsHub(self.info, self.faults, self.clock, time.monotonic, feeds, self.scenarios.ws_stalled)
+        self.hub.drops = self.scenarios.drops_between
         # Stateless and read-only, so always served: a market moves with (seed, time since start_ms) alone.
         self.prediction = SimPredictionMarkets(self.options.seed, start_ms)
-        self.app = build_app(self.info, self.injector, self.hub, exchange_route(self.exchange),
-                             prediction_routes(self.prediction, self.clock.now_ms))
+        routes = [*prediction_routes(self.prediction, self.clock.now_ms),
+                  *control_routes(self.scenarios, list(self.universe.coins), self.clock.now_ms)]
+        self.app = build_app(self.info, self.injector, self.hub, exchange_route(self.exchange), routes)
+        self.asgi = FaultMiddleware(self.app, self.scenarios)
         self.host = host
         self._sock = _bind(host, port)
         self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_config=None, log_level="warning", access_log=False, lifespan="off",
+        config = uvicorn.Config(self.asgi, log_config=None, log_level="warning", access_log=False, lifespan="off",
                                 ws="websockets-sansio", timeout_graceful_shutdown=1)
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None

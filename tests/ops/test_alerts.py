@@ -255,7 +255,8 @@ def test_secrets_never_reach_logs_or_reprs(telegram, clock, caplog):
         telegram.fail_next(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
         channels = [DiscordChannel(discord.url), TelegramChannel(telegram.url, telegram.token, telegram.chat_id)]
         sink = AlertSink(channels, config(max_retries=1), clock)
-        with caplog.at_level(logging.DEBUG):
+        # httpx's own level too: a command run earlier in this worker (setup_logging) quiets it to WARNING.
+        with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="httpx"):
             sink.send("error", "first")
             assert sink.close(timeout_s=5)
         secrets = [discord.url, discord.token, telegram.token]

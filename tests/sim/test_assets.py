@@ -27,7 +27,8 @@ def test_prices_round_to_the_exchange_rules(px, sz_decimals, expected):
 def test_ticks_and_number_formats():
     assert tick_size(60_000.0, 5) == 1.0 and tick_size(3_000.0, 4) == 0.1 and tick_size(150.0, 2) == 0.01
     assert [fmt_num(x) for x in (60123.0, 0.15123, 0.00001)] == ["60123.0", "0.15123", "0.00001"]
-    assert [fmt_fixed(x, 10) for x in (0.0000125, -0.0003, 0.0, -0.0)] == ["0.0000125", "-0.0003", "0", "0"]
+    assert [fmt_fixed(x, 10) for x in (0.0000125, -0.0003, 0.0, -0.0, 8906.0)] == ["0.0000125", "-0.0003", "0.0", "0.0", "8906.0"]
+    assert [fmt_num(x) for x in (0.0, -0.0, -1.5)] == ["0.0", "0.0", "-1.5"]  # never "-0.0"
 
 
 def test_profiles_and_replay_lot_sizes():

@@ -84,8 +84,11 @@ def test_growth_on_demand_matches_a_universe_generated_up_front():
 def test_funding_slices_and_daily_stats(btc):
     now = START_MS + 2 * HOUR_MS + 30 * MINUTE_MS
     s = btc.funding_slice(START_MS - DAY_MS, now, 10)
-    assert s.stop - s.start == 10 and btc.funding_t[s.start] == START_MS - DAY_MS
-    assert np.all(np.diff(btc.funding_t) == HOUR_MS)
+    # Each rate lands a few ms after its hour (the exchange's jitter): bucket by hour, never compare exactly.
+    hours = btc.funding_t // HOUR_MS * HOUR_MS
+    assert s.stop - s.start == 10 and hours[s.start] == START_MS - DAY_MS
+    assert np.all(np.diff(hours) == HOUR_MS) and 0 < int((btc.funding_t - hours).min()) and (btc.funding_t - hours).max() < 2_000
+    assert len(set((btc.funding_t - hours).tolist())) > 50
     rate, premium = btc.current_funding(now)
     i = int(np.searchsorted(btc.funding_t, START_MS + 2 * HOUR_MS))
     assert rate == btc.funding_rate[i] and premium == btc.funding_premium[i]

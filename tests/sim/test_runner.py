@@ -36,6 +36,30 @@ def test_sim_command_prints_its_url_serves_and_stops_on_ctrl_c():
     assert "stopped" in out and "Traceback" not in err
 
 
+@pytest.mark.e2e
+def test_sim_command_runs_a_scenario_file(tmp_path):
+    scenario = tmp_path / "crash.yaml"
+    scenario.write_text("events:\n  - {kind: price_move, at: 1h, coin: BTC, pct: -8, over: 2m}\n"
+                        "  - {kind: rate_limit, at: 2h, for: 1m}\n")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "perpbot.cli", "sim", "--port", "0", "--history-days", "0.2", "--symbols", "BTC",
+         "--start", "2024-03-01T12:00", "--scenario", str(scenario)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        url = proc.stdout.readline().split()[3]
+        lines = [proc.stdout.readline() for _ in range(3)]
+        assert any("scenario" in line and "2 events (price_move, rate_limit)" in line for line in lines)
+        events = httpx.get(url + "/sim/scenario", timeout=5).json()["events"]
+        assert [(e["kind"], e["at_ms"]) for e in events] == [("price_move", 1_709_298_000_000), ("rate_limit", 1_709_301_600_000)]
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+
+
 def test_flags_become_options_and_faults():
     args = build_parser().parse_args(
         ["sim", "--seed", "9", "--symbols", "eth, SOL", "--speed", "60", "--candle-limit", "0", "--history-days", "2",
@@ -55,6 +79,7 @@ def test_flags_become_options_and_faults():
         (["sim", "--port", "0", "--error-rate", "2"], "--error-rate must be a probability"),
         (["sim", "--port", "0", "--start", "yesterday"], "cannot read the time 'yesterday'"),
         (["sim", "--port", "0", "--candles", "/nonexistent/x.csv", "--symbols", "BTC"], "no such file"),
+        (["sim", "--port", "0", "--scenario", "/nonexistent/crash.yaml"], "--scenario /nonexistent/crash.yaml: no such file"),
     ],
 )
 def test_bad_flags_fail_with_one_clear_error(capsys, argv, message):
