@@ -116,6 +116,8 @@ def _series(values: Any, name: str) -> FloatArray:
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional (got shape {arr.shape})")
+    if not (arr.flags.c_contiguous and arr.flags.writeable):
+        arr = arr.copy()  # the kernels are compiled for plain arrays; another layout would compile again
     return arr
 
 
@@ -136,6 +138,8 @@ def _start(*named: tuple[str, FloatArray]) -> int:
     if len({len(arr) for _, arr in named}) > 1:
         sizes = ", ".join(f"{name}={len(arr)}" for name, arr in named)
         raise ValueError(f"inputs must have the same length (got {sizes})")
+    if all(math.isfinite(float(np.add.reduce(arr))) for _, arr in named):  # the usual case, in one pass
+        return 0  # (a finite sum has no NaN or inf in it; one that overflows takes the checks below)
     finite = np.logical_and.reduce([np.isfinite(arr) for _, arr in named])
     for name, arr in named:
         if np.isinf(arr).any():
