@@ -58,11 +58,10 @@ _forced_path: ContextVar[str] = ContextVar("indicator_path", default="auto")
 def use_path(path: str) -> Iterator[None]:
     """Run the indicators called inside this block on one path (tests and benchmarks compare them).
 
-    "auto" (the default outside any block) takes the compiled kernels once numba is loaded in
-    the process (`preload_compiled`, the compiled backtest loop, a sweep) or for inputs of at
-    least COMPILED_FROM_BARS bars, else numpy: a short-lived process computing a few windows,
-    or even a year of 1m bars, is done before numba would have loaded. "numpy" and "compiled"
-    force one path. The choice is per context (thread, task), not global.
+    "auto" (the default) takes the compiled kernels once numba is loaded in the process
+    (`preload_compiled`, the compiled backtest loop, a sweep) or for inputs of at least
+    COMPILED_FROM_BARS bars, else numpy: a process computing a few windows, or even a year of
+    1m bars, is done before numba would have loaded. The choice is per context (thread, task).
 
     Raises:
         ValueError: an unknown path.
@@ -77,35 +76,25 @@ def use_path(path: str) -> Iterator[None]:
 
 
 def preload_compiled() -> None:
-    """Load numba and the compiled kernels now, so every later call takes them.
-
-    For long-lived processes (the daemon, the dashboard, sweeps): the load (~0.6 s, or the
-    one-time compile of a few seconds on a new machine, see README) happens here, not in the
-    first call that needs a result.
+    """Load numba and the compiled kernels now, so every later call takes them (long-lived
+    processes, sweeps): ~0.6 s, plus a one-time compile of a few seconds on a new machine (README).
     """
-    kernels = _kernels()
-    y = np.linspace(1.0, 2.0, 64)
-    out = np.empty(64)
+    from perpbot.signals import kernels
+
+    y, out = np.linspace(1.0, 2.0, 64), np.empty(64)  # of the types the real calls pass
     kernels.bands(y, 20, 2.0, out, out.copy(), out.copy(), out.copy())
     kernels.rsi(y, 14, out)
     kernels.adx(y, y, y, 14, out)
-    plan = _hurst_plan(HURST_MIN_WINDOW)
-    kernels.hurst(y, HURST_MIN_WINDOW, *plan, out)
-
-
-def _kernels() -> ModuleType:
-    from perpbot.signals import kernels
-
-    return kernels
+    kernels.hurst(y, HURST_MIN_WINDOW, *_hurst_plan(HURST_MIN_WINDOW), out)
 
 
 def _path(bars: int) -> ModuleType:
     """The module whose cores compute an input of `bars` bars (see `use_path`)."""
     forced = _forced_path.get()
-    if forced == "numpy":
-        return vectorised
-    if forced == "compiled" or "numba" in sys.modules or bars >= COMPILED_FROM_BARS:
-        return _kernels()
+    if forced != "numpy" and (forced == "compiled" or "numba" in sys.modules or bars >= COMPILED_FROM_BARS):
+        from perpbot.signals import kernels
+
+        return kernels
     return vectorised
 
 
@@ -196,6 +185,7 @@ def _windows(close: Any, window: int, num_std: float, with_z: bool, with_bands: 
     z, middle, upper, lower = (_output(len(x), start) if want else np.empty(0) for want in wanted)
     _path(len(y)).bands(y, w, float(num_std), z[start:], middle[start:], upper[start:], lower[start:])
     return z, middle, upper, lower
+
 
 def zscore(close: Any, window: int) -> FloatArray:
     """(close - rolling mean) / rolling population std (ddof=0) over `window` bars.
@@ -352,30 +342,24 @@ def hurst(close: Any, window: int = 100) -> FloatArray:
         raise ValueError(f"close must be > 0 for the Hurst exponent (index {start + int(np.argmax(y <= 0))})")
     if len(y) < w:
         return out
-    out[start:] = np.nan  # the core fills from the first full window on
     _path(len(y)).hurst(y, w, *_hurst_plan(w), out[start:])
     return out
 
 
+@lru_cache(maxsize=64)
 def _hurst_plan(window: int) -> tuple[NDArray[np.int64], FloatArray, FloatArray]:
-    """(lags, least-squares weights, per-lag corrections) for a window, fresh arrays per call.
+    """(lags, least-squares weights, per-lag corrections) for a window; cached, so read-only.
 
     The slope of log m(t) on log t is weights . log m(t); each lag's correction adds back the
     small-sample bias and turns the window's sum of moves into their mean.
     """
-    lags, weights, corrections = _hurst_terms(window)
-    return (np.asarray(lags, dtype=np.int64), np.asarray(weights, dtype=np.float64),
-            np.asarray(corrections, dtype=np.float64))
-
-
-@lru_cache(maxsize=64)
-def _hurst_terms(window: int) -> tuple[tuple[int, ...], tuple[float, ...], tuple[float, ...]]:
-    lags = hurst_lags(window)
-    log_lags = np.log(np.asarray(lags, dtype=np.float64))
-    centred = log_lags - log_lags.mean()
+    lags = np.asarray(hurst_lags(window), dtype=np.int64)
+    centred = np.log(lags.astype(np.float64)) - np.log(lags.astype(np.float64)).mean()
     weights = centred / np.sum(centred**2)
-    corrections = [_small_sample_bias(lag, window - lag) - math.log(window - lag) for lag in lags]
-    return tuple(lags), tuple(weights.tolist()), tuple(corrections)
+    corrections = np.asarray([_small_sample_bias(lag, window - lag) - math.log(window - lag) for lag in lags.tolist()])
+    for terms in (lags, weights, corrections):
+        terms.flags.writeable = False
+    return lags, weights, corrections
 
 
 # --- live equivalence --------------------------------------------------------------------
