@@ -1,4 +1,4 @@
-"""Provides the strategy's indicators: pure, vectorised functions over float64 numpy arrays.
+"""Provides the strategy's indicators: pure functions over float64 numpy arrays.
 
 Every indicator returns an array as long as its input, NaN during warm-up. Conventions shared
 by all of them (tested in tests/signals/test_indicators.py):
@@ -14,18 +14,28 @@ by all of them (tested in tests/signals/test_indicators.py):
 rsi, adx and bollinger give TA-Lib's values (its Wilder seeding and first-output bars); the
 two documented differences are the degenerate cases where TA-Lib compares with an absolute
 1e-8 ("is zero"), which would make results depend on the price scale: see `rsi` and `adx`.
+
+This module validates; the arithmetic runs on one of two paths with the same results:
+vectorised.py (numpy) or kernels.py (compiled with numba, several times faster, but loading
+numba costs a fresh process ~0.6 s). See `use_path` for which one a call takes.
 """
 
 from __future__ import annotations
 
 import math
 import operator
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
+from types import ModuleType
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
+
+from perpbot.signals import vectorised
 
 FloatArray = NDArray[np.float64]
 
@@ -34,9 +44,58 @@ FloatArray = NDArray[np.float64]
 # the lookback falls by up to 1000x (the start-up error is relative to older, larger values).
 WILDER_TOLERANCE = 1e-12
 HURST_MIN_WINDOW = 10
-_CHUNK_ROWS = 4096  # rows of the sliding-window view per pass: temporaries stay in cache
-_SCAN_MAX_BLOCK = 256
-_SCAN_MIN_FACTOR = 1e-30  # smallest within-block decay product: keeps inp / product finite
+# Inputs this long take the compiled path even before numba is loaded: from here one call of
+# all five on the numpy path (~0.4 us a bar) costs about what loading numba does (~0.6 s).
+COMPILED_FROM_BARS = 1_500_000
+PATHS = ("auto", "numpy", "compiled")
+_forced_path: ContextVar[str] = ContextVar("indicator_path", default="auto")
+
+
+# --- which path --------------------------------------------------------------------------
+
+
+@contextmanager
+def use_path(path: str) -> Iterator[None]:
+    """Run the indicators called inside this block on one path (tests and benchmarks compare them).
+
+    "auto" (the default) takes the compiled kernels once numba is loaded in the process
+    (`preload_compiled`, the compiled backtest loop, a sweep) or for inputs of at least
+    COMPILED_FROM_BARS bars, else numpy: a process computing a few windows, or even a year of
+    1m bars, is done before numba would have loaded. The choice is per context (thread, task).
+
+    Raises:
+        ValueError: an unknown path.
+    """
+    if path not in PATHS:
+        raise ValueError(f"path must be one of {', '.join(PATHS)} (got {path!r})")
+    token = _forced_path.set(path)
+    try:
+        yield
+    finally:
+        _forced_path.reset(token)
+
+
+def preload_compiled() -> None:
+    """Load numba and the compiled kernels now, so every later call takes them (long-lived
+    processes, sweeps): ~0.6 s, plus a one-time compile of a few seconds on a new machine (README).
+    """
+    from perpbot.signals import kernels
+
+    y, out = np.linspace(1.0, 2.0, 64), np.empty(64)  # of the types the real calls pass
+    kernels.bands(y, 20, 2.0, out, out.copy(), out.copy(), out.copy())
+    kernels.rsi(y, 14, out)
+    kernels.adx(y, y, y, 14, out)
+    kernels.hurst(y, HURST_MIN_WINDOW, *_hurst_plan(HURST_MIN_WINDOW), out)
+
+
+def _path(bars: int) -> ModuleType:
+    """The module whose cores compute an input of `bars` bars (see `use_path`)."""
+    forced = _forced_path.get()
+    if forced != "numpy" and (forced == "compiled" or "numba" in sys.modules or bars >= COMPILED_FROM_BARS):
+        from perpbot.signals import kernels
+
+        return kernels
+    return vectorised
 
 
 # --- validation --------------------------------------------------------------------------
@@ -46,6 +105,8 @@ def _series(values: Any, name: str) -> FloatArray:
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional (got shape {arr.shape})")
+    if not (arr.flags.c_contiguous and arr.flags.writeable):
+        arr = arr.copy()  # the kernels are compiled for plain arrays; another layout would compile again
     return arr
 
 
@@ -66,6 +127,8 @@ def _start(*named: tuple[str, FloatArray]) -> int:
     if len({len(arr) for _, arr in named}) > 1:
         sizes = ", ".join(f"{name}={len(arr)}" for name, arr in named)
         raise ValueError(f"inputs must have the same length (got {sizes})")
+    if all(math.isfinite(float(np.add.reduce(arr))) for _, arr in named):  # the usual case, in one pass
+        return 0  # (a finite sum has no NaN or inf in it; one that overflows takes the checks below)
     finite = np.logical_and.reduce([np.isfinite(arr) for _, arr in named])
     for name, arr in named:
         if np.isinf(arr).any():
@@ -83,97 +146,11 @@ def _nan(n: int) -> FloatArray:
     return np.full(n, np.nan, dtype=np.float64)
 
 
-# --- building blocks ---------------------------------------------------------------------
-
-
-def _scan(inp: FloatArray, coef: float | FloatArray, y0: float) -> FloatArray:
-    """Solve y[k] = coef[k] * y[k-1] + inp[k] with y[-1] = y0, vectorised.
-
-    Within blocks of length L the closed form y_j = P_j * (carry + cumsum(inp_i / P_i)),
-    P_j = coef_0 * ... * coef_j, is evaluated with numpy; only the carries between blocks go
-    through a Python loop (n / L steps). L keeps P >= 1e-30, so inp / P stays finite and the
-    cumulative sums stay accurate (relative error ~ L * eps). coef must lie in [0.5, 1].
-    """
-    n = len(inp)
-    if n == 0:
-        return np.empty(0, dtype=np.float64)
-    low = float(np.min(coef))
-    block = _SCAN_MAX_BLOCK if low >= 1.0 else min(_SCAN_MAX_BLOCK, int(math.log(_SCAN_MIN_FACTOR) / math.log(low)))
-    rows = -(-n // block)
-    x = np.zeros(rows * block, dtype=np.float64)
-    x[:n] = inp
-    x2 = x.reshape(rows, block)
-    prod: FloatArray
-    if np.ndim(coef) == 0:
-        prod = np.broadcast_to(_powers(float(coef), block), (rows, block))
-    else:
-        c = np.ones(rows * block, dtype=np.float64)
-        c[:n] = coef
-        prod = np.cumprod(c.reshape(rows, block), axis=1, dtype=np.float64)
-    local = np.cumsum(x2 / prod, axis=1)
-    local *= prod
-    carries = np.empty(rows, dtype=np.float64)
-    carry = y0
-    for k, (end, factor) in enumerate(zip(local[:, -1].tolist(), prod[:, -1].tolist())):
-        carries[k] = carry
-        carry = factor * carry + end
-    local += prod * carries[:, None]
-    return local.ravel()[:n]
-
-
-@lru_cache(maxsize=64)
-def _powers(coef: float, block: int) -> FloatArray:
-    """coef ** 1 .. coef ** block (read-only: cached, since the live loop asks for the same few every tick)."""
-    powers = np.asarray(coef ** np.arange(1, block + 1), dtype=np.float64)
-    powers.flags.writeable = False
-    return powers
-
-
-def _rolling_sum(q: FloatArray, w: int) -> FloatArray:
-    """Sum of each window of w values (NaN before), exact to ~w * eps whatever the history.
-
-    The van Herk / Gil-Werman split: block-local prefix and suffix sums of blocks of length w;
-    a window is one block's suffix plus the next block's prefix. Unlike a global cumulative
-    sum, the rounding does not grow with the series, so live windows match the backtest.
-    """
-    n = len(q)
-    out = _nan(n)
-    if n < w:
-        return out
-    rows = -(-n // w)
-    x = np.zeros(rows * w, dtype=np.float64)
-    x[:n] = q
-    blocks = x.reshape(rows, w)
-    prefix = np.cumsum(blocks, axis=1)
-    prefix[:, -1] = 0.0  # a window ending on a block's last bar is that block's suffix alone
-    suffix = np.cumsum(blocks[:, ::-1], axis=1)[:, ::-1]
-    out[w - 1 :] = suffix.ravel()[: n - w + 1] + prefix.ravel()[w - 1 : n]
+def _output(n: int, start: int) -> FloatArray:
+    """An output of n bars whose first `start` (missing) bars are NaN; a core fills the rest."""
+    out = np.empty(n, dtype=np.float64)
+    out[:start] = np.nan
     return out
-
-
-def _mean_std(x: FloatArray, w: int) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Rolling mean, population std and close - mean, each window computed on its own.
-
-    Each window is centred on its first value and then reduced in two passes, so a flat
-    window gives exactly mean = price and std = 0, and a value depends only on its window
-    (identical live and in the backtest). Cost O(n * w), chunked to bound memory.
-    """
-    n = len(x)
-    mean, std, dev = _nan(n), _nan(n), _nan(n)
-    if n < w:
-        return mean, std, dev
-    view = sliding_window_view(x, w)
-    averager = np.full(w, 1.0 / w)  # a matrix-vector product beats mean(axis=1) on short rows
-    for a in range(0, len(view), _CHUNK_ROWS):
-        blk = view[a : a + _CHUNK_ROWS]
-        d = blk - blk[:, :1]
-        md = d @ averager
-        d -= md[:, None]
-        rows = slice(w - 1 + a, w - 1 + a + len(blk))
-        mean[rows] = blk[:, 0] + md
-        std[rows] = np.sqrt(np.einsum("ij,ij->i", d, d) / w)
-        dev[rows] = d[:, -1]
-    return mean, std, dev
 
 
 # --- public indicators -------------------------------------------------------------------
@@ -182,25 +159,31 @@ def _mean_std(x: FloatArray, w: int) -> tuple[FloatArray, FloatArray, FloatArray
 def zscore_bands(close: Any, window: int, num_std: float) -> tuple[FloatArray, ...]:
     """(z, middle, upper, lower) from one pass over the windows; see `zscore`, `bollinger`.
 
+    Each window is computed on its own, centred on its first price, in a fixed order of
+    operations (kernels.bands): a value depends only on its window's prices, so a live window
+    gives bit for bit the value the full history gives at that bar, and a flat window gives
+    z = 0.0 and three equal bands exactly. Cost O(bars x window); docs/design.md says why.
+
     Raises:
         ValueError: as `bollinger`.
     """
+    return _windows(close, window, num_std, with_z=True, with_bands=True)
+
+
+def _windows(close: Any, window: int, num_std: float, with_z: bool, with_bands: bool) -> tuple[FloatArray, ...]:
+    """(z, middle, upper, lower); an output not asked for is an empty array (never computed)."""
     x = _series(close, "close")
     w = _window(window, "window", 2)
     real = isinstance(num_std, (int, float, np.integer, np.floating)) and not isinstance(num_std, bool)
     if not (real and math.isfinite(num_std) and num_std >= 0):
         raise ValueError(f"num_std must be a finite number >= 0 (got {num_std!r})")
     start = _start(("close", x))
-    n = len(x)
-    z, middle, upper, lower = _nan(n), _nan(n), _nan(n), _nan(n)
-    mean, std, dev = _mean_std(x[start:], w)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        zs = np.where(std > 0, dev / std, 0.0)
-    zs[np.isnan(std)] = np.nan
-    z[start:] = zs
-    middle[start:] = mean
-    upper[start:] = mean + num_std * std
-    lower[start:] = mean - num_std * std
+    y = x[start:]
+    wanted = (with_z, with_bands, with_bands, with_bands)
+    if len(y) < w:
+        return tuple(_nan(len(x)) if want else np.empty(0) for want in wanted)
+    z, middle, upper, lower = (_output(len(x), start) if want else np.empty(0) for want in wanted)
+    _path(len(y)).bands(y, w, float(num_std), z[start:], middle[start:], upper[start:], lower[start:])
     return z, middle, upper, lower
 
 
@@ -220,7 +203,7 @@ def zscore(close: Any, window: int) -> FloatArray:
     Raises:
         ValueError: window < 2, or input that breaks the module's NaN rules.
     """
-    return zscore_bands(close, window, 0.0)[0]
+    return _windows(close, window, 0.0, with_z=True, with_bands=False)[0]
 
 
 def bollinger(close: Any, window: int, num_std: float) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -239,14 +222,8 @@ def bollinger(close: Any, window: int, num_std: float) -> tuple[FloatArray, Floa
     Raises:
         ValueError: bad window or num_std, or input that breaks the module's NaN rules.
     """
-    _, middle, upper, lower = zscore_bands(close, window, num_std)
+    _, middle, upper, lower = _windows(close, window, num_std, with_z=False, with_bands=True)
     return middle, upper, lower
-
-
-def _wilder_average(x: FloatArray, p: int) -> FloatArray:
-    """Mean of x[:p], then avg = (avg * (p - 1) + x) / p: one value per x[p - 1:]."""
-    seed = float(x[:p].mean())
-    return np.concatenate(([seed], _scan(x[p:] / p, 1.0 - 1.0 / p, seed)))
 
 
 def rsi(close: Any, period: int = 14) -> FloatArray:
@@ -271,27 +248,12 @@ def rsi(close: Any, period: int = 14) -> FloatArray:
     x = _series(close, "close")
     p = _window(period, "period", 2)
     start = _start(("close", x))
-    out = _nan(len(x))
     y = x[start:]
     if len(y) <= p:
-        return out
-    d = np.diff(y)
-    avg_gain, avg_loss = (_wilder_average(np.maximum(s * d, 0.0), p) for s in (1.0, -1.0))
-    total = avg_gain + avg_loss
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out[start + p :] = np.where(total > 0, 100.0 * avg_gain / total, 50.0)
+        return _nan(len(x))
+    out = _output(len(x), start)
+    _path(len(y)).rsi(y, p, out[start:])
     return out
-
-
-def _directional(high: FloatArray, low: FloatArray, close: FloatArray) -> tuple[FloatArray, ...]:
-    """+DM, -DM and the true range of bars 1..n-1 (TA-Lib's rules, ties give no movement)."""
-    up = high[1:] - high[:-1]
-    down = low[:-1] - low[1:]
-    minus_dm = np.where((down > 0) & (up < down), down, 0.0)
-    plus_dm = np.where((up > 0) & (up > down), up, 0.0)
-    prev_close = close[:-1]
-    tr = np.maximum.reduce([high[1:] - low[1:], np.abs(high[1:] - prev_close), np.abs(low[1:] - prev_close)])
-    return plus_dm, minus_dm, tr
 
 
 def adx(high: Any, low: Any, close: Any, period: int = 14) -> FloatArray:
@@ -320,26 +282,11 @@ def adx(high: Any, low: Any, close: Any, period: int = 14) -> FloatArray:
     h, lo, c = _series(high, "high"), _series(low, "low"), _series(close, "close")
     p = _window(period, "period", 2)
     start = _start(("high", h), ("low", lo), ("close", c))
-    out = _nan(len(c))
     h, lo, c = h[start:], lo[start:], c[start:]
     if len(c) < 2 * p:
-        return out
-    a = 1.0 - 1.0 / p
-    sums = []
-    for move in _directional(h, lo, c):
-        seed = float(move[: p - 1].sum())
-        sums.append(_scan(move[p - 1 :], a, seed))  # Wilder sums at bars p .. n-1
-    plus_s, minus_s, tr_s = sums
-    with np.errstate(invalid="ignore", divide="ignore"):
-        plus_di = 100.0 * (plus_s / tr_s)
-        minus_di = 100.0 * (minus_s / tr_s)
-        di_sum = minus_di + plus_di
-        valid = (tr_s > 0) & (di_sum > 0)
-        dx = np.where(valid, 100.0 * (np.abs(minus_di - plus_di) / di_sum), 0.0)
-    seed_adx = float(dx[:p].sum()) / p
-    rest = _scan(np.where(valid[p:], dx[p:] / p, 0.0), np.where(valid[p:], a, 1.0), seed_adx)
-    out[start + 2 * p - 1] = seed_adx
-    out[start + 2 * p :] = rest
+        return _nan(len(c) + start)
+    out = _output(len(c) + start, start)
+    _path(len(c)).adx(h, lo, c, p, out[start:])
     return out
 
 
@@ -395,29 +342,24 @@ def hurst(close: Any, window: int = 100) -> FloatArray:
         raise ValueError(f"close must be > 0 for the Hurst exponent (index {start + int(np.argmax(y <= 0))})")
     if len(y) < w:
         return out
-    logp = np.log(y)
-    lags = hurst_lags(w)
-    log_lags = np.log(np.asarray(lags, dtype=np.float64))
-    centred = log_lags - log_lags.mean()
-    weights = centred / np.sum(centred**2)  # least-squares slope = weights . log m(t)
-    acc = np.zeros(len(y) - w + 1, dtype=np.float64)
-    zero_somewhere = np.zeros(len(acc), dtype=bool)
-    flat = zero_somewhere
-    for lag, weight in zip(lags, weights.tolist()):
-        sq = np.zeros(len(y), dtype=np.float64)
-        sq[lag:] = np.square(logp[lag:] - logp[:-lag])
-        total = _rolling_sum(sq, w - lag)[w - 1 :]  # the moves that lie inside the window
-        if lag == 1:
-            flat = total <= 0
-        zero_somewhere |= total <= 0
-        correction = _small_sample_bias(lag, w - lag) - math.log(w - lag)
-        with np.errstate(divide="ignore", invalid="ignore"):  # zero sums: handled below
-            acc += weight * (np.log(total) + correction)
-    h = np.clip(0.5 * acc, 0.0, 1.0)
-    h[zero_somewhere] = 0.0
-    h[flat] = np.nan
-    out[start + w - 1 :] = h
+    _path(len(y)).hurst(y, w, *_hurst_plan(w), out[start:])
     return out
+
+
+@lru_cache(maxsize=64)
+def _hurst_plan(window: int) -> tuple[NDArray[np.int64], FloatArray, FloatArray]:
+    """(lags, least-squares weights, per-lag corrections) for a window; cached, so read-only.
+
+    The slope of log m(t) on log t is weights . log m(t); each lag's correction adds back the
+    small-sample bias and turns the window's sum of moves into their mean.
+    """
+    lags = np.asarray(hurst_lags(window), dtype=np.int64)
+    centred = np.log(lags.astype(np.float64)) - np.log(lags.astype(np.float64)).mean()
+    weights = centred / np.sum(centred**2)
+    corrections = np.asarray([_small_sample_bias(lag, window - lag) - math.log(window - lag) for lag in lags.tolist()])
+    for terms in (lags, weights, corrections):
+        terms.flags.writeable = False
+    return lags, weights, corrections
 
 
 # --- live equivalence --------------------------------------------------------------------
