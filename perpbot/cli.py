@@ -375,6 +375,9 @@ def _add_backtest(sub: Any) -> None:
     p.add_argument("--timeframe", metavar="15m", help="bar interval (default: strategy.timeframe)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key, e.g. strategy.entry_z=2.5")
     p.add_argument("--json", metavar="FILE", help="write the result here (default: <db dir>/backtests/)")
+    p.add_argument("--decisions", metavar="FILE.csv", help="also write every bar's decision per symbol: the values, "
+                   "the decision, its reason and any risk refusal (the table `perpbot status` shows live)")
+    p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report (needs perp-bot[html])")
 
 
 @command(_add_backtest)
@@ -384,7 +387,7 @@ def _run_backtest(args: argparse.Namespace) -> int:
     settings = load_config(args)
     setup_command_logging(settings, to_file=True, stdout=False)
     return run_backtest_command(settings, split_list(args.symbols), parse_time(args.start), parse_time(args.end),
-                                args.timeframe, args.json)
+                                args.timeframe, args.json, decisions_path=args.decisions, html_path=args.html)
 
 
 def _add_trade(sub: Any) -> None:
