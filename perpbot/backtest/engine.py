@@ -107,7 +107,7 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
     if progress:
         progress(total, total)
     return BacktestResult(trades=trades, times=times, values=equity, metrics=metrics, symbols=data.symbols,
-                          timeframe=data.timeframe, start_ms=data.start_ms, end_ms=data.end_ms)
+                          timeframe=data.timeframe, start_ms=data.start_ms, end_ms=data.end_ms, columns=cols)
 
 
 def preload_compiled_loop() -> None:
