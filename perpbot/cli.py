@@ -510,6 +510,8 @@ def _sweep_arguments(p: Any) -> None:
     p.add_argument("--workers", type=int, default=1, metavar="N", help="local worker processes (default 1)")
     p.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler instead (needs perp-bot[dask])")
     p.add_argument("--json", metavar="FILE", help="also write the result to FILE")
+    p.add_argument("--partitions", type=int, default=16, metavar="S",
+                   help="blocks of the PBO's cross-validation (even; default 16, fewer for short histories)")
 
 
 def _add_sensitivity(sub: Any) -> None:
@@ -530,7 +532,8 @@ def _run_sensitivity(args: argparse.Namespace) -> int:
     settings = load_config(args)
     setup_command_logging(settings, to_file=True, stdout=False)
     return run_sensitivity_command(settings, args.param, split_list(args.symbols), parse_time(args.start),
-                                   parse_time(args.end), args.timeframe, args.metric, args.workers, args.dask, args.json)
+                                   parse_time(args.end), args.timeframe, args.metric, args.workers, args.dask, args.json,
+                                   partitions=args.partitions)
 
 
 def _add_walk_forward(sub: Any) -> None:
@@ -545,6 +548,7 @@ def _add_walk_forward(sub: Any) -> None:
     p.add_argument("--train-days", type=float, default=60.0, metavar="D", help="train window length (default 60)")
     p.add_argument("--test-days", type=float, default=14.0, metavar="D", help="test window length (default 14)")
     p.add_argument("--anchored", action="store_true", help="train windows all start at the beginning of the range")
+    p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report (needs perp-bot[html])")
 
 
 @command(_add_walk_forward)
@@ -555,7 +559,8 @@ def _run_walk_forward(args: argparse.Namespace) -> int:
     setup_command_logging(settings, to_file=True, stdout=False)
     return run_walk_forward_command(settings, args.param, split_list(args.symbols), parse_time(args.start),
                                     parse_time(args.end), args.timeframe, args.metric, args.train_days,
-                                    args.test_days, args.anchored, args.workers, args.dask, args.json)
+                                    args.test_days, args.anchored, args.workers, args.dask, args.json,
+                                    partitions=args.partitions, html_path=args.html)
 
 
 def _add_preflight(sub: Any) -> None:

@@ -124,6 +124,8 @@ def describe_group(group: dict[str, Any]) -> str:
     varying = "; ".join(f"{k.rpartition('.')[2]}={', '.join(_value(v) for v in vs)}"
                         for k, vs in group["values"].items()) or "these combinations"
     binding = group.get("binding")
+    if not group.get("trades"):
+        return f"{varying} give no trades at all"
     why = (f"the {binding} filter binds first" if binding in FILTERS else
            "warm-up bars absorb the difference" if binding == "warmup" else
            "no entry filter absorbs it: these values never change a decision here")

@@ -20,7 +20,8 @@ import numpy as np
 
 from perpbot.errors import PerpbotError
 
-__all__ = ["Section", "backtest_report", "require_plotly", "write_report"]
+__all__ = ["Section", "backtest_report", "overfitting_section", "require_plotly", "walk_forward_report",
+           "write_report"]
 
 MAX_POINTS = 20_000
 MAX_PRICE_PANELS = 4  # symbols drawn with their bands; the rest are in the tables only
@@ -62,6 +63,32 @@ def backtest_report(result: Any, settings: Any, store: Any, path: str | Path, ti
                           ind.upper[first:])
     heading = title or f"Backtest {', '.join(result.symbols)} {result.timeframe}"
     return write_report(path, heading, result, prices, sections, note)
+
+
+def overfitting_section(raw: dict[str, Any] | None) -> tuple[list[Section], str]:
+    """The search's overfitting figures as a table, and the plain sentence on what they mean."""
+    if not raw:
+        return [], ""
+    from perpbot.backtest.overfitting import Overfitting
+
+    stats = Overfitting.from_dict(raw)
+    names = ("dsr", "pbo", "sharpe", "expected_max_sharpe", "returns", "skewness", "kurtosis", "trials",
+             "distinct_trials", "sharpe_variance", "partitions", "splits")
+    rows = [[name.replace("_", " "), raw.get(name)] for name in names]
+    return [("Overfitting (per-day figures)", ["figure", "value"], rows)], stats.sentence()
+
+
+def walk_forward_report(result: Any, settings: Any, store: Any, path: str | Path) -> Path:
+    """The stitched out-of-sample result, its windows and the search's overfitting figures."""
+    columns = ["train from", "test from", "test to", "picked", f"train {result.metric}", f"test {result.metric}",
+               "trades"]
+    rows = [[_day(w.train_start), _day(w.test_start), _day(w.test_end),
+             " ".join(f"{k.rpartition('.')[2]}={v}" for k, v in w.params.items()), w.train_metric,
+             w.test_metrics.get(result.metric), w.test_trades] for w in result.windows]
+    extra, note = overfitting_section(result.overfitting)
+    title = f"Walk-forward {', '.join(result.stitched.symbols)} {result.stitched.timeframe} (out of sample)"
+    return backtest_report(result.stitched, settings, store, path, title,
+                           [("Windows", columns, rows), *extra], note)
 
 
 def write_report(path: str | Path, heading: str, result: Any, prices: dict[str, tuple[np.ndarray, ...]],
