@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_PARTITIONS", "Overfitting", "cscv_pbo", "deflated_sharpe", "expected_max_sharpe",
+__all__ = ["DEFAULT_PARTITIONS", "Overfitting", "cscv_pbo", "deflated_sharpe", "expected_max_sharpe", "pooled_overfitting",
            "overfitting_stats", "probabilistic_sharpe", "sharpe_ratio"]
 
 DEFAULT_PARTITIONS = 16  # the paper's "reasonable value to use in most cases": C(16, 8) = 12,870 splits
@@ -228,3 +228,25 @@ def _fit_partitions(wanted: int, periods: int) -> int | None:
 
 def _finite(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
+
+
+def pooled_overfitting(selected: np.ndarray, trial_sharpes: list[float], trials: int, pbos: list[float],
+                       partitions: int | None, splits: int) -> Overfitting:
+    """The figures of several searches on different ranges (a walk-forward optimisation's windows).
+
+    The trials' Sharpe ratios cannot share one return matrix, so N is every window's distinct
+    trials, V their pooled variance, and PBO the mean of the windows' own CSCV estimates.
+    """
+    sel = np.asarray(selected, dtype=np.float64)
+    srs = np.asarray(trial_sharpes, dtype=np.float64)
+    var = float(srs.var(ddof=1)) if len(srs) > 1 else 0.0
+    sr = sharpe_ratio(sel)
+    skew, kurt = _moments(sel) if len(sel) > 1 else (math.nan, math.nan)
+    dsr = deflated_sharpe(sr, len(sel), skew, kurt, len(srs), var) if math.isfinite(skew) else None
+    pbo = float(np.mean(pbos)) if pbos else None
+    note = "" if dsr is not None else "the chosen result's returns have no variance (no trades?)"
+    return Overfitting(dsr=_finite(dsr), sharpe=_finite(sr) if len(sel) > 1 else None, returns=len(sel),
+                       skewness=_finite(skew), kurtosis=_finite(kurt), trials=trials, distinct_trials=len(srs),
+                       sharpe_variance=var if len(srs) > 1 else None,
+                       expected_max_sharpe=expected_max_sharpe(len(srs), var), pbo=pbo,
+                       partitions=partitions if pbos else None, splits=splits, note=note)
