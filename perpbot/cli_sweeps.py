@@ -46,9 +46,9 @@ def run_sensitivity_command(settings: Settings, specs: Sequence[str], symbols: l
     grid = [parse_param(s) for s in specs]
     check_metric(metric)
     symbols = [s.upper() for s in symbols] if symbols else None
-    store = _open_store(settings)
+    store = open_store(settings)
     try:
-        with _progress(out, "sweep") as progress:
+        with progress_bar(out, "sweep") as progress:
             result = run_sensitivity(settings, store, symbols, start_ms, end_ms, grid, metric, timeframe, workers,
                                      dask_address, progress, partitions)
     finally:
@@ -73,9 +73,9 @@ def run_walk_forward_command(settings: Settings, specs: Sequence[str], symbols: 
     grid = [parse_param(s) for s in specs]
     check_metric(metric)
     symbols = [s.upper() for s in symbols] if symbols else None
-    store = _open_store(settings)
+    store = open_store(settings)
     try:
-        with _progress(out, "walk-forward") as progress:
+        with progress_bar(out, "walk-forward") as progress:
             result = run_walk_forward(settings, store, symbols, start_ms, end_ms, grid, train_days, test_days,
                                       anchored, metric, timeframe, workers, dask_address, progress, partitions)
         print_walk_forward(result, out)
@@ -271,14 +271,14 @@ def _combo(row: dict[str, Any], params: list[str]) -> str:
     return " ".join(f"{_short(p)}={_value(row[p])}" for p in params)
 
 
-def _open_store(settings: Settings) -> Store:
+def open_store(settings: Settings) -> Store:
     if not settings.db_path.exists():
         raise PerpbotError(f"no database at {settings.db_path}", "run `perpbot backfill` first (or set data.db_path)")
     return Store(settings.db_path, read_only=True)
 
 
 @contextmanager
-def _progress(console: Console, label: str) -> Iterator[Any]:
+def progress_bar(console: Console, label: str) -> Iterator[Any]:
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task(label, total=None)

@@ -20,8 +20,9 @@ import numpy as np
 
 from perpbot.errors import PerpbotError
 
-__all__ = ["Section", "backtest_report", "overfitting_section", "require_plotly", "walk_forward_report",
-           "write_report"]
+__all__ = ["Section", "backtest_report", "optimize_report", "overfitting_section", "require_plotly",
+           "walk_forward_report", "write_report"]
+MAX_TRIAL_ROWS = 50
 
 MAX_POINTS = 20_000
 MAX_PRICE_PANELS = 4  # symbols drawn with their bands; the rest are in the tables only
@@ -89,6 +90,22 @@ def walk_forward_report(result: Any, settings: Any, store: Any, path: str | Path
     title = f"Walk-forward {', '.join(result.stitched.symbols)} {result.stitched.timeframe} (out of sample)"
     return backtest_report(result.stitched, settings, store, path, title,
                            [("Windows", columns, rows), *extra], note)
+
+
+def optimize_report(result: Any, settings: Any, store: Any, path: str | Path) -> Path:
+    """The best trial's backtest, the best trials and the search's overfitting figures."""
+    ranked = sorted((t for t in result.trials if t.get("feasible") and t.get("value") is not None),
+                    key=lambda t: (-t["value"], t["number"]))[:MAX_TRIAL_ROWS]
+    columns = ["#", *(p.rpartition(".")[2] for p in result.params), result.objective, "total return",
+               "max drawdown", "trades"]
+    rows = [[t["number"], *(t[p] for p in result.params), t["value"], t.get("total_return"), t.get("max_drawdown"),
+             t.get("trades")] for t in ranked]
+    extra, note = overfitting_section(result.overfitting)
+    best = ", ".join(f"{k.rpartition('.')[2]}={v}" for k, v in result.best_params.items())
+    title = f"Optimisation {', '.join(result.best.symbols)} {result.best.timeframe}: best trial {best}"
+    return backtest_report(result.best, settings, store, path, title,
+                           [(f"Best trials by {result.objective} (of {len(result.trials)})", columns, rows), *extra],
+                           note)
 
 
 def write_report(path: str | Path, heading: str, result: Any, prices: dict[str, tuple[np.ndarray, ...]],

@@ -137,3 +137,28 @@ def test_missing_optuna_says_how_to_install(db, store, monkeypatch):
     with pytest.raises(PerpbotError) as info:
         run_optimize(sweep_settings(db), store, ["BTC"], None, None, None, spec(ENTRY))
     assert "needs the optional Optuna dependency" in info.value.message and "perp-bot[optimize]" in info.value.hint
+
+
+def test_the_command_prints_trials_and_figures_and_writes_json_and_html(db, tmp_path, capsys, monkeypatch):
+    from sweep_data import write_config
+
+    from perpbot.backtest.optimize_run import OptimizeResult
+    from perpbot.cli import main
+
+    monkeypatch.setenv("COLUMNS", "140")
+    config = write_config(tmp_path, db)
+    argv = ["--config", str(config), "optimize", "--param", "strategy.entry_z=1.5:3.0", "--param",
+            "strategy.window=10:40", "--trials", "6", "--seed", "1", "--symbols", "BTC", "--min-trades", "3",
+            "--study", str(tmp_path / "s.journal"), "--json", str(tmp_path / "o.json")]
+    if pytest.importorskip("plotly", reason="html extra") is not None:
+        argv += ["--html", str(tmp_path / "o.html")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Optimisation BTC 1h: 6 tpe trials" in out and "top " in out and "best: entry_z=" in out
+    assert "deflated Sharpe" in out and "run the same command again to resume" in out
+    assert OptimizeResult.load(tmp_path / "o.json").trials
+    assert "Best trials by sharpe" in (tmp_path / "o.html").read_text()
+    assert main([*argv[:-2]]) == 0  # the same study again: nothing left to run
+    assert main(["--config", str(config), "optimize", "--param", "strategy.entry_z=1.5:3.0", "--objective",
+                 "sharp"]) == 2
+    assert "did you mean 'sharpe'?" in capsys.readouterr().err
