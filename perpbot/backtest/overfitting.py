@@ -147,12 +147,12 @@ class Overfitting:
         if self.dsr is not None:
             verdict = "clears" if self.dsr >= DSR_BAR else "falls short of"
             parts.append(f"after {self.distinct_trials} distinct trial{'s' if self.distinct_trials != 1 else ''}, "
-                         f"the chosen result has a {self.dsr:.0%} probability of a real edge (deflated Sharpe ratio; "
+                         f"the chosen result has a {self.dsr:.1%} probability of a real edge (deflated Sharpe ratio; "
                          f"it {verdict} the usual {DSR_BAR:.2f} bar)")
         if self.pbo is not None:
             judged = "the search probably picks noise" if self.pbo >= 0.5 else (
                 "the choice looks robust" if self.pbo <= PBO_BAR else "some of the choice is luck")
-            parts.append(f"the in-sample winner did worse than the median out of sample in {self.pbo:.0%} of "
+            parts.append(f"the in-sample winner did worse than the median out of sample in {self.pbo:.1%} of "
                          f"{self.splits:,} splits (PBO: {judged})")
         if not parts:
             return f"Overfitting statistics unavailable: {self.note or 'not enough data'}."
