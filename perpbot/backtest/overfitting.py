@@ -156,6 +156,8 @@ class Overfitting:
                          f"{self.splits:,} splits (PBO: {judged})")
         if not parts:
             return f"Overfitting statistics unavailable: {self.note or 'not enough data'}."
+        if self.pbo is None and self.note:
+            parts.append(f"no PBO: {self.note}")
         text = "; ".join(parts)
         return text[0].upper() + text[1:] + "."
 
