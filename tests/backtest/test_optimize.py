@@ -87,12 +87,15 @@ def test_an_interrupted_study_resumes_and_a_foreign_one_is_refused(db, store, tm
     search = spec("strategy.entry_z=1.5:3.0", trials=8, seed=1)
     seen = []
 
+    class Interrupted(Exception):
+        """Stands for Ctrl-C or a killed process: the study keeps what was told."""
+
     def interrupt(done, total):
         seen.append(done)
         if done == 3:
-            raise KeyboardInterrupt
+            raise Interrupted
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted):
         run_optimize(settings, store, ["BTC"], None, None, None, search, study_path=path, progress=interrupt)
     again = []
     resumed = run_optimize(settings, store, ["BTC"], None, None, None, search, study_path=path,
@@ -162,3 +165,14 @@ def test_the_command_prints_trials_and_figures_and_writes_json_and_html(db, tmp_
     assert main(["--config", str(config), "optimize", "--param", "strategy.entry_z=1.5:3.0", "--objective",
                  "sharp"]) == 2
     assert "did you mean 'sharpe'?" in capsys.readouterr().err
+
+
+def test_a_dask_cluster_runs_the_same_trials(db, store, tmp_path):
+    distributed = pytest.importorskip("distributed", reason="the optional dask extra is not installed")
+    settings = sweep_settings(db)
+    search = spec("strategy.entry_z=1.5:3.0", "strategy.window=10:40", trials=6, seed=5)
+    local = run_optimize(settings, store, ["BTC"], None, None, None, search, study_path=tmp_path / "l.journal")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as c:
+        remote = run_optimize(settings, store, ["BTC"], None, None, None, search, dask_address=c.scheduler_address,
+                              study_path=tmp_path / "d.journal")
+    assert remote.trials == local.trials and remote.overfitting == local.overfitting
