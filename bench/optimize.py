@@ -33,7 +33,8 @@ from perpbot.models import FundingRate  # noqa: E402
 START_MS = 1_704_067_200_000
 STEP = 900_000  # 15m
 BARS = 365 * 96
-SPACE = ("strategy.entry_z=1.5:3.0", "strategy.exit_z=0.0:1.0", "strategy.window=10:60", "risk.stop_loss_pct=0.005:0.05")
+SPACE = ("strategy.entry_z=1.5:3.0", "strategy.exit_z=0.0:1.0", "strategy.window=10:60",
+         "risk.stop_loss_pct=0.005:0.05")
 
 
 def generate(store: Store, n: int, seed: int = 1) -> None:

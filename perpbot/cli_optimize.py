@@ -90,7 +90,8 @@ def print_optimize(result, console: Console) -> None:
     ran = [t for t in result.trials if "error" not in t]
     feasible = [t for t in ran if t["feasible"]]
     console.print(f"[bold]Optimisation[/] {', '.join(b.symbols)} {b.timeframe}: {len(result.trials)} {result.sampler} "
-                  f"trials ({len(feasible)} feasible, constraints: {result.constraints}), maximising {result.objective}")
+                  f"trials ({len(feasible)} feasible, constraints: {result.constraints}), "
+                  f"maximising {result.objective}")
     console.print(trials_table(result))
     best = " ".join(f"{k.partition('.')[2]}={_value(v)}" for k, v in result.best_params.items())
     m = b.metrics

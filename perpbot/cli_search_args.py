@@ -58,7 +58,8 @@ def add_optimize_parser(sub: Any) -> Any:
     p.add_argument("--seed", type=int, metavar="N", help="sampler seed: the same seed gives the same trials")
     p.add_argument("--min-trades", type=int, default=0, metavar="N", help="a trial needs at least N trades to count")
     p.add_argument("--max-drawdown", type=float, metavar="F", help="a trial's max drawdown must stay <= F (e.g. 0.2)")
-    p.add_argument("--study", metavar="FILE", help="the study file (default: <db dir>/optimize/, named after the search)")
+    p.add_argument("--study", metavar="FILE",
+                   help="the study file (default: <db dir>/optimize/, named after the search)")
     p.add_argument("--walk-forward", action="store_true", help="optimise inside each train window, test on the next")
     window_arguments(p)
     range_arguments(p)

@@ -25,7 +25,7 @@ import numpy as np
 from perpbot.backtest.grid import apply_combo
 from perpbot.backtest.market import BacktestError, MarketData
 from perpbot.backtest.search_space import Constraints, SearchParam, objective_value
-from perpbot.backtest.sensitivity import ROW_METRICS, SweepRunner, jsonable
+from perpbot.backtest.sensitivity import SweepRunner, jsonable
 from perpbot.backtest.trials import DAILY
 from perpbot.config import Settings
 from perpbot.errors import ConfigError, PerpbotError
@@ -185,7 +185,8 @@ def open_storage(path: Path) -> Any:
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     except OSError as exc:
-        raise PerpbotError(f"cannot open the study file {path}: {exc.strerror}", "pick a writable path for --study") from exc
+        raise PerpbotError(f"cannot open the study file {path}: {exc.strerror}",
+                           "pick a writable path for --study") from exc
 
 
 def sharpe_of(trials: list[Trial]) -> list[float]:

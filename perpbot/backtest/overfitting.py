@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_PARTITIONS", "Overfitting", "cscv_pbo", "deflated_sharpe", "expected_max_sharpe", "pooled_overfitting",
-           "overfitting_stats", "probabilistic_sharpe", "sharpe_ratio"]
+__all__ = ["DEFAULT_PARTITIONS", "Overfitting", "cscv_pbo", "deflated_sharpe", "expected_max_sharpe",
+           "overfitting_stats", "pooled_overfitting", "probabilistic_sharpe", "sharpe_ratio"]
 
 DEFAULT_PARTITIONS = 16  # the paper's "reasonable value to use in most cases": C(16, 8) = 12,870 splits
 DSR_BAR = 0.95  # the usual 5 % bar for the deflated Sharpe ratio

@@ -126,5 +126,6 @@ def _number(text: str, spec: str) -> int | float:
     try:
         value = float(text)
     except ValueError:
-        raise ConfigError(f"--param {spec!r}: {text!r} is not a number", "ranges are numbers: LOW:HIGH[:STEP]") from None
+        raise ConfigError(f"--param {spec!r}: {text!r} is not a number",
+                          "ranges are numbers: LOW:HIGH[:STEP]") from None
     return int(value) if value == int(value) and "." not in text and "e" not in text.lower() else value

@@ -164,7 +164,8 @@ def run_walk_forward(settings: Settings, store: Store, symbols: list[str] | None
             best = max(ran, key=lambda i: key(ran[i][metric]))
             chosen = plan[best]
             assert isinstance(chosen, Settings)
-            window, test = run_test_window(data, snapshots, (tr0, tr1, te0, te1), chosen, combos[best], ran[best][metric])
+            window, test = run_test_window(data, snapshots, (tr0, tr1, te0, te1), chosen, combos[best],
+                                           ran[best][metric])
             results.append(window)
             tests.append(test)
             if progress:

@@ -35,7 +35,8 @@ def overfitting_table(stats: Overfitting) -> Table:
     cells: list[tuple[str, Any]] = [
         ("deflated Sharpe", dsr), ("PBO (CSCV)", pbo),
         ("daily Sharpe", _num(stats.sharpe)), ("luck's best (SR0)", _num(stats.expected_max_sharpe)),
-        ("trials", f"{stats.trials} ({stats.distinct_trials} distinct)"), ("Sharpe variance", _num(stats.sharpe_variance, 5)),
+        ("trials", f"{stats.trials} ({stats.distinct_trials} distinct)"),
+        ("Sharpe variance", _num(stats.sharpe_variance, 5)),
         ("returns (days)", str(stats.returns)), ("partitions", "-" if stats.partitions is None else
                                                  f"{stats.partitions} ({stats.splits:,} splits)"),
         ("skewness", _num(stats.skewness)), ("kurtosis (raw)", _num(stats.kurtosis)),
