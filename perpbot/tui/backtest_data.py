@@ -125,7 +125,6 @@ def run_backtest_request(settings: Settings, db_path: Path, request: BacktestReq
         PerpbotError: no data, a bad parameter, or RunCancelled from `progress`.
     """
     from perpbot.backtest import run_backtest
-    from perpbot.data.db import Store
 
     chosen = request_settings(settings, request)
     store = open_store(db_path)

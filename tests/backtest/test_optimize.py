@@ -67,6 +67,9 @@ def test_tpe_finds_the_known_optimum_of_the_grid(db, store, tmp_path):
     back = OptimizeResult.load(result.to_json(tmp_path / "o.json"))
     assert back.best_params == result.best_params and back.trials == result.trials
     assert back.overfitting == result.overfitting
+    from perpbot.tui.backtest_data import load_result
+
+    assert isinstance(load_result(str(tmp_path / "o.json")), OptimizeResult)  # screen 4 loads it
 
 
 @pytest.mark.parametrize("sampler", ["random", "tpe"])
