@@ -375,6 +375,9 @@ def _add_backtest(sub: Any) -> None:
     p.add_argument("--timeframe", metavar="15m", help="bar interval (default: strategy.timeframe)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key, e.g. strategy.entry_z=2.5")
     p.add_argument("--json", metavar="FILE", help="write the result here (default: <db dir>/backtests/)")
+    p.add_argument("--decisions", metavar="FILE.csv", help="also write every bar's decision per symbol: the values, "
+                   "the decision, its reason and any risk refusal (the table `perpbot status` shows live)")
+    p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report (needs perp-bot[html])")
 
 
 @command(_add_backtest)
@@ -384,7 +387,7 @@ def _run_backtest(args: argparse.Namespace) -> int:
     settings = load_config(args)
     setup_command_logging(settings, to_file=True, stdout=False)
     return run_backtest_command(settings, split_list(args.symbols), parse_time(args.start), parse_time(args.end),
-                                args.timeframe, args.json)
+                                args.timeframe, args.json, decisions_path=args.decisions, html_path=args.html)
 
 
 def _add_trade(sub: Any) -> None:
@@ -494,19 +497,9 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _sweep_arguments(p: Any) -> None:
-    p.add_argument("--param", action="append", required=True, metavar="KEY=SPEC",
-                   help="a grid: section.key=START:STOP:STEP (inclusive) or section.key=A,B,C (repeatable)")
-    p.add_argument("--symbols", metavar="BTC,ETH", help="coins (default: data.symbols)")
-    p.add_argument("--from", dest="start", metavar="DATE", help="first bar, ISO date/time or epoch ms (default: all data)")
-    p.add_argument("--to", dest="end", metavar="DATE", help="end (exclusive), ISO date/time or epoch ms")
-    p.add_argument("--timeframe", metavar="15m", help="bar interval (default: strategy.timeframe)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key (the grid's base)")
-    p.add_argument("--metric", default="sharpe", metavar="NAME",
-                   help="rank by: sharpe (default), sortino, total_return, cagr, net_pnl, profit_factor, win_rate, "
-                   "expectancy, final_equity, max_drawdown (lower is better)")
-    p.add_argument("--workers", type=int, default=1, metavar="N", help="local worker processes (default 1)")
-    p.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler instead (needs perp-bot[dask])")
-    p.add_argument("--json", metavar="FILE", help="also write the result to FILE")
+    from perpbot.cli_search_args import sweep_arguments
+
+    sweep_arguments(p)
 
 
 def _add_sensitivity(sub: Any) -> None:
@@ -527,7 +520,8 @@ def _run_sensitivity(args: argparse.Namespace) -> int:
     settings = load_config(args)
     setup_command_logging(settings, to_file=True, stdout=False)
     return run_sensitivity_command(settings, args.param, split_list(args.symbols), parse_time(args.start),
-                                   parse_time(args.end), args.timeframe, args.metric, args.workers, args.dask, args.json)
+                                   parse_time(args.end), args.timeframe, args.metric, args.workers, args.dask, args.json,
+                                   partitions=args.partitions)
 
 
 def _add_walk_forward(sub: Any) -> None:
@@ -538,10 +532,11 @@ def _add_walk_forward(sub: Any) -> None:
         "from the start with --anchored) the best combination of the --param grids by --metric is picked and run "
         "on the test window. Prints every window, the stitched out-of-sample result and the OOS/IS ratio.",
     )
+    from perpbot.cli_search_args import window_arguments
+
     _sweep_arguments(p)
-    p.add_argument("--train-days", type=float, default=60.0, metavar="D", help="train window length (default 60)")
-    p.add_argument("--test-days", type=float, default=14.0, metavar="D", help="test window length (default 14)")
-    p.add_argument("--anchored", action="store_true", help="train windows all start at the beginning of the range")
+    window_arguments(p)
+    p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report (needs perp-bot[html])")
 
 
 @command(_add_walk_forward)
@@ -552,7 +547,23 @@ def _run_walk_forward(args: argparse.Namespace) -> int:
     setup_command_logging(settings, to_file=True, stdout=False)
     return run_walk_forward_command(settings, args.param, split_list(args.symbols), parse_time(args.start),
                                     parse_time(args.end), args.timeframe, args.metric, args.train_days,
-                                    args.test_days, args.anchored, args.workers, args.dask, args.json)
+                                    args.test_days, args.anchored, args.workers, args.dask, args.json,
+                                    partitions=args.partitions, html_path=args.html)
+
+
+def _add_optimize(sub: Any) -> None:
+    from perpbot.cli_search_args import add_optimize_parser
+
+    add_optimize_parser(sub)
+
+
+@command(_add_optimize)
+def _run_optimize(args: argparse.Namespace) -> int:
+    from perpbot.cli_optimize import run_optimize_command
+
+    settings = load_config(args)
+    setup_command_logging(settings, to_file=True, stdout=False)
+    return run_optimize_command(settings, args, split_list(args.symbols), parse_time(args.start), parse_time(args.end))
 
 
 def _add_preflight(sub: Any) -> None:

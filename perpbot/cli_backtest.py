@@ -27,8 +27,13 @@ SPARK_WIDTH = 60
 
 
 def run_backtest_command(settings: Settings, symbols: list[str] | None, start_ms: int | None, end_ms: int | None,
-                         timeframe: str | None, json_path: str | None, console: Console | None = None) -> int:
+                         timeframe: str | None, json_path: str | None, console: Console | None = None,
+                         decisions_path: str | None = None, html_path: str | None = None) -> int:
     """`perpbot backtest`: returns the exit code."""
+    if html_path:
+        from perpbot.reporting.html import require_plotly
+
+        require_plotly()
     out = console or Console()
     if not settings.db_path.exists():
         raise PerpbotError(f"no database at {settings.db_path}", "run `perpbot backfill` first (or set data.db_path)")
@@ -43,13 +48,25 @@ def run_backtest_command(settings: Settings, symbols: list[str] | None, start_ms
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            result = run_backtest(settings, store, chosen, start_ms, end_ms, timeframe, progress)
+            if decisions_path:
+                from perpbot.backtest.decisions import backtest_with_decisions, write_decisions_csv
+
+                result, rows = backtest_with_decisions(settings, store, chosen, start_ms, end_ms, timeframe, progress)
+                write_decisions_csv(decisions_path, rows)
+            else:
+                result = run_backtest(settings, store, chosen, start_ms, end_ms, timeframe, progress)
+        elapsed = time.perf_counter() - started
+        path = result.to_json(json_path or default_result_path(settings, result))
+        print_summary(result, out)
+        out.print(f"[dim]{len(result.trades)} trades in {elapsed:.2f} s; saved to {path}[/]")
+        if decisions_path:
+            out.print(f"[dim]decisions of {len(rows)} symbol-bars written to {decisions_path}[/]")
+        if html_path:
+            from perpbot.reporting.html import backtest_report
+
+            out.print(f"[dim]report written to {backtest_report(result, settings, store, html_path)}[/]")
     finally:
         store.close()
-    elapsed = time.perf_counter() - started
-    path = result.to_json(json_path or default_result_path(settings, result))
-    print_summary(result, out)
-    out.print(f"[dim]{len(result.trades)} trades in {elapsed:.2f} s; saved to {path}[/]")
     return 0
 
 

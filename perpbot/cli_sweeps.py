@@ -27,6 +27,7 @@ from perpbot.backtest.walk_forward import WalkForwardResult, run_walk_forward
 from perpbot.config import Settings
 from perpbot.data.db import Store
 from perpbot.errors import PerpbotError
+from perpbot.reporting.research_console import identical_marks, print_identical, print_overfitting
 
 TOP_ROWS = 20  # rows of the ranked table when a sweep has more than two parameters
 PERCENT = ("total_return", "cagr", "max_drawdown", "win_rate", "exposure")
@@ -38,17 +39,18 @@ SIGNED = ("sharpe", "sortino", "total_return", "cagr", "net_pnl", "expectancy") 
 
 def run_sensitivity_command(settings: Settings, specs: Sequence[str], symbols: list[str] | None, start_ms: int | None,
                             end_ms: int | None, timeframe: str | None, metric: str, workers: int,
-                            dask_address: str | None, json_path: str | None, console: Console | None = None) -> int:
+                            dask_address: str | None, json_path: str | None, console: Console | None = None,
+                            partitions: int = 16) -> int:
     """`perpbot sensitivity`: returns the exit code."""
     out = console or Console()
     grid = [parse_param(s) for s in specs]
     check_metric(metric)
     symbols = [s.upper() for s in symbols] if symbols else None
-    store = _open_store(settings)
+    store = open_store(settings)
     try:
-        with _progress(out, "sweep") as progress:
+        with progress_bar(out, "sweep") as progress:
             result = run_sensitivity(settings, store, symbols, start_ms, end_ms, grid, metric, timeframe, workers,
-                                     dask_address, progress)
+                                     dask_address, progress, partitions)
     finally:
         store.close()
     print_sweep(result, out)
@@ -60,22 +62,31 @@ def run_sensitivity_command(settings: Settings, specs: Sequence[str], symbols: l
 def run_walk_forward_command(settings: Settings, specs: Sequence[str], symbols: list[str] | None,
                              start_ms: int | None, end_ms: int | None, timeframe: str | None, metric: str,
                              train_days: float, test_days: float, anchored: bool, workers: int,
-                             dask_address: str | None, json_path: str | None, console: Console | None = None) -> int:
+                             dask_address: str | None, json_path: str | None, console: Console | None = None,
+                             partitions: int = 16, html_path: str | None = None) -> int:
     """`perpbot walk-forward`: returns the exit code."""
+    if html_path:
+        from perpbot.reporting.html import require_plotly
+
+        require_plotly()
     out = console or Console()
     grid = [parse_param(s) for s in specs]
     check_metric(metric)
     symbols = [s.upper() for s in symbols] if symbols else None
-    store = _open_store(settings)
+    store = open_store(settings)
     try:
-        with _progress(out, "walk-forward") as progress:
+        with progress_bar(out, "walk-forward") as progress:
             result = run_walk_forward(settings, store, symbols, start_ms, end_ms, grid, train_days, test_days,
-                                      anchored, metric, timeframe, workers, dask_address, progress)
+                                      anchored, metric, timeframe, workers, dask_address, progress, partitions)
+        print_walk_forward(result, out)
+        if json_path:
+            out.print(f"[dim]saved to {result.to_json(json_path)}[/]")
+        if html_path:
+            from perpbot.reporting.html import walk_forward_report
+
+            out.print(f"[dim]report written to {walk_forward_report(result, settings, store, html_path)}[/]")
     finally:
         store.close()
-    print_walk_forward(result, out)
-    if json_path:
-        out.print(f"[dim]saved to {result.to_json(json_path)}[/]")
     return 0
 
 
@@ -102,6 +113,8 @@ def print_sweep(result: SweepResult, console: Console) -> None:
     extra = [f"{label} {fmt(key, best.get(key))}" for label, key in shown if key != result.metric]
     console.print(f"best: [bold]{_combo(best, result.params)}[/] -> {result.metric} "
                   f"{fmt(result.metric, best.get(result.metric))}, {', '.join(extra)}, {best['trades']} trades")
+    print_identical(result.identical, console)
+    print_overfitting(result.overfitting, console)
 
 
 def heatmap_table(result: SweepResult) -> Table:
@@ -114,13 +127,16 @@ def heatmap_table(result: SweepResult) -> Table:
         table.add_column(_value(x), justify="right")
     flat = [v for row in matrix for v in row if not math.isnan(v)]
     best = result.best()
+    marks = {(r[result.params[0]], r[result.params[1]]): m
+             for i, m in identical_marks(result.identical).items() for r in [result.rows[i]]}
     for y, row in zip(ys, matrix):
         cells = []
         for x, v in zip(xs, row):
             style = _scale(result.metric, v, flat)
             if best[result.params[0]] == x and best[result.params[1]] == y:
                 style += " bold reverse"
-            cells.append(Text(fmt(result.metric, None if math.isnan(v) else v), style=style))
+            mark = f" {marks[(x, y)]}" if (x, y) in marks else ""
+            cells.append(Text(fmt(result.metric, None if math.isnan(v) else v) + mark, style=style))
         table.add_row(_value(y), *cells)
     return table
 
@@ -137,11 +153,13 @@ def ranked_table(result: SweepResult) -> Table:
     for m in columns:
         table.add_column(m.replace("_", " "), justify="right")
     table.add_column("trades", justify="right")
+    table.add_column("same", justify="left")
     flat = [float(r[result.metric]) for r in rows if r.get(result.metric) is not None]
+    marks = {id(result.rows[i]): m for i, m in identical_marks(result.identical).items()}
     for r in rows:
         head = Text(fmt(result.metric, r.get(result.metric)), style=_scale(result.metric, r.get(result.metric), flat))
         table.add_row(*(_value(r[p]) for p in result.params), head, *(fmt(m, r.get(m)) for m in columns[1:]),
-                      str(r["trades"]))
+                      str(r["trades"]), marks.get(id(r), ""))
     return table
 
 
@@ -166,6 +184,7 @@ def print_walk_forward(result: WalkForwardResult, console: Console) -> None:
     if result.untested_ms:
         days = result.untested_ms / 86_400_000
         console.print(f"[dim]the last {days:.1f} d are untested (shorter than one test window)[/]")
+    print_overfitting(result.overfitting, console)
 
 
 def windows_table(result: WalkForwardResult) -> Table:
@@ -252,14 +271,14 @@ def _combo(row: dict[str, Any], params: list[str]) -> str:
     return " ".join(f"{_short(p)}={_value(row[p])}" for p in params)
 
 
-def _open_store(settings: Settings) -> Store:
+def open_store(settings: Settings) -> Store:
     if not settings.db_path.exists():
         raise PerpbotError(f"no database at {settings.db_path}", "run `perpbot backfill` first (or set data.db_path)")
     return Store(settings.db_path, read_only=True)
 
 
 @contextmanager
-def _progress(console: Console, label: str) -> Iterator[Any]:
+def progress_bar(console: Console, label: str) -> Iterator[Any]:
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task(label, total=None)

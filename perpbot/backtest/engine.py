@@ -65,7 +65,8 @@ def indicators_for(data: MarketData, params: StrategyConfig) -> dict[str, Indica
 
 
 def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicators] | None = None,
-             progress: Progress | None = None, snapshots: list | None = None, loop: str = "auto") -> BacktestResult:
+             progress: Progress | None = None, snapshots: list | None = None, loop: str = "auto",
+             refusals: list[tuple[str, int, str]] | None = None) -> BacktestResult:
     """Run the strategy over `data` on one account.
 
     Args:
@@ -77,6 +78,8 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
         loop: which of the two equal loops runs: "events" (engine.py, any run) or "compiled"
             (fastloop.py: one symbol under a fixed regime); "auto" picks the compiled one where it
             applies and pays (see `_use_compiled`).
+        refusals: when given, every entry decision is appended as (symbol, bar, risk verdict or "ok")
+            (the decision table, backtest/decisions.py); the event loop runs.
     """
     total = len(data.frames) + 1
     signals = {}
@@ -87,13 +90,13 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
         if progress:
             progress(n + 1, total)
     regime = RegimeReplay(settings, snapshots or [])
-    if _use_compiled(loop, signals, regime):
+    if refusals is None and _use_compiled(loop, signals, regime):
         from perpbot.backtest import fastloop
 
         (sym, (sig, _)), = signals.items()
         trades, cols, blocked = fastloop.run_symbol(sym, sig, settings, regime.at(data.start_ms))
     else:
-        sim = _Simulation(data, settings, signals, regime, progress, total)
+        sim = _Simulation(data, settings, signals, regime, progress, total, refusals=refusals)
         trades = sim.run()
         cols = TradeColumns(trades)  # the trades' fields as arrays, pulled out once for both
         blocked = sim.blocked
@@ -104,7 +107,7 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
     if progress:
         progress(total, total)
     return BacktestResult(trades=trades, times=times, values=equity, metrics=metrics, symbols=data.symbols,
-                          timeframe=data.timeframe, start_ms=data.start_ms, end_ms=data.end_ms)
+                          timeframe=data.timeframe, start_ms=data.start_ms, end_ms=data.end_ms, columns=cols)
 
 
 def preload_compiled_loop() -> None:
@@ -189,6 +192,7 @@ class _Simulation:
     progress: Progress | None
     total: int
     blocked: dict[str, int] = field(default_factory=dict)
+    refusals: list[tuple[str, int, str]] | None = None
 
     def __post_init__(self) -> None:
         self.params = self.settings.strategy
@@ -251,6 +255,8 @@ class _Simulation:
         equity = self._equity(now)
         self.risk.note_equity(equity, now)
         check, regime = self.risk.check(s.name, self._open_symbols(), now)
+        if self.refusals is not None:
+            self.refusals.append((s.name, k, check.reason))
         if not check.allowed:
             self._refused(s, k, now, check)
             return

@@ -41,6 +41,7 @@ class BacktestResult:
     start_ms: int
     end_ms: int
     extra: dict[str, Any] = field(default_factory=dict)
+    columns: TradeColumns | None = field(default=None, repr=False, compare=False)  # the run's own, not saved
 
     @property
     def equity(self) -> list[tuple[int, float]]:

@@ -22,6 +22,14 @@ from typing import Any
 from perpbot.backtest.engine import INDICATOR_KEYS, indicators_for, preload_compiled_loop, simulate
 from perpbot.backtest.grid import apply_combo, expand_grid
 from perpbot.backtest.market import BacktestError, MarketData, load_market
+from perpbot.backtest.overfitting import DEFAULT_PARTITIONS
+from perpbot.backtest.trials import (
+    check_partitions,
+    identical_groups,
+    search_overfitting,
+    take_daily,
+    trial_extras,
+)
 from perpbot.config import Settings
 from perpbot.data.db import Store
 from perpbot.errors import ConfigError, PerpbotError
@@ -78,6 +86,8 @@ class SweepResult:
     timeframe: str = ""
     start_ms: int = 0
     end_ms: int = 0
+    identical: list[dict[str, Any]] = field(default_factory=list)  # trials.identical_groups
+    overfitting: dict[str, Any] | None = None  # overfitting.Overfitting.to_dict()
 
     def values(self, param: str) -> list[Any]:
         out: list[Any] = []
@@ -115,7 +125,8 @@ class SweepResult:
     def to_dict(self) -> dict[str, Any]:
         return {"version": FORMAT_VERSION, "kind": "sensitivity", "params": self.params, "metric": self.metric,
                 "symbols": self.symbols, "timeframe": self.timeframe, "start_ms": self.start_ms,
-                "end_ms": self.end_ms, "rows": [{k: jsonable(v) for k, v in r.items()} for r in self.rows]}
+                "end_ms": self.end_ms, "rows": [{k: jsonable(v) for k, v in r.items()} for r in self.rows],
+                "identical": self.identical, "overfitting": self.overfitting}
 
     def to_json(self, path: str | Path) -> Path:
         return write_json(path, self.to_dict())
@@ -124,7 +135,8 @@ class SweepResult:
     def from_dict(cls, raw: dict[str, Any]) -> "SweepResult":
         return cls(params=list(raw["params"]), metric=str(raw["metric"]), rows=list(raw["rows"]),
                    symbols=list(raw.get("symbols", [])), timeframe=str(raw.get("timeframe", "")),
-                   start_ms=int(raw.get("start_ms", 0)), end_ms=int(raw.get("end_ms", 0)))
+                   start_ms=int(raw.get("start_ms", 0)), end_ms=int(raw.get("end_ms", 0)),
+                   identical=list(raw.get("identical") or []), overfitting=raw.get("overfitting"))
 
     @classmethod
     def load(cls, path: str | Path) -> "SweepResult":
@@ -134,8 +146,8 @@ class SweepResult:
 def run_sensitivity(settings: Settings, store: Store, symbols: list[str] | None, start_ms: int | None,
                     end_ms: int | None, grid: list[tuple[str, list[Any]]], metric: str = "sharpe",
                     timeframe: str | None = None, workers: int = 1, dask_address: str | None = None,
-                    progress: Progress | None = None) -> SweepResult:
-    """Backtest every combination of `grid` over one data range.
+                    progress: Progress | None = None, partitions: int = DEFAULT_PARTITIONS) -> SweepResult:
+    """Backtest every combination of `grid` over one data range; note identical trades and overfitting.
 
     Args:
         settings: the base; each combination overrides its keys.
@@ -144,19 +156,26 @@ def run_sensitivity(settings: Settings, store: Store, symbols: list[str] | None,
         workers: local processes (1 = this process).
         dask_address: a Dask scheduler (e.g. tcp://host:8786) to run on instead of local processes.
         progress: called as progress(done combinations, total).
+        partitions: S of the PBO's combinatorially symmetric cross-validation.
 
     Raises:
         ConfigError: an unknown metric, or a grid whose every combination breaks a config rule.
         BacktestError: no data, an unknown symbol.
     """
     check_metric(metric)
+    check_partitions(partitions)
     combos = expand_grid(grid)
     plan = combo_settings(settings, combos)
     data, snapshots = load_for(settings, store, symbols, start_ms, end_ms, timeframe, plan)
     with SweepRunner(data, snapshots, workers, dask_address) as runner:
         metrics = runner.run(data.start_ms, data.end_ms, plan, progress)
+    daily = take_daily(metrics)
     rows = [{**combo, **(m if m is not None else {"error": str(p)})} for combo, m, p in zip(combos, metrics, plan)]
-    return SweepResult([k for k, _ in grid], metric, rows, data.symbols, data.timeframe, data.start_ms, data.end_ms)
+    result = SweepResult([k for k, _ in grid], metric, rows, data.symbols, data.timeframe, data.start_ms, data.end_ms)
+    result.identical = identical_groups(rows, result.params)
+    best = rows.index(result.best())
+    result.overfitting = search_overfitting(rows, daily, daily[best], partitions).to_dict()
+    return result
 
 
 def combo_settings(settings: Settings, combos: list[dict[str, Any]]) -> list[Settings | ConfigError]:
@@ -216,7 +235,8 @@ def run_task(data: MarketData, snapshots: list, task: Task,
     out = []
     for index, settings in task.runs:
         result = simulate(part, settings, indicators, snapshots=snapshots)
-        out.append((index, {k: jsonable(result.metrics.get(k)) for k in ROW_METRICS}))
+        row = {k: jsonable(result.metrics.get(k)) for k in ROW_METRICS}
+        out.append((index, {**row, **trial_extras(result, part, indicators, settings.strategy)}))
         if done:
             done()
     return out

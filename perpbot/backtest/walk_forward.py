@@ -27,6 +27,7 @@ from perpbot.backtest.engine import simulate
 from perpbot.backtest.grid import expand_grid
 from perpbot.backtest.market import BacktestError, MarketData
 from perpbot.backtest.metrics import compute_metrics
+from perpbot.backtest.overfitting import DEFAULT_PARTITIONS
 from perpbot.backtest.results import BacktestResult
 from perpbot.backtest.sensitivity import (
     ROW_METRICS,
@@ -39,6 +40,7 @@ from perpbot.backtest.sensitivity import (
     read_json,
     write_json,
 )
+from perpbot.backtest.trials import check_partitions, daily_returns, search_overfitting, take_daily
 from perpbot.clock import DAY_MS
 from perpbot.config import Settings
 from perpbot.data.db import Store
@@ -74,11 +76,13 @@ class WalkForwardResult:
     params: list[str] = field(default_factory=list)
     anchored: bool = False
     untested_ms: int = 0  # the tail after the last full test window
+    overfitting: dict[str, Any] | None = None  # the search's figures (overfitting.Overfitting.to_dict())
+    search: dict[str, Any] | None = None  # how each window searched: None for the grid, else optimize's settings
 
     def summary(self) -> dict[str, Any]:
         return {"metric": self.metric, "params": self.params, "anchored": self.anchored,
                 "in_sample": self.in_sample, "out_of_sample": self.out_of_sample, "oos_is_ratio": self.oos_is_ratio,
-                "untested_ms": self.untested_ms,
+                "untested_ms": self.untested_ms, "overfitting": self.overfitting, "search": self.search,
                 "windows": [{k: jsonable(v) if not isinstance(v, dict) else {a: jsonable(b) for a, b in v.items()}
                              for k, v in asdict(w).items()} for w in self.windows]}
 
@@ -98,7 +102,8 @@ class WalkForwardResult:
         return cls(windows=[WindowResult(**w) for w in wf["windows"]], stitched=BacktestResult.load(path),
                    metric=wf["metric"], in_sample=wf["in_sample"], out_of_sample=wf["out_of_sample"],
                    oos_is_ratio=wf["oos_is_ratio"], params=list(wf.get("params", [])),
-                   anchored=bool(wf.get("anchored", False)), untested_ms=int(wf.get("untested_ms", 0)))
+                   anchored=bool(wf.get("anchored", False)), untested_ms=int(wf.get("untested_ms", 0)),
+                   overfitting=wf.get("overfitting"), search=wf.get("search"))
 
 
 def make_windows(start_ms: int, end_ms: int, train_days: float, test_days: float, anchored: bool,
@@ -128,20 +133,25 @@ def make_windows(start_ms: int, end_ms: int, train_days: float, test_days: float
 def run_walk_forward(settings: Settings, store: Store, symbols: list[str] | None, start_ms: int | None,
                      end_ms: int | None, grid: list[tuple[str, list[Any]]], train_days: float, test_days: float,
                      anchored: bool = False, metric: str = "sharpe", timeframe: str | None = None, workers: int = 1,
-                     dask_address: str | None = None, progress: Progress | None = None) -> WalkForwardResult:
+                     dask_address: str | None = None, progress: Progress | None = None,
+                     partitions: int = DEFAULT_PARTITIONS) -> WalkForwardResult:
     """On each train window pick the grid's best combination by `metric`, then run it on the test window.
+
+    The overfitting figures take every combination run over the tested range as the trials and
+    the stitched out-of-sample result as the selected one (docs/design.md).
 
     Raises:
         ConfigError: an unknown metric, bad window lengths, a grid with no valid combination.
         BacktestError: no data, an unknown symbol, windows that do not fit the range.
     """
     check_metric(metric)
+    check_partitions(partitions)
     combos = expand_grid(grid)
     plan = combo_settings(settings, combos)
     data, snapshots = load_for(settings, store, symbols, start_ms, end_ms, timeframe, plan)
     windows = make_windows(data.start_ms, data.end_ms, train_days, test_days, anchored, data.interval_ms)
     runs = sum(isinstance(p, Settings) for p in plan)
-    total = len(windows) * (runs + 1)
+    total = len(windows) * (runs + 1) + runs
     key = metric_key(metric)
     results: list[WindowResult] = []
     tests: list[BacktestResult] = []
@@ -154,19 +164,42 @@ def run_walk_forward(settings: Settings, store: Store, symbols: list[str] | None
             best = max(ran, key=lambda i: key(ran[i][metric]))
             chosen = plan[best]
             assert isinstance(chosen, Settings)
-            test = simulate(data.slice(te0, te1), chosen, snapshots=snapshots)
+            window, test = run_test_window(data, snapshots, (tr0, tr1, te0, te1), chosen, combos[best],
+                                           ran[best][metric])
+            results.append(window)
             tests.append(test)
-            results.append(WindowResult(tr0, tr1, te0, te1, combos[best], jsonable(ran[best][metric]),
-                                        {k: jsonable(test.metrics.get(k)) for k in ROW_METRICS}, len(test.trades)))
             if progress:
                 progress(base + runs + 1, total)
-    stitched = _stitch(data, tests, settings.backtest.initial_equity)
-    ins, oos, ratio = _in_out(results, metric)
-    return WalkForwardResult(results, stitched, metric, ins, oos, ratio, [k for k, _ in grid], anchored,
-                             data.end_ms - windows[-1][3])
+        done = len(windows) * (runs + 1)
+        report = (lambda d, _t: progress(done + d, total)) if progress else None
+        trials = runner.run(windows[0][2], windows[-1][3], plan, report)
+    stitched = stitch(data, tests, settings.backtest.initial_equity)
+    rows = [m if m is not None else {"error": "invalid"} for m in trials]
+    selected = daily_returns(stitched.times, stitched.values, settings.backtest.initial_equity)
+    stats = search_overfitting(rows, take_daily(trials), selected, partitions)
+    return finish(data, results, stitched, metric, [k for k, _ in grid], anchored, windows, stats.to_dict())
 
 
-def _stitch(data: MarketData, tests: list[BacktestResult], initial: float) -> BacktestResult:
+def run_test_window(data: MarketData, snapshots: list, window: tuple[int, int, int, int], chosen: Settings,
+                picked: dict[str, Any], train_metric: Any) -> tuple[WindowResult, BacktestResult]:
+    """Run the picked settings on the window's test range (a fresh account)."""
+    tr0, tr1, te0, te1 = window
+    test = simulate(data.slice(te0, te1), chosen, snapshots=snapshots)
+    return WindowResult(tr0, tr1, te0, te1, picked, jsonable(train_metric),
+                        {k: jsonable(test.metrics.get(k)) for k in ROW_METRICS}, len(test.trades)), test
+
+
+def finish(data: MarketData, windows: list[WindowResult], stitched: BacktestResult, metric: str, params: list[str],
+           anchored: bool, spans: list[tuple[int, int, int, int]],
+           overfitting: dict[str, Any] | None) -> WalkForwardResult:
+    """The result of windows already run: in/out-of-sample means and their ratio."""
+    ins, oos, ratio = _in_out(windows, metric)
+    return WalkForwardResult(windows, stitched, metric, ins, oos, ratio, params, anchored,
+                             data.end_ms - spans[-1][3], overfitting)
+
+
+def stitch(data: MarketData, tests: list[BacktestResult], initial: float) -> BacktestResult:
+    """The test windows' out-of-sample trades on one chained equity curve."""
     times, values, trades = [], [], []
     equity = initial
     for r in tests:

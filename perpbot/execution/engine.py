@@ -40,7 +40,8 @@ from perpbot.ipc.state import EngineState
 from perpbot.models import Side, Trade
 from perpbot.ops.health import Heartbeat
 from perpbot.risk.manager import RiskManager
-from perpbot.signals.engine import Action, BarValues, decide, required_lookback
+from perpbot.signals.decisions import ENTRIES, NO_DATA, TIMEOUT, DecisionTable, decision_row
+from perpbot.signals.engine import Action, BarValues, Decision, decide, required_lookback
 
 __all__ = ["EventHook", "TradingEngine", "build_engine"]
 
@@ -72,6 +73,7 @@ class TradingEngine:
         self.windows = WindowCache(store, settings.strategy.timeframe, self.lookback)
         self.pending = PendingBook(store)
         self.state = EngineState(mode=executor.mode, timeframe=settings.strategy.timeframe, symbols=self.symbols)
+        self.decisions = DecisionTable(self.symbols, lambda rows: self.state.update(signals=rows))
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._started = False
@@ -161,7 +163,7 @@ class TradingEngine:
             windows = self._ingest_and_load(now, boundary)
             for trade in self.executor.sync(now):
                 self._booked(trade)
-            used = self._exits(windows, now)
+            used = self._exits(windows, now, boundary)
             self._entries(windows, used, boundary, now, regime)
             self._fill_pending(windows, boundary, now)
             self.state.update(last_tick=now)
@@ -224,21 +226,21 @@ class TradingEngine:
             return False
         return True
 
-    def _exits(self, windows: dict[str, BarValues | None], now: int) -> set[str]:
+    def _exits(self, windows: dict[str, BarValues | None], now: int, boundary: int) -> set[str]:
         """Timeouts, then signal exits; the symbols whose bar they used up."""
         used = set()
         for trade in self.executor.open_trades():
             values = windows.get(trade.symbol)
             if self.risk.is_timed_out(trade.entry_time, now):
                 reason = "timeout"
-            elif values is not None:
-                d = decide(values, trade.side, self.params)
+                self._decided(trade.symbol, boundary, values, TIMEOUT)
+            else:
+                d = decide(values or NO_DATA, trade.side, self.params)  # no bar stored: NONE (warmup)
+                self._decided(trade.symbol, boundary, values, d)
                 if d.action is not Action.CLOSE:
                     continue
                 self.state.add_signal(now, trade.symbol, d.action.value, d.reason)
                 reason = "signal"
-            else:
-                continue
             used.add(trade.symbol)
             closed = self.executor.close(trade, reason, now)
             if closed is not None:
@@ -247,14 +249,17 @@ class TradingEngine:
 
     def _entries(self, windows: dict[str, BarValues | None], used: set[str], boundary: int, now: int,
                  regime: Any) -> None:
+        held = {t.symbol for t in self.executor.open_trades()}
         for symbol in self.symbols:
             values = windows.get(symbol)
-            if values is None or symbol in used or symbol in self.pending.items or symbol in self._open_symbols():
-                continue
-            d = decide(values, None, self.params)
-            if d.action not in (Action.LONG, Action.SHORT):
+            if symbol in used or symbol in held:
+                continue  # its row is the exit decision's
+            d = decide(values or NO_DATA, None, self.params)
+            if symbol in self.pending.items or d.action not in ENTRIES:
+                self._decided(symbol, boundary, values, d, "pending_order" if d.action in ENTRIES else None)
                 continue
             check = self.risk.check_entry(symbol, self._open_symbols(), regime, now)
+            self._decided(symbol, boundary, values, d, None if check.allowed else check.reason)
             self.state.add_signal(now, symbol, d.action.value, d.reason if check.allowed else f"blocked:{check.reason}")
             if not check.allowed:
                 log.info("entry_blocked", extra={"symbol": symbol, "reason": check.reason, "signal": d.reason})
@@ -266,6 +271,11 @@ class TradingEngine:
                 self.pending.add(entry, now)
             else:
                 self._enter(entry, now)
+
+    def _decided(self, symbol: str, boundary: int, values: BarValues | None, decision: Decision,
+                 risk: str | None = None) -> None:
+        """The decision-table hook: one row per symbol per bar (status `signals`, a `decision` log line)."""
+        self.decisions.record(decision_row(symbol, boundary - self.step_ms, values, decision, risk))
 
     def _fill_pending(self, windows: dict[str, BarValues | None], boundary: int, now: int) -> None:
         for symbol, entry in list(self.pending.items.items()):

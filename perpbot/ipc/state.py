@@ -17,6 +17,7 @@ MAX_SIGNALS = 50
 SNAPSHOT_FIELDS = (
     "mode", "paused", "halted", "halt_reason", "equity", "pnl_today", "regime", "regime_score", "last_tick",
     "started_at", "timeframe", "symbols", "feed", "risk_blocks", "cooldowns", "recent_signals", "marks", "positions",
+    "signals",
 )
 
 
@@ -25,7 +26,7 @@ def _empty() -> dict[str, Any]:
         "mode": "paper", "paused": False, "halted": False, "halt_reason": None, "equity": None, "pnl_today": 0.0,
         "regime": None, "regime_score": None, "last_tick": None, "started_at": None, "timeframe": None,
         "symbols": [], "feed": {}, "risk_blocks": [], "cooldowns": {}, "recent_signals": [], "marks": {},
-        "positions": [],
+        "positions": [], "signals": [],
     }
 
 

@@ -18,7 +18,8 @@ Rules (every threshold is a `strategy.*` key):
 Reasons (short, machine-readable): "entry:z<=-2.00", "entry:z>=2.00", "exit:z>=-0.50",
 "exit:z<=0.50", "blocked:bollinger" / "blocked:rsi" / "blocked:adx" / "blocked:hurst" (the
 first failing filter in that order), "warmup", "hold" (position open, no exit) and "flat"
-(no position, z inside the entry thresholds).
+(no position, z inside the entry thresholds). The decision table (signals/decisions.py) lists
+the closed vocabulary, with "timeout" for the risk manager's time exit.
 """
 
 from __future__ import annotations
@@ -155,12 +156,13 @@ def required_lookback(params: StrategyConfig) -> int:
     return max(bars)
 
 
-def _filters(
+def entry_filters(
     close: Any, upper: Any, lower: Any, rsi_v: Any, adx_v: Any, hurst_v: Any, params: StrategyConfig, long: bool
 ) -> list[tuple[str, Any, Any]]:
     """(name, value that must not be NaN, passes) per enabled filter, for floats or arrays.
 
-    Both forms of the engine evaluate exactly these comparisons, which is what keeps them equal.
+    Both forms of the engine evaluate exactly these comparisons, which is what keeps them equal
+    (and the decision table's filter tally, signals/decisions.py, counts with them too).
     """
     checks: list[tuple[str, Any, Any]] = []
     if params.use_bollinger:
@@ -199,7 +201,7 @@ def signal_arrays(ind: Indicators, close: Any, params: StrategyConfig) -> Signal
     entries = []
     for long in (True, False):
         ok = ind.z <= -params.entry_z if long else ind.z >= params.entry_z
-        for _, _, passes in _filters(c, ind.upper, ind.lower, ind.rsi, ind.adx, ind.hurst, params, long):
+        for _, _, passes in entry_filters(c, ind.upper, ind.lower, ind.rsi, ind.adx, ind.hurst, params, long):
             ok &= passes
         entries.append(ok)
     return SignalArrays(
@@ -262,7 +264,7 @@ def decide(values: BarValues, position: Side | None, params: StrategyConfig) -> 
     else:
         return Decision(Action.NONE, "flat")
     v = values
-    for name, value, passes in _filters(v.close, v.upper, v.lower, v.rsi, v.adx, v.hurst, params, long):
+    for name, value, passes in entry_filters(v.close, v.upper, v.lower, v.rsi, v.adx, v.hurst, params, long):
         if math.isnan(value):
             return Decision(Action.NONE, "warmup")
         if not passes:

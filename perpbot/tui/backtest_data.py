@@ -125,10 +125,9 @@ def run_backtest_request(settings: Settings, db_path: Path, request: BacktestReq
         PerpbotError: no data, a bad parameter, or RunCancelled from `progress`.
     """
     from perpbot.backtest import run_backtest
-    from perpbot.data.db import Store
 
     chosen = request_settings(settings, request)
-    store = _open(db_path)
+    store = open_store(db_path)
     try:
         return run_backtest(chosen, store, list(request.symbols), request.start_ms, request.end_ms,
                             request.timeframe, progress)
@@ -142,7 +141,7 @@ def run_walk_forward_request(settings: Settings, db_path: Path, request: WalkFor
 
     bt = request.backtest
     chosen = request_settings(settings, bt)
-    store = _open(db_path)
+    store = open_store(db_path)
     try:
         return run_walk_forward(chosen, store, list(bt.symbols), bt.start_ms, bt.end_ms,
                                 [(k, list(v)) for k, v in request.grid], request.train_days, request.test_days,
@@ -153,7 +152,7 @@ def run_walk_forward_request(settings: Settings, db_path: Path, request: WalkFor
 
 
 def load_result(path: str) -> Any:
-    """A walk-forward or sensitivity JSON file, whichever it is.
+    """A walk-forward, sensitivity or optimisation JSON file, whichever it is.
 
     Raises:
         PerpbotError: unreadable, or neither kind of result.
@@ -172,11 +171,15 @@ def load_result(path: str) -> Any:
         return WalkForwardResult.load(p)
     if kind == "sensitivity":
         return SweepResult.load(p)
-    raise PerpbotError(f"{p} is neither a walk-forward nor a sensitivity result",
-                       "give a file written by `perpbot walk-forward --json` or `perpbot sensitivity --json`")
+    if kind == "optimize":
+        from perpbot.backtest.optimize_run import OptimizeResult
+
+        return OptimizeResult.load(p)
+    raise PerpbotError(f"{p} is not a walk-forward, sensitivity or optimisation result",
+                       "give a file written by `perpbot walk-forward`, `sensitivity` or `optimize` with --json")
 
 
-def _open(db_path: Path) -> Any:
+def open_store(db_path: Path) -> Any:
     from perpbot.data.db import Store
 
     if not db_path.exists():

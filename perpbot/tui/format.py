@@ -81,3 +81,19 @@ def number(value: float | None, digits: int = 2) -> str:
     if value is None or not math.isfinite(value):
         return "-"
     return f"{value:,.{digits}f}"
+
+
+def overfitting(raw: dict | None) -> list[Text]:
+    """A search's overfitting figures as two lines: DSR and PBO with their inputs, then the plain sentence."""
+    if not raw:
+        return []
+    from perpbot.backtest.overfitting import DSR_BAR, Overfitting
+
+    stats = Overfitting.from_dict(raw)
+    dsr = "-" if stats.dsr is None else f"{stats.dsr:.3f}"
+    pbo = "-" if stats.pbo is None else f"{stats.pbo:.3f}"
+    dsr_style = "" if stats.dsr is None else "green" if stats.dsr >= DSR_BAR else "red"
+    pbo_style = "" if stats.pbo is None else "red" if stats.pbo >= 0.5 else "yellow" if stats.pbo > 0.05 else "green"
+    head = Text.assemble("deflated Sharpe ", (dsr, f"bold {dsr_style}"), "   PBO ", (pbo, f"bold {pbo_style}"),
+                         f"   {stats.distinct_trials} distinct of {stats.trials} trials, {stats.returns} days")
+    return [head, Text(stats.sentence(), style="italic")]

@@ -45,6 +45,24 @@ class SignalView:
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionView:
+    """One symbol's row of the decision table (None where a value is not computed)."""
+
+    symbol: str
+    bar_time: int
+    close: float | None
+    z: float | None
+    bb_lower: float | None
+    bb_upper: float | None
+    rsi: float | None
+    adx: float | None
+    hurst: float | None
+    decision: str
+    reason: str
+    risk: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class EngineView:
     """Everything the dashboard shows about the running engine, at one instant."""
 
@@ -66,6 +84,7 @@ class EngineView:
     recent_signals: tuple[SignalView, ...]
     marks: tuple[tuple[str, float], ...]
     positions: tuple[PositionView, ...]
+    signals: tuple[DecisionView, ...] = ()
 
     @classmethod
     def from_snapshot(cls, data: Mapping[str, Any]) -> EngineView:
@@ -94,6 +113,7 @@ class EngineView:
                 recent_signals=tuple(_signal(s) for s in data.get("recent_signals") or ()),
                 marks=tuple(sorted((str(k), float(v)) for k, v in (data.get("marks") or {}).items())),
                 positions=tuple(_position(p) for p in data.get("positions") or ()),
+                signals=tuple(_decision(d) for d in data.get("signals") or ()),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"the engine's snapshot is malformed ({type(exc).__name__}: {exc})") from exc
@@ -119,6 +139,13 @@ def _feed(symbol: str, raw: Mapping[str, Any]) -> FeedView:
 
 def _signal(raw: Mapping[str, Any]) -> SignalView:
     return SignalView(int(raw["time"]), str(raw["symbol"]), str(raw["action"]), str(raw.get("reason") or ""))
+
+
+def _decision(raw: Mapping[str, Any]) -> DecisionView:
+    numbers = {k: _float(raw.get(k)) for k in ("close", "z", "bb_lower", "bb_upper", "rsi", "adx", "hurst")}
+    risk = raw.get("risk")
+    return DecisionView(symbol=str(raw["symbol"]), bar_time=int(raw["bar_time"]), decision=str(raw["decision"]),
+                        reason=str(raw.get("reason") or ""), risk=None if risk is None else str(risk), **numbers)
 
 
 def _position(raw: Mapping[str, Any]) -> PositionView:

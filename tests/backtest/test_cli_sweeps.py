@@ -87,3 +87,27 @@ def test_missing_database_is_explained(tmp_path, capsys):
     cfg = write_config(tmp_path, tmp_path / "absent.db")
     assert main(["--config", str(cfg), "sensitivity", "--param", "strategy.window=10"]) == 2
     assert "no database at" in capsys.readouterr().err
+
+
+def test_sensitivity_names_identical_trades_and_prints_the_overfitting_figures(config, tmp_path, capsys):
+    code = run(config, "sensitivity", "--param", "strategy.entry_z=1.5:3.0:0.5", "--symbols", "BTC",
+               "--partitions", "8", "--json", str(tmp_path / "s.json"))
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "identical trades (a): entry_z=1.5, 2 give identical trades" in out
+    assert "the bollinger filter binds first" in out
+    assert "deflated Sharpe" in out and "PBO (CSCV)" in out and "8 (70 splits)" in out
+    assert "distinct trial" in out and "kurtosis (raw)" in out
+    saved = SweepResult.load(tmp_path / "s.json")
+    assert saved.identical[0]["binding"] == "bollinger" and saved.overfitting["partitions"] == 8
+
+
+def test_walk_forward_prints_overfitting_and_writes_html(config, tmp_path, capsys):
+    pytest.importorskip("plotly", reason="the optional html extra is not installed")
+    page = tmp_path / "wf.html"
+    code = run(config, "walk-forward", "--param", "strategy.entry_z=1.5,2.0,2.5", "--train-days", "30",
+               "--test-days", "20", "--symbols", "BTC", "--html", str(page))
+    out = capsys.readouterr().out
+    assert code == 0 and "deflated Sharpe" in out and "report written to" in out
+    text = page.read_text()
+    assert "<h2>Windows</h2>" in text and "Overfitting (per-day figures)" in text

@@ -193,3 +193,35 @@ def test_json_round_trip(db, store, tmp_path):
     back = SweepResult.load(result.to_json(tmp_path / "sweep.json"))
     assert back == result
     assert back.heatmap() == result.heatmap()
+
+
+# --- identical trades and overfitting ---------------------------------------------------------
+
+
+def test_identical_trades_are_noticed_and_the_binding_filter_named(db, store):
+    from perpbot.backtest.trials import describe_group
+
+    result = run_sensitivity(sweep_settings(db), store, ["BTC"], None, None, grid("strategy.entry_z=1.5:3.0:0.5"))
+    (group,) = result.identical  # bb_std 2: the Bollinger band is z = -2, so it binds for entry_z <= 2
+    assert group["values"] == {"strategy.entry_z": [1.5, 2.0]} and group["binding"] == "bollinger"
+    assert result.rows[0]["trades_id"] == result.rows[1]["trades_id"] != result.rows[2]["trades_id"]
+    assert describe_group(group) == f"entry_z=1.5, 2 give identical trades ({result.rows[0]['trades']}): " \
+                                    "the bollinger filter binds first"
+    stats = result.overfitting
+    assert stats["trials"] == 4 and stats["distinct_trials"] == 3
+    assert stats["returns"] > 100 and stats["period"] == "day"
+    assert stats["pbo"] is not None and 0 <= stats["dsr"] <= 1 and stats["partitions"] == 16
+    back = SweepResult.from_dict(result.to_dict())
+    assert back.identical == result.identical and back.overfitting == stats
+
+
+def test_a_value_that_changes_no_decision_names_no_filter_and_partitions_are_an_option(db, store):
+    result = run_sensitivity(sweep_settings(db), store, ["BTC"], None, None, grid("risk.max_positions=1,2"))
+    (group,) = result.identical  # one symbol never holds two positions
+    assert group["binding"] is None
+    assert result.overfitting["distinct_trials"] == 1 and result.overfitting["pbo"] is None
+    assert "PBO needs at least 2 distinct trials" in result.overfitting["note"]
+    four = run_sensitivity(sweep_settings(db), store, ["BTC"], None, None, grid("strategy.entry_z=2,3"), partitions=4)
+    assert four.overfitting["partitions"] == 4 and four.overfitting["splits"] == 6
+    with pytest.raises(ConfigError, match="--partitions must be an even number"):
+        run_sensitivity(sweep_settings(db), store, ["BTC"], None, None, grid("risk.max_positions=1,2"), partitions=5)

@@ -119,7 +119,8 @@ def test_pool_equals_local_and_progress_reaches_the_total(db, store):
     pooled = run_walk_forward(settings, store, ["BTC"], None, None, grid(), train_days=40, test_days=20, workers=2,
                               progress=lambda d, t: seen.append((d, t)))
     assert pooled.windows == local.windows
-    total = len(local.windows) * 7  # six combinations and one test run per window
+    total = len(local.windows) * 7 + 6  # six combinations and one test run per window, six over the tested range
+    assert pooled.overfitting == local.overfitting and local.overfitting["trials"] == 6
     assert seen[-1] == (total, total) and all(a[0] <= b[0] for a, b in zip(seen, seen[1:]))
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from perpbot.clock import DAY_MS
 from perpbot.data.db import Store
+from perpbot.signals.decisions import FIELDS
 
 from daemon_procs import cli, start_daemon, start_sim, status, stop, wait_for, write_config
 
@@ -35,6 +36,10 @@ def test_two_days_status_pause_resume_flatten_and_clean_stop(sim, tmp_path):
         first = wait_for(lambda: status(config), 30, "the socket", daemon)
         assert first["mode"] == "paper" and first["timeframe"] == "15m"
         started = first["started_at"]
+        wait_for(lambda: _last_tick(config), 30, "the first bar close", daemon)
+        rows = status(config)["signals"]  # the decision table: every symbol from the first bar on
+        assert [r["symbol"] for r in rows] == ["BTC", "ETH", "SOL"]
+        assert all(set(r) == set(FIELDS) and r["decision"] in ("LONG", "SHORT", "CLOSE", "NONE") for r in rows)
         assert cli(config, "control", "pause").returncode == 0
         assert status(config)["paused"] is True
         assert cli(config, "control", "resume").returncode == 0

@@ -130,6 +130,17 @@ def snapshot_data() -> dict[str, Any]:
             {"time": NOW_MS - 20 * MINUTE_MS, "symbol": "ETH", "action": "CLOSE", "reason": "z<=0.5"},
         ],
         "marks": {"BTC": 43_012.5, "ETH": 2_301.2, "SOL": 100.31},
+        "signals": [
+            {"symbol": "BTC", "bar_time": NOW_MS - MINUTE_MS, "close": 43_010.0, "z": -0.84, "bb_lower": 42_890.1,
+             "bb_upper": 43_120.7, "rsi": 41.2, "adx": 18.4, "hurst": 0.43, "decision": "NONE", "reason": "hold",
+             "risk": None},
+            {"symbol": "ETH", "bar_time": NOW_MS - MINUTE_MS, "close": 2_288.4, "z": -2.31, "bb_lower": 2_290.2,
+             "bb_upper": 2_311.8, "rsi": 27.5, "adx": 31.0, "hurst": 0.41, "decision": "NONE",
+             "reason": "blocked:adx", "risk": None},
+            {"symbol": "SOL", "bar_time": NOW_MS - MINUTE_MS, "close": 100.29, "z": 0.35, "bb_lower": 99.71,
+             "bb_upper": 100.88, "rsi": 52.0, "adx": 22.3, "hurst": None, "decision": "CLOSE", "reason": "exit:z<=0.50",
+             "risk": None},
+        ],
         "positions": [
             {"symbol": "BTC", "side": "long", "size": 0.0233, "entry_price": 42_955.0, "mark": 43_012.5,
              "unrealized_pnl": 1.34, "stop": 42_095.9, "opened_at": NOW_MS - 14 * MINUTE_MS,

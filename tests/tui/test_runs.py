@@ -150,6 +150,8 @@ async def test_load_a_sweep_then_switch_views(make_app, results: tuple[Path, Pat
         await until_idle(pilot)
         assert app.is_running and app.screen.query_one(RunForm).status.startswith("Sweep of")
         await pilot.press("ctrl+t")
+        assert switcher.current == "opt-view"  # ctrl+t cycles: walk-forward, sweep, optimisation
+        await pilot.press("ctrl+t")
         assert switcher.current == "wf-view"
         app.screen.query_one("#path", Input).value = WF_FILE
         await pilot.press("ctrl+o")
@@ -159,3 +161,74 @@ async def test_load_a_sweep_then_switch_views(make_app, results: tuple[Path, Pat
         await pilot.press("ctrl+o")
         await until_idle(pilot)
         assert app.screen.query_one(RunForm).status.startswith("Failed: cannot read")
+
+
+async def _pick(pilot, kind: str) -> None:
+    from textual.widgets import Select
+
+    pilot.app.screen.query_one("#kind", Select).value = kind
+    await pilot.pause()
+
+
+async def test_run_a_sensitivity_sweep_from_screen_4(make_app) -> None:
+    app: PerpBotApp = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        await _pick(pilot, "sensitivity")
+        form = app.screen.query_one(RunForm)
+        assert form.border_title == "Sensitivity sweep"
+        form.set_value("grid", "strategy.entry_z=1.5:2.5:0.5")
+        await pilot.press("ctrl+r")
+        await until_idle(pilot)
+        heatmap = app.screen.query_one(Heatmap)
+        assert app.screen.query_one(ContentSwitcher).current == "sweep-view"
+        assert len(heatmap.sweep.rows) == 3 and heatmap.sweep.overfitting["trials"] == 3
+        assert form.status.startswith("Sweep of 3 runs")
+
+
+async def test_run_and_cancel_an_optimisation_from_screen_4(make_app, monkeypatch) -> None:
+    from perpbot.tui.widgets.trials_table import TrialsTable
+
+    pytest.importorskip("optuna", reason="the optional optimize extra is not installed")
+    app: PerpBotApp = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("ctrl+k", "ctrl+k")  # walk-forward -> sensitivity -> optimisation
+        await pilot.pause()
+        form = app.screen.query_one(RunForm)
+        assert form.border_title == "Optimisation" and form.values()["grid"].startswith("strategy.entry_z=1.5:3.0")
+        form.set_value("trials", "4")
+        await pilot.press("ctrl+r")
+        await until_idle(pilot)
+        assert app.screen.query_one(ContentSwitcher).current == "opt-view", (form.status, [n.message for n in app._notifications])
+        assert 1 <= app.screen.query_one(TrialsTable).row_count <= 4 and form.status.startswith("4 trials")
+        started, cancelled = threading.Event(), threading.Event()
+
+        def endless(settings, db_path, request, progress):
+            progress(0, request.trials)
+            started.set()
+            try:
+                while True:
+                    cancelled.wait(0.01)
+                    progress(1, request.trials)
+            finally:
+                cancelled.set()
+
+        monkeypatch.setattr("perpbot.tui.screens.walk_forward.run_optimize_request", endless)
+        await pilot.press("ctrl+r")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if started.is_set():
+                break
+        assert form.running
+        await pilot.press("escape")
+        await until_idle(pilot)
+        assert cancelled.is_set() and form.status == "Cancelled."
+        form.set_value("trials", "none")
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.1)
+        assert any("Trials" in n.message for n in app._notifications)

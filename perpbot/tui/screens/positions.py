@@ -1,4 +1,4 @@
-"""Provides PositionsScreen: open positions, recent trades, regime and risk, feed health and the price chart."""
+"""Provides PositionsScreen: open positions, the decision table, recent trades, regime and risk, feed and the chart."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from perpbot.tui.dialogs.confirm import ConfirmDialog
 from perpbot.tui.screens.base import CommandRequested, DashboardScreen
 from perpbot.tui.session import SessionInfo
 from perpbot.tui.state import EngineView
+from perpbot.tui.widgets.decisions_table import DecisionsTable
 from perpbot.tui.widgets.feed_panel import FeedPanel
 from perpbot.tui.widgets.positions_table import PositionsTable
 from perpbot.tui.widgets.price_chart import PriceChart
@@ -61,6 +62,7 @@ class PositionsScreen(DashboardScreen):
         with Horizontal(id="body"):
             with Vertical(id="main"):
                 yield PositionsTable(id="positions")
+                yield DecisionsTable(id="decisions")
                 yield PriceChart(id="chart")
                 yield TradesTable("Recent trades", id="trades")
             with Vertical(id="side"):
@@ -74,6 +76,7 @@ class PositionsScreen(DashboardScreen):
 
         self._data = DashboardData(info.db_path)
         self._loaded_key = None
+        self.query_one(DecisionsTable).params = info.settings.strategy
 
     def show_view(self, view: EngineView) -> None:
         now = self.now_ms()
@@ -85,6 +88,7 @@ class PositionsScreen(DashboardScreen):
         risk.view = view
         self.query_one(FeedPanel).view = view
         self.query_one(SignalsPanel).signals = view.recent_signals
+        self.query_one(DecisionsTable).decisions = view.signals
         if self._chart_symbol not in view.symbols:
             self._chart_symbol = view.symbols[0] if view.symbols else None
         self._refresh_data(view)

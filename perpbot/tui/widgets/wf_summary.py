@@ -43,4 +43,5 @@ class WalkForwardSummary(Static):
                                style="green" if m["total_return"] > 0 else "red" if m["total_return"] < 0 else ""),
                           f"   sharpe {fmt.number(m.get('sharpe'))}   max DD {fmt.pct(m.get('max_drawdown'))}"
                           f"   trades {m.get('trades', 0)}   win {fmt.pct(m.get('win_rate'))}"),
+            *fmt.overfitting(getattr(r, "overfitting", None)),
         )
