@@ -9,11 +9,23 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from perpbot import __version__
+from perpbot.cli_args import (
+    OneLineParser,
+    days_arg,
+    number_arg,
+    port_arg,
+    symbol_arg,
+    symbols_arg,
+    time_arg,
+    timeframe_arg,
+    timeframes_arg,
+)
 from perpbot.config import Settings, load_settings
 from perpbot.errors import PerpbotError
 
@@ -22,47 +34,44 @@ log = logging.getLogger(__name__)
 
 # --- shared helpers ----------------------------------------------------------------------
 
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell shows for a program whose reader went away
+
 
 def load_config(args: argparse.Namespace, overrides: list[str] | None = None) -> Settings:
     """Settings from --config (or ./config.yaml) plus --set overrides."""
     return load_settings(getattr(args, "config", None), overrides=overrides or getattr(args, "set", None))
 
 
-def setup_command_logging(settings: Settings, to_file: bool = False, stdout: bool = True) -> None:
+def setup_command_logging(settings: Settings, to_file: bool = False, stdout: bool = False) -> None:
+    """Logging for a command: the rotating file (if `to_file` and logging.file), and stdout for the daemon.
+
+    Args:
+        stdout: True for the headless daemon, which follows logging.stdout; other commands own stdout.
+
+    Raises:
+        StorageError: the log file cannot be created.
+    """
     from perpbot.ops.logging import setup_logging
 
     setup_logging(
         level=settings.logging.level,
         file_path=settings.log_path if (to_file and settings.logging.file) else None,
-        stdout=stdout,
+        stdout=settings.logging.stdout if stdout else "off",
         secrets=settings.secrets.values(),
         max_bytes=settings.logging.max_bytes,
         backups=settings.logging.backups,
     )
 
 
-def split_list(text: str | None) -> list[str] | None:
-    """'BTC, eth' -> ['BTC', 'ETH']; None stays None."""
-    if text is None:
-        return None
+def split_list(text: str | list[str] | None) -> list[str] | None:
+    """'BTC, eth' -> ['BTC', 'eth']; a list (already parsed by an argument type) or None stays as is."""
+    if text is None or isinstance(text, list):
+        return text
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def parse_time(text: str | None) -> int | None:
-    """An ISO date/time (UTC unless it says otherwise) or epoch ms, as epoch ms."""
-    if text is None:
-        return None
-    from datetime import datetime, timezone
-
-    if text.isdigit():
-        return int(text)
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise PerpbotError(f"cannot read the time {text!r}", "use a date like 2024-03-01 or 2024-03-01T12:00") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return int(when.timestamp() * 1000)
+_SEED = number_arg(0, 2**32 - 1, whole=True)
+_MAX_SPEED = 1_000_000.0
 
 
 # --- commands ----------------------------------------------------------------------------
@@ -84,7 +93,7 @@ def command(add: Callable[[Any], None]) -> Callable[[Callable[[argparse.Namespac
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="perpbot",
         description="Mean-reversion trading bot for Hyperliquid perpetual futures.",
     )
@@ -100,25 +109,57 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `perpbot regime --json | head`: the reader left. Say nothing, and keep Python's final
+        # flush of stdout from failing again at exit.
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: list[str] | None) -> int:
+    import sqlite3
+
     parser = build_parser()
-    args = parser.parse_args(argv)
-    run = getattr(args, "_run", None)
-    if run is None:
-        default = _default_command()
-        if default is None:
+    try:
+        args = parser.parse_args(argv)
+        run = getattr(args, "_run", None) or _default_command()
+        if run is None:
             parser.print_help()
             return 0
-        run = default
-    try:
         return int(run(args) or 0)
     except PerpbotError as exc:
-        print(f"perpbot: error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"  hint: {exc.hint}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(exc.message, exc.hint, exc.exit_code)
     except KeyboardInterrupt:
         print("perpbot: interrupted", file=sys.stderr)
         return 130
+    except sqlite3.DatabaseError as exc:  # a damaged page met while reading rows (writes raise StorageError)
+        log.info("database error", exc_info=True)
+        return _fail(f"database error: {exc}", "run `perpbot db check`")
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # a disk, folder or file fault outside the store (a result file, a log)
+        from perpbot.data.storage import os_reason
+
+        log.info("os error", exc_info=True)
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _fail(f"{os_reason(exc)}{where}")
+
+
+def _fail(message: str, hint: str = "", code: int = 2) -> int:
+    """Print one line on stderr (newlines in a message become spaces) and return the exit code."""
+    text = f"perpbot: error: {message}" + (f" (hint: {hint})" if hint else "")
+    print(" ".join(text.split()), file=sys.stderr)
+    return code
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # a captured stdout in tests has no descriptor
+        pass
 
 
 def _default_command() -> Callable[[argparse.Namespace], int | None] | None:
@@ -144,10 +185,17 @@ def _run_config_check(args: argparse.Namespace) -> int:
 
     from perpbot.config import settings_to_dict
 
+    from perpbot.config_checks import config_warnings
+
     settings = load_config(args)
     out = settings_to_dict(settings)
-    out["paths"] = {"db": str(settings.db_path), "socket": str(settings.socket_path), "log": str(settings.log_path)}
-    print(json.dumps(out, indent=2))
+    out["paths"] = {"db": str(settings.db_path), "socket": str(settings.socket_path), "log": str(settings.log_path),
+                    "backups": str(settings.db_path.parent / "backups")}
+    warnings = config_warnings(settings)
+    out["warnings"] = warnings
+    print(json.dumps(out, indent=2, allow_nan=False))
+    for warning in warnings:
+        print(f"perpbot: warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -158,9 +206,10 @@ def _add_backfill(sub: Any) -> None:
         description="Fetch the candles (every symbol x timeframe) and hourly funding not yet stored. "
         "Re-running adds only what is missing; after Ctrl-C, run it again to resume.",
     )
-    p.add_argument("--symbols", metavar="BTC,ETH", help="coins (default: data.symbols)")
-    p.add_argument("--timeframes", metavar="1m,15m", help="intervals (default: data.timeframes)")
-    p.add_argument("--days", type=float, metavar="N", help="how far back (default: data.history_days)")
+    p.add_argument("--symbols", type=symbols_arg, metavar="BTC,ETH", help="coins (default: data.symbols)")
+    p.add_argument("--timeframes", type=timeframes_arg, metavar="1m,15m", help="intervals (default: data.timeframes)")
+    p.add_argument("--days", type=days_arg, metavar="N", help="how far back (default: data.history_days)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
     p.add_argument("--no-funding", action="store_true", help="skip the funding history")
 
 
@@ -169,7 +218,7 @@ def _run_backfill(args: argparse.Namespace) -> int:
     from perpbot.cli_data import run_backfill
 
     settings = load_config(args)
-    setup_command_logging(settings, to_file=True, stdout=False)
+    setup_command_logging(settings, to_file=True)
     return run_backfill(settings, split_list(args.symbols), split_list(args.timeframes), args.days, not args.no_funding)
 
 
@@ -182,8 +231,8 @@ def _add_import_candles(sub: Any) -> None:
         "written. Rows already stored are ignored.",
     )
     p.add_argument("file", metavar="FILE", help="the CSV file")
-    p.add_argument("--symbol", required=True, metavar="BTC", help="the coin the candles belong to")
-    p.add_argument("--timeframe", default="1m", metavar="1m", help="the bar interval of the file (default: 1m)")
+    p.add_argument("--symbol", required=True, type=symbol_arg, metavar="BTC", help="the coin the candles belong to")
+    p.add_argument("--timeframe", default="1m", type=timeframe_arg, metavar="1m", help="the bar interval of the file (default: 1m)")
 
 
 @command(_add_import_candles)
@@ -191,7 +240,7 @@ def _run_import_candles(args: argparse.Namespace) -> int:
     from perpbot.cli_data import run_import
 
     settings = load_config(args)
-    setup_command_logging(settings, to_file=True, stdout=False)
+    setup_command_logging(settings, to_file=True)
     return run_import(settings, args.file, args.symbol, args.timeframe)
 
 
@@ -217,7 +266,7 @@ def _run_regime(args: argparse.Namespace) -> int:
     from perpbot.signals.prediction import RegimeClassifier, regime_report
 
     settings = load_config(args)
-    setup_command_logging(settings, to_file=True, stdout=False)
+    setup_command_logging(settings, to_file=True)
     clock, cfg = WallClock(), settings.prediction
     store = Store(settings.db_path)
     try:
@@ -273,17 +322,18 @@ def _add_sim(sub: Any) -> None:
         "Like mainnet it serves only the most recent 5000 candles per coin and interval (see --candle-limit), "
         "including the bar still forming (close time T >= now: drop it before storing). Runs until Ctrl-C.",
     )
-    p.add_argument("--port", type=int, default=8765, metavar="PORT", help="port to listen on (default 8765; 0 = any free)")
+    p.add_argument("--port", type=port_arg, default=8765, metavar="PORT", help="port to listen on (default 8765; 0 = any free)")
     p.add_argument("--host", default="127.0.0.1", metavar="HOST", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--seed", type=int, default=1, metavar="N", help="market seed (default 1)")
-    p.add_argument("--history-days", type=float, default=7.0, metavar="D", help="history before the start (default 7)")
+    p.add_argument("--seed", type=_SEED, default=1, metavar="N", help="market seed (default 1)")
+    p.add_argument("--history-days", type=number_arg(), default=7.0, metavar="D", help="history before the start (default 7)")
     p.add_argument("--symbols", default="BTC,ETH,SOL", metavar="BTC,ETH,SOL", help="coins listed (default BTC,ETH,SOL)")
-    p.add_argument("--speed", type=float, default=1.0, metavar="X", help="clock speed vs wall time (default 1)")
+    p.add_argument("--speed", type=number_arg(high=_MAX_SPEED), default=1.0, metavar="X",
+                   help="clock speed vs wall time (default 1)")
     p.add_argument("--candles", metavar="FILE", help="replay a 1m CSV t,open,high,low,close,volume for the one symbol")
     p.add_argument("--funding", metavar="FILE", help="replay an hourly funding CSV t,rate")
-    p.add_argument("--candle-limit", type=int, default=5000, metavar="N",
+    p.add_argument("--candle-limit", type=number_arg(whole=True), default=5000, metavar="N",
                    help="most recent candles available per coin and interval (default 5000; 0 = all)")
-    p.add_argument("--start", metavar="TIME", help="the clock's start, ISO or epoch ms (default: now)")
+    p.add_argument("--start", type=time_arg, metavar="TIME", help="the clock's start, ISO or epoch ms (default: now)")
     p.add_argument("--fund", action="append", default=[], metavar="ADDRESS=USD",
                    help="create an account holding USD (repeatable); only funded accounts and their agents can trade")
     p.add_argument("--agent", action="append", default=[], metavar="ACCOUNT=AGENT",
@@ -291,10 +341,10 @@ def _add_sim(sub: Any) -> None:
     p.add_argument("--network", choices=("testnet", "mainnet"), default="testnet",
                    help="verify signatures as this chain (default testnet, as the SDK signs for any non-mainnet URL)")
     faults = p.add_argument_group("fault injection")
-    faults.add_argument("--error-rate", type=float, default=0.0, metavar="P", help="share of /info answered 5xx")
-    faults.add_argument("--rate-limit-rate", type=float, default=0.0, metavar="P", help="share of /info answered 429")
-    faults.add_argument("--latency-ms", type=int, default=0, metavar="MS", help="delay added to every /info answer")
-    faults.add_argument("--malformed-rate", type=float, default=0.0, metavar="P", help="share of /info with broken bodies")
+    faults.add_argument("--error-rate", type=number_arg(), default=0.0, metavar="P", help="share of /info answered 5xx")
+    faults.add_argument("--rate-limit-rate", type=number_arg(), default=0.0, metavar="P", help="share of /info answered 429")
+    faults.add_argument("--latency-ms", type=number_arg(high=600_000, whole=True), default=0, metavar="MS", help="delay added to every /info answer")
+    faults.add_argument("--malformed-rate", type=number_arg(), default=0.0, metavar="P", help="share of /info with broken bodies")
     faults.add_argument("--ws-stall", action="store_true", help="websockets stay open but send nothing")
 
 
@@ -302,7 +352,7 @@ def _add_sim(sub: Any) -> None:
 def _run_sim(args: argparse.Namespace) -> int:
     from perpbot.sim.runner import run_sim
 
-    return run_sim(args, parse_time(args.start))
+    return run_sim(args, args.start)
 
 
 def _add_review(sub: Any) -> None:
@@ -314,11 +364,11 @@ def _add_review(sub: Any) -> None:
         "average win and loss, max drawdown, fees and funding, by symbol and exit reason, and the "
         "losing-week streak the startup halt acts on. The running week is the last row.",
     )
-    p.add_argument("--weeks", type=int, default=4, metavar="N", help="weeks to show (default 4)")
+    p.add_argument("--weeks", type=number_arg(1, 520, whole=True), default=4, metavar="N", help="weeks to show (default 4)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--markdown", metavar="FILE", help="also write the review as markdown to FILE")
     p.add_argument("--mode", choices=("paper", "live"), help="which trades (default: execution.mode)")
-    p.add_argument("--at", metavar="TIME", help="review as of this time, ISO or epoch ms (default: now)")
+    p.add_argument("--at", type=time_arg, metavar="TIME", help="review as of this time, ISO or epoch ms (default: now)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
 
 
@@ -327,9 +377,9 @@ def _run_review(args: argparse.Namespace) -> int:
     from perpbot.cli_reports import run_review
 
     settings = load_config(args)
-    setup_command_logging(settings, to_file=True, stdout=False)
+    setup_command_logging(settings, to_file=True)
     mode = args.mode or settings.execution.mode
-    return run_review(settings, args.weeks, mode, parse_time(args.at), args.json, args.markdown)
+    return run_review(settings, args.weeks, mode, args.at, args.json, args.markdown)
 
 
 def _add_compare(sub: Any) -> None:
@@ -341,10 +391,11 @@ def _add_compare(sub: Any) -> None:
         "--tolerance bars) and reports missed and extra trades, entry/exit timing and price differences, "
         "slippage, and the pnl gap split by cause.",
     )
-    p.add_argument("--from", dest="start", metavar="TIME", help="period start, ISO or epoch ms (default: first trade)")
-    p.add_argument("--to", dest="end", metavar="TIME", help="period end (default: the last trade's exit)")
+    p.add_argument("--from", dest="start", type=time_arg, metavar="TIME",
+                   help="period start, ISO or epoch ms (default: first trade)")
+    p.add_argument("--to", dest="end", type=time_arg, metavar="TIME", help="period end (default: the last trade's exit)")
     p.add_argument("--mode", choices=("paper", "live"), help="which trades (default: execution.mode)")
-    p.add_argument("--tolerance", type=float, default=2.0, metavar="BARS",
+    p.add_argument("--tolerance", type=number_arg(0, 10_000), default=2.0, metavar="BARS",
                    help="largest entry-time difference that still matches, in strategy bars (default 2)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
@@ -355,9 +406,9 @@ def _run_compare(args: argparse.Namespace) -> int:
     from perpbot.cli_reports import run_compare
 
     settings = load_config(args)
-    setup_command_logging(settings, to_file=True, stdout=False)
+    setup_command_logging(settings, to_file=True)
     mode = args.mode or settings.execution.mode
-    return run_compare(settings, parse_time(args.start), parse_time(args.end), mode, args.tolerance, args.json)
+    return run_compare(settings, args.start, args.end, mode, args.tolerance, args.json)
 
 
 def _add_backtest(sub: Any) -> None:
@@ -368,10 +419,10 @@ def _add_backtest(sub: Any) -> None:
         "shared account. A timeframe that is not stored is resampled from 1m. Prints the metrics, a per-symbol "
         "and per-exit-reason breakdown and an equity sparkline, and saves the result as JSON.",
     )
-    p.add_argument("--symbols", metavar="BTC,ETH", help="coins (default: data.symbols)")
-    p.add_argument("--from", dest="start", metavar="DATE", help="first bar, ISO date/time or epoch ms (default: all data)")
-    p.add_argument("--to", dest="end", metavar="DATE", help="end (exclusive), ISO date/time or epoch ms")
-    p.add_argument("--timeframe", metavar="15m", help="bar interval (default: strategy.timeframe)")
+    p.add_argument("--symbols", type=symbols_arg, metavar="BTC,ETH", help="coins (default: data.symbols)")
+    p.add_argument("--from", dest="start", type=time_arg, metavar="DATE", help="first bar, ISO date/time or epoch ms (default: all data)")
+    p.add_argument("--to", dest="end", type=time_arg, metavar="DATE", help="end (exclusive), ISO date/time or epoch ms")
+    p.add_argument("--timeframe", type=timeframe_arg, metavar="15m", help="bar interval (default: strategy.timeframe)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key, e.g. strategy.entry_z=2.5")
     p.add_argument("--json", metavar="FILE", help="write the result here (default: <db dir>/backtests/)")
 
@@ -381,8 +432,8 @@ def _run_backtest(args: argparse.Namespace) -> int:
     from perpbot.cli_backtest import run_backtest_command
 
     settings = load_config(args)
-    setup_command_logging(settings, to_file=True, stdout=False)
-    return run_backtest_command(settings, split_list(args.symbols), parse_time(args.start), parse_time(args.end),
+    setup_command_logging(settings, to_file=True)
+    return run_backtest_command(settings, args.symbols, args.start, args.end,
                                 args.timeframe, args.json)
 
 
@@ -401,19 +452,32 @@ def _add_trade(sub: Any) -> None:
 
 @command(_add_trade)
 def _run_trade(args: argparse.Namespace) -> int:
-    from perpbot.cli_daemon import run_trade
+    return _host_engine(args, args.headless)
+
+
+def _host_engine(args: argparse.Namespace, headless: bool) -> int:
+    """The engine as a daemon (logs also to stdout, per logging.stdout) or in the dashboard (logs to the file only)."""
+    from perpbot.config_checks import config_warnings
 
     settings = load_config(args)
-    setup_command_logging(settings, to_file=True, stdout=False)
-    if not args.headless:
-        from perpbot.cli_tui import run_dashboard
+    setup_command_logging(settings, to_file=True, stdout=headless)
+    for warning in config_warnings(settings):
+        log.warning("config_warning", extra={"warning": warning})
+        if headless:
+            print(f"perpbot: warning: {warning}", file=sys.stderr)
+    force = getattr(args, "force", False)
+    if headless:
+        from perpbot.cli_daemon import run_trade
 
-        return run_dashboard(settings, args.force)
-    return run_trade(settings, args.force)
+        return run_trade(settings, force)
+    from perpbot.cli_tui import run_dashboard
+
+    return run_dashboard(settings, force)
 
 
 def _add_status(sub: Any) -> None:
-    sub.add_parser("status", help="print the running daemon's state as JSON (exit 1 if none runs)")
+    p = sub.add_parser("status", help="print the running daemon's state as JSON (exit 1 if none runs)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (e.g. data.db_path)")
 
 
 @command(_add_status)
@@ -427,6 +491,7 @@ def _add_control(sub: Any) -> None:
     p = sub.add_parser("control", help="pause, resume, close SYMBOL or flatten in the running daemon")
     p.add_argument("action", choices=("pause", "resume", "close", "flatten"), help="what to do")
     p.add_argument("symbol", nargs="?", metavar="SYMBOL", help="the coin for close")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (e.g. data.db_path)")
 
 
 @command(_add_control)
@@ -450,19 +515,12 @@ def _add_dashboard(sub: Any) -> None:
 
 @command(_add_dashboard)
 def _run_dashboard(args: argparse.Namespace) -> int:
-    settings = load_config(args)
-    setup_command_logging(settings, to_file=True, stdout=False)
-    if args.headless:
-        from perpbot.cli_daemon import run_trade
-
-        return run_trade(settings, getattr(args, "force", False))
-    from perpbot.cli_tui import run_dashboard
-
-    return run_dashboard(settings, getattr(args, "force", False))
+    return _host_engine(args, args.headless)
 
 
 def _add_tui(sub: Any) -> None:
-    sub.add_parser("tui", help="open the dashboard attached to the running headless daemon")
+    p = sub.add_parser("tui", help="open the dashboard attached to the running headless daemon")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (e.g. data.db_path)")
 
 
 @command(_add_tui)
@@ -480,8 +538,9 @@ def _add_demo(sub: Any) -> None:
         "and opens the dashboard paper-trading against it. Ignores config.yaml; its database and log live in a "
         "temporary folder (removed at exit) unless --dir is given.",
     )
-    p.add_argument("--seed", type=int, default=1, metavar="N", help="market seed (default 1)")
-    p.add_argument("--speed", type=float, metavar="X", help="simulated seconds per wall second (default 120)")
+    p.add_argument("--seed", type=_SEED, default=1, metavar="N", help="market seed (default 1)")
+    p.add_argument("--speed", type=number_arg(0, _MAX_SPEED, low_open=True), metavar="X",
+                   help="simulated seconds per wall second (default 120)")
     p.add_argument("--dir", metavar="PATH", help="keep the demo's database and log in PATH (cleared at start)")
 
 
@@ -495,15 +554,15 @@ def _run_demo(args: argparse.Namespace) -> int:
 def _sweep_arguments(p: Any) -> None:
     p.add_argument("--param", action="append", required=True, metavar="KEY=SPEC",
                    help="a grid: section.key=START:STOP:STEP (inclusive) or section.key=A,B,C (repeatable)")
-    p.add_argument("--symbols", metavar="BTC,ETH", help="coins (default: data.symbols)")
-    p.add_argument("--from", dest="start", metavar="DATE", help="first bar, ISO date/time or epoch ms (default: all data)")
-    p.add_argument("--to", dest="end", metavar="DATE", help="end (exclusive), ISO date/time or epoch ms")
-    p.add_argument("--timeframe", metavar="15m", help="bar interval (default: strategy.timeframe)")
+    p.add_argument("--symbols", type=symbols_arg, metavar="BTC,ETH", help="coins (default: data.symbols)")
+    p.add_argument("--from", dest="start", type=time_arg, metavar="DATE", help="first bar, ISO date/time or epoch ms (default: all data)")
+    p.add_argument("--to", dest="end", type=time_arg, metavar="DATE", help="end (exclusive), ISO date/time or epoch ms")
+    p.add_argument("--timeframe", type=timeframe_arg, metavar="15m", help="bar interval (default: strategy.timeframe)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key (the grid's base)")
     p.add_argument("--metric", default="sharpe", metavar="NAME",
                    help="rank by: sharpe (default), sortino, total_return, cagr, net_pnl, profit_factor, win_rate, "
                    "expectancy, final_equity, max_drawdown (lower is better)")
-    p.add_argument("--workers", type=int, default=1, metavar="N", help="local worker processes (default 1)")
+    p.add_argument("--workers", type=number_arg(1, 1024, whole=True), default=1, metavar="N", help="local worker processes (default 1)")
     p.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler instead (needs perp-bot[dask])")
     p.add_argument("--json", metavar="FILE", help="also write the result to FILE")
 
@@ -524,9 +583,8 @@ def _run_sensitivity(args: argparse.Namespace) -> int:
     from perpbot.cli_sweeps import run_sensitivity_command
 
     settings = load_config(args)
-    setup_command_logging(settings, to_file=True, stdout=False)
-    return run_sensitivity_command(settings, args.param, split_list(args.symbols), parse_time(args.start),
-                                   parse_time(args.end), args.timeframe, args.metric, args.workers, args.dask, args.json)
+    setup_command_logging(settings, to_file=True)
+    return run_sensitivity_command(settings, args.param, args.symbols, args.start, args.end, args.timeframe, args.metric, args.workers, args.dask, args.json)
 
 
 def _add_walk_forward(sub: Any) -> None:
@@ -538,8 +596,8 @@ def _add_walk_forward(sub: Any) -> None:
         "on the test window. Prints every window, the stitched out-of-sample result and the OOS/IS ratio.",
     )
     _sweep_arguments(p)
-    p.add_argument("--train-days", type=float, default=60.0, metavar="D", help="train window length (default 60)")
-    p.add_argument("--test-days", type=float, default=14.0, metavar="D", help="test window length (default 14)")
+    p.add_argument("--train-days", type=days_arg, default=60.0, metavar="D", help="train window length (default 60)")
+    p.add_argument("--test-days", type=days_arg, default=14.0, metavar="D", help="test window length (default 14)")
     p.add_argument("--anchored", action="store_true", help="train windows all start at the beginning of the range")
 
 
@@ -548,9 +606,8 @@ def _run_walk_forward(args: argparse.Namespace) -> int:
     from perpbot.cli_sweeps import run_walk_forward_command
 
     settings = load_config(args)
-    setup_command_logging(settings, to_file=True, stdout=False)
-    return run_walk_forward_command(settings, args.param, split_list(args.symbols), parse_time(args.start),
-                                    parse_time(args.end), args.timeframe, args.metric, args.train_days,
+    setup_command_logging(settings, to_file=True)
+    return run_walk_forward_command(settings, args.param, args.symbols, args.start, args.end, args.timeframe, args.metric, args.train_days,
                                     args.test_days, args.anchored, args.workers, args.dask, args.json)
 
 

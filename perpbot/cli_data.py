@@ -17,6 +17,7 @@ from rich.table import Table
 
 from perpbot.clock import DAY_MS, WallClock, interval_ms
 from perpbot.config import INTERVALS, Settings
+from perpbot.config_checks import CANDLE_LIMIT
 from perpbot.data.candle_csv import import_candles
 from perpbot.data.client import HyperliquidClient
 from perpbot.data.db import Store
@@ -25,7 +26,6 @@ from perpbot.data.ingest import Progress as IngestProgress
 from perpbot.errors import ConfigError
 
 EXIT_INTERRUPTED = 130
-CANDLE_LIMIT = 5000  # Hyperliquid serves only the most recent 5000 candles per coin and interval
 
 
 def fmt_ms(ts_ms: int | None) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import types
 import typing
@@ -38,13 +39,13 @@ class ExchangeConfig:
     """Which Hyperliquid network; decides the URL and how actions are signed."""
     base_url: str | None = None
     """Overrides the network's URL (e.g. the simulator: http://127.0.0.1:8765)."""
-    timeout_s: float = field(default=10.0, metadata=_rule("gt", 0))
+    timeout_s: float = field(default=10.0, metadata=_rule("range_open_low", 0, 600))
     """Per-request HTTP timeout."""
     max_retries: int = field(default=5, metadata=_rule("ge", 0))
     """Retries on 429, 5xx and transport errors (exponential backoff with jitter)."""
     weight_per_minute: int = field(default=1200, metadata=_rule("ge", 1))
     """Client-side request-weight budget per minute (the exchange allows 1200 per IP)."""
-    retry_backoff_s: float = field(default=0.5, metadata=_rule("gt", 0))
+    retry_backoff_s: float = field(default=0.5, metadata=_rule("range_open_low", 0, 60))
     """First retry delay; it doubles per attempt (with jitter), capped at 30 s."""
 
     @property
@@ -71,8 +72,10 @@ class DataConfig:
     """Coins to ingest and trade."""
     timeframes: list[str] = field(default_factory=lambda: ["1m", "15m"], metadata=_rule("intervals"))
     """Candle intervals to ingest."""
-    history_days: int = field(default=30, metadata=_rule("ge", 1))
+    history_days: int = field(default=30, metadata=_rule("range", 1, 10_000))
     """How far back `backfill` reaches by default."""
+    backups: int = field(default=7, metadata=_rule("range", 0, 1000))
+    """Daily online backups of the database the daemon keeps in `<db dir>/backups/` (0 = none)."""
 
 
 @dataclass
@@ -145,7 +148,7 @@ class ExecutionConfig:
     and after every feed reconnect)."""
     clock: str = field(default="wall", metadata=_rule("choice", ("wall", "exchange")))
     """wall: the machine's time; exchange: follow the time the exchange reports."""
-    tick_seconds: float = field(default=5.0, metadata=_rule("gt", 0))
+    tick_seconds: float = field(default=5.0, metadata=_rule("range_open_low", 0, 3600))
     """How often the daemon wakes to check the feed and stops between bar closes."""
     paper_equity: float = field(default=10_000.0, metadata=_rule("gt", 0))
     """Paper trading's starting equity (equity = this + realized + unrealized paper pnl)."""
@@ -172,7 +175,7 @@ class PredictionConfig:
     enabled: bool = False
     polymarket_url: str = "https://gamma-api.polymarket.com"
     kalshi_url: str = "https://api.elections.kalshi.com/trade-api/v2"
-    timeout_s: float = field(default=10.0, metadata=_rule("gt", 0))
+    timeout_s: float = field(default=10.0, metadata=_rule("range_open_low", 0, 600))
     """Per-request HTTP timeout for the prediction-market APIs."""
     max_retries: int = field(default=2, metadata=_rule("ge", 0))
     """Retries on 429, 5xx and transport errors (backoff doubling from 0.5 s, capped at 8 s)."""
@@ -209,7 +212,7 @@ class AlertsConfig:
     """Heartbeat alert interval (0 = off)."""
     no_tick_minutes: float = field(default=10.0, metadata=_rule("gt", 0))
     """The watchdog alerts when the tick loop has been silent this long."""
-    timeout_s: float = field(default=10.0, metadata=_rule("gt", 0))
+    timeout_s: float = field(default=10.0, metadata=_rule("range_open_low", 0, 600))
     """Per-request HTTP timeout when posting an alert."""
     max_retries: int = field(default=3, metadata=_rule("ge", 0))
     """Retries per alert on 429 (after the server's retry_after), 5xx, timeouts and transport errors."""
@@ -220,6 +223,9 @@ class LoggingConfig:
     level: str = field(default="INFO", metadata=_rule("choice", ("DEBUG", "INFO", "WARNING", "ERROR")))
     file: bool = True
     """Also write the rotating log file next to the DB (the dashboard tails it)."""
+    stdout: str = field(default="auto", metadata=_rule("choice", ("auto", "json", "text", "off")))
+    """Where the headless daemon's log lines also go: auto = JSON lines when stdout is not a terminal
+    (systemd, docker), readable text when it is; json; text; off. Other commands never log to stdout."""
     max_bytes: int = field(default=5_000_000, metadata=_rule("ge", 10_000))
     backups: int = field(default=3, metadata=_rule("ge", 0))
 
@@ -307,13 +313,16 @@ def load_settings(
     if path is not None:
         cfg_path = Path(path).expanduser()
         if not cfg_path.is_file():
-            raise ConfigError(f"config file {cfg_path} not found", "check the --config path")
+            what = "is a directory, not a file" if cfg_path.is_dir() else "not found"
+            raise ConfigError(f"config file {cfg_path} {what}", "check the --config path")
         base_dir = cfg_path.parent
     else:
         cfg_path = cwd / "config.yaml"
         base_dir = cwd
     raw = _read_yaml(cfg_path) if cfg_path.is_file() else {}
     source = cfg_path.name if cfg_path.is_file() else "config"
+    if not isinstance(raw, dict):
+        build_settings(raw, source=source)  # raises: the top level must be a mapping
     for item in overrides or []:
         _apply_override(raw, item)
     settings = build_settings(raw, source=source)
@@ -327,7 +336,8 @@ def load_settings(
 def build_settings(raw: dict[str, Any], source: str = "config") -> Settings:
     """Validate a plain dict (as read from YAML) into Settings."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping of sections (got {type(raw).__name__})")
+        raise ConfigError(f"{source}: the top level must be a mapping of sections (got {type(raw).__name__})",
+                          "start with a section name such as `strategy:`")
     sections = {}
     for key, value in raw.items():
         if key not in _SECTIONS:
@@ -338,16 +348,40 @@ def build_settings(raw: dict[str, Any], source: str = "config") -> Settings:
     return settings
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_yaml(path: Path) -> Any:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path.name} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+                          "save the file as UTF-8") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path.name}:{line} YAML syntax error: {exc.problem}", "fix the YAML at that line") from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+        raise ConfigError(f"{path.name}:{line} YAML syntax error: {_one_line(exc.problem)}",
+                          "fix the YAML at that line") from None
+    except yaml.YAMLError as exc:  # e.g. a control character (ReaderError), which carries no mark
+        raise ConfigError(f"{path.name}: YAML error: {_one_line(str(exc))}", "fix the file") from None
+    except (RecursionError, ValueError, OverflowError) as exc:  # nesting too deep, a 5000-digit number
+        raise ConfigError(f"{path.name}: YAML that cannot be read ({type(exc).__name__})",
+                          "fix the file: keep nesting shallow and numbers of normal size") from None
     return data if data is not None else {}
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join(str(text or "").split())
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A value for an error message: its repr, on one line and short (a pasted blob stays readable)."""
+    try:
+        text = _one_line(repr(value))
+    except (ValueError, RecursionError):  # an int too long to print, a structure too deep
+        return f"a {type(value).__name__} too large to show"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _apply_override(raw: dict[str, Any], item: str) -> None:
@@ -362,7 +396,7 @@ def _apply_override(raw: dict[str, Any], item: str) -> None:
             raise ConfigError(f"--set {key}: {part} is not a section")
     try:
         node[leaf] = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError, ValueError):
         node[leaf] = text
 
 
@@ -409,13 +443,13 @@ def _build(tp: Any, value: Any, path: str, source: str) -> Any:
         if isinstance(value, str) and item_tp is str:
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list):
-            raise ConfigError(f"{source}: {path} must be a list (got {value!r})")
+            raise ConfigError(f"{source}: {path} must be a list (got {_shown(value)})")
         return [_build(item_tp, v, f"{path}[{i}]", source) for i, v in enumerate(value)]
     return _scalar(tp, value, path, source)
 
 
 def _scalar(tp: type, value: Any, path: str, source: str) -> Any:
-    bad = ConfigError(f"{source}: {path} must be {_type_name(tp)} (got {value!r})")
+    bad = ConfigError(f"{source}: {path} must be {_type_name(tp)} (got {_shown(value)})")
     if tp is bool:
         if not isinstance(value, bool):
             raise bad
@@ -429,10 +463,17 @@ def _scalar(tp: type, value: Any, path: str, source: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            # NaN passes every "must be >" rule and infinity breaks timeouts and sizes: refuse both here.
+            raise ConfigError(f"{source}: {path} must be a finite number (got {_shown(value)})")
+        return number
     if tp is str:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
+            return _shown(value)
         if not isinstance(value, str):
             raise bad
         return value
@@ -447,7 +488,7 @@ def _build_dataclass(cls: Any, value: Any, path: str, source: str) -> Any:
     if value is None:
         return cls()
     if not isinstance(value, dict):
-        raise ConfigError(f"{source}: {path} must be a mapping (got {value!r})")
+        raise ConfigError(f"{source}: {path} must be a mapping (got {_shown(value)})")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, item in value.items():
@@ -482,7 +523,7 @@ def _check_rule(rule: tuple[Any, ...] | None, value: Any, path: str, source: str
     elif kind == "subset" and any(v not in args[0] for v in value):
         message = f"must only hold names from {', '.join(args[0])}"
     if message:
-        raise ConfigError(f"{source}: {path} {message} (got {value!r})")
+        raise ConfigError(f"{source}: {path} {message} (got {_shown(value)})")
 
 
 def _check_cross_fields(s: Settings, source: str) -> None:
@@ -497,16 +538,50 @@ def _check_cross_fields(s: Settings, source: str) -> None:
         )
     if s.prediction.elevated_threshold >= s.prediction.crisis_threshold:
         raise ConfigError(f"{source}: prediction.elevated_threshold must be below prediction.crisis_threshold")
-    if not s.data.symbols:
-        raise ConfigError(f"{source}: data.symbols must name at least one coin")
-    s.data.symbols = [sym.upper() for sym in s.data.symbols]
+    s.data.symbols = normalize_symbols(s.data.symbols, f"{source}: data.symbols")
+    if s.data.db_path is not None and "\0" in s.data.db_path:
+        raise ConfigError(f"{source}: data.db_path contains a NUL character", "write a plain file path")
+    margin = 1.0 / s.risk.leverage
+    if s.risk.stop_loss_pct >= margin:
+        # At this distance the margin is gone (liquidation comes earlier still): the stop would never act.
+        raise ConfigError(f"{source}: risk.stop_loss_pct {s.risk.stop_loss_pct:g} must be below 1 / risk.leverage "
+                          f"= {margin:.4g} (the whole margin at leverage {s.risk.leverage:g})",
+                          "lower risk.stop_loss_pct or risk.leverage")
     for i, market in enumerate(s.prediction.markets):
         if not market.id:
             raise ConfigError(f"{source}: prediction.markets[{i}].id must be set (a slug, id or ticker)")
 
 
+def normalize_symbols(symbols: typing.Iterable[str], where: str = "data.symbols") -> list[str]:
+    """Coins stripped and upper-cased, each once.
+
+    Raises:
+        ConfigError: an empty name, a name listed twice (btc and BTC are one coin), or no coin.
+    """
+    out: list[str] = []
+    for i, raw in enumerate(symbols):
+        name = str(raw).strip().upper()
+        if not name:
+            raise ConfigError(f"{where}[{i}] is empty", "name a coin, e.g. BTC")
+        if any(ch.isspace() or ch == "," for ch in name):
+            raise ConfigError(f"{where}[{i}] {_shown(raw)} is not one coin name", "list coins separately: [BTC, ETH]")
+        if name in out:
+            raise ConfigError(f"{where} lists {name} twice", "list each coin once (names are not case-sensitive)")
+        out.append(name)
+    if not out:
+        raise ConfigError(f"{where} must name at least one coin", "e.g. [BTC, ETH]")
+    return out
+
+
 def _load_secrets(dotenv_path: Path, env: typing.Mapping[str, str]) -> Secrets:
-    file_values = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None} if dotenv_path.is_file() else {}
+    file_values: dict[str, str] = {}
+    if dotenv_path.is_file():
+        try:
+            file_values = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None}
+        except UnicodeDecodeError:
+            raise ConfigError(f"{dotenv_path} is not UTF-8 text", "save .env as UTF-8") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read {dotenv_path}: {exc.strerror or exc}") from None
     merged = {**file_values, **{k: v for k, v in env.items() if v}}
     return Secrets(**{attr: merged.get(name) or None for attr, name in Secrets.ENV_NAMES.items()})
 
