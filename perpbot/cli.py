@@ -1,8 +1,9 @@
 """Provides the `perpbot` command: parse, compose, run, map errors to exit codes.
 
 Each command is a pair of functions, `_add_<name>(subparsers)` and `_run_<name>(args)`,
-listed in `_COMMANDS`. Heavy imports happen inside the `_run_` functions so `--help` and
-`status` start fast.
+registered with `cli_args.command`: the data, trading and dashboard commands here, the research
+commands in cli_research.py, the database commands in cli_db.py. Heavy imports happen inside
+the `_run_` functions so `--help` and `status` start fast.
 """
 
 from __future__ import annotations
@@ -16,77 +17,29 @@ from typing import Any
 
 from perpbot import __version__
 from perpbot.cli_args import (
+    COMMANDS,
     OneLineParser,
+    command,
     days_arg,
+    load_config,
     number_arg,
     port_arg,
+    setup_command_logging,
+    split_list,
     symbol_arg,
     symbols_arg,
     time_arg,
     timeframe_arg,
     timeframes_arg,
 )
-from perpbot.config import Settings, load_settings
 from perpbot.errors import PerpbotError
 
 log = logging.getLogger(__name__)
 
 
-# --- shared helpers ----------------------------------------------------------------------
-
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell shows for a program whose reader went away
-
-
-def load_config(args: argparse.Namespace, overrides: list[str] | None = None) -> Settings:
-    """Settings from --config (or ./config.yaml) plus --set overrides."""
-    return load_settings(getattr(args, "config", None), overrides=overrides or getattr(args, "set", None))
-
-
-def setup_command_logging(settings: Settings, to_file: bool = False, stdout: bool = False) -> None:
-    """Logging for a command: the rotating file (if `to_file` and logging.file), and stdout for the daemon.
-
-    Args:
-        stdout: True for the headless daemon, which follows logging.stdout; other commands own stdout.
-
-    Raises:
-        StorageError: the log file cannot be created.
-    """
-    from perpbot.ops.logging import setup_logging
-
-    setup_logging(
-        level=settings.logging.level,
-        file_path=settings.log_path if (to_file and settings.logging.file) else None,
-        stdout=settings.logging.stdout if stdout else "off",
-        secrets=settings.secrets.values(),
-        max_bytes=settings.logging.max_bytes,
-        backups=settings.logging.backups,
-    )
-
-
-def split_list(text: str | list[str] | None) -> list[str] | None:
-    """'BTC, eth' -> ['BTC', 'eth']; a list (already parsed by an argument type) or None stays as is."""
-    if text is None or isinstance(text, list):
-        return text
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
 _SEED = number_arg(0, 2**32 - 1, whole=True)
 _MAX_SPEED = 1_000_000.0
-
-
-# --- commands ----------------------------------------------------------------------------
-
-_COMMANDS: list[tuple[Callable[[Any], None], Callable[[argparse.Namespace], int | None]]] = []
-
-
-def command(add: Callable[[Any], None]) -> Callable[[Callable[[argparse.Namespace], int | None]], Any]:
-    """Register a command: `@command(_add_x)` above `def _run_x(args)`."""
-
-    def register(run: Callable[[argparse.Namespace], int | None]) -> Callable[[argparse.Namespace], int | None]:
-        _COMMANDS.append((add, run))
-        return run
-
-    return register
 
 
 # --- parser and main ---------------------------------------------------------------------
@@ -101,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--headless", action="store_true", help="run without the dashboard (daemon mode)")
     parser.add_argument("--version", action="version", version=f"perpbot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add, run in _COMMANDS:
+    for add, run in COMMANDS:
         add(sub)
         # The last parser added is this command's; remember what runs it.
         list(sub.choices.values())[-1].set_defaults(_run=run)
@@ -164,7 +117,7 @@ def _silence_stdout() -> None:
 
 def _default_command() -> Callable[[argparse.Namespace], int | None] | None:
     """What plain `perpbot` runs: the dashboard, once it exists."""
-    for add, run in _COMMANDS:
+    for add, run in COMMANDS:
         if run.__name__ == "_run_dashboard":
             return run
     return None
@@ -283,34 +236,10 @@ def _run_regime(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        _print_regime(report)
+        from perpbot.cli_reports import print_regime
+
+        print_regime(report)
     return 0
-
-
-def _print_regime(report: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    if not report["markets"]:
-        console.print("No prediction markets configured (prediction.markets is empty): "
-                      f"the bot runs with the default regime {report['regime']}.")
-        return
-    table = Table("source", "market", "question", "probability", "age", "contribution", "status")
-    for m in report["markets"]:
-        prob = "-" if m["probability"] is None else f"{m['probability']:.3f}"
-        age_s = m["age_s"]
-        age = "-" if age_s is None else (f"{age_s / 60:.0f} min" if age_s >= 60 else f"{age_s:.0f} s")
-        status = m["status"] + (f": {m['detail']}" if m["detail"] and m["status"] != "ok" else "")
-        contribution = "-" if m["risk"] is None else f"{m['contribution']:.3f}"
-        table.add_row(m["source"], m["market_id"], m["question"], prob, age, contribution, status)
-    console.print(table)
-    score = "n/a" if report["score"] is None else f"{report['score']:.3f}"
-    stale = " (STALE)" if report["stale"] else ""
-    console.print(f"score {score} -> regime {report['regime']}{stale}, size factor {report['size_factor']:g}")
-    console.print(report["reason"])
-    if not report["enabled"]:
-        console.print("note: prediction.enabled is false, so the bot itself ignores these markets.")
 
 
 def _add_sim(sub: Any) -> None:
@@ -353,88 +282,6 @@ def _run_sim(args: argparse.Namespace) -> int:
     from perpbot.sim.runner import run_sim
 
     return run_sim(args, args.start)
-
-
-def _add_review(sub: Any) -> None:
-    p = sub.add_parser(
-        "review",
-        help="weekly review of closed trades (pnl, return, win rate, drawdown, losing-week streak)",
-        description="Per UTC week (Monday to Sunday): pnl, return on the equity at the week's start "
-        "(backtest.initial_equity plus every earlier closed trade), trades, win rate, profit factor, "
-        "average win and loss, max drawdown, fees and funding, by symbol and exit reason, and the "
-        "losing-week streak the startup halt acts on. The running week is the last row.",
-    )
-    p.add_argument("--weeks", type=number_arg(1, 520, whole=True), default=4, metavar="N", help="weeks to show (default 4)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    p.add_argument("--markdown", metavar="FILE", help="also write the review as markdown to FILE")
-    p.add_argument("--mode", choices=("paper", "live"), help="which trades (default: execution.mode)")
-    p.add_argument("--at", type=time_arg, metavar="TIME", help="review as of this time, ISO or epoch ms (default: now)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
-
-
-@command(_add_review)
-def _run_review(args: argparse.Namespace) -> int:
-    from perpbot.cli_reports import run_review
-
-    settings = load_config(args)
-    setup_command_logging(settings, to_file=True)
-    mode = args.mode or settings.execution.mode
-    return run_review(settings, args.weeks, mode, args.at, args.json, args.markdown)
-
-
-def _add_compare(sub: Any) -> None:
-    p = sub.add_parser(
-        "compare",
-        help="backtest the period the bot traded and compare it trade by trade",
-        description="Runs the backtest with the same settings over the period the bot traded (paper or "
-        "live trades in the database), matches trades one to one (symbol, side, nearest entry within "
-        "--tolerance bars) and reports missed and extra trades, entry/exit timing and price differences, "
-        "slippage, and the pnl gap split by cause.",
-    )
-    p.add_argument("--from", dest="start", type=time_arg, metavar="TIME",
-                   help="period start, ISO or epoch ms (default: first trade)")
-    p.add_argument("--to", dest="end", type=time_arg, metavar="TIME", help="period end (default: the last trade's exit)")
-    p.add_argument("--mode", choices=("paper", "live"), help="which trades (default: execution.mode)")
-    p.add_argument("--tolerance", type=number_arg(0, 10_000), default=2.0, metavar="BARS",
-                   help="largest entry-time difference that still matches, in strategy bars (default 2)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
-
-
-@command(_add_compare)
-def _run_compare(args: argparse.Namespace) -> int:
-    from perpbot.cli_reports import run_compare
-
-    settings = load_config(args)
-    setup_command_logging(settings, to_file=True)
-    mode = args.mode or settings.execution.mode
-    return run_compare(settings, args.start, args.end, mode, args.tolerance, args.json)
-
-
-def _add_backtest(sub: Any) -> None:
-    p = sub.add_parser(
-        "backtest",
-        help="run the strategy over stored candles, after fees, slippage and funding",
-        description="Simulates the live strategy and risk rules over the stored candles of every symbol on one "
-        "shared account. A timeframe that is not stored is resampled from 1m. Prints the metrics, a per-symbol "
-        "and per-exit-reason breakdown and an equity sparkline, and saves the result as JSON.",
-    )
-    p.add_argument("--symbols", type=symbols_arg, metavar="BTC,ETH", help="coins (default: data.symbols)")
-    p.add_argument("--from", dest="start", type=time_arg, metavar="DATE", help="first bar, ISO date/time or epoch ms (default: all data)")
-    p.add_argument("--to", dest="end", type=time_arg, metavar="DATE", help="end (exclusive), ISO date/time or epoch ms")
-    p.add_argument("--timeframe", type=timeframe_arg, metavar="15m", help="bar interval (default: strategy.timeframe)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key, e.g. strategy.entry_z=2.5")
-    p.add_argument("--json", metavar="FILE", help="write the result here (default: <db dir>/backtests/)")
-
-
-@command(_add_backtest)
-def _run_backtest(args: argparse.Namespace) -> int:
-    from perpbot.cli_backtest import run_backtest_command
-
-    settings = load_config(args)
-    setup_command_logging(settings, to_file=True)
-    return run_backtest_command(settings, args.symbols, args.start, args.end,
-                                args.timeframe, args.json)
 
 
 def _add_trade(sub: Any) -> None:
@@ -551,67 +398,11 @@ def _run_demo(args: argparse.Namespace) -> int:
     return run_demo(args.seed, args.speed, args.dir)
 
 
-def _sweep_arguments(p: Any) -> None:
-    p.add_argument("--param", action="append", required=True, metavar="KEY=SPEC",
-                   help="a grid: section.key=START:STOP:STEP (inclusive) or section.key=A,B,C (repeatable)")
-    p.add_argument("--symbols", type=symbols_arg, metavar="BTC,ETH", help="coins (default: data.symbols)")
-    p.add_argument("--from", dest="start", type=time_arg, metavar="DATE", help="first bar, ISO date/time or epoch ms (default: all data)")
-    p.add_argument("--to", dest="end", type=time_arg, metavar="DATE", help="end (exclusive), ISO date/time or epoch ms")
-    p.add_argument("--timeframe", type=timeframe_arg, metavar="15m", help="bar interval (default: strategy.timeframe)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key (the grid's base)")
-    p.add_argument("--metric", default="sharpe", metavar="NAME",
-                   help="rank by: sharpe (default), sortino, total_return, cagr, net_pnl, profit_factor, win_rate, "
-                   "expectancy, final_equity, max_drawdown (lower is better)")
-    p.add_argument("--workers", type=number_arg(1, 1024, whole=True), default=1, metavar="N", help="local worker processes (default 1)")
-    p.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler instead (needs perp-bot[dask])")
-    p.add_argument("--json", metavar="FILE", help="also write the result to FILE")
-
-
-def _add_sensitivity(sub: Any) -> None:
-    p = sub.add_parser(
-        "sensitivity",
-        help="backtest every combination of one or two parameter grids",
-        description="Loads the candles once and backtests every combination of the --param grids (combinations "
-        "sharing indicator parameters share one indicator pass). Two parameters print a coloured table of the "
-        "metric; one prints a row per value; more print the best combinations.",
-    )
-    _sweep_arguments(p)
-
-
-@command(_add_sensitivity)
-def _run_sensitivity(args: argparse.Namespace) -> int:
-    from perpbot.cli_sweeps import run_sensitivity_command
-
-    settings = load_config(args)
-    setup_command_logging(settings, to_file=True)
-    return run_sensitivity_command(settings, args.param, args.symbols, args.start, args.end, args.timeframe, args.metric, args.workers, args.dask, args.json)
-
-
-def _add_walk_forward(sub: Any) -> None:
-    p = sub.add_parser(
-        "walk-forward",
-        help="pick parameters on each train window, trade them on the next test window",
-        description="Test windows tile the range after the first train window; on each train window (rolling, or "
-        "from the start with --anchored) the best combination of the --param grids by --metric is picked and run "
-        "on the test window. Prints every window, the stitched out-of-sample result and the OOS/IS ratio.",
-    )
-    _sweep_arguments(p)
-    p.add_argument("--train-days", type=days_arg, default=60.0, metavar="D", help="train window length (default 60)")
-    p.add_argument("--test-days", type=days_arg, default=14.0, metavar="D", help="test window length (default 14)")
-    p.add_argument("--anchored", action="store_true", help="train windows all start at the beginning of the range")
-
-
-@command(_add_walk_forward)
-def _run_walk_forward(args: argparse.Namespace) -> int:
-    from perpbot.cli_sweeps import run_walk_forward_command
-
-    settings = load_config(args)
-    setup_command_logging(settings, to_file=True)
-    return run_walk_forward_command(settings, args.param, args.symbols, args.start, args.end, args.timeframe, args.metric, args.train_days,
-                                    args.test_days, args.anchored, args.workers, args.dask, args.json)
-
-
 # --- new commands go above this line -------------------------------------------------------
+
+# The research and database commands register themselves on import (after the ones above, for --help).
+import perpbot.cli_db  # noqa: E402,F401
+import perpbot.cli_research  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

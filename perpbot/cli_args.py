@@ -1,24 +1,97 @@
-"""Provides the CLI's argument types and its parser class: every bad flag is one line and exit 2.
+"""Provides what every CLI command module shares: the command registry, config loading and
+logging for a command, the argument types, and the parser class whose errors are one line.
 
 argparse calls a type function on the raw text; raising `argparse.ArgumentTypeError` there
 makes argparse report "argument --days: <our message>". The parser's `error()` raises
 `UsageError` instead of printing the usage block, so `cli.main` prints one line for it like any
-other `PerpbotError`.
+other `PerpbotError`. Command modules (cli.py, cli_research.py, cli_db.py) register pairs of
+`_add_<name>(subparsers)` and `_run_<name>(args)` with `@command`; heavy imports stay inside the
+run functions so `--help` and `status` start fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, NoReturn
 
-from perpbot.config import INTERVALS, normalize_symbols
+from perpbot.config import INTERVALS, Settings, load_settings, normalize_symbols
 from perpbot.errors import ConfigError, PerpbotError
 
 MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last time datetime can show
 MAX_DAYS = 10_000.0  # ~27 years back: before any perpetual exchange existed, never before 1970
+
+
+# --- the command registry ------------------------------------------------------------------
+
+COMMANDS: list[tuple[Callable[[Any], None], Callable[[argparse.Namespace], int | None]]] = []
+
+
+def command(add: Callable[[Any], None]) -> Callable[[Callable[[argparse.Namespace], int | None]], Any]:
+    """Register a command: `@command(_add_x)` above `def _run_x(args)`."""
+
+    def register(run: Callable[[argparse.Namespace], int | None]) -> Callable[[argparse.Namespace], int | None]:
+        COMMANDS.append((add, run))
+        return run
+
+    return register
+
+
+# --- config and logging for a command --------------------------------------------------------
+
+
+def load_config(args: argparse.Namespace, overrides: list[str] | None = None) -> Settings:
+    """Settings from --config (or ./config.yaml) plus --set overrides."""
+    return load_settings(getattr(args, "config", None), overrides=overrides or getattr(args, "set", None))
+
+
+def setup_command_logging(settings: Settings, to_file: bool = False, stdout: bool = False) -> None:
+    """Logging for a command: the rotating file (if `to_file` and logging.file), and stdout for the daemon.
+
+    Args:
+        stdout: True for the headless daemon, which follows logging.stdout; other commands own stdout.
+
+    Raises:
+        StorageError: the log file cannot be created.
+    """
+    from perpbot.ops.logging import setup_logging
+
+    setup_logging(
+        level=settings.logging.level,
+        file_path=settings.log_path if (to_file and settings.logging.file) else None,
+        stdout=settings.logging.stdout if stdout else "off",
+        secrets=settings.secrets.values(),
+        max_bytes=settings.logging.max_bytes,
+        backups=settings.logging.backups,
+    )
+
+
+def split_list(text: str | list[str] | None) -> list[str] | None:
+    """'BTC, eth' -> ['BTC', 'eth']; a list (already parsed by an argument type) or None stays as is."""
+    if text is None or isinstance(text, list):
+        return text
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+PIPE_WIDTH = 1000
+"""Columns a piped console lays tables out in: wide enough that no cell is ever cut."""
+
+
+def make_console() -> Any:
+    """A rich Console for a command's output. Piped (no terminal, no COLUMNS), it is PIPE_WIDTH wide
+    instead of rich's 80, so tables keep whole cells for grep and files instead of `2026…`."""
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=PIPE_WIDTH)
+    return console
+
+
+# --- the parser and the argument types ---------------------------------------------------------
 
 
 class UsageError(PerpbotError):

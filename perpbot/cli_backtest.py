@@ -18,6 +18,7 @@ from rich.text import Text
 
 from perpbot.backtest.engine import run_backtest
 from perpbot.backtest.results import BacktestResult
+from perpbot.cli_args import make_console
 from perpbot.config import Settings
 from perpbot.data.db import Store
 from perpbot.errors import PerpbotError
@@ -29,7 +30,7 @@ SPARK_WIDTH = 60
 def run_backtest_command(settings: Settings, symbols: list[str] | None, start_ms: int | None, end_ms: int | None,
                          timeframe: str | None, json_path: str | None, console: Console | None = None) -> int:
     """`perpbot backtest`: returns the exit code."""
-    out = console or Console()
+    out = console or make_console()
     if not settings.db_path.exists():
         raise PerpbotError(f"no database at {settings.db_path}", "run `perpbot backfill` first (or set data.db_path)")
     chosen = symbols or list(settings.data.symbols)

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from perpbot.clock import WallClock, interval_ms
+from perpbot.cli_args import make_console
 from perpbot.config import Settings
 from perpbot.data.db import Store
 from perpbot.errors import PerpbotError
@@ -83,7 +84,7 @@ def run_review(settings: Settings, weeks: int, mode: str, at_ms: int | None, as_
     if as_json:
         print(json.dumps({"mode": mode, **review.to_dict()}, indent=2))
         return 0
-    console = console or Console()
+    console = console or make_console()
     print_review(review, settings, mode, console)
     if markdown_path:
         console.print(f"markdown written to {markdown_path}")
@@ -168,7 +169,7 @@ def run_compare(settings: Settings, start_ms: int | None, end_ms: int | None, mo
     if as_json:
         print(json.dumps({"mode": mode, "start_ms": start, "end_ms": end, **comparison.to_dict()}, indent=2))
         return 0
-    print_comparison(comparison, mode, start, end, console or Console())
+    print_comparison(comparison, mode, start, end, console or make_console())
     return 0
 
 
@@ -217,3 +218,29 @@ def _bps(value: float | None) -> str:
 
 def _minutes(value_ms: float | None) -> str:
     return "-" if value_ms is None else f"{value_ms / 60_000:+.1f} min"
+
+
+# --- regime ------------------------------------------------------------------------------------
+
+
+def print_regime(report: dict[str, Any]) -> None:
+    console = make_console()
+    if not report["markets"]:
+        console.print("No prediction markets configured (prediction.markets is empty): "
+                      f"the bot runs with the default regime {report['regime']}.")
+        return
+    table = Table("source", "market", "question", "probability", "age", "contribution", "status")
+    for m in report["markets"]:
+        prob = "-" if m["probability"] is None else f"{m['probability']:.3f}"
+        age_s = m["age_s"]
+        age = "-" if age_s is None else (f"{age_s / 60:.0f} min" if age_s >= 60 else f"{age_s:.0f} s")
+        status = m["status"] + (f": {m['detail']}" if m["detail"] and m["status"] != "ok" else "")
+        contribution = "-" if m["risk"] is None else f"{m['contribution']:.3f}"
+        table.add_row(m["source"], m["market_id"], m["question"], prob, age, contribution, status)
+    console.print(table)
+    score = "n/a" if report["score"] is None else f"{report['score']:.3f}"
+    stale = " (STALE)" if report["stale"] else ""
+    console.print(f"score {score} -> regime {report['regime']}{stale}, size factor {report['size_factor']:g}")
+    console.print(report["reason"])
+    if not report["enabled"]:
+        console.print("note: prediction.enabled is false, so the bot itself ignores these markets.")

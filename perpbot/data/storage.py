@@ -308,7 +308,7 @@ def online_backup(db_path: Path, dest: Path, verify: bool = True) -> int:
         StorageError: the source is missing or damaged, or the copy cannot be written.
     """
     if not db_path.is_file():
-        raise StorageError(f"no database at {db_path}", "check data.db_path (perpbot config-check prints it)")
+        raise StorageError(f"no database at {db_path}", "check data.db_path; `perpbot config-check` prints it")
     ensure_private_dir(dest.parent)
     partial = dest.with_name(dest.name + ".partial")
     try:
@@ -384,7 +384,7 @@ def restore(db_path: Path, source: Path, now_ms: int) -> Path:
         raise StorageCorrupt(f"the backup {source} is damaged too (quick_check: {problems[0]})",
                              "pick an older one: `perpbot db restore FILE`")
     stamp = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).strftime("%Y%m%d-%H%M%S")
-    aside = db_path.with_name(f"{db_path.name}.damaged-{stamp}")
+    aside = db_path.with_name(f"{db_path.name}.before-restore-{stamp}")
     try:
         for suffix in ("", "-wal", "-shm"):
             old = db_path.with_name(db_path.name + suffix)

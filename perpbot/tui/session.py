@@ -143,6 +143,7 @@ class EngineSession:
         self.engine: Any = None
         self._lock: Any = None
         self._server: Any = None
+        self._storage: Any = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -156,14 +157,17 @@ class EngineSession:
         from perpbot.ipc.link import LocalLink
         from perpbot.ipc.lock import DbLock
         from perpbot.ipc.server import StateServer
+        from perpbot.ops.backups import StorageWatch
 
-        self.settings.db_path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = DbLock(self.settings.db_path)
         self._lock.acquire()
         try:
             self.engine = build_engine(self.settings, clock=self.clock, force=self.force, events=self.events)
             self._server = StateServer(self.settings.socket_path, self.engine.handle)
             self._server.start()
+            self._storage = StorageWatch(self.settings.db_path, self.settings.data.backups,
+                                         self.events or (lambda event, fields: None))
+            self._storage.start()
         except BaseException:
             self._release()
             raise
@@ -192,6 +196,9 @@ class EngineSession:
         self._release()
 
     def _release(self) -> None:
+        if self._storage is not None:
+            self._storage.stop()
+            self._storage = None
         if self._server is not None:
             self._server.stop()
             self._server = None
