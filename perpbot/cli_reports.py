@@ -6,7 +6,9 @@ reporting functions (and, for `compare`, the backtest) and print rich tables or 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,6 +40,8 @@ from perpbot.reporting.weekly import (
 )
 from perpbot.risk.halt import halt_message, startup_halt
 
+log = logging.getLogger(__name__)
+
 
 def _fmt_ms(ts_ms: int | None) -> str:
     if ts_ms is None:
@@ -57,6 +61,32 @@ def _signed(cell: str) -> Text:
     return Text(cell, style=style)
 
 
+def report_now(settings: Settings) -> int | None:
+    """"Now" on the clock the daemon trades by: the wall clock, or with `execution.clock: exchange`
+    the running daemon's own time (its ping), else one reading of the exchange's time; None when
+    neither answers (an accelerated simulator runs hours or weeks ahead of the wall)."""
+    if settings.execution.clock != "exchange":
+        return WallClock().now_ms()
+    from perpbot.data.client import HyperliquidClient
+    from perpbot.ipc.client import DaemonUnavailable, request
+
+    try:
+        reply = request(settings.socket_path, "ping", timeout_s=2.0)
+        if reply.get("ok") and isinstance(reply.get("data", {}).get("time"), int):
+            return int(reply["data"]["time"])
+    except DaemonUnavailable:
+        pass
+    once = dataclasses.replace(settings.exchange, max_retries=0, timeout_s=min(settings.exchange.timeout_s, 5.0))
+    client = HyperliquidClient.from_settings(settings.replace(exchange=once), clock=WallClock())
+    try:
+        return int(client.l2_book(settings.data.symbols[0]).time)
+    except PerpbotError as exc:
+        log.info("exchange time unavailable", extra={"error": str(exc)})
+        return None
+    finally:
+        client.close()
+
+
 def _trades(settings: Settings, mode: str) -> list[Trade]:
     store = Store(settings.db_path, read_only=True)
     try:
@@ -73,7 +103,10 @@ def run_review(settings: Settings, weeks: int, mode: str, at_ms: int | None, as_
     """`perpbot review`: the last `weeks` UTC weeks of `mode` trades."""
     if weeks < 1:
         raise PerpbotError(f"--weeks must be at least 1 (got {weeks})")
-    now = at_ms if at_ms is not None else WallClock().now_ms()
+    now = at_ms if at_ms is not None else report_now(settings)
+    if now is None:
+        raise PerpbotError(f"cannot tell the time: execution.clock is exchange, and neither a daemon nor the "
+                           f"exchange at {settings.exchange.url} answers", "start one of them, or pass --at TIME")
     review = weekly_review(_trades(settings, mode), now, weeks, settings.backtest.initial_equity)
     if markdown_path:
         path = Path(markdown_path).expanduser()
@@ -155,6 +188,9 @@ def run_compare(settings: Settings, start_ms: int | None, end_ms: int | None, mo
     if not inside:
         raise PerpbotError(f"no {mode} trades in the database for that period",
                            "run the bot first, or choose another --mode or --from/--to")
+    if end_ms is None and any(t.exit_time is None for t in inside):
+        now = report_now(settings)  # positions still open: compare up to now (when it can be told)
+        end_ms = max(now, max(t.entry_time for t in inside) + 1) if now is not None else None
     start, end = comparison_period(inside, start_ms, end_ms, tolerance_ms)
     actual = sorted((t for t in every if start <= t.entry_time < end), key=lambda t: (t.entry_time, t.id or 0))
     store = Store(settings.db_path, read_only=True)
