@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, NoReturn
@@ -57,16 +58,21 @@ def setup_command_logging(settings: Settings, to_file: bool = False, stdout: boo
     Raises:
         StorageError: the log file cannot be created.
     """
+    from perpbot.errors import StorageError
     from perpbot.ops.logging import setup_logging
 
-    setup_logging(
-        level=settings.logging.level,
-        file_path=settings.log_path if (to_file and settings.logging.file) else None,
-        stdout=settings.logging.stdout if stdout else "off",
-        secrets=settings.secrets.values(),
-        max_bytes=settings.logging.max_bytes,
-        backups=settings.logging.backups,
-    )
+    file_path = settings.log_path if (to_file and settings.logging.file) else None
+    options = dict(level=settings.logging.level, stdout=settings.logging.stdout if stdout else "off",
+                   secrets=settings.secrets.values(), max_bytes=settings.logging.max_bytes,
+                   backups=settings.logging.backups)
+    try:
+        setup_logging(file_path=file_path, **options)  # type: ignore[arg-type]
+    except StorageError as exc:
+        if file_path is None or not file_path.parent.is_dir():
+            raise  # no folder for the database either: nothing this command does can work
+        # A report or backtest on a read-only disk still runs; a command that must write says why itself.
+        print(f"perpbot: warning: {exc.message}; running without the log file", file=sys.stderr)
+        setup_logging(file_path=None, **options)  # type: ignore[arg-type]
 
 
 def split_list(text: str | list[str] | None) -> list[str] | None:
@@ -88,7 +94,12 @@ def make_console() -> Any:
     console = Console()
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console = Console(width=PIPE_WIDTH)
+    console.on_broken_pipe = _broken_pipe  # type: ignore[method-assign]  # cli.main ends it quietly, as for print()
     return console
+
+
+def _broken_pipe() -> None:
+    raise BrokenPipeError
 
 
 # --- the parser and the argument types ---------------------------------------------------------

@@ -52,7 +52,11 @@ def translate(exc: sqlite3.Error, path: Path | str) -> StorageError | None:
     if primary == _READONLY:
         return StorageWriteError(f"the database {path} is read-only ({exc})",
                                  "make the file and its folder writable by this user, on a read-write filesystem")
-    if primary in (_IOERR, _CANTOPEN, _PERM, _NOMEM, _PROTOCOL):
+    if primary in (_CANTOPEN, _PERM):
+        return StorageWriteError(f"cannot open the database {path} ({exc})",
+                                 f"make {path} and its folder readable and writable by this user (SQLite needs "
+                                 "the folder writable even to read a WAL database)")
+    if primary in (_IOERR, _NOMEM, _PROTOCOL):
         return StorageWriteError(f"cannot write the database {path} ({exc})",
                                  f"check the disk and free space on {folder} (and `dmesg` for I/O errors)")
     if primary in (_BUSY, _LOCKED):
@@ -64,7 +68,7 @@ def translate(exc: sqlite3.Error, path: Path | str) -> StorageError | None:
 class GuardedConnection(sqlite3.Connection):
     """A sqlite3 connection whose storage faults are raised as StorageError (with the file named).
 
-    Set `db_path` after connecting. Only the statement calls and commit are guarded: a fault
+    Set `db_path` after connecting. Only the statement calls and the commits are guarded: a fault
     reading rows from a cursor (rare: a damaged page) still raises sqlite3.DatabaseError, which
     the CLI's boundary reports in one line.
     """
@@ -86,6 +90,12 @@ class GuardedConnection(sqlite3.Connection):
     def commit(self) -> None:
         try:
             super().commit()
+        except sqlite3.Error as exc:
+            raise _translated(exc, self.db_path) from exc
+
+    def __exit__(self, *exc_info: Any) -> Any:  # `with conn:` commits here (in C, not through commit())
+        try:
+            return super().__exit__(*exc_info)
         except sqlite3.Error as exc:
             raise _translated(exc, self.db_path) from exc
 
@@ -224,17 +234,28 @@ def check_space(folder: Path, minimum: int = MIN_FREE_BYTES) -> str | None:
 
 
 def quick_check(db_path: Path, limit: int = 10) -> list[str]:
-    """`PRAGMA quick_check`: [] when the file is sound, else what SQLite found (at most `limit` lines)."""
-    try:
-        conn = sqlite3.connect(db_path, timeout=10)
-    except sqlite3.Error as exc:
-        return [str(exc)]
-    try:
-        rows = conn.execute(f"PRAGMA quick_check({int(limit)})").fetchall()
-    except sqlite3.DatabaseError as exc:  # "file is not a database", a damaged header or schema
-        return [str(exc)]
-    finally:
-        conn.close()
+    """`PRAGMA quick_check`: [] when the file is sound, else what SQLite found (at most `limit` lines).
+
+    Raises:
+        StorageError: the file cannot be opened at all (permissions, a read-only folder), which
+            says nothing about its state.
+    """
+    rows = None
+    for uri in (f"file:{db_path}", f"file:{db_path}?mode=ro"):  # read-only media: the second may still open
+        conn = sqlite3.connect(uri, uri=True, timeout=10)
+        try:
+            rows = conn.execute(f"PRAGMA quick_check({int(limit)})").fetchall()
+            break
+        except sqlite3.DatabaseError as exc:
+            primary = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+            if primary in (_CORRUPT, _NOTADB):  # "file is not a database", a damaged header or schema
+                return [str(exc)]
+            error = exc
+        finally:
+            conn.close()
+    if rows is None:
+        raise StorageError(f"cannot open the database {db_path} to check it ({error})",
+                           f"check the permissions of {db_path} and {db_path.parent}")
     found = [line.strip() for r in rows for line in str(r[0]).splitlines()]
     found = [line for line in found if line and not line.startswith("***")]  # "*** in database main ***"
     return [] if found == ["ok"] else found[:limit]

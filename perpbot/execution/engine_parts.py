@@ -220,7 +220,8 @@ class StorageFault:
             first = self.error is None
             self.error = exc.message
         self.risk.hold("storage", f"storage fault: {exc.message}; retrying")
-        log.error("storage_write_failed", extra={"error": str(exc)})
+        # Every pass fails the same way until the disk is fixed: the first says so, the rest only at debug.
+        log.log(logging.ERROR if first else logging.DEBUG, "storage_write_failed", extra={"error": str(exc)})
         if first:
             self.emit("error", text=f"cannot write the database: {exc.message}. New entries are stopped, open "
                       "positions keep their stops; retrying every pass", hint=exc.hint)
