@@ -215,7 +215,10 @@ def check_writable(folder: Path) -> None:
     except OSError as exc:
         raise StorageWriteError(f"cannot write in {folder}: {os_reason(exc)}", fix_hint(exc, probe)) from exc
     finally:
-        probe.unlink(missing_ok=True)
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only folder: the probe was never made, and the error above says why
 
 
 def check_space(folder: Path, minimum: int = MIN_FREE_BYTES) -> str | None:

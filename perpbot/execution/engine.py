@@ -116,19 +116,22 @@ class TradingEngine:
         next_tick = floor_ms(self.clock.now_ms(), self.step_ms) + self.step_ms
         while not self._stop.is_set():
             now = self.clock.now_ms()
+            failed = True
             try:
                 if now >= next_tick:
                     self.tick(now)
                     next_tick = floor_ms(now, self.step_ms) + self.step_ms
                 else:
                     self.poll(now)
+                failed = False
             except ExchangeError as exc:  # transient by nature here: the next pass tries again
                 log.warning("engine_pass_failed", extra={"error": str(exc)})
                 self._emit("error", text=f"engine pass failed: {exc.message}")
             except StorageError as exc:  # a full disk, a read-only file: hold entries, retry next pass
                 self.storage.failed(exc)
             wait_s = min((next_tick - self.clock.now_ms()) / 1000, self.settings.execution.tick_seconds)
-            self._sleep(max(wait_s, 0.0))
+            # A failed tick is tried again at the next wake, not at once: no busy loop while a disk is full.
+            self._sleep(self.settings.execution.tick_seconds if failed else max(wait_s, 0.0))
         log.info("engine_stopped")
 
     def stop(self) -> None:
