@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from perpbot.config import Settings
+from perpbot.errors import PerpbotError
 from perpbot.ipc.client import DaemonUnavailable, request
 
 log = logging.getLogger(__name__)
@@ -133,8 +134,7 @@ def run_control(settings: Settings, action: str, symbol: str | None) -> int:
     """Send pause | resume | close SYMBOL | flatten; print the reply's data, 1 on an error reply."""
     args: dict[str, Any] = {"symbol": symbol.upper()} if action == "close" and symbol else {}
     if action == "close" and not symbol:
-        print("perpbot: control close needs a SYMBOL, e.g. `perpbot control close BTC`", file=sys.stderr)
-        return 2
+        raise PerpbotError("control close needs a SYMBOL", "e.g. `perpbot control close BTC`")
     try:
         reply = request(settings.socket_path, action, 5.0, **args)
     except DaemonUnavailable as exc:
