@@ -255,6 +255,7 @@ def test_secrets_never_reach_logs_or_reprs(telegram, clock, caplog):
         telegram.fail_next(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
         channels = [DiscordChannel(discord.url), TelegramChannel(telegram.url, telegram.token, telegram.chat_id)]
         sink = AlertSink(channels, config(max_retries=1), clock)
+        caplog.set_level(logging.DEBUG, logger="httpx")  # an earlier setup_logging in this process quiets httpx
         with caplog.at_level(logging.DEBUG):
             sink.send("error", "first")
             assert sink.close(timeout_s=5)
