@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", metavar="PATH", help="config file (default: ./config.yaml if present)")
     parser.add_argument("--headless", action="store_true", help="run without the dashboard (daemon mode)")
+    parser.add_argument("--set", dest="global_set", action="append", metavar="KEY=VALUE",
+                        help="override a config key for any command, e.g. `perpbot --set data.db_path=x.db status`")
     parser.add_argument("--version", action="version", version=f"perpbot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add, run in COMMANDS:

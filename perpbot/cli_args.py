@@ -45,8 +45,9 @@ def command(add: Callable[[Any], None]) -> Callable[[Callable[[argparse.Namespac
 
 
 def load_config(args: argparse.Namespace, overrides: list[str] | None = None) -> Settings:
-    """Settings from --config (or ./config.yaml) plus --set overrides."""
-    return load_settings(getattr(args, "config", None), overrides=overrides or getattr(args, "set", None))
+    """Settings from --config (or ./config.yaml) plus --set overrides (before the command, then after it)."""
+    given = overrides or [*(getattr(args, "global_set", None) or []), *(getattr(args, "set", None) or [])]
+    return load_settings(getattr(args, "config", None), overrides=given or None)
 
 
 def setup_command_logging(settings: Settings, to_file: bool = False, stdout: bool = False) -> None:

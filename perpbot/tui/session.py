@@ -174,8 +174,12 @@ class EngineSession:
         self._thread = threading.Thread(target=self._run, args=(on_engine_stopped,), name="perpbot-engine",
                                         daemon=True)
         self._thread.start()
+        from perpbot.config_checks import config_warnings
+
+        warnings = config_warnings(self.settings)  # the daemon prints these; the dashboard shows them
         return SessionInfo(link=LocalLink(self.engine), settings=self.settings, clock=self.engine.clock,
-                           db_path=self.settings.db_path, log_path=self.settings.log_path, label=self.label)
+                           db_path=self.settings.db_path, log_path=self.settings.log_path, label=self.label,
+                           notice=" ".join(f"Warning: {w}." for w in warnings))
 
     def _run(self, on_engine_stopped: EngineStoppedCallback) -> None:
         try:
