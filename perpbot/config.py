@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import math
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ def _rule(check: str, *arg: Any) -> dict[str, Any]:
 class ExchangeConfig:
     network: str = field(default="mainnet", metadata=_rule("choice", ("mainnet", "testnet")))
     """Which Hyperliquid network; decides the URL and how actions are signed."""
-    base_url: str | None = None
+    base_url: str | None = field(default=None, metadata=_rule("url"))
     """Overrides the network's URL (e.g. the simulator: http://127.0.0.1:8765)."""
     timeout_s: float = field(default=10.0, metadata=_rule("range_open_low", 0, 600))
     """Per-request HTTP timeout."""
@@ -173,8 +174,8 @@ class PredictionMarket:
 @dataclass
 class PredictionConfig:
     enabled: bool = False
-    polymarket_url: str = "https://gamma-api.polymarket.com"
-    kalshi_url: str = "https://api.elections.kalshi.com/trade-api/v2"
+    polymarket_url: str = field(default="https://gamma-api.polymarket.com", metadata=_rule("url"))
+    kalshi_url: str = field(default="https://api.elections.kalshi.com/trade-api/v2", metadata=_rule("url"))
     timeout_s: float = field(default=10.0, metadata=_rule("range_open_low", 0, 600))
     """Per-request HTTP timeout for the prediction-market APIs."""
     max_retries: int = field(default=2, metadata=_rule("ge", 0))
@@ -202,7 +203,7 @@ ALERT_EVENTS = (
 class AlertsConfig:
     enabled: bool = True
     """Alerts go out only where a channel's secrets are set (DISCORD_WEBHOOK_URL, TELEGRAM_*)."""
-    telegram_api_url: str = "https://api.telegram.org"
+    telegram_api_url: str = field(default="https://api.telegram.org", metadata=_rule("url"))
     events: list[str] = field(default_factory=lambda: list(ALERT_EVENTS), metadata=_rule("subset", ALERT_EVENTS))
     min_interval_s: float = field(default=2.0, metadata=_rule("ge", 0))
     """Minimum spacing between messages on one channel."""
@@ -375,8 +376,16 @@ def _one_line(text: str | None) -> str:
     return " ".join(str(text or "").split())
 
 
+_KEY_LIKE = re.compile(r"(0x)?[0-9a-fA-F]{64}")
+
+
 def _shown(value: Any, limit: int = 60) -> str:
-    """A value for an error message: its repr, on one line and short (a pasted blob stays readable)."""
+    """A value for an error message: its repr, on one line and short (a pasted blob stays readable);
+    never a value that looks like a private key pasted into the wrong place."""
+    if isinstance(value, str) and _KEY_LIKE.search(value):
+        return f"a value that looks like a private key ({len(value)} characters)"
+    if isinstance(value, int) and not isinstance(value, bool) and 200 <= value.bit_length() <= 256:
+        return "a number that looks like a private key (YAML reads 0x... as a number)"
     try:
         text = _one_line(repr(value))
     except (ValueError, RecursionError):  # an int too long to print, a structure too deep
@@ -455,12 +464,14 @@ def _scalar(tp: type, value: Any, path: str, source: str) -> Any:
             raise bad
         return value
     if tp is int:
+        value = _number_text(value)
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
                 return int(value)
             raise bad
         return value
     if tp is float:
+        value = _number_text(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
         try:
@@ -473,11 +484,28 @@ def _scalar(tp: type, value: Any, path: str, source: str) -> Any:
         return number
     if tp is str:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return _shown(value)
+            if _shown(value) != repr(value):  # a key-like or enormous number: never echoed back as text
+                raise bad
+            return str(value)
         if not isinstance(value, str):
             raise bad
         return value
     return value
+
+
+def _number_text(value: Any) -> Any:
+    """A number written as text (YAML reads `1e3`, without a dot, as a string) as that number; else as is."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().replace("_", "")
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return value
 
 
 def _type_name(tp: type) -> str:
@@ -522,6 +550,9 @@ def _check_rule(rule: tuple[Any, ...] | None, value: Any, path: str, source: str
         message = f"must only hold intervals from {', '.join(INTERVALS)}"
     elif kind == "subset" and any(v not in args[0] for v in value):
         message = f"must only hold names from {', '.join(args[0])}"
+    elif kind == "url" and (not value.startswith(("http://", "https://")) or any(c.isspace() for c in value)
+                            or len(value) <= len("https://")):
+        message = "must be an http:// or https:// URL"
     if message:
         raise ConfigError(f"{source}: {path} {message} (got {_shown(value)})")
 
@@ -539,6 +570,8 @@ def _check_cross_fields(s: Settings, source: str) -> None:
     if s.prediction.elevated_threshold >= s.prediction.crisis_threshold:
         raise ConfigError(f"{source}: prediction.elevated_threshold must be below prediction.crisis_threshold")
     s.data.symbols = normalize_symbols(s.data.symbols, f"{source}: data.symbols")
+    if not s.data.timeframes:
+        raise ConfigError(f"{source}: data.timeframes must name at least one interval", "e.g. [1m, 15m]")
     if s.data.db_path is not None and "\0" in s.data.db_path:
         raise ConfigError(f"{source}: data.db_path contains a NUL character", "write a plain file path")
     margin = 1.0 / s.risk.leverage
@@ -565,6 +598,8 @@ def normalize_symbols(symbols: typing.Iterable[str], where: str = "data.symbols"
             raise ConfigError(f"{where}[{i}] is empty", "name a coin, e.g. BTC")
         if any(ch.isspace() or ch == "," for ch in name):
             raise ConfigError(f"{where}[{i}] {_shown(raw)} is not one coin name", "list coins separately: [BTC, ETH]")
+        if len(name) > 32:
+            raise ConfigError(f"{where}[{i}] is not a coin name (got {_shown(raw)})", "e.g. BTC")
         if name in out:
             raise ConfigError(f"{where} lists {name} twice", "list each coin once (names are not case-sensitive)")
         out.append(name)

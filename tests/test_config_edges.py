@@ -192,3 +192,16 @@ def test_random_yaml_is_loaded_or_refused_in_one_line(content):
         assert code == 2
         lines = err.splitlines()
         assert len(lines) == 1 and lines[0].startswith("perpbot: error: ") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("override", [
+    "exchange.base_url={key}", "exchange.base_url='{key}'", "data.symbols=[{key}]", "data.symbols=[{bare}]",
+    "prediction.polymarket_url={key}",
+])
+def test_a_private_key_pasted_into_the_config_is_never_echoed(override, capsys):
+    key = "0x" + "3f9a" * 16
+    assert main(["config-check", "--set", override.format(key=key, bare=key[2:])]) == 2
+    err = capsys.readouterr().err
+    assert "looks like a private key" in err
+    assert not any(part in err.lower() for part in _substrings(key[2:]))
+    assert str(int(key, 16))[:8] not in err
