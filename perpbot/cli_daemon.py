@@ -55,7 +55,7 @@ def run_trade(settings: Settings, force: bool) -> int:
     from perpbot.ipc.lock import DbLock
     from perpbot.ipc.server import StateServer
     from perpbot.ops.alerts import AlertSink
-    from perpbot.ops.backups import StorageWatch
+    from perpbot.ops.storage_watch import StorageWatch
     from perpbot.ops.watchdog import Watchdog
 
     lock = DbLock(settings.db_path)

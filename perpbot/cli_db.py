@@ -72,7 +72,7 @@ def run_check(settings: Settings) -> int:
 def run_backup(settings: Settings, dest: Path) -> int:
     """`db backup FILE`: an online copy to a new file (or into a folder, named by the time)."""
     from perpbot.clock import WallClock
-    from perpbot.data import storage
+    from perpbot.data import backups
 
     db = settings.db_path
     if dest.is_dir():
@@ -83,7 +83,7 @@ def run_backup(settings: Settings, dest: Path) -> int:
     if dest.exists():
         raise StorageError(f"{dest} already exists", "give a new file name (a backup never overwrites a file)")
     started = time.perf_counter()
-    size = storage.online_backup(db, dest)
+    size = backups.online_backup(db, dest)
     print(f"backed up {db} to {dest} ({size / 2**20:,.1f} MB, quick_check ok) in {time.perf_counter() - started:.2f} s")
     return 0
 
@@ -91,7 +91,7 @@ def run_backup(settings: Settings, dest: Path) -> int:
 def run_restore(settings: Settings, source: Path | None) -> int:
     """`db restore [FILE]`: with no daemon running, the backup replaces the database (the old one is kept)."""
     from perpbot.clock import WallClock
-    from perpbot.data import storage
+    from perpbot.data import backups, storage
     from perpbot.ipc.lock import DbLock
 
     db = settings.db_path
@@ -103,7 +103,7 @@ def run_restore(settings: Settings, source: Path | None) -> int:
     if source.resolve() == db.resolve():
         raise StorageError(f"{source} is the database itself", "name a backup file")
     with DbLock(db):  # refuses while a daemon or dashboard trades on this database
-        aside = storage.restore(db, source, WallClock().now_ms())
+        aside = backups.restore(db, source, WallClock().now_ms())
     kept_as = f"; the previous database is kept as {aside}" if aside.exists() else ""
     print(f"restored {db} from {source}{kept_as}")
     return 0

@@ -157,7 +157,7 @@ class EngineSession:
         from perpbot.ipc.link import LocalLink
         from perpbot.ipc.lock import DbLock
         from perpbot.ipc.server import StateServer
-        from perpbot.ops.backups import StorageWatch
+        from perpbot.ops.storage_watch import StorageWatch
 
         self._lock = DbLock(self.settings.db_path)
         self._lock.acquire()

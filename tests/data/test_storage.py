@@ -14,12 +14,12 @@ import pytest
 from fakes.storage_faults import DiskFull, can_mount, fill, remount, small_disk
 from perpbot.cli import main
 from perpbot.clock import DAY_MS, FakeClock
-from perpbot.data import storage
+from perpbot.data import backups, storage
 from perpbot.data.db import Store
 from perpbot.errors import StorageCorrupt, StorageError, StorageWriteError
 from perpbot.ipc.lock import DbLock
 from perpbot.models import Side, Trade
-from perpbot.ops.backups import StorageWatch
+from perpbot.ops.storage_watch import StorageWatch
 
 T0 = 1_704_067_200_000
 
@@ -59,7 +59,7 @@ def test_the_data_folder_and_every_file_in_it_are_private(tmp_path):
     import logging
 
     logging.getLogger("t").warning("hello")
-    storage.online_backup(db, storage.daily_backup_path(db, T0))
+    backups.online_backup(db, storage.daily_backup_path(db, T0))
     try:
         assert _mode(tmp_path / "new") == 0o700 and _mode(db.parent) == 0o700
         for name in ("bot.db", "bot.db-wal", "bot.db-shm", "bot.db.lock", "perp-bot.log"):
@@ -108,7 +108,7 @@ def test_a_damaged_database_is_refused_with_how_to_restore_the_latest_backup(tmp
     with pytest.raises(StorageCorrupt, match="no backup in"):
         _corrupt_copy_and_check(db, tmp_path / "nobackup")
     backup = storage.daily_backup_path(db, T0)
-    storage.online_backup(db, backup)
+    backups.online_backup(db, backup)
     _corrupt_middle(db)
     with pytest.raises(StorageCorrupt, match=r"is damaged \(quick_check: .+\); perp-bot will not trade on it") as info:
         storage.check_storage(db)
@@ -201,7 +201,7 @@ def test_an_online_backup_is_a_sound_standalone_copy(tmp_path):
     db = tmp_path / "bot.db"
     store = _filled_store(db, rows=500)
     store.insert_trade(_trade())  # still in the WAL: the backup must see it
-    size = storage.online_backup(db, tmp_path / "copy.db")
+    size = backups.online_backup(db, tmp_path / "copy.db")
     store.close()
     copy = sqlite3.connect(tmp_path / "copy.db")
     try:
@@ -220,7 +220,7 @@ def test_a_backup_of_a_damaged_database_is_not_kept(tmp_path):
     store.close()
     _corrupt_middle(db)
     with pytest.raises(StorageCorrupt, match="backup not made"):
-        storage.online_backup(db, tmp_path / "copy.db")
+        backups.online_backup(db, tmp_path / "copy.db")
     assert not (tmp_path / "copy.db").exists() and not (tmp_path / "copy.db.partial").exists()
 
 
@@ -249,7 +249,7 @@ def test_a_failed_backup_alerts_and_is_tried_again_an_hour_later(tmp_path, monke
     def no_room(src, dest, verify=True):
         raise StorageWriteError(f"cannot write in {dest.parent}: the disk is full", "free disk space")
 
-    monkeypatch.setattr("perpbot.ops.backups.online_backup", no_room)
+    monkeypatch.setattr("perpbot.ops.storage_watch.online_backup", no_room)
     assert watch.check() == ["backup_failed"]
     assert watch.check() == []  # not again before the hour is up
     assert events == [("error", {"text": f"daily backup of the database failed: cannot write in {db.parent / 'backups'}: "
@@ -261,7 +261,7 @@ def test_a_failed_backup_alerts_and_is_tried_again_an_hour_later(tmp_path, monke
 
 def test_low_disk_space_alerts_once_and_its_end_once(tmp_path, monkeypatch):
     free = {"bytes": 10 * 2**30}
-    monkeypatch.setattr("perpbot.ops.backups.free_bytes", lambda folder: free["bytes"])
+    monkeypatch.setattr("perpbot.ops.storage_watch.free_bytes", lambda folder: free["bytes"])
     events = []
     watch = StorageWatch(tmp_path / "bot.db", keep=0, events=lambda e, f: events.append(f["text"]))
     assert watch.check() == []
@@ -280,11 +280,11 @@ def test_restore_puts_the_backup_in_place_and_keeps_the_old_file(tmp_path):
     store = _filled_store(db, rows=50)
     store.close()
     backup = storage.daily_backup_path(db, T0)
-    storage.online_backup(db, backup)
+    backups.online_backup(db, backup)
     store = Store(db)
     store.insert_trade(_trade())  # written after the backup
     store.close()
-    aside = storage.restore(db, backup, T0)
+    aside = backups.restore(db, backup, T0)
     assert aside.name == "bot.db.before-restore-20240101-000000" and aside.exists()
     restored = Store(db)
     try:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from perpbot.clock import HOUR_MS, Clock, WallClock
-from perpbot.data.storage import LOW_FREE_BYTES, daily_backup_path, free_bytes, online_backup, prune_backups
+from perpbot.data.backups import online_backup, prune_backups
+from perpbot.data.storage import LOW_FREE_BYTES, daily_backup_path, free_bytes
 from perpbot.errors import StorageError
 
 log = logging.getLogger(__name__)
