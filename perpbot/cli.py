@@ -187,7 +187,8 @@ def _add_import_candles(sub: Any) -> None:
     )
     p.add_argument("file", metavar="FILE", help="the CSV file")
     p.add_argument("--symbol", required=True, type=symbol_arg, metavar="BTC", help="the coin the candles belong to")
-    p.add_argument("--timeframe", default="1m", type=timeframe_arg, metavar="1m", help="the bar interval of the file (default: 1m)")
+    p.add_argument("--timeframe", default="1m", type=timeframe_arg, metavar="1m",
+                   help="the bar interval of the file (default: 1m)")
 
 
 @command(_add_import_candles)
@@ -253,10 +254,12 @@ def _add_sim(sub: Any) -> None:
         "Like mainnet it serves only the most recent 5000 candles per coin and interval (see --candle-limit), "
         "including the bar still forming (close time T >= now: drop it before storing). Runs until Ctrl-C.",
     )
-    p.add_argument("--port", type=port_arg, default=8765, metavar="PORT", help="port to listen on (default 8765; 0 = any free)")
+    p.add_argument("--port", type=port_arg, default=8765, metavar="PORT",
+                   help="port to listen on (default 8765; 0 = any free)")
     p.add_argument("--host", default="127.0.0.1", metavar="HOST", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--seed", type=_SEED, default=1, metavar="N", help="market seed (default 1)")
-    p.add_argument("--history-days", type=number_arg(), default=7.0, metavar="D", help="history before the start (default 7)")
+    p.add_argument("--history-days", type=number_arg(), default=7.0, metavar="D",
+                   help="history before the start (default 7)")
     p.add_argument("--symbols", default="BTC,ETH,SOL", metavar="BTC,ETH,SOL", help="coins listed (default BTC,ETH,SOL)")
     p.add_argument("--speed", type=number_arg(high=_MAX_SPEED), default=1.0, metavar="X",
                    help="clock speed vs wall time (default 1)")
@@ -273,9 +276,12 @@ def _add_sim(sub: Any) -> None:
                    help="verify signatures as this chain (default testnet, as the SDK signs for any non-mainnet URL)")
     faults = p.add_argument_group("fault injection")
     faults.add_argument("--error-rate", type=number_arg(), default=0.0, metavar="P", help="share of /info answered 5xx")
-    faults.add_argument("--rate-limit-rate", type=number_arg(), default=0.0, metavar="P", help="share of /info answered 429")
-    faults.add_argument("--latency-ms", type=number_arg(high=600_000, whole=True), default=0, metavar="MS", help="delay added to every /info answer")
-    faults.add_argument("--malformed-rate", type=number_arg(), default=0.0, metavar="P", help="share of /info with broken bodies")
+    faults.add_argument("--rate-limit-rate", type=number_arg(), default=0.0, metavar="P",
+                        help="share of /info answered 429")
+    faults.add_argument("--latency-ms", type=number_arg(high=600_000, whole=True), default=0, metavar="MS",
+                        help="delay added to every /info answer")
+    faults.add_argument("--malformed-rate", type=number_arg(), default=0.0, metavar="P",
+                        help="share of /info with broken bodies")
     faults.add_argument("--ws-stall", action="store_true", help="websockets stay open but send nothing")
 
 

@@ -63,7 +63,8 @@ def run_check(settings: Settings) -> int:
     print(f"permissions {'readable by others: ' + ', '.join(loose) + ' (chmod 600 them)' if loose else 'ok (0600)'}")
     kept = storage.backups(db)
     latest = f", latest {kept[-1].name}" if kept else ""
-    print(f"backups    {len(kept)} in {storage.backup_folder(db)}{latest} (keeping data.backups = {settings.data.backups})")
+    print(f"backups    {len(kept)} in {storage.backup_folder(db)}{latest} "
+          f"(keeping data.backups = {settings.data.backups})")
     if problems:
         raise StorageCorrupt(f"the database {db} is damaged", storage.restore_hint(db))
     return 0

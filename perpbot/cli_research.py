@@ -27,7 +27,8 @@ def _add_review(sub: Any) -> None:
         "average win and loss, max drawdown, fees and funding, by symbol and exit reason, and the "
         "losing-week streak the startup halt acts on. The running week is the last row.",
     )
-    p.add_argument("--weeks", type=number_arg(1, 520, whole=True), default=4, metavar="N", help="weeks to show (default 4)")
+    p.add_argument("--weeks", type=number_arg(1, 520, whole=True), default=4, metavar="N",
+                   help="weeks to show (default 4)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--markdown", metavar="FILE", help="also write the review as markdown to FILE")
     p.add_argument("--mode", choices=("paper", "live"), help="which trades (default: execution.mode)")
@@ -56,7 +57,8 @@ def _add_compare(sub: Any) -> None:
     )
     p.add_argument("--from", dest="start", type=time_arg, metavar="TIME",
                    help="period start, ISO or epoch ms (default: first trade)")
-    p.add_argument("--to", dest="end", type=time_arg, metavar="TIME", help="period end (default: the last trade's exit)")
+    p.add_argument("--to", dest="end", type=time_arg, metavar="TIME",
+                   help="period end (default: the last trade's exit)")
     p.add_argument("--mode", choices=("paper", "live"), help="which trades (default: execution.mode)")
     p.add_argument("--tolerance", type=number_arg(0, 10_000), default=2.0, metavar="BARS",
                    help="largest entry-time difference that still matches, in strategy bars (default 2)")
@@ -83,10 +85,12 @@ def _add_backtest(sub: Any) -> None:
         "and per-exit-reason breakdown and an equity sparkline, and saves the result as JSON.",
     )
     p.add_argument("--symbols", type=symbols_arg, metavar="BTC,ETH", help="coins (default: data.symbols)")
-    p.add_argument("--from", dest="start", type=time_arg, metavar="DATE", help="first bar, ISO date/time or epoch ms (default: all data)")
+    p.add_argument("--from", dest="start", type=time_arg, metavar="DATE",
+                   help="first bar, ISO date/time or epoch ms (default: all data)")
     p.add_argument("--to", dest="end", type=time_arg, metavar="DATE", help="end (exclusive), ISO date/time or epoch ms")
     p.add_argument("--timeframe", type=timeframe_arg, metavar="15m", help="bar interval (default: strategy.timeframe)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key, e.g. strategy.entry_z=2.5")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override any config key, e.g. strategy.entry_z=2.5")
     p.add_argument("--json", metavar="FILE", help="write the result here (default: <db dir>/backtests/)")
 
 
@@ -104,14 +108,16 @@ def _sweep_arguments(p: Any) -> None:
     p.add_argument("--param", action="append", required=True, metavar="KEY=SPEC",
                    help="a grid: section.key=START:STOP:STEP (inclusive) or section.key=A,B,C (repeatable)")
     p.add_argument("--symbols", type=symbols_arg, metavar="BTC,ETH", help="coins (default: data.symbols)")
-    p.add_argument("--from", dest="start", type=time_arg, metavar="DATE", help="first bar, ISO date/time or epoch ms (default: all data)")
+    p.add_argument("--from", dest="start", type=time_arg, metavar="DATE",
+                   help="first bar, ISO date/time or epoch ms (default: all data)")
     p.add_argument("--to", dest="end", type=time_arg, metavar="DATE", help="end (exclusive), ISO date/time or epoch ms")
     p.add_argument("--timeframe", type=timeframe_arg, metavar="15m", help="bar interval (default: strategy.timeframe)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key (the grid's base)")
     p.add_argument("--metric", default="sharpe", metavar="NAME",
                    help="rank by: sharpe (default), sortino, total_return, cagr, net_pnl, profit_factor, win_rate, "
                    "expectancy, final_equity, max_drawdown (lower is better)")
-    p.add_argument("--workers", type=number_arg(1, 1024, whole=True), default=1, metavar="N", help="local worker processes (default 1)")
+    p.add_argument("--workers", type=number_arg(1, 1024, whole=True), default=1, metavar="N",
+                   help="local worker processes (default 1)")
     p.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler instead (needs perp-bot[dask])")
     p.add_argument("--json", metavar="FILE", help="also write the result to FILE")
 
@@ -133,7 +139,8 @@ def _run_sensitivity(args: argparse.Namespace) -> int:
 
     settings = load_config(args)
     setup_command_logging(settings, to_file=True)
-    return run_sensitivity_command(settings, args.param, args.symbols, args.start, args.end, args.timeframe, args.metric, args.workers, args.dask, args.json)
+    return run_sensitivity_command(settings, args.param, args.symbols, args.start, args.end, args.timeframe,
+                                   args.metric, args.workers, args.dask, args.json)
 
 
 def _add_walk_forward(sub: Any) -> None:
@@ -156,5 +163,6 @@ def _run_walk_forward(args: argparse.Namespace) -> int:
 
     settings = load_config(args)
     setup_command_logging(settings, to_file=True)
-    return run_walk_forward_command(settings, args.param, args.symbols, args.start, args.end, args.timeframe, args.metric, args.train_days,
-                                    args.test_days, args.anchored, args.workers, args.dask, args.json)
+    return run_walk_forward_command(settings, args.param, args.symbols, args.start, args.end, args.timeframe,
+                                    args.metric, args.train_days, args.test_days, args.anchored, args.workers,
+                                    args.dask, args.json)

@@ -35,7 +35,8 @@ def config_warnings(settings: Settings) -> list[str]:
     else:
         why = f"the exchange serves at most {CANDLE_LIMIT} {tf} bars"
     if need > CANDLE_LIMIT:
-        fix = "import older candles (`perpbot import-candles`) or shorten strategy.window, hurst_window, rsi_period, adx_period"
+        fix = ("import older candles (`perpbot import-candles`) or shorten strategy.window, hurst_window, "
+               "rsi_period, adx_period")
     return [f"the strategy needs {span} of warm-up before its first decision, but {why}: "
             f"it will not trade until that much history is stored ({fix})"]
 

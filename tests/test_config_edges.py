@@ -120,7 +120,8 @@ def test_a_config_that_is_not_utf8_is_one_line(tmp_path, capsys):
     path.write_bytes(b"strategy:\n  entry_z: 2\n# \xff\xfe caf\xe9\n")
     assert main(["--config", str(path), "config-check"]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err == ["perpbot: error: config.yaml is not UTF-8 text (byte 0xff at offset 25) (hint: save the file as UTF-8)"]
+    assert err == ["perpbot: error: config.yaml is not UTF-8 text (byte 0xff at offset 25) "
+                   "(hint: save the file as UTF-8)"]
     path.write_bytes(b"\xef\xbb\xbfstrategy:\n  entry_z: 2.5\n")  # a UTF-8 BOM is fine
     assert load_settings(path, env={}).strategy.entry_z == 2.5
     (tmp_path / ".env").write_bytes(b"HL_ACCOUNT_ADDRESS=\xff\n")

@@ -229,7 +229,8 @@ def check_space(folder: Path, minimum: int = MIN_FREE_BYTES) -> str | None:
     """
     free = free_bytes(folder)
     if free < minimum:
-        raise StorageWriteError(f"only {free / 2**20:.1f} MB free on {folder} (perp-bot needs {minimum / 2**20:.0f} MB)",
+        raise StorageWriteError(f"only {free / 2**20:.1f} MB free on {folder} "
+                                f"(perp-bot needs {minimum / 2**20:.0f} MB)",
                                 f"free disk space on {folder}")
     if free < LOW_FREE_BYTES:
         return f"low disk space: {free / 2**20:.0f} MB free on {folder}"

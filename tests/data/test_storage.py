@@ -252,8 +252,9 @@ def test_a_failed_backup_alerts_and_is_tried_again_an_hour_later(tmp_path, monke
     monkeypatch.setattr("perpbot.ops.storage_watch.online_backup", no_room)
     assert watch.check() == ["backup_failed"]
     assert watch.check() == []  # not again before the hour is up
-    assert events == [("error", {"text": f"daily backup of the database failed: cannot write in {db.parent / 'backups'}: "
-                                         "the disk is full; trying again in an hour", "hint": "free disk space"})]
+    text = (f"daily backup of the database failed: cannot write in {db.parent / 'backups'}: the disk is full; "
+            "trying again in an hour")
+    assert events == [("error", {"text": text, "hint": "free disk space"})]
     monkeypatch.undo()
     clock.advance(3600)
     assert watch.check() == ["backup"]

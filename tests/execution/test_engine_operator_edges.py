@@ -59,7 +59,8 @@ def test_a_full_disk_holds_entries_keeps_open_positions_alerts_once_and_recovers
         disk.full = True
         run_until(engine, clock, clock.now_ms() + 3 * HOUR_MS)
         snap = engine.handle("snapshot", {})["data"]
-        assert any(b.startswith("storage fault: the disk holding") and b.endswith("retrying") for b in snap["risk_blocks"])
+        blocks = snap["risk_blocks"]
+        assert any(b.startswith("storage fault: the disk holding") and b.endswith("retrying") for b in blocks)
         assert 10 < disk.writes_refused < 1000  # it kept trying every pass, without a busy loop, and kept running
         assert len(engine.store.recent_trades(1000)) == trades_before  # no entry while the disk was full
         # No bar could be stored, so no decision came up; one that did would be held (the hold, not luck):
@@ -78,8 +79,8 @@ def test_a_full_disk_holds_entries_keeps_open_positions_alerts_once_and_recovers
         rows = {t.id: t for t in engine.store.recent_trades(1000)}
         for trade_id in held:
             closed = rows[trade_id]
-            assert closed.is_open or closed.pnl == pytest.approx(
-                closed.side.sign * closed.size * (closed.exit_price - closed.entry_price) - closed.fees - closed.funding)
+            gross = closed.side.sign * closed.size * ((closed.exit_price or 0.0) - closed.entry_price)
+            assert closed.is_open or closed.pnl == pytest.approx(gross - closed.fees - closed.funding)
         drive_until(engine, clock, lambda: len(engine.store.recent_trades(1000)) > trades_before,
                     clock.now_ms() + DAY_MS)
         assert len(engine.store.recent_trades(1000)) > trades_before  # entries resumed
