@@ -230,8 +230,9 @@ class StateServer:
                         return
                     if line.strip():
                         self._mark(conn, _BUSY)
-                        conn.sendall(self._reply_bytes(line))
-                        self._mark(conn, time.monotonic())
+                        reply = self._reply_bytes(line)
+                        self._mark(conn, time.monotonic())  # before the reply: the client may act on it at once
+                        conn.sendall(reply)
         except (TimeoutError, socket.timeout):
             log.debug("control client idle, closing")
         except OSError as exc:  # the client went away mid-reply, or stop() shut us down
