@@ -18,6 +18,7 @@ import pytest
 from daemon_procs import start_sim, stop, wait_for, write_config
 from fakes.chat_servers import FakeDiscord
 from fakes.storage_faults import can_mount, fill, small_disk
+from perpbot.ipc.client import DaemonUnavailable, request
 
 pytestmark = pytest.mark.e2e
 PY = sys.executable
@@ -39,8 +40,18 @@ def _daemon(config: Path, out: Path) -> subprocess.Popen:
 
 
 def _status(db: Path, cwd: Path) -> dict | None:
+    """`perpbot status --set data.db_path=...` from `cwd`, as an operator types it."""
     done = _perpbot("status", "--set", f"data.db_path={db}", cwd=cwd)
     return json.loads(done.stdout) if done.returncode == 0 else None
+
+
+def _snapshot(db: Path) -> dict | None:
+    """The daemon's state straight off its socket: cheap enough to poll (a CLI process per look is not)."""
+    try:
+        reply = request(db.parent / "perp-bot.sock", "snapshot", timeout_s=2.0)
+    except DaemonUnavailable:
+        return None
+    return reply.get("data") if reply.get("ok") else None
 
 
 def _corrupt_middle(path: Path) -> None:
@@ -60,7 +71,8 @@ def test_the_daemon_as_an_operator_meets_it(tmp_path):
         db = tmp_path / "bot.db"
         daemon = _daemon(config, tmp_path / "daemon.out")
         try:
-            first = wait_for(lambda: _status(db, elsewhere), 30, "the socket", daemon)
+            wait_for(lambda: _snapshot(db), 30, "the socket", daemon)
+            first = _status(db, elsewhere)
             assert first["mode"] == "paper" and first["started_at"] >= FUTURE_MS
             # --set reaches the daemon from a folder with no config.yaml.
             paused = _perpbot("control", "pause", "--set", f"data.db_path={db}", cwd=elsewhere)
@@ -113,11 +125,11 @@ def test_a_disk_that_fills_mid_run_holds_entries_alerts_and_recovers(tmp_path):
             (tmp_path / ".env").write_text(f"DISCORD_WEBHOOK_URL={discord.url}\n")
             daemon = _daemon(config, tmp_path / "daemon.out")
             try:
-                wait_for(lambda: _status(disk / "bot.db", tmp_path), 30, "the socket", daemon)
+                wait_for(lambda: _snapshot(disk / "bot.db"), 30, "the socket", daemon)
                 filler = fill(disk)
 
                 def faulted() -> bool:
-                    snap = _status(disk / "bot.db", tmp_path) or {}
+                    snap = _snapshot(disk / "bot.db") or {}
                     return any(b.startswith("storage fault: the disk holding") for b in snap.get("risk_blocks", []))
 
                 wait_for(faulted, 30, "the storage fault in risk_blocks", daemon)
