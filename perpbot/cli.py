@@ -1,98 +1,62 @@
 """Provides the `perpbot` command: parse, compose, run, map errors to exit codes.
 
 Each command is a pair of functions, `_add_<name>(subparsers)` and `_run_<name>(args)`,
-listed in `_COMMANDS`. Heavy imports happen inside the `_run_` functions so `--help` and
-`status` start fast.
+registered with `cli_args.command`: the data, trading and dashboard commands here, the research
+commands in cli_research.py, the database commands in cli_db.py. Heavy imports happen inside
+the `_run_` functions so `--help` and `status` start fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from perpbot import __version__
-from perpbot.config import Settings, load_settings
+from perpbot.cli_args import (
+    COMMANDS,
+    OneLineParser,
+    command,
+    days_arg,
+    load_config,
+    number_arg,
+    port_arg,
+    setup_command_logging,
+    split_list,
+    symbol_arg,
+    symbols_arg,
+    time_arg,
+    timeframe_arg,
+    timeframes_arg,
+)
 from perpbot.errors import PerpbotError
 
 log = logging.getLogger(__name__)
 
 
-# --- shared helpers ----------------------------------------------------------------------
-
-
-def load_config(args: argparse.Namespace, overrides: list[str] | None = None) -> Settings:
-    """Settings from --config (or ./config.yaml) plus --set overrides."""
-    return load_settings(getattr(args, "config", None), overrides=overrides or getattr(args, "set", None))
-
-
-def setup_command_logging(settings: Settings, to_file: bool = False, stdout: bool = True) -> None:
-    from perpbot.ops.logging import setup_logging
-
-    setup_logging(
-        level=settings.logging.level,
-        file_path=settings.log_path if (to_file and settings.logging.file) else None,
-        stdout=stdout,
-        secrets=settings.secrets.values(),
-        max_bytes=settings.logging.max_bytes,
-        backups=settings.logging.backups,
-    )
-
-
-def split_list(text: str | None) -> list[str] | None:
-    """'BTC, eth' -> ['BTC', 'ETH']; None stays None."""
-    if text is None:
-        return None
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def parse_time(text: str | None) -> int | None:
-    """An ISO date/time (UTC unless it says otherwise) or epoch ms, as epoch ms."""
-    if text is None:
-        return None
-    from datetime import datetime, timezone
-
-    if text.isdigit():
-        return int(text)
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise PerpbotError(f"cannot read the time {text!r}", "use a date like 2024-03-01 or 2024-03-01T12:00") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return int(when.timestamp() * 1000)
-
-
-# --- commands ----------------------------------------------------------------------------
-
-_COMMANDS: list[tuple[Callable[[Any], None], Callable[[argparse.Namespace], int | None]]] = []
-
-
-def command(add: Callable[[Any], None]) -> Callable[[Callable[[argparse.Namespace], int | None]], Any]:
-    """Register a command: `@command(_add_x)` above `def _run_x(args)`."""
-
-    def register(run: Callable[[argparse.Namespace], int | None]) -> Callable[[argparse.Namespace], int | None]:
-        _COMMANDS.append((add, run))
-        return run
-
-    return register
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell shows for a program whose reader went away
+_SEED = number_arg(0, 2**32 - 1, whole=True)
+_MAX_SPEED = 1_000_000.0
 
 
 # --- parser and main ---------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="perpbot",
         description="Mean-reversion trading bot for Hyperliquid perpetual futures.",
     )
     parser.add_argument("--config", metavar="PATH", help="config file (default: ./config.yaml if present)")
     parser.add_argument("--headless", action="store_true", help="run without the dashboard (daemon mode)")
+    parser.add_argument("--set", dest="global_set", action="append", metavar="KEY=VALUE",
+                        help="override a config key for any command, e.g. `perpbot --set data.db_path=x.db status`")
     parser.add_argument("--version", action="version", version=f"perpbot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add, run in _COMMANDS:
+    for add, run in COMMANDS:
         add(sub)
         # The last parser added is this command's; remember what runs it.
         list(sub.choices.values())[-1].set_defaults(_run=run)
@@ -100,30 +64,62 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `perpbot regime --json | head`: the reader left. Say nothing, and keep Python's final
+        # flush of stdout from failing again at exit.
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: list[str] | None) -> int:
+    import sqlite3
+
     parser = build_parser()
-    args = parser.parse_args(argv)
-    run = getattr(args, "_run", None)
-    if run is None:
-        default = _default_command()
-        if default is None:
+    try:
+        args = parser.parse_args(argv)
+        run = getattr(args, "_run", None) or _default_command()
+        if run is None:
             parser.print_help()
             return 0
-        run = default
-    try:
         return int(run(args) or 0)
     except PerpbotError as exc:
-        print(f"perpbot: error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"  hint: {exc.hint}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(exc.message, exc.hint, exc.exit_code)
     except KeyboardInterrupt:
         print("perpbot: interrupted", file=sys.stderr)
         return 130
+    except sqlite3.DatabaseError as exc:  # a damaged page met while reading rows (writes raise StorageError)
+        log.info("database error", exc_info=True)
+        return _fail(f"database error: {exc}", "run `perpbot db check`")
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # a disk, folder or file fault outside the store (a result file, a log)
+        from perpbot.data.storage import os_reason
+
+        log.info("os error", exc_info=True)
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _fail(f"{os_reason(exc)}{where}")
+
+
+def _fail(message: str, hint: str = "", code: int = 2) -> int:
+    """Print one line on stderr (newlines in a message become spaces) and return the exit code."""
+    text = f"perpbot: error: {message}" + (f" (hint: {hint})" if hint else "")
+    print(" ".join(text.split()), file=sys.stderr)
+    return code
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # a captured stdout in tests has no descriptor
+        pass
 
 
 def _default_command() -> Callable[[argparse.Namespace], int | None] | None:
     """What plain `perpbot` runs: the dashboard, once it exists."""
-    for add, run in _COMMANDS:
+    for add, run in COMMANDS:
         if run.__name__ == "_run_dashboard":
             return run
     return None
@@ -144,10 +140,17 @@ def _run_config_check(args: argparse.Namespace) -> int:
 
     from perpbot.config import settings_to_dict
 
+    from perpbot.config_checks import config_warnings
+
     settings = load_config(args)
     out = settings_to_dict(settings)
-    out["paths"] = {"db": str(settings.db_path), "socket": str(settings.socket_path), "log": str(settings.log_path)}
-    print(json.dumps(out, indent=2))
+    out["paths"] = {"db": str(settings.db_path), "socket": str(settings.socket_path), "log": str(settings.log_path),
+                    "backups": str(settings.db_path.parent / "backups")}
+    warnings = config_warnings(settings)
+    out["warnings"] = warnings
+    print(json.dumps(out, indent=2, allow_nan=False))
+    for warning in warnings:
+        print(f"perpbot: warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -158,9 +161,10 @@ def _add_backfill(sub: Any) -> None:
         description="Fetch the candles (every symbol x timeframe) and hourly funding not yet stored. "
         "Re-running adds only what is missing; after Ctrl-C, run it again to resume.",
     )
-    p.add_argument("--symbols", metavar="BTC,ETH", help="coins (default: data.symbols)")
-    p.add_argument("--timeframes", metavar="1m,15m", help="intervals (default: data.timeframes)")
-    p.add_argument("--days", type=float, metavar="N", help="how far back (default: data.history_days)")
+    p.add_argument("--symbols", type=symbols_arg, metavar="BTC,ETH", help="coins (default: data.symbols)")
+    p.add_argument("--timeframes", type=timeframes_arg, metavar="1m,15m", help="intervals (default: data.timeframes)")
+    p.add_argument("--days", type=days_arg, metavar="N", help="how far back (default: data.history_days)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
     p.add_argument("--no-funding", action="store_true", help="skip the funding history")
 
 
@@ -169,7 +173,7 @@ def _run_backfill(args: argparse.Namespace) -> int:
     from perpbot.cli_data import run_backfill
 
     settings = load_config(args)
-    setup_command_logging(settings, to_file=True, stdout=False)
+    setup_command_logging(settings, to_file=True)
     return run_backfill(settings, split_list(args.symbols), split_list(args.timeframes), args.days, not args.no_funding)
 
 
@@ -182,8 +186,9 @@ def _add_import_candles(sub: Any) -> None:
         "written. Rows already stored are ignored.",
     )
     p.add_argument("file", metavar="FILE", help="the CSV file")
-    p.add_argument("--symbol", required=True, metavar="BTC", help="the coin the candles belong to")
-    p.add_argument("--timeframe", default="1m", metavar="1m", help="the bar interval of the file (default: 1m)")
+    p.add_argument("--symbol", required=True, type=symbol_arg, metavar="BTC", help="the coin the candles belong to")
+    p.add_argument("--timeframe", default="1m", type=timeframe_arg, metavar="1m",
+                   help="the bar interval of the file (default: 1m)")
 
 
 @command(_add_import_candles)
@@ -191,7 +196,7 @@ def _run_import_candles(args: argparse.Namespace) -> int:
     from perpbot.cli_data import run_import
 
     settings = load_config(args)
-    setup_command_logging(settings, to_file=True, stdout=False)
+    setup_command_logging(settings, to_file=True)
     return run_import(settings, args.file, args.symbol, args.timeframe)
 
 
@@ -217,7 +222,7 @@ def _run_regime(args: argparse.Namespace) -> int:
     from perpbot.signals.prediction import RegimeClassifier, regime_report
 
     settings = load_config(args)
-    setup_command_logging(settings, to_file=True, stdout=False)
+    setup_command_logging(settings, to_file=True)
     clock, cfg = WallClock(), settings.prediction
     store = Store(settings.db_path)
     try:
@@ -234,34 +239,10 @@ def _run_regime(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        _print_regime(report)
+        from perpbot.cli_reports import print_regime
+
+        print_regime(report)
     return 0
-
-
-def _print_regime(report: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    if not report["markets"]:
-        console.print("No prediction markets configured (prediction.markets is empty): "
-                      f"the bot runs with the default regime {report['regime']}.")
-        return
-    table = Table("source", "market", "question", "probability", "age", "contribution", "status")
-    for m in report["markets"]:
-        prob = "-" if m["probability"] is None else f"{m['probability']:.3f}"
-        age_s = m["age_s"]
-        age = "-" if age_s is None else (f"{age_s / 60:.0f} min" if age_s >= 60 else f"{age_s:.0f} s")
-        status = m["status"] + (f": {m['detail']}" if m["detail"] and m["status"] != "ok" else "")
-        contribution = "-" if m["risk"] is None else f"{m['contribution']:.3f}"
-        table.add_row(m["source"], m["market_id"], m["question"], prob, age, contribution, status)
-    console.print(table)
-    score = "n/a" if report["score"] is None else f"{report['score']:.3f}"
-    stale = " (STALE)" if report["stale"] else ""
-    console.print(f"score {score} -> regime {report['regime']}{stale}, size factor {report['size_factor']:g}")
-    console.print(report["reason"])
-    if not report["enabled"]:
-        console.print("note: prediction.enabled is false, so the bot itself ignores these markets.")
 
 
 def _add_sim(sub: Any) -> None:
@@ -273,17 +254,20 @@ def _add_sim(sub: Any) -> None:
         "Like mainnet it serves only the most recent 5000 candles per coin and interval (see --candle-limit), "
         "including the bar still forming (close time T >= now: drop it before storing). Runs until Ctrl-C.",
     )
-    p.add_argument("--port", type=int, default=8765, metavar="PORT", help="port to listen on (default 8765; 0 = any free)")
+    p.add_argument("--port", type=port_arg, default=8765, metavar="PORT",
+                   help="port to listen on (default 8765; 0 = any free)")
     p.add_argument("--host", default="127.0.0.1", metavar="HOST", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--seed", type=int, default=1, metavar="N", help="market seed (default 1)")
-    p.add_argument("--history-days", type=float, default=7.0, metavar="D", help="history before the start (default 7)")
+    p.add_argument("--seed", type=_SEED, default=1, metavar="N", help="market seed (default 1)")
+    p.add_argument("--history-days", type=number_arg(), default=7.0, metavar="D",
+                   help="history before the start (default 7)")
     p.add_argument("--symbols", default="BTC,ETH,SOL", metavar="BTC,ETH,SOL", help="coins listed (default BTC,ETH,SOL)")
-    p.add_argument("--speed", type=float, default=1.0, metavar="X", help="clock speed vs wall time (default 1)")
+    p.add_argument("--speed", type=number_arg(high=_MAX_SPEED), default=1.0, metavar="X",
+                   help="clock speed vs wall time (default 1)")
     p.add_argument("--candles", metavar="FILE", help="replay a 1m CSV t,open,high,low,close,volume for the one symbol")
     p.add_argument("--funding", metavar="FILE", help="replay an hourly funding CSV t,rate")
-    p.add_argument("--candle-limit", type=int, default=5000, metavar="N",
+    p.add_argument("--candle-limit", type=number_arg(whole=True), default=5000, metavar="N",
                    help="most recent candles available per coin and interval (default 5000; 0 = all)")
-    p.add_argument("--start", metavar="TIME", help="the clock's start, ISO or epoch ms (default: now)")
+    p.add_argument("--start", type=time_arg, metavar="TIME", help="the clock's start, ISO or epoch ms (default: now)")
     p.add_argument("--fund", action="append", default=[], metavar="ADDRESS=USD",
                    help="create an account holding USD (repeatable); only funded accounts and their agents can trade")
     p.add_argument("--agent", action="append", default=[], metavar="ACCOUNT=AGENT",
@@ -292,10 +276,13 @@ def _add_sim(sub: Any) -> None:
                    help="verify signatures as this chain (default testnet, as the SDK signs for any non-mainnet URL)")
     p.add_argument("--scenario", metavar="FILE", help="timed price moves, funding, halts and faults (YAML; see README)")
     faults = p.add_argument_group("fault injection")
-    faults.add_argument("--error-rate", type=float, default=0.0, metavar="P", help="share of /info answered 5xx")
-    faults.add_argument("--rate-limit-rate", type=float, default=0.0, metavar="P", help="share of /info answered 429")
-    faults.add_argument("--latency-ms", type=int, default=0, metavar="MS", help="delay added to every /info answer")
-    faults.add_argument("--malformed-rate", type=float, default=0.0, metavar="P", help="share of /info with broken bodies")
+    faults.add_argument("--error-rate", type=number_arg(), default=0.0, metavar="P", help="share of /info answered 5xx")
+    faults.add_argument("--rate-limit-rate", type=number_arg(), default=0.0, metavar="P",
+                        help="share of /info answered 429")
+    faults.add_argument("--latency-ms", type=number_arg(high=600_000, whole=True), default=0, metavar="MS",
+                        help="delay added to every /info answer")
+    faults.add_argument("--malformed-rate", type=number_arg(), default=0.0, metavar="P",
+                        help="share of /info with broken bodies")
     faults.add_argument("--ws-stall", action="store_true", help="websockets stay open but send nothing")
 
 
@@ -303,91 +290,7 @@ def _add_sim(sub: Any) -> None:
 def _run_sim(args: argparse.Namespace) -> int:
     from perpbot.sim.runner import run_sim
 
-    return run_sim(args, parse_time(args.start))
-
-
-def _add_review(sub: Any) -> None:
-    p = sub.add_parser(
-        "review",
-        help="weekly review of closed trades (pnl, return, win rate, drawdown, losing-week streak)",
-        description="Per UTC week (Monday to Sunday): pnl, return on the equity at the week's start "
-        "(backtest.initial_equity plus every earlier closed trade), trades, win rate, profit factor, "
-        "average win and loss, max drawdown, fees and funding, by symbol and exit reason, and the "
-        "losing-week streak the startup halt acts on. The running week is the last row.",
-    )
-    p.add_argument("--weeks", type=int, default=4, metavar="N", help="weeks to show (default 4)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    p.add_argument("--markdown", metavar="FILE", help="also write the review as markdown to FILE")
-    p.add_argument("--mode", choices=("paper", "live"), help="which trades (default: execution.mode)")
-    p.add_argument("--at", metavar="TIME", help="review as of this time, ISO or epoch ms (default: now)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
-
-
-@command(_add_review)
-def _run_review(args: argparse.Namespace) -> int:
-    from perpbot.cli_reports import run_review
-
-    settings = load_config(args)
-    setup_command_logging(settings, to_file=True, stdout=False)
-    mode = args.mode or settings.execution.mode
-    return run_review(settings, args.weeks, mode, parse_time(args.at), args.json, args.markdown)
-
-
-def _add_compare(sub: Any) -> None:
-    p = sub.add_parser(
-        "compare",
-        help="backtest the period the bot traded and compare it trade by trade",
-        description="Runs the backtest with the same settings over the period the bot traded (paper or "
-        "live trades in the database), matches trades one to one (symbol, side, nearest entry within "
-        "--tolerance bars) and reports missed and extra trades, entry/exit timing and price differences, "
-        "slippage, and the pnl gap split by cause.",
-    )
-    p.add_argument("--from", dest="start", metavar="TIME", help="period start, ISO or epoch ms (default: first trade)")
-    p.add_argument("--to", dest="end", metavar="TIME", help="period end (default: the last trade's exit)")
-    p.add_argument("--mode", choices=("paper", "live"), help="which trades (default: execution.mode)")
-    p.add_argument("--tolerance", type=float, default=2.0, metavar="BARS",
-                   help="largest entry-time difference that still matches, in strategy bars (default 2)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
-
-
-@command(_add_compare)
-def _run_compare(args: argparse.Namespace) -> int:
-    from perpbot.cli_reports import run_compare
-
-    settings = load_config(args)
-    setup_command_logging(settings, to_file=True, stdout=False)
-    mode = args.mode or settings.execution.mode
-    return run_compare(settings, parse_time(args.start), parse_time(args.end), mode, args.tolerance, args.json)
-
-
-def _add_backtest(sub: Any) -> None:
-    p = sub.add_parser(
-        "backtest",
-        help="run the strategy over stored candles, after fees, slippage and funding",
-        description="Simulates the live strategy and risk rules over the stored candles of every symbol on one "
-        "shared account. A timeframe that is not stored is resampled from 1m. Prints the metrics, a per-symbol "
-        "and per-exit-reason breakdown and an equity sparkline, and saves the result as JSON.",
-    )
-    p.add_argument("--symbols", metavar="BTC,ETH", help="coins (default: data.symbols)")
-    p.add_argument("--from", dest="start", metavar="DATE", help="first bar, ISO date/time or epoch ms (default: all data)")
-    p.add_argument("--to", dest="end", metavar="DATE", help="end (exclusive), ISO date/time or epoch ms")
-    p.add_argument("--timeframe", metavar="15m", help="bar interval (default: strategy.timeframe)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key, e.g. strategy.entry_z=2.5")
-    p.add_argument("--json", metavar="FILE", help="write the result here (default: <db dir>/backtests/)")
-    p.add_argument("--decisions", metavar="FILE.csv", help="also write every bar's decision per symbol: the values, "
-                   "the decision, its reason and any risk refusal (the table `perpbot status` shows live)")
-    p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report (needs perp-bot[html])")
-
-
-@command(_add_backtest)
-def _run_backtest(args: argparse.Namespace) -> int:
-    from perpbot.cli_backtest import run_backtest_command
-
-    settings = load_config(args)
-    setup_command_logging(settings, to_file=True, stdout=False)
-    return run_backtest_command(settings, split_list(args.symbols), parse_time(args.start), parse_time(args.end),
-                                args.timeframe, args.json, decisions_path=args.decisions, html_path=args.html)
+    return run_sim(args, args.start)
 
 
 def _add_trade(sub: Any) -> None:
@@ -405,19 +308,32 @@ def _add_trade(sub: Any) -> None:
 
 @command(_add_trade)
 def _run_trade(args: argparse.Namespace) -> int:
-    from perpbot.cli_daemon import run_trade
+    return _host_engine(args, args.headless)
+
+
+def _host_engine(args: argparse.Namespace, headless: bool) -> int:
+    """The engine as a daemon (logs also to stdout, per logging.stdout) or in the dashboard (logs to the file only)."""
+    from perpbot.config_checks import config_warnings
 
     settings = load_config(args)
-    setup_command_logging(settings, to_file=True, stdout=False)
-    if not args.headless:
-        from perpbot.cli_tui import run_dashboard
+    setup_command_logging(settings, to_file=True, stdout=headless)
+    for warning in config_warnings(settings):
+        log.warning("config_warning", extra={"warning": warning})
+        if headless:
+            print(f"perpbot: warning: {warning}", file=sys.stderr)
+    force = getattr(args, "force", False)
+    if headless:
+        from perpbot.cli_daemon import run_trade
 
-        return run_dashboard(settings, args.force)
-    return run_trade(settings, args.force)
+        return run_trade(settings, force)
+    from perpbot.cli_tui import run_dashboard
+
+    return run_dashboard(settings, force)
 
 
 def _add_status(sub: Any) -> None:
-    sub.add_parser("status", help="print the running daemon's state as JSON (exit 1 if none runs)")
+    p = sub.add_parser("status", help="print the running daemon's state as JSON (exit 1 if none runs)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (e.g. data.db_path)")
 
 
 @command(_add_status)
@@ -431,6 +347,7 @@ def _add_control(sub: Any) -> None:
     p = sub.add_parser("control", help="pause, resume, close SYMBOL or flatten in the running daemon")
     p.add_argument("action", choices=("pause", "resume", "close", "flatten"), help="what to do")
     p.add_argument("symbol", nargs="?", metavar="SYMBOL", help="the coin for close")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (e.g. data.db_path)")
 
 
 @command(_add_control)
@@ -454,19 +371,12 @@ def _add_dashboard(sub: Any) -> None:
 
 @command(_add_dashboard)
 def _run_dashboard(args: argparse.Namespace) -> int:
-    settings = load_config(args)
-    setup_command_logging(settings, to_file=True, stdout=False)
-    if args.headless:
-        from perpbot.cli_daemon import run_trade
-
-        return run_trade(settings, getattr(args, "force", False))
-    from perpbot.cli_tui import run_dashboard
-
-    return run_dashboard(settings, getattr(args, "force", False))
+    return _host_engine(args, args.headless)
 
 
 def _add_tui(sub: Any) -> None:
-    sub.add_parser("tui", help="open the dashboard attached to the running headless daemon")
+    p = sub.add_parser("tui", help="open the dashboard attached to the running headless daemon")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (e.g. data.db_path)")
 
 
 @command(_add_tui)
@@ -484,8 +394,9 @@ def _add_demo(sub: Any) -> None:
         "and opens the dashboard paper-trading against it. Ignores config.yaml; its database and log live in a "
         "temporary folder (removed at exit) unless --dir is given.",
     )
-    p.add_argument("--seed", type=int, default=1, metavar="N", help="market seed (default 1)")
-    p.add_argument("--speed", type=float, metavar="X", help="simulated seconds per wall second (default 120)")
+    p.add_argument("--seed", type=_SEED, default=1, metavar="N", help="market seed (default 1)")
+    p.add_argument("--speed", type=number_arg(0, _MAX_SPEED, low_open=True), metavar="X",
+                   help="simulated seconds per wall second (default 120)")
     p.add_argument("--dir", metavar="PATH", help="keep the demo's database and log in PATH (cleared at start)")
 
 
@@ -494,76 +405,6 @@ def _run_demo(args: argparse.Namespace) -> int:
     from perpbot.cli_tui import run_demo
 
     return run_demo(args.seed, args.speed, args.dir)
-
-
-def _sweep_arguments(p: Any) -> None:
-    from perpbot.cli_search_args import sweep_arguments
-
-    sweep_arguments(p)
-
-
-def _add_sensitivity(sub: Any) -> None:
-    p = sub.add_parser(
-        "sensitivity",
-        help="backtest every combination of one or two parameter grids",
-        description="Loads the candles once and backtests every combination of the --param grids (combinations "
-        "sharing indicator parameters share one indicator pass). Two parameters print a coloured table of the "
-        "metric; one prints a row per value; more print the best combinations.",
-    )
-    _sweep_arguments(p)
-
-
-@command(_add_sensitivity)
-def _run_sensitivity(args: argparse.Namespace) -> int:
-    from perpbot.cli_sweeps import run_sensitivity_command
-
-    settings = load_config(args)
-    setup_command_logging(settings, to_file=True, stdout=False)
-    return run_sensitivity_command(settings, args.param, split_list(args.symbols), parse_time(args.start),
-                                   parse_time(args.end), args.timeframe, args.metric, args.workers, args.dask, args.json,
-                                   partitions=args.partitions)
-
-
-def _add_walk_forward(sub: Any) -> None:
-    p = sub.add_parser(
-        "walk-forward",
-        help="pick parameters on each train window, trade them on the next test window",
-        description="Test windows tile the range after the first train window; on each train window (rolling, or "
-        "from the start with --anchored) the best combination of the --param grids by --metric is picked and run "
-        "on the test window. Prints every window, the stitched out-of-sample result and the OOS/IS ratio.",
-    )
-    from perpbot.cli_search_args import window_arguments
-
-    _sweep_arguments(p)
-    window_arguments(p)
-    p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report (needs perp-bot[html])")
-
-
-@command(_add_walk_forward)
-def _run_walk_forward(args: argparse.Namespace) -> int:
-    from perpbot.cli_sweeps import run_walk_forward_command
-
-    settings = load_config(args)
-    setup_command_logging(settings, to_file=True, stdout=False)
-    return run_walk_forward_command(settings, args.param, split_list(args.symbols), parse_time(args.start),
-                                    parse_time(args.end), args.timeframe, args.metric, args.train_days,
-                                    args.test_days, args.anchored, args.workers, args.dask, args.json,
-                                    partitions=args.partitions, html_path=args.html)
-
-
-def _add_optimize(sub: Any) -> None:
-    from perpbot.cli_search_args import add_optimize_parser
-
-    add_optimize_parser(sub)
-
-
-@command(_add_optimize)
-def _run_optimize(args: argparse.Namespace) -> int:
-    from perpbot.cli_optimize import run_optimize_command
-
-    settings = load_config(args)
-    setup_command_logging(settings, to_file=True, stdout=False)
-    return run_optimize_command(settings, args, split_list(args.symbols), parse_time(args.start), parse_time(args.end))
 
 
 def _add_preflight(sub: Any) -> None:
@@ -587,6 +428,10 @@ def _run_preflight(args: argparse.Namespace) -> int:
 
 
 # --- new commands go above this line -------------------------------------------------------
+
+# The research and database commands register themselves on import (after the ones above, for --help).
+import perpbot.cli_db  # noqa: E402,F401
+import perpbot.cli_research  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

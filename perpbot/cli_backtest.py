@@ -18,6 +18,7 @@ from rich.text import Text
 
 from perpbot.backtest.engine import run_backtest
 from perpbot.backtest.results import BacktestResult
+from perpbot.cli_args import make_console
 from perpbot.config import Settings
 from perpbot.data.db import Store
 from perpbot.errors import PerpbotError
@@ -34,7 +35,7 @@ def run_backtest_command(settings: Settings, symbols: list[str] | None, start_ms
         from perpbot.reporting.html import require_plotly
 
         require_plotly()
-    out = console or Console()
+    out = console or make_console()
     if not settings.db_path.exists():
         raise PerpbotError(f"no database at {settings.db_path}", "run `perpbot backfill` first (or set data.db_path)")
     chosen = symbols or list(settings.data.symbols)

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from perpbot.config import Settings
+from perpbot.errors import PerpbotError
 from perpbot.ipc.client import DaemonUnavailable, request
 
 log = logging.getLogger(__name__)
@@ -54,12 +55,13 @@ def run_trade(settings: Settings, force: bool) -> int:
     from perpbot.ipc.lock import DbLock
     from perpbot.ipc.server import StateServer
     from perpbot.ops.alerts import AlertSink
+    from perpbot.ops.storage_watch import StorageWatch
     from perpbot.ops.watchdog import Watchdog
 
     lock = DbLock(settings.db_path)
     lock.acquire()
     sink = AlertSink.from_settings(settings)
-    engine = server = watchdog = None
+    engine = server = watchdog = storage = None
     try:
         engine = build_engine(settings, force=force, events=alert_hook(sink))
         server = StateServer(settings.socket_path, engine.handle)
@@ -69,23 +71,36 @@ def run_trade(settings: Settings, force: bool) -> int:
                                           status=lambda: {"equity": state.get("equity"),
                                                           "positions": len(state.get("positions") or [])})
         watchdog.start()
+        storage = StorageWatch(settings.db_path, settings.data.backups, alert_hook(sink))
+        storage.start()
         _on_signals(engine.stop)
         now = engine.clock.now_ms()
-        print(f"perpbot: trading {engine.executor.mode} {','.join(engine.symbols)} on {settings.strategy.timeframe} "
-              f"against {settings.exchange.url}, clock {_utc(now)} ({settings.execution.clock}); "
-              f"socket {settings.socket_path}, log {settings.log_path}", flush=True)
+        log_file = settings.log_path if settings.logging.file else "off"
+        _announce(settings, f"trading {engine.executor.mode} {','.join(engine.symbols)} on "
+                  f"{settings.strategy.timeframe} against {settings.exchange.url}, clock {_utc(now)} "
+                  f"({settings.execution.clock}); socket {settings.socket_path}, log {log_file}")
         engine.run()
     finally:
-        if watchdog is not None:
-            watchdog.stop()
-        if server is not None:
-            server.stop()
+        for part in (storage, watchdog, server):
+            if part is not None:
+                part.stop()
         if engine is not None:
             engine.close()
         sink.close()
         lock.release()
-    print("perpbot: stopped", flush=True)
+    _announce(settings, "stopped")
     return 0
+
+
+def _announce(settings: Settings, text: str) -> None:
+    """A line for whoever started the daemon: a log event when stdout carries JSON lines (so the stream
+    stays parseable), else a plain `perpbot: ...` line."""
+    from perpbot.ops.logging import stdout_format
+
+    if stdout_format(settings.logging.stdout) == "json":
+        log.info(text.partition(" ")[0], extra={"detail": text})
+    else:
+        print(f"perpbot: {text}", flush=True)
 
 
 def _on_signals(stop: Any) -> None:
@@ -119,8 +134,7 @@ def run_control(settings: Settings, action: str, symbol: str | None) -> int:
     """Send pause | resume | close SYMBOL | flatten; print the reply's data, 1 on an error reply."""
     args: dict[str, Any] = {"symbol": symbol.upper()} if action == "close" and symbol else {}
     if action == "close" and not symbol:
-        print("perpbot: control close needs a SYMBOL, e.g. `perpbot control close BTC`", file=sys.stderr)
-        return 2
+        raise PerpbotError("control close needs a SYMBOL", "e.g. `perpbot control close BTC`")
     try:
         reply = request(settings.socket_path, action, 5.0, **args)
     except DaemonUnavailable as exc:

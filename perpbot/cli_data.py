@@ -16,7 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from perpbot.clock import DAY_MS, WallClock, interval_ms
+from perpbot.cli_args import make_console
 from perpbot.config import INTERVALS, Settings
+from perpbot.config_checks import CANDLE_LIMIT
 from perpbot.data.candle_csv import import_candles
 from perpbot.data.client import HyperliquidClient
 from perpbot.data.db import Store
@@ -25,7 +27,6 @@ from perpbot.data.ingest import Progress as IngestProgress
 from perpbot.errors import ConfigError
 
 EXIT_INTERRUPTED = 130
-CANDLE_LIMIT = 5000  # Hyperliquid serves only the most recent 5000 candles per coin and interval
 
 
 def fmt_ms(ts_ms: int | None) -> str:
@@ -66,7 +67,7 @@ def run_backfill(
     console: Console | None = None,
 ) -> int:
     """Backfill with a progress bar, then print the summary. Returns the exit code."""
-    console = console or Console()
+    console = console or make_console()
     symbols = [s.upper() for s in symbols] if symbols else settings.data.symbols
     timeframes = check_timeframes(timeframes or settings.data.timeframes)
     days = days if days is not None else settings.data.history_days
@@ -142,7 +143,7 @@ def _span(interval: str, first_ms: int, last_ms: int | None) -> str:
 
 def run_import(settings: Settings, path: str, symbol: str, timeframe: str, console: Console | None = None) -> int:
     """Import a candle CSV (all or nothing) and print what happened. Returns the exit code."""
-    console = console or Console()
+    console = console or make_console()
     (timeframe,) = check_timeframes([timeframe])
     store = Store(settings.db_path)
     try:

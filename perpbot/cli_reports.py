@@ -6,7 +6,9 @@ reporting functions (and, for `compare`, the backtest) and print rich tables or 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from perpbot.clock import WallClock, interval_ms
+from perpbot.cli_args import make_console
 from perpbot.config import Settings
 from perpbot.data.db import Store
 from perpbot.errors import PerpbotError
@@ -36,6 +39,8 @@ from perpbot.reporting.weekly import (
     weekly_review,
 )
 from perpbot.risk.halt import halt_message, startup_halt
+
+log = logging.getLogger(__name__)
 
 
 def _fmt_ms(ts_ms: int | None) -> str:
@@ -56,6 +61,32 @@ def _signed(cell: str) -> Text:
     return Text(cell, style=style)
 
 
+def report_now(settings: Settings) -> int | None:
+    """"Now" on the clock the daemon trades by: the wall clock, or with `execution.clock: exchange`
+    the running daemon's own time (its ping), else one reading of the exchange's time; None when
+    neither answers (an accelerated simulator runs hours or weeks ahead of the wall)."""
+    if settings.execution.clock != "exchange":
+        return WallClock().now_ms()
+    from perpbot.data.client import HyperliquidClient
+    from perpbot.ipc.client import DaemonUnavailable, request
+
+    try:
+        reply = request(settings.socket_path, "ping", timeout_s=2.0)
+        if reply.get("ok") and isinstance(reply.get("data", {}).get("time"), int):
+            return int(reply["data"]["time"])
+    except DaemonUnavailable:
+        pass
+    once = dataclasses.replace(settings.exchange, max_retries=0, timeout_s=min(settings.exchange.timeout_s, 5.0))
+    client = HyperliquidClient.from_settings(settings.replace(exchange=once), clock=WallClock())
+    try:
+        return int(client.l2_book(settings.data.symbols[0]).time)
+    except PerpbotError as exc:
+        log.info("exchange time unavailable", extra={"error": str(exc)})
+        return None
+    finally:
+        client.close()
+
+
 def _trades(settings: Settings, mode: str) -> list[Trade]:
     store = Store(settings.db_path, read_only=True)
     try:
@@ -72,7 +103,10 @@ def run_review(settings: Settings, weeks: int, mode: str, at_ms: int | None, as_
     """`perpbot review`: the last `weeks` UTC weeks of `mode` trades."""
     if weeks < 1:
         raise PerpbotError(f"--weeks must be at least 1 (got {weeks})")
-    now = at_ms if at_ms is not None else WallClock().now_ms()
+    now = at_ms if at_ms is not None else report_now(settings)
+    if now is None:
+        raise PerpbotError(f"cannot tell the time: execution.clock is exchange, and neither a daemon nor the "
+                           f"exchange at {settings.exchange.url} answers", "start one of them, or pass --at TIME")
     review = weekly_review(_trades(settings, mode), now, weeks, settings.backtest.initial_equity)
     if markdown_path:
         path = Path(markdown_path).expanduser()
@@ -83,7 +117,7 @@ def run_review(settings: Settings, weeks: int, mode: str, at_ms: int | None, as_
     if as_json:
         print(json.dumps({"mode": mode, **review.to_dict()}, indent=2))
         return 0
-    console = console or Console()
+    console = console or make_console()
     print_review(review, settings, mode, console)
     if markdown_path:
         console.print(f"markdown written to {markdown_path}")
@@ -154,6 +188,9 @@ def run_compare(settings: Settings, start_ms: int | None, end_ms: int | None, mo
     if not inside:
         raise PerpbotError(f"no {mode} trades in the database for that period",
                            "run the bot first, or choose another --mode or --from/--to")
+    if end_ms is None and any(t.exit_time is None for t in inside):
+        now = report_now(settings)  # positions still open: compare up to now (when it can be told)
+        end_ms = max(now, max(t.entry_time for t in inside) + 1) if now is not None else None
     start, end = comparison_period(inside, start_ms, end_ms, tolerance_ms)
     actual = sorted((t for t in every if start <= t.entry_time < end), key=lambda t: (t.entry_time, t.id or 0))
     store = Store(settings.db_path, read_only=True)
@@ -168,7 +205,7 @@ def run_compare(settings: Settings, start_ms: int | None, end_ms: int | None, mo
     if as_json:
         print(json.dumps({"mode": mode, "start_ms": start, "end_ms": end, **comparison.to_dict()}, indent=2))
         return 0
-    print_comparison(comparison, mode, start, end, console or Console())
+    print_comparison(comparison, mode, start, end, console or make_console())
     return 0
 
 
@@ -217,3 +254,29 @@ def _bps(value: float | None) -> str:
 
 def _minutes(value_ms: float | None) -> str:
     return "-" if value_ms is None else f"{value_ms / 60_000:+.1f} min"
+
+
+# --- regime ------------------------------------------------------------------------------------
+
+
+def print_regime(report: dict[str, Any]) -> None:
+    console = make_console()
+    if not report["markets"]:
+        console.print("No prediction markets configured (prediction.markets is empty): "
+                      f"the bot runs with the default regime {report['regime']}.")
+        return
+    table = Table("source", "market", "question", "probability", "age", "contribution", "status")
+    for m in report["markets"]:
+        prob = "-" if m["probability"] is None else f"{m['probability']:.3f}"
+        age_s = m["age_s"]
+        age = "-" if age_s is None else (f"{age_s / 60:.0f} min" if age_s >= 60 else f"{age_s:.0f} s")
+        status = m["status"] + (f": {m['detail']}" if m["detail"] and m["status"] != "ok" else "")
+        contribution = "-" if m["risk"] is None else f"{m['contribution']:.3f}"
+        table.add_row(m["source"], m["market_id"], m["question"], prob, age, contribution, status)
+    console.print(table)
+    score = "n/a" if report["score"] is None else f"{report['score']:.3f}"
+    stale = " (STALE)" if report["stale"] else ""
+    console.print(f"score {score} -> regime {report['regime']}{stale}, size factor {report['size_factor']:g}")
+    console.print(report["reason"])
+    if not report["enabled"]:
+        console.print("note: prediction.enabled is false, so the bot itself ignores these markets.")

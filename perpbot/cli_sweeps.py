@@ -24,6 +24,7 @@ from rich.text import Text
 from perpbot.backtest.grid import parse_param
 from perpbot.backtest.sensitivity import METRICS, SweepResult, check_metric, run_sensitivity
 from perpbot.backtest.walk_forward import WalkForwardResult, run_walk_forward
+from perpbot.cli_args import make_console
 from perpbot.config import Settings
 from perpbot.data.db import Store
 from perpbot.errors import PerpbotError
@@ -42,7 +43,7 @@ def run_sensitivity_command(settings: Settings, specs: Sequence[str], symbols: l
                             dask_address: str | None, json_path: str | None, console: Console | None = None,
                             partitions: int = 16) -> int:
     """`perpbot sensitivity`: returns the exit code."""
-    out = console or Console()
+    out = console or make_console()
     grid = [parse_param(s) for s in specs]
     check_metric(metric)
     symbols = [s.upper() for s in symbols] if symbols else None
@@ -69,7 +70,7 @@ def run_walk_forward_command(settings: Settings, specs: Sequence[str], symbols: 
         from perpbot.reporting.html import require_plotly
 
         require_plotly()
-    out = console or Console()
+    out = console or make_console()
     grid = [parse_param(s) for s in specs]
     check_metric(metric)
     symbols = [s.upper() for s in symbols] if symbols else None

@@ -2,7 +2,8 @@
 
 Config comes from `config.yaml` (PyYAML) plus `.env` (python-dotenv), in the working
 directory or next to an explicit `--config` path. Secrets come only from the environment.
-Every other module receives a `Settings` object; nothing else reads `os.environ`.
+Every other module receives a `Settings` object; nothing else reads `os.environ`. The checks of
+single values live in config_values.py (INTERVALS and normalize_symbols are imported from here).
 """
 
 from __future__ import annotations
@@ -20,31 +21,27 @@ import platformdirs
 import yaml
 from dotenv import dotenv_values
 
+from perpbot.config_values import INTERVALS, check_rule, normalize_symbols, one_line, rule, scalar, shown  # noqa: F401
 from perpbot.errors import ConfigError
 
 MAINNET_URL = "https://api.hyperliquid.xyz"
 TESTNET_URL = "https://api.hyperliquid-testnet.xyz"
-INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "8h", "12h", "1d")
 REGIMES = ("NORMAL", "ELEVATED", "CRISIS")
-
-
-def _rule(check: str, *arg: Any) -> dict[str, Any]:
-    return {"rule": (check, *arg)}
 
 
 @dataclass
 class ExchangeConfig:
-    network: str = field(default="mainnet", metadata=_rule("choice", ("mainnet", "testnet")))
+    network: str = field(default="mainnet", metadata=rule("choice", ("mainnet", "testnet")))
     """Which Hyperliquid network; decides the URL and how actions are signed."""
-    base_url: str | None = None
+    base_url: str | None = field(default=None, metadata=rule("url"))
     """Overrides the network's URL (e.g. the simulator: http://127.0.0.1:8765)."""
-    timeout_s: float = field(default=10.0, metadata=_rule("gt", 0))
+    timeout_s: float = field(default=10.0, metadata=rule("range_open_low", 0, 600))
     """Per-request HTTP timeout."""
-    max_retries: int = field(default=5, metadata=_rule("ge", 0))
+    max_retries: int = field(default=5, metadata=rule("ge", 0))
     """Retries on 429, 5xx and transport errors (exponential backoff with jitter)."""
-    weight_per_minute: int = field(default=1200, metadata=_rule("ge", 1))
+    weight_per_minute: int = field(default=1200, metadata=rule("ge", 1))
     """Client-side request-weight budget per minute (the exchange allows 1200 per IP)."""
-    retry_backoff_s: float = field(default=0.5, metadata=_rule("gt", 0))
+    retry_backoff_s: float = field(default=0.5, metadata=rule("range_open_low", 0, 60))
     """First retry delay; it doubles per attempt (with jitter), capped at 30 s."""
 
     @property
@@ -69,32 +66,34 @@ class DataConfig:
     """SQLite file; default perp_bot.db in the user data dir. Socket and log live beside it."""
     symbols: list[str] = field(default_factory=lambda: ["BTC", "ETH", "SOL"])
     """Coins to ingest and trade."""
-    timeframes: list[str] = field(default_factory=lambda: ["1m", "15m"], metadata=_rule("intervals"))
+    timeframes: list[str] = field(default_factory=lambda: ["1m", "15m"], metadata=rule("intervals"))
     """Candle intervals to ingest."""
-    history_days: int = field(default=30, metadata=_rule("ge", 1))
+    history_days: int = field(default=30, metadata=rule("range", 1, 10_000))
     """How far back `backfill` reaches by default."""
+    backups: int = field(default=7, metadata=rule("range", 0, 1000))
+    """Daily online backups of the database the daemon keeps in `<db dir>/backups/` (0 = none)."""
 
 
 @dataclass
 class StrategyConfig:
-    timeframe: str = field(default="15m", metadata=_rule("interval"))
+    timeframe: str = field(default="15m", metadata=rule("interval"))
     """Bar interval the strategy decides on."""
-    window: int = field(default=20, metadata=_rule("ge", 2))
+    window: int = field(default=20, metadata=rule("ge", 2))
     """Lookback of the z-score and the Bollinger bands."""
-    entry_z: float = field(default=2.0, metadata=_rule("gt", 0))
+    entry_z: float = field(default=2.0, metadata=rule("gt", 0))
     """Enter when |z| reaches this."""
-    exit_z: float = field(default=0.5, metadata=_rule("ge", 0))
+    exit_z: float = field(default=0.5, metadata=rule("ge", 0))
     """Close a long when z >= -exit_z (a short when z <= exit_z)."""
-    bb_std: float = field(default=2.0, metadata=_rule("gt", 0))
+    bb_std: float = field(default=2.0, metadata=rule("gt", 0))
     """Bollinger band width in standard deviations."""
-    rsi_period: int = field(default=14, metadata=_rule("ge", 2))
-    rsi_oversold: float = field(default=30.0, metadata=_rule("range", 0, 100))
-    rsi_overbought: float = field(default=70.0, metadata=_rule("range", 0, 100))
-    adx_period: int = field(default=14, metadata=_rule("ge", 2))
-    adx_max: float = field(default=25.0, metadata=_rule("range", 0, 100))
+    rsi_period: int = field(default=14, metadata=rule("ge", 2))
+    rsi_oversold: float = field(default=30.0, metadata=rule("range", 0, 100))
+    rsi_overbought: float = field(default=70.0, metadata=rule("range", 0, 100))
+    adx_period: int = field(default=14, metadata=rule("ge", 2))
+    adx_max: float = field(default=25.0, metadata=rule("range", 0, 100))
     """Enter only when ADX <= this (a ranging market)."""
-    hurst_window: int = field(default=100, metadata=_rule("ge", 20))
-    hurst_max: float = field(default=0.5, metadata=_rule("range", 0, 1))
+    hurst_window: int = field(default=100, metadata=rule("ge", 20))
+    hurst_max: float = field(default=0.5, metadata=rule("range", 0, 1))
     """Enter only when Hurst <= this (a mean-reverting regime)."""
     use_bollinger: bool = True
     use_rsi: bool = True
@@ -104,88 +103,88 @@ class StrategyConfig:
 
 @dataclass
 class RiskConfig:
-    max_positions: int = field(default=3, metadata=_rule("ge", 1))
+    max_positions: int = field(default=3, metadata=rule("ge", 1))
     """Open positions allowed at once, across symbols."""
-    sizing: str = field(default="fraction", metadata=_rule("choice", ("fraction", "fixed")))
-    position_fraction: float = field(default=0.1, metadata=_rule("range_open_low", 0, 1))
+    sizing: str = field(default="fraction", metadata=rule("choice", ("fraction", "fixed")))
+    position_fraction: float = field(default=0.1, metadata=rule("range_open_low", 0, 1))
     """With sizing: fraction, the margin per position as a fraction of equity (times leverage)."""
-    notional_usd: float = field(default=1000.0, metadata=_rule("gt", 0))
+    notional_usd: float = field(default=1000.0, metadata=rule("gt", 0))
     """With sizing: fixed, the notional of every position."""
-    leverage: float = field(default=3.0, metadata=_rule("range_open_low", 0, 50))
-    stop_loss_pct: float = field(default=0.02, metadata=_rule("range_open_low", 0, 1))
-    daily_loss_limit_pct: float = field(default=0.05, metadata=_rule("range_open_low", 0, 1))
+    leverage: float = field(default=3.0, metadata=rule("range_open_low", 0, 50))
+    stop_loss_pct: float = field(default=0.02, metadata=rule("range_open_low", 0, 1))
+    daily_loss_limit_pct: float = field(default=0.05, metadata=rule("range_open_low", 0, 1))
     """Realized loss (fraction of start-of-day equity) that stops new entries until UTC midnight."""
-    cooldown_minutes: float = field(default=60.0, metadata=_rule("ge", 0))
+    cooldown_minutes: float = field(default=60.0, metadata=rule("ge", 0))
     """No new entry on a symbol for this long after a stop loss on it."""
     global_cooldown: bool = False
     """If true, a stop loss cools down every symbol, not just its own."""
-    position_timeout_hours: float = field(default=24.0, metadata=_rule("gt", 0))
-    losing_weeks_halt: int = field(default=3, metadata=_rule("ge", 0))
+    position_timeout_hours: float = field(default=24.0, metadata=rule("gt", 0))
+    losing_weeks_halt: int = field(default=3, metadata=rule("ge", 0))
     """Refuse to start after this many consecutive losing UTC weeks (0 = off) unless --force."""
-    min_order_usd: float = field(default=10.0, metadata=_rule("ge", 0))
+    min_order_usd: float = field(default=10.0, metadata=rule("ge", 0))
     """The exchange's minimum order value."""
 
 
 @dataclass
 class ExecutionConfig:
-    mode: str = field(default="paper", metadata=_rule("choice", ("paper", "live")))
+    mode: str = field(default="paper", metadata=rule("choice", ("paper", "live")))
     """paper (default) or live; live also needs HL_PRIVATE_KEY in the environment."""
-    entry_delay_bars: int = field(default=0, metadata=_rule("ge", 0))
+    entry_delay_bars: int = field(default=0, metadata=rule("ge", 0))
     """Entries fill this many bars after the next open; cancelled if the signal is gone."""
-    slippage_bps: float = field(default=2.0, metadata=_rule("ge", 0))
+    slippage_bps: float = field(default=2.0, metadata=rule("ge", 0))
     """Assumed slippage against us on every fill (backtest and paper)."""
-    volatility_slippage: float = field(default=0.0, metadata=_rule("ge", 0))
+    volatility_slippage: float = field(default=0.0, metadata=rule("ge", 0))
     """Extra slippage as a multiple of the bar's (high-low)/close (backtest only)."""
-    taker_fee: float = field(default=0.00045, metadata=_rule("range", 0, 0.01))
-    maker_fee: float = field(default=0.00015, metadata=_rule("range", -0.01, 0.01))
-    max_slippage_bps: float = field(default=50.0, metadata=_rule("gt", 0))
+    taker_fee: float = field(default=0.00045, metadata=rule("range", 0, 0.01))
+    maker_fee: float = field(default=0.00015, metadata=rule("range", -0.01, 0.01))
+    max_slippage_bps: float = field(default=50.0, metadata=rule("gt", 0))
     """Live IOC orders are limited this far beyond the mid."""
-    reconcile_minutes: float = field(default=5.0, metadata=_rule("gt", 0))
+    reconcile_minutes: float = field(default=5.0, metadata=rule("gt", 0))
     """Live: compare the exchange's positions, orders and fills with the DB this often (also at startup
     and after every feed reconnect)."""
-    clock: str = field(default="wall", metadata=_rule("choice", ("wall", "exchange")))
+    clock: str = field(default="wall", metadata=rule("choice", ("wall", "exchange")))
     """wall: the machine's time; exchange: follow the time the exchange reports."""
-    tick_seconds: float = field(default=5.0, metadata=_rule("gt", 0))
+    tick_seconds: float = field(default=5.0, metadata=rule("range_open_low", 0, 3600))
     """How often the daemon wakes to check the feed and stops between bar closes."""
-    paper_equity: float = field(default=10_000.0, metadata=_rule("gt", 0))
+    paper_equity: float = field(default=10_000.0, metadata=rule("gt", 0))
     """Paper trading's starting equity (equity = this + realized + unrealized paper pnl)."""
 
 
 @dataclass
 class BacktestConfig:
-    initial_equity: float = field(default=10_000.0, metadata=_rule("gt", 0))
-    regime: str | None = field(default=None, metadata=_rule("choice_or_none", REGIMES))
+    initial_equity: float = field(default=10_000.0, metadata=rule("gt", 0))
+    regime: str | None = field(default=None, metadata=rule("choice_or_none", REGIMES))
     """Run with a fixed regime instead of replaying stored prediction snapshots."""
 
 
 @dataclass
 class PredictionMarket:
-    source: str = field(default="polymarket", metadata=_rule("choice", ("polymarket", "kalshi")))
+    source: str = field(default="polymarket", metadata=rule("choice", ("polymarket", "kalshi")))
     id: str = ""
     """Polymarket slug or id, or Kalshi ticker."""
-    weight: float = field(default=1.0, metadata=_rule("gt", 0))
-    direction: str = field(default="risk_up", metadata=_rule("choice", ("risk_up", "risk_down")))
+    weight: float = field(default=1.0, metadata=rule("gt", 0))
+    direction: str = field(default="risk_up", metadata=rule("choice", ("risk_up", "risk_down")))
 
 
 @dataclass
 class PredictionConfig:
     enabled: bool = False
-    polymarket_url: str = "https://gamma-api.polymarket.com"
-    kalshi_url: str = "https://api.elections.kalshi.com/trade-api/v2"
-    timeout_s: float = field(default=10.0, metadata=_rule("gt", 0))
+    polymarket_url: str = field(default="https://gamma-api.polymarket.com", metadata=rule("url"))
+    kalshi_url: str = field(default="https://api.elections.kalshi.com/trade-api/v2", metadata=rule("url"))
+    timeout_s: float = field(default=10.0, metadata=rule("range_open_low", 0, 600))
     """Per-request HTTP timeout for the prediction-market APIs."""
-    max_retries: int = field(default=2, metadata=_rule("ge", 0))
+    max_retries: int = field(default=2, metadata=rule("ge", 0))
     """Retries on 429, 5xx and transport errors (backoff doubling from 0.5 s, capped at 8 s)."""
-    poll_minutes: float = field(default=15.0, metadata=_rule("gt", 0))
-    max_age_minutes: float = field(default=120.0, metadata=_rule("gt", 0))
-    default_regime: str = field(default="NORMAL", metadata=_rule("choice", REGIMES))
-    elevated_threshold: float = field(default=0.4, metadata=_rule("range", 0, 1))
+    poll_minutes: float = field(default=15.0, metadata=rule("gt", 0))
+    max_age_minutes: float = field(default=120.0, metadata=rule("gt", 0))
+    default_regime: str = field(default="NORMAL", metadata=rule("choice", REGIMES))
+    elevated_threshold: float = field(default=0.4, metadata=rule("range", 0, 1))
     """Risk score (0..1) at which the regime becomes ELEVATED."""
-    crisis_threshold: float = field(default=0.7, metadata=_rule("range", 0, 1))
-    hysteresis: float = field(default=0.05, metadata=_rule("range", 0, 0.5))
+    crisis_threshold: float = field(default=0.7, metadata=rule("range", 0, 1))
+    hysteresis: float = field(default=0.05, metadata=rule("range", 0, 0.5))
     """A regime is left only when the score moves this far back past its threshold."""
-    elevated_size_factor: float = field(default=0.5, metadata=_rule("range", 0, 1))
-    crisis_size_factor: float = field(default=0.0, metadata=_rule("range", 0, 1))
+    elevated_size_factor: float = field(default=0.5, metadata=rule("range", 0, 1))
+    crisis_size_factor: float = field(default=0.0, metadata=rule("range", 0, 1))
     markets: list[PredictionMarket] = field(default_factory=list)
 
 
@@ -199,29 +198,32 @@ ALERT_EVENTS = (
 class AlertsConfig:
     enabled: bool = True
     """Alerts go out only where a channel's secrets are set (DISCORD_WEBHOOK_URL, TELEGRAM_*)."""
-    telegram_api_url: str = "https://api.telegram.org"
-    events: list[str] = field(default_factory=lambda: list(ALERT_EVENTS), metadata=_rule("subset", ALERT_EVENTS))
-    min_interval_s: float = field(default=2.0, metadata=_rule("ge", 0))
+    telegram_api_url: str = field(default="https://api.telegram.org", metadata=rule("url"))
+    events: list[str] = field(default_factory=lambda: list(ALERT_EVENTS), metadata=rule("subset", ALERT_EVENTS))
+    min_interval_s: float = field(default=2.0, metadata=rule("ge", 0))
     """Minimum spacing between messages on one channel."""
-    dedupe_window_s: float = field(default=300.0, metadata=_rule("ge", 0))
+    dedupe_window_s: float = field(default=300.0, metadata=rule("ge", 0))
     """An identical alert within this window is dropped."""
-    heartbeat_minutes: float = field(default=60.0, metadata=_rule("ge", 0))
+    heartbeat_minutes: float = field(default=60.0, metadata=rule("ge", 0))
     """Heartbeat alert interval (0 = off)."""
-    no_tick_minutes: float = field(default=10.0, metadata=_rule("gt", 0))
+    no_tick_minutes: float = field(default=10.0, metadata=rule("gt", 0))
     """The watchdog alerts when the tick loop has been silent this long."""
-    timeout_s: float = field(default=10.0, metadata=_rule("gt", 0))
+    timeout_s: float = field(default=10.0, metadata=rule("range_open_low", 0, 600))
     """Per-request HTTP timeout when posting an alert."""
-    max_retries: int = field(default=3, metadata=_rule("ge", 0))
+    max_retries: int = field(default=3, metadata=rule("ge", 0))
     """Retries per alert on 429 (after the server's retry_after), 5xx, timeouts and transport errors."""
 
 
 @dataclass
 class LoggingConfig:
-    level: str = field(default="INFO", metadata=_rule("choice", ("DEBUG", "INFO", "WARNING", "ERROR")))
+    level: str = field(default="INFO", metadata=rule("choice", ("DEBUG", "INFO", "WARNING", "ERROR")))
     file: bool = True
     """Also write the rotating log file next to the DB (the dashboard tails it)."""
-    max_bytes: int = field(default=5_000_000, metadata=_rule("ge", 10_000))
-    backups: int = field(default=3, metadata=_rule("ge", 0))
+    stdout: str = field(default="auto", metadata=rule("choice", ("auto", "json", "text", "off")))
+    """Where the headless daemon's log lines also go: auto = JSON lines when stdout is not a terminal
+    (systemd, docker), readable text when it is; json; text; off. Other commands never log to stdout."""
+    max_bytes: int = field(default=5_000_000, metadata=rule("ge", 10_000))
+    backups: int = field(default=3, metadata=rule("ge", 0))
 
 
 @dataclass
@@ -307,13 +309,16 @@ def load_settings(
     if path is not None:
         cfg_path = Path(path).expanduser()
         if not cfg_path.is_file():
-            raise ConfigError(f"config file {cfg_path} not found", "check the --config path")
+            what = "is a directory, not a file" if cfg_path.is_dir() else "not found"
+            raise ConfigError(f"config file {cfg_path} {what}", "check the --config path")
         base_dir = cfg_path.parent
     else:
         cfg_path = cwd / "config.yaml"
         base_dir = cwd
     raw = _read_yaml(cfg_path) if cfg_path.is_file() else {}
     source = cfg_path.name if cfg_path.is_file() else "config"
+    if not isinstance(raw, dict):
+        build_settings(raw, source=source)  # raises: the top level must be a mapping
     for item in overrides or []:
         _apply_override(raw, item)
     settings = build_settings(raw, source=source)
@@ -327,7 +332,8 @@ def load_settings(
 def build_settings(raw: dict[str, Any], source: str = "config") -> Settings:
     """Validate a plain dict (as read from YAML) into Settings."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping of sections (got {type(raw).__name__})")
+        raise ConfigError(f"{source}: the top level must be a mapping of sections (got {type(raw).__name__})",
+                          "start with a section name such as `strategy:`")
     sections = {}
     for key, value in raw.items():
         if key not in _SECTIONS:
@@ -338,15 +344,26 @@ def build_settings(raw: dict[str, Any], source: str = "config") -> Settings:
     return settings
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_yaml(path: Path) -> Any:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path.name} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+                          "save the file as UTF-8") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path.name}:{line} YAML syntax error: {exc.problem}", "fix the YAML at that line") from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+        raise ConfigError(f"{path.name}:{line} YAML syntax error: {one_line(exc.problem)}",
+                          "fix the YAML at that line") from None
+    except yaml.YAMLError as exc:  # e.g. a control character (ReaderError), which carries no mark
+        raise ConfigError(f"{path.name}: YAML error: {one_line(str(exc))}", "fix the file") from None
+    except (RecursionError, ValueError, OverflowError) as exc:  # nesting too deep, a 5000-digit number
+        raise ConfigError(f"{path.name}: YAML that cannot be read ({type(exc).__name__})",
+                          "fix the file: keep nesting shallow and numbers of normal size") from None
     return data if data is not None else {}
 
 
@@ -362,7 +379,7 @@ def _apply_override(raw: dict[str, Any], item: str) -> None:
             raise ConfigError(f"--set {key}: {part} is not a section")
     try:
         node[leaf] = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError, ValueError):
         node[leaf] = text
 
 
@@ -382,7 +399,7 @@ def check_key(path: str, value: Any, source: str = "config") -> Any:
         raise ConfigError(_unknown(source, path, near))
     f = fields[path]
     built = _build(f.type, value, path, source)
-    _check_rule(f.metadata.get("rule"), built, path, source)
+    check_rule(f.metadata.get("rule"), built, path, source)
     return built
 
 
@@ -409,45 +426,16 @@ def _build(tp: Any, value: Any, path: str, source: str) -> Any:
         if isinstance(value, str) and item_tp is str:
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list):
-            raise ConfigError(f"{source}: {path} must be a list (got {value!r})")
+            raise ConfigError(f"{source}: {path} must be a list (got {shown(value)})")
         return [_build(item_tp, v, f"{path}[{i}]", source) for i, v in enumerate(value)]
-    return _scalar(tp, value, path, source)
-
-
-def _scalar(tp: type, value: Any, path: str, source: str) -> Any:
-    bad = ConfigError(f"{source}: {path} must be {_type_name(tp)} (got {value!r})")
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise bad
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise bad
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad
-        return float(value)
-    if tp is str:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        if not isinstance(value, str):
-            raise bad
-        return value
-    return value
-
-
-def _type_name(tp: type) -> str:
-    return {bool: "true or false", int: "a whole number", float: "a number", str: "text"}.get(tp, str(tp))
+    return scalar(tp, value, path, source)
 
 
 def _build_dataclass(cls: Any, value: Any, path: str, source: str) -> Any:
     if value is None:
         return cls()
     if not isinstance(value, dict):
-        raise ConfigError(f"{source}: {path} must be a mapping (got {value!r})")
+        raise ConfigError(f"{source}: {path} must be a mapping (got {shown(value)})")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, item in value.items():
@@ -455,34 +443,9 @@ def _build_dataclass(cls: Any, value: Any, path: str, source: str) -> Any:
             raise ConfigError(_unknown(source, f"{path}.{key}", [f"{path}.{k}" for k in fields]))
         f = fields[key]
         built = _build(f.type, item, f"{path}.{key}", source)
-        _check_rule(f.metadata.get("rule"), built, f"{path}.{key}", source)
+        check_rule(f.metadata.get("rule"), built, f"{path}.{key}", source)
         kwargs[key] = built
     return cls(**kwargs)
-
-
-def _check_rule(rule: tuple[Any, ...] | None, value: Any, path: str, source: str) -> None:
-    if rule is None or value is None:
-        return
-    kind, *args = rule
-    message = None
-    if kind == "ge" and value < args[0]:
-        message = f"must be >= {args[0]}"
-    elif kind == "gt" and value <= args[0]:
-        message = f"must be > {args[0]}"
-    elif kind == "range" and not args[0] <= value <= args[1]:
-        message = f"must be between {args[0]} and {args[1]}"
-    elif kind == "range_open_low" and not args[0] < value <= args[1]:
-        message = f"must be > {args[0]} and <= {args[1]}"
-    elif kind in ("choice", "choice_or_none") and value not in args[0]:
-        message = f"must be one of {', '.join(args[0])}"
-    elif kind == "interval" and value not in INTERVALS:
-        message = f"must be one of {', '.join(INTERVALS)}"
-    elif kind == "intervals" and any(v not in INTERVALS for v in value):
-        message = f"must only hold intervals from {', '.join(INTERVALS)}"
-    elif kind == "subset" and any(v not in args[0] for v in value):
-        message = f"must only hold names from {', '.join(args[0])}"
-    if message:
-        raise ConfigError(f"{source}: {path} {message} (got {value!r})")
 
 
 def _check_cross_fields(s: Settings, source: str) -> None:
@@ -497,16 +460,31 @@ def _check_cross_fields(s: Settings, source: str) -> None:
         )
     if s.prediction.elevated_threshold >= s.prediction.crisis_threshold:
         raise ConfigError(f"{source}: prediction.elevated_threshold must be below prediction.crisis_threshold")
-    if not s.data.symbols:
-        raise ConfigError(f"{source}: data.symbols must name at least one coin")
-    s.data.symbols = [sym.upper() for sym in s.data.symbols]
+    s.data.symbols = normalize_symbols(s.data.symbols, f"{source}: data.symbols")
+    if not s.data.timeframes:
+        raise ConfigError(f"{source}: data.timeframes must name at least one interval", "e.g. [1m, 15m]")
+    if s.data.db_path is not None and "\0" in s.data.db_path:
+        raise ConfigError(f"{source}: data.db_path contains a NUL character", "write a plain file path")
+    margin = 1.0 / s.risk.leverage
+    if s.risk.stop_loss_pct >= margin:
+        # At this distance the margin is gone (liquidation comes earlier still): the stop would never act.
+        raise ConfigError(f"{source}: risk.stop_loss_pct {s.risk.stop_loss_pct:g} must be below 1 / risk.leverage "
+                          f"= {margin:.4g} (the whole margin at leverage {s.risk.leverage:g})",
+                          "lower risk.stop_loss_pct or risk.leverage")
     for i, market in enumerate(s.prediction.markets):
         if not market.id:
             raise ConfigError(f"{source}: prediction.markets[{i}].id must be set (a slug, id or ticker)")
 
 
 def _load_secrets(dotenv_path: Path, env: typing.Mapping[str, str]) -> Secrets:
-    file_values = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None} if dotenv_path.is_file() else {}
+    file_values: dict[str, str] = {}
+    if dotenv_path.is_file():
+        try:
+            file_values = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None}
+        except UnicodeDecodeError:
+            raise ConfigError(f"{dotenv_path} is not UTF-8 text", "save .env as UTF-8") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read {dotenv_path}: {exc.strerror or exc}") from None
     merged = {**file_values, **{k: v for k, v in env.items() if v}}
     return Secrets(**{attr: merged.get(name) or None for attr, name in Secrets.ENV_NAMES.items()})
 

@@ -48,13 +48,14 @@ def demo_settings(sim_url: str, folder: Path, speed: float) -> Settings:
     """Paper trading against the simulator at `sim_url` (its prediction markets set the regime), files in `folder`."""
     raw: dict[str, Any] = {
         "exchange": {"base_url": sim_url, "network": "testnet", "timeout_s": 5.0, "retry_backoff_s": 0.05},
-        "data": {"db_path": str(folder / DB_NAME), "symbols": list(DEMO_SYMBOLS), "timeframes": ["1m"],
+        "data": {"db_path": str(folder / DB_NAME), "symbols": list(DEMO_SYMBOLS), "timeframes": ["1m"], "backups": 0,
                  "history_days": 2},
         "strategy": {"timeframe": "1m", "window": 20, "entry_z": 1.6, "exit_z": 0.3, "use_rsi": False,
                      "use_adx": False, "use_hurst": False},
         "risk": {"sizing": "fixed", "notional_usd": 2000.0, "stop_loss_pct": 0.006, "cooldown_minutes": 10,
                  "position_timeout_hours": 2, "daily_loss_limit_pct": 0.2, "losing_weeks_halt": 0},
-        "execution": {"mode": "paper", "clock": "exchange", "tick_seconds": max(speed / WAKES_PER_WALL_S, 0.05)},
+        "execution": {"mode": "paper", "clock": "exchange",
+                      "tick_seconds": min(max(speed / WAKES_PER_WALL_S, 0.05), 3600.0)},
         "prediction": {"enabled": True, "polymarket_url": sim_url + POLYMARKET_PATH,
                        "kalshi_url": sim_url + KALSHI_PATH, "timeout_s": 5.0, "max_retries": 1,
                        "poll_minutes": PREDICTION_POLL_MINUTES, "max_age_minutes": PREDICTION_MAX_AGE_MINUTES,

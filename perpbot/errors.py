@@ -30,6 +30,15 @@ class StorageError(PerpbotError):
     """The SQLite store cannot be opened, migrated or written."""
 
 
+class StorageWriteError(StorageError):
+    """A write failed for a reason outside the program (disk full, read-only, I/O error, locked):
+    nothing was half-written (SQLite rolled back), and the same write may succeed once it is fixed."""
+
+
+class StorageCorrupt(StorageError):
+    """The database file is damaged: a human must restore a backup."""
+
+
 class StrategyError(PerpbotError):
     """Bad strategy input: parameters, data ranges, grids."""
 

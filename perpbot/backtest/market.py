@@ -86,6 +86,9 @@ def load_market(settings: Settings, store: Store, symbols: list[str], start_ms: 
         raise BacktestError(str(exc), "pass --timeframe with an interval such as 15m or 1h") from None
     if not symbols:
         raise BacktestError("no symbols to backtest", "pass --symbols BTC,ETH or set data.symbols")
+    if start_ms is not None and end_ms is not None and start_ms >= end_ms:
+        raise BacktestError(f"the range is empty: --from {_day(start_ms)} is not before --to {_day(end_ms)}",
+                            "swap them, or pick a --to after --from")
     warm = required_lookback(settings.strategy) if warmup_bars is None else warmup_bars
     frames: dict[str, SymbolFrame] = {}
     lo_all, hi_all = None, None
@@ -93,8 +96,7 @@ def load_market(settings: Settings, store: Store, symbols: list[str], start_ms: 
         candles = _load_candles(store, _stored_intervals(store, sym), sym, tf, step, start_ms, end_ms, warm)
         first = int(np.searchsorted(candles.t, start_ms)) if start_ms is not None else min(warm, len(candles))
         if first >= len(candles):
-            raise BacktestError(f"{sym} has no {tf} candles between {_day(start_ms, 'the start')} and {_day(end_ms, 'the end')}",
-                                f"run `perpbot backfill --symbols {sym}` or pick dates inside the stored data")
+            raise _no_bars(sym, tf, candles, start_ms, end_ms, warm)
         frames[sym] = _frame(store, sym, candles, step)
         lo_all = int(candles.t[first]) if lo_all is None else min(lo_all, int(candles.t[first]))
         hi_all = int(candles.t[-1]) + step if hi_all is None else max(hi_all, int(candles.t[-1]) + step)
@@ -191,6 +193,23 @@ def _frame(store: Store, sym: str, c: CandleArrays, step: int) -> SymbolFrame:
             ok = (idx >= 0) & (hours < c.t[np.maximum(idx, 0)] + step)
             np.add.at(funding, idx[ok], rates[ok])
     return SymbolFrame(sym, c.t, c.open, c.high, c.low, c.close, funding)
+
+
+def _no_bars(sym: str, tf: str, candles: CandleArrays, start_ms: int | None, end_ms: int | None,
+             warm: int) -> BacktestError:
+    """Why no bar is left to trade, in the terms of what went wrong (not always a missing backfill)."""
+    if len(candles) and start_ms is None:
+        return BacktestError(
+            f"{sym} has {len(candles)} {tf} bars up to {_day(end_ms, 'now')} ({_day(int(candles.t[0]))} to "
+            f"{_day(int(candles.t[-1]))}), all used up by the strategy's warm-up of {warm} bars",
+            f"backfill more history (`perpbot backfill --symbols {sym} --days N`), or shorten strategy.window, "
+            "hurst_window, rsi_period or adx_period")
+    if len(candles) and start_ms is not None and start_ms > int(candles.t[-1]):
+        return BacktestError(f"{sym}'s stored {tf} candles end {_day(int(candles.t[-1]))}, before --from "
+                             f"{_day(start_ms)}", f"pick an earlier --from, or `perpbot backfill --symbols {sym}`")
+    return BacktestError(f"{sym} has no {tf} candles between {_day(start_ms, 'the start')} and "
+                         f"{_day(end_ms, 'the end')}",
+                         f"run `perpbot backfill --symbols {sym}` or pick dates inside the stored data")
 
 
 def _day(ms: int | None, missing: str = "the open end") -> str:

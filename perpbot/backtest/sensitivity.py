@@ -351,7 +351,14 @@ def _connect_dask(address: str, payload: _Payload | None, timeout: str = "10s") 
         raise PerpbotError(f"cannot reach the Dask scheduler at {address}: {exc}",
                            "start one with `dask scheduler` (its workers need perp-bot installed) "
                            "or check the address") from exc
-    return client, client.scatter(payload, broadcast=True) if payload is not None else None
+    if payload is None:
+        return client, None
+    try:
+        return client, client.scatter(payload, broadcast=True)
+    except (OSError, TimeoutError, ValueError) as exc:  # distributed's "No valid workers found" is a TimeoutError
+        client.close()
+        raise PerpbotError(f"the Dask scheduler at {address} took no data: {exc}",
+                           f"start workers with `dask worker {address}` (they need perp-bot installed)") from exc
 
 
 # --- JSON ------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from perpbot.data import storage
 from perpbot.errors import StorageError
 from perpbot.models import Candle, FundingRate, Side, Trade
 
@@ -122,10 +123,7 @@ class Store:
             if not self.path.is_file():
                 raise StorageError(f"database {self.path} does not exist", "start the daemon or run backfill first")
         else:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StorageError(f"cannot create {self.path.parent}: {exc.strerror}", "check data.db_path") from exc
+            storage.prepare(self.path)  # folder 0700, file 0600 (its -wal and -shm follow)
             self.migrate()
 
     # --- connections -------------------------------------------------------------------
@@ -148,12 +146,18 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         try:
             if self.read_only:
-                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10, check_same_thread=False)
+                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10, check_same_thread=False,
+                                       factory=storage.GuardedConnection)
             else:
-                conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+                conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False,
+                                       factory=storage.GuardedConnection)
+            conn.db_path = self.path
+            if not self.read_only:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
+        except StorageError:
+            raise
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open database {self.path}: {exc}", "check data.db_path and its permissions") from exc
         return conn

@@ -21,17 +21,19 @@ from perpbot.clock import DAY_MS, Clock, FakeClock, floor_ms, interval_ms
 from perpbot.config import Settings
 from perpbot.data.db import Store
 from perpbot.data.ingest import DataIngestor
-from perpbot.errors import ExchangeError
+from perpbot.errors import ExchangeError, StorageError
 from perpbot.execution.engine_parts import (
     EventHook,
     PendingBook,
     PendingEntry,
     RegimeSource,
+    StorageFault,
     WindowCache,
     closed_window,
     finite_or_none,
     position_view,
     recover_risk,
+    regime_effect,
     side_of,
 )
 from perpbot.execution.executor import Executor
@@ -86,6 +88,7 @@ class TradingEngine:
         self.tick_ms: deque[float] = deque(maxlen=1000)  # wall ms of the last ticks (bench/tick.py)
         self._equity: float | None = None
         self._pool = ThreadPoolExecutor(max_workers=min(8, max(1, len(self.symbols))), thread_name_prefix="ingest")
+        self.storage = StorageFault(store, risk, self._emit)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -101,6 +104,7 @@ class TradingEngine:
             if repaired:
                 self._emit("reconciliation", text="risk ledger repaired from trades: " + ", ".join(repaired))
             self.state.update(started_at=now, paused=self.risk.paused)
+            self._note_regime(self.regime.update(now))  # starting in ELEVATED or CRISIS alerts now, not a bar later
             self.heartbeat = Heartbeat(self.state, now, self.settings.alerts.heartbeat_minutes)
             self._started = True
             self._publish(now, full=True)
@@ -115,17 +119,22 @@ class TradingEngine:
         next_tick = floor_ms(self.clock.now_ms(), self.step_ms) + self.step_ms
         while not self._stop.is_set():
             now = self.clock.now_ms()
+            failed = True
             try:
                 if now >= next_tick:
                     self.tick(now)
                     next_tick = floor_ms(now, self.step_ms) + self.step_ms
                 else:
                     self.poll(now)
+                failed = False
             except ExchangeError as exc:  # transient by nature here: the next pass tries again
                 log.warning("engine_pass_failed", extra={"error": str(exc)})
                 self._emit("error", text=f"engine pass failed: {exc.message}")
+            except StorageError as exc:  # a full disk, a read-only file: hold entries, retry next pass
+                self.storage.failed(exc)
             wait_s = min((next_tick - self.clock.now_ms()) / 1000, self.settings.execution.tick_seconds)
-            self._sleep(max(wait_s, 0.0))
+            # A failed tick is tried again at the next wake, not at once: no busy loop while a disk is full.
+            self._sleep(self.settings.execution.tick_seconds if failed else max(wait_s, 0.0))
         log.info("engine_stopped")
 
     def stop(self) -> None:
@@ -157,6 +166,7 @@ class TradingEngine:
             started = time.perf_counter()
             now = self.clock.now_ms() if now_ms is None else now_ms
             boundary = floor_ms(now, self.step_ms)
+            self.storage.retry(now)
             self._feed_upkeep(now)
             regime = self.regime.update(now)
             self._note_regime(regime)
@@ -175,6 +185,7 @@ class TradingEngine:
         with self._lock:
             self.start(now_ms)
             now = self.clock.now_ms() if now_ms is None else now_ms
+            self.storage.retry(now)
             self._feed_upkeep(now)
             for trade in self.executor.sync(now):
                 self._booked(trade)
@@ -223,6 +234,9 @@ class TradingEngine:
         except ExchangeError as exc:
             log.warning("ingest_failed", extra={"symbol": symbol, "error": str(exc)})
             self._emit("error", text=f"{symbol} candles not updated: {exc.message}", symbol=symbol)
+            return False
+        except StorageError as exc:  # the tick goes on (timeouts, exits on stored bars); entries are held
+            self.storage.failed(exc)
             return False
         return True
 
@@ -342,8 +356,11 @@ class TradingEngine:
 
     def _note_regime(self, regime: Any) -> None:
         name = regime.regime.value
-        if self._last_regime is not None and name != self._last_regime:
-            self._emit("regime_change", text=f"regime {self._last_regime} -> {name}", score=regime.score)
+        if self._last_regime is None and name != "NORMAL":
+            self._emit("regime_change", text=f"regime {name} at start: {regime_effect(regime)}", score=regime.score)
+        elif self._last_regime is not None and name != self._last_regime:
+            self._emit("regime_change", text=f"regime {self._last_regime} -> {name}: {regime_effect(regime)}",
+                       score=regime.score)
         self._last_regime = name
 
     def _note_cap(self, reason: str | None) -> None:
@@ -377,7 +394,7 @@ class TradingEngine:
             mode=self.executor.mode, paused=self.risk.paused, halted=self.risk.halt_reason is not None,
             halt_reason=self.risk.halt_reason, equity=self._equity, pnl_today=self.risk.pnl_today(now),
             regime=regime.regime.value, regime_score=finite_or_none(regime.score), feed=self.feed.health(),
-            risk_blocks=self.risk.blocks(now), cooldowns=self.risk.cooldowns(now), marks=marks,
+            risk_blocks=self.risk.blocks(now, regime), cooldowns=self.risk.cooldowns(now), marks=marks,
             positions=positions, pending=[{"symbol": p.symbol, "side": p.side, "fill_at": p.fill_ms}
                                           for p in self.pending.items.values()])
         if self.heartbeat is not None:

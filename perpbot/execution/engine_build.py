@@ -11,11 +11,13 @@ from typing import Any
 
 from perpbot.clock import Clock, WallClock
 from perpbot.config import Settings
+from perpbot.config_checks import check_stop_distance
 from perpbot.data.client import HyperliquidClient
 from perpbot.data.db import Store
 from perpbot.data.ingest import DataIngestor
+from perpbot.data.storage import check_storage
 from perpbot.errors import PerpbotError
-from perpbot.execution.engine_parts import EventHook, RegimeSource
+from perpbot.execution.engine_parts import KEY_STORAGE_PROBE, EventHook, RegimeSource
 from perpbot.execution.paper import PaperExecutor
 from perpbot.execution.rest_feed import RestPriceFeed
 from perpbot.risk.halt import halt_message, losing_week_streak, startup_halt
@@ -69,9 +71,12 @@ def check_startup_halt(store: Store, settings: Settings, risk: RiskManager, mode
 def compose(engine_cls: Any, settings: Settings, *, clock: Clock | None, force: bool, events: EventHook | None,
             feed: Any) -> Any:
     """Build every part and the engine; on failure, close what was opened and re-raise."""
+    for warning in check_storage(settings.db_path):  # the folder, a real write, free space, quick_check
+        log.warning("storage_warning", extra={"warning": warning})  # the storage watch alerts it
     store = Store(settings.db_path)
     opened: list[Any] = []
     try:
+        store.set_state(KEY_STORAGE_PROBE, "startup")  # the file itself takes writes (read-only: refuse now)
         if clock is None:
             # The exchange clock samples through its own client; the trading client then runs its
             # retry backoff and weight budget on the engine's clock (an accelerated sim's, too).
@@ -83,7 +88,9 @@ def compose(engine_cls: Any, settings: Settings, *, clock: Clock | None, force: 
         client = HyperliquidClient.from_settings(settings, clock=clock)
         opened.append(client)
         DataIngestor(client, store, clock).check_symbols(settings.data.symbols)
-        sz_decimals = {m.name: m.sz_decimals for m in client.meta()}
+        metas = client.meta()
+        check_stop_distance(settings, metas)  # a stop beyond the liquidation distance would never act
+        sz_decimals = {m.name: m.sz_decimals for m in metas}
         feed = feed if feed is not None else make_feed(settings, client, clock)
         opened.append(feed)
         if hasattr(feed, "post_info"):

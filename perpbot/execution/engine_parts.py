@@ -1,10 +1,11 @@
 """Provides the engine's small parts: the closed-bar window, the regime source, pending entries,
-risk recovery after a crash, and the positions view of the snapshot."""
+risk recovery after a crash, the positions view of the snapshot, and the storage-fault hold."""
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -14,6 +15,7 @@ import numpy as np
 from perpbot.clock import DAY_MS, MINUTE_MS, floor_ms
 from perpbot.config import Settings
 from perpbot.data.db import CandleArrays, Store
+from perpbot.errors import StorageError
 from perpbot.models import Side, Trade
 from perpbot.risk.manager import RiskManager
 from perpbot.signals.engine import BarValues, bar_values, compute_indicators
@@ -22,6 +24,7 @@ from perpbot.signals.prediction import RegimeClassifier, RegimeState, fixed_regi
 log = logging.getLogger(__name__)
 
 KEY_PENDING = "engine:pending"
+KEY_STORAGE_PROBE = "engine:storage_probe"
 
 
 def closed_window(store: Store, settings: Settings, symbol: str, boundary_ms: int, step_ms: int,
@@ -185,3 +188,55 @@ def finite_or_none(x: float | None) -> float | None:
 
 
 EventHook = Callable[[str, dict[str, Any]], None]
+
+
+def regime_effect(state: RegimeState) -> str:
+    """What a regime does to entries, for its alert ("no new entries", "sizes x0.5")."""
+    if state.regime.value == "CRISIS" or state.size_factor <= 0:
+        return "no new entries"
+    return "normal sizes" if state.size_factor >= 1 else f"sizes x{state.size_factor:g}"
+
+
+class StorageFault:
+    """A failing database while trading: hold new entries, alert once, probe a write on every pass.
+
+    Exits and stops go on as far as the store allows (a live stop rests on the exchange whatever
+    happens here); once a probe write succeeds the hold lifts and the all-clear is alerted.
+
+    Args:
+        store: the engine's store (the probe writes `KEY_STORAGE_PROBE`).
+        risk: holds entries under the name "storage".
+        emit: the engine's event hook wrapper, `emit(event, **fields)`.
+    """
+
+    def __init__(self, store: Store, risk: RiskManager, emit: Callable[..., None]) -> None:
+        self.store, self.risk, self.emit = store, risk, emit
+        self.error: str | None = None
+        self._lock = threading.Lock()
+
+    def failed(self, exc: StorageError) -> None:
+        """A write failed (from any thread): hold entries; the first failure of a spell alerts."""
+        with self._lock:
+            first = self.error is None
+            self.error = exc.message
+        self.risk.hold("storage", f"storage fault: {exc.message}; retrying")
+        # Every pass fails the same way until the disk is fixed: the first says so, the rest only at debug.
+        log.log(logging.ERROR if first else logging.DEBUG, "storage_write_failed", extra={"error": str(exc)})
+        if first:
+            self.emit("error", text=f"cannot write the database: {exc.message}. New entries are stopped, open "
+                      "positions keep their stops; retrying every pass", hint=exc.hint)
+
+    def retry(self, now_ms: int) -> None:
+        """While failing: one probe write; on success lift the hold and say so."""
+        if self.error is None:
+            return
+        try:
+            self.store.set_state(KEY_STORAGE_PROBE, now_ms, now_ms)
+        except StorageError as exc:
+            log.debug("storage_probe_failed", extra={"error": str(exc)})
+            return
+        with self._lock:
+            was, self.error = self.error, None
+        self.risk.hold("storage", None)
+        log.warning("storage_recovered", extra={"was": was})
+        self.emit("error", text="the database takes writes again: entries resume")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -177,10 +178,10 @@ class PaperExecutor:
         bars = self.store.load_candles(trade.symbol, self.timeframe, start, floor_ms(now_ms, self.step_ms))
         if len(bars) == 0 or stop is None:
             return None
-        self._checked_bar[trade.id] = int(bars.t[-1]) + self.step_ms
         touch = bars.low <= stop if trade.side is Side.LONG else bars.high >= stop
         if not touch.any():
-            return None
+            self._checked_bar[trade.id] = int(bars.t[-1]) + self.step_ms
+            return None  # a touch found stays found until its exit is booked (a failed write retries it)
         i = int(np.argmax(touch))
         gapped = bars.open[i] <= stop if trade.side is Side.LONG else bars.open[i] >= stop
         # Booked at that bar's open, but never before the current UTC day (the risk ledger's day), nor
@@ -188,20 +189,18 @@ class PaperExecutor:
         return (float(bars.open[i]) if gapped else stop), max(int(bars.t[i]), trade.entry_time,
                                                                floor_ms(now_ms, DAY_MS))
 
-    def _book_exit(self, trade: Trade, reason: str, now_ms: int, price: float) -> Trade:
-        assert trade.id is not None and trade.entry_cloid
-        fill = price * (1.0 - trade.side.sign * self.slip)
-        funding = self._funding(trade, now_ms)
-        fee_out = trade.size * fill * self.taker_fee
-        trade.exit_time = now_ms
-        trade.exit_price = fill
-        trade.expected_exit_price = price
-        trade.exit_reason = reason
-        trade.funding = funding
-        trade.fees += fee_out
-        trade.exit_cloid = derive_cloid("paper-exit", trade.entry_cloid)
-        trade.pnl = trade.side.sign * trade.size * (fill - trade.entry_price) - trade.fees - funding
+    def _book_exit(self, open_trade: Trade, reason: str, now_ms: int, price: float) -> Trade:
+        assert open_trade.id is not None and open_trade.entry_cloid
+        fill = price * (1.0 - open_trade.side.sign * self.slip)
+        funding = self._funding(open_trade, now_ms)
+        fees = open_trade.fees + open_trade.size * fill * self.taker_fee
+        # The exit is built on a copy and written before anything here changes: if the write fails (a
+        # full disk) the position stays open as it was, and the next look books it once.
+        trade = replace(open_trade, exit_time=now_ms, exit_price=fill, expected_exit_price=price, exit_reason=reason,
+                        funding=funding, fees=fees, exit_cloid=derive_cloid("paper-exit", open_trade.entry_cloid),
+                        pnl=open_trade.side.sign * open_trade.size * (fill - open_trade.entry_price) - fees - funding)
         self.store.update_trade(trade)
+        assert trade.id is not None and trade.pnl is not None
         self._open.pop(trade.id, None)
         self._last_mid.pop(trade.id, None)
         self._checked_bar.pop(trade.id, None)

@@ -84,9 +84,16 @@ def check_address(text: str | None, name: str = "HL_ACCOUNT_ADDRESS") -> str | N
     if text is None or not text.strip():
         return None
     if not _ADDRESS.match(text.strip()):
-        raise ConfigError(f"{name} must be 0x followed by 40 hex digits (got {text.strip()[:12]}...)",
+        raise ConfigError(f"{name} must be 0x followed by 40 hex digits (got {_looks_like(text.strip())})",
                           "copy the account's address from the Hyperliquid app")
     return text.strip().lower()
+
+
+def _looks_like(text: str) -> str:
+    """What a malformed value is, without any of its characters (it may be a pasted private key)."""
+    if _KEY.match(text):
+        return f"a value that looks like a private key ({len(text)} characters): remove it from there at once"
+    return f"{len(text)} characters"
 
 
 def resolve_account(signer_address: str, configured: str | None, role: dict[str, Any], network: str) -> str:

@@ -15,6 +15,7 @@ from perpbot.ipc.protocol import MAX_LINE_BYTES, encode
 # confused peer cannot make `perpbot status` eat memory.
 MAX_REPLY_BYTES = 64 * MAX_LINE_BYTES
 _START_HINT = "start it with `perpbot --headless trade`"
+_BACKLOG_RETRY_S = 0.01
 
 
 class DaemonUnavailable(DaemonNotRunning):
@@ -43,7 +44,7 @@ def request(path: Path, cmd: str, timeout_s: float = 5.0, **args: Any) -> dict[s
     payload = encode({"cmd": cmd, **args})
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout_s)
-        _connect(sock, Path(path), timeout_s)
+        _connect(sock, Path(path), timeout_s, deadline)
         try:
             _send(sock, payload)
             line = _read_line(sock, deadline)
@@ -62,21 +63,35 @@ def request(path: Path, cmd: str, timeout_s: float = 5.0, **args: Any) -> dict[s
     return reply
 
 
-def _connect(sock: socket.socket, path: Path, timeout_s: float) -> None:
-    try:
-        sock.connect(str(path))
-    except FileNotFoundError:
-        raise DaemonUnavailable(f"no perp-bot daemon is running (no socket at {path})") from None
-    except ConnectionRefusedError:
-        raise DaemonUnavailable(f"no perp-bot daemon is running (connection refused: stale socket {path})") from None
-    except PermissionError:
-        raise DaemonUnavailable(f"cannot open the daemon socket {path}: permission denied",
-                                "run as the user that started the daemon") from None
-    except (TimeoutError, socket.timeout):
-        raise DaemonUnavailable(f"daemon did not answer within {timeout_s:g} s (socket {path})",
-                                "check the daemon's log; restart it if it hangs") from None
-    except OSError as exc:
-        raise DaemonUnavailable(f"cannot connect to the daemon socket {path}: {exc.strerror or exc}") from exc
+def _connect(sock: socket.socket, path: Path, timeout_s: float, deadline: float) -> None:
+    while True:
+        try:
+            sock.connect(str(path))
+            return
+        except BlockingIOError:
+            # The daemon's listen backlog is full (a burst of connects): Unix sockets refuse at once
+            # with EAGAIN instead of waiting, so wait here, within the caller's deadline.
+            if time.monotonic() + _BACKLOG_RETRY_S >= deadline:
+                raise DaemonUnavailable(f"daemon did not accept the connection within {timeout_s:g} s (socket {path})",
+                                        "it is flooded with connections; try again") from None
+            time.sleep(_BACKLOG_RETRY_S)
+        except OSError as exc:
+            raise _connect_failed(exc, path, timeout_s) from None
+
+
+def _connect_failed(exc: OSError, path: Path, timeout_s: float) -> DaemonUnavailable:
+    """The one-line error for a connect that failed."""
+    if isinstance(exc, FileNotFoundError):
+        return DaemonUnavailable(f"no perp-bot daemon is running (no socket at {path})")
+    if isinstance(exc, ConnectionRefusedError):
+        return DaemonUnavailable(f"no perp-bot daemon is running (connection refused: stale socket {path})")
+    if isinstance(exc, PermissionError):
+        return DaemonUnavailable(f"cannot open the daemon socket {path}: permission denied",
+                                 "run as the user that started the daemon")
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return DaemonUnavailable(f"daemon did not answer within {timeout_s:g} s (socket {path})",
+                                 "check the daemon's log; restart it if it hangs")
+    return DaemonUnavailable(f"cannot connect to the daemon socket {path}: {exc.strerror or exc}")
 
 
 def _send(sock: socket.socket, payload: bytes) -> None:

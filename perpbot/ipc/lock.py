@@ -12,6 +12,7 @@ import logging
 import os
 from pathlib import Path
 
+from perpbot.data.storage import ensure_private_dir, fix_hint, os_reason
 from perpbot.errors import StorageError
 from perpbot.ipc.server import DaemonRunning
 
@@ -43,12 +44,12 @@ class DbLock:
         """
         if self._fd is not None:
             return
+        ensure_private_dir(self.path.parent)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # O_CLOEXEC by default: children don't inherit it
         except OSError as exc:
-            raise StorageError(f"cannot create the lock file {self.path}: {exc.strerror or exc}",
-                               "check that the database directory is writable") from exc
+            raise StorageError(f"cannot create the lock file {self.path}: {os_reason(exc)}",
+                               fix_hint(exc, self.path)) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:  # EWOULDBLOCK: held by someone else
@@ -56,8 +57,11 @@ class DbLock:
             os.close(fd)
             who = f", pid {holder}" if holder else ""
             raise DaemonRunning(f"another perp-bot daemon is already running (database {self.db_path}{who})") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as exc:  # a full disk: the lock is held, only the pid for error messages is missing
+            log.warning("lock_pid_not_written", extra={"path": str(self.path), "error": os_reason(exc)})
         self._fd = fd
         log.debug("database lock taken", extra={"path": str(self.path)})
 
@@ -66,7 +70,10 @@ class DbLock:
         fd, self._fd = self._fd, None
         if fd is None:
             return
-        os.ftruncate(fd, 0)  # no stale pid for the next error message
+        try:
+            os.ftruncate(fd, 0)  # no stale pid for the next error message
+        except OSError:
+            pass  # _read_pid then shows an old pid at worst; the kernel drops the flock regardless
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 

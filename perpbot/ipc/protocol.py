@@ -12,6 +12,8 @@ from typing import Any
 
 MAX_LINE_BYTES = 65536
 """Longest request line the server reads (newline excluded); a bound on what one client can make us buffer."""
+MAX_DEPTH = 16
+"""Deepest nesting of objects and arrays a request may have (a real one has 1 or 2 levels)."""
 
 
 class ProtocolError(ValueError):
@@ -47,12 +49,30 @@ def parse_request(line: bytes) -> tuple[str, dict[str, Any]]:
         obj = json.loads(body)
     except ValueError as exc:  # UnicodeDecodeError is a ValueError too
         raise ProtocolError(f"request is not valid JSON: {exc}") from None
+    except RecursionError:  # [[[[...]]]] a thousand deep: the decoder gives up before we can count
+        raise ProtocolError(f"request nested deeper than {MAX_DEPTH} levels") from None
+    if _deeper_than(obj, MAX_DEPTH):
+        raise ProtocolError(f"request nested deeper than {MAX_DEPTH} levels")
     if not isinstance(obj, dict):
         raise ProtocolError(f"request must be a JSON object, got {type(obj).__name__}")
     cmd = obj.pop("cmd", None)
     if not isinstance(cmd, str) or not cmd:
         raise ProtocolError('request needs a "cmd" string, e.g. {"cmd": "ping"}')
     return cmd, obj
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """True if containers nest more than `limit` levels (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def ok(data: dict[str, Any] | None = None) -> dict[str, Any]:

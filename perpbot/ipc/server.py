@@ -2,17 +2,22 @@
 
 The socket file is created with mode 0600 (local user only). One daemon thread per connection;
 a connection may send several requests, each answered in order. Nothing a client sends can stop
-the server: bad lines get an error reply, handler failures get "internal error: <type>".
+the server: bad lines (too long, too deep, not JSON) get an error reply, handler failures get
+"internal error: <type>". Idle connections cannot crowd out `perpbot status`: when every slot is
+taken, the connection idle the longest is closed to make room, and the listen backlog is deep
+enough for a burst of connects.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import socket
 import stat
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +33,8 @@ Handler = Callable[[str, dict[str, Any]], dict[str, Any]]
 _PROBE_TIMEOUT_S = 1.0  # how long a live daemon gets to accept our probe connection
 _ACCEPT_POLL_S = 0.5  # backstop: accept() wakes this often to notice stop() on any platform
 _IDLE_TIMEOUT_S = 60.0  # a client silent this long is dropped, so dead clients cannot pin all slots
+_BACKLOG = 128  # connects waiting for accept(); a full backlog refuses at once (EAGAIN) on Unix sockets
+_BUSY = math.inf  # the "last active" stamp of a connection in the middle of a request: never evicted
 
 
 class DaemonRunning(PerpbotError):
@@ -48,11 +55,13 @@ class StateServer:
     Args:
         path: the socket file, normally `<db dir>/perp-bot.sock`.
         handler: answers each request; it must be thread-safe (connections run in parallel).
-        max_clients: connections served at once; more are answered with an error and closed.
+        max_clients: connections served at once; a new one beyond it takes the slot of the connection
+            idle the longest (one in the middle of a request is never closed; if all are, the
+            newcomer is answered with an error).
         idle_timeout_s: a connection silent this long is closed.
     """
 
-    def __init__(self, path: Path, handler: Handler, max_clients: int = 16,
+    def __init__(self, path: Path, handler: Handler, max_clients: int = 64,
                  idle_timeout_s: float = _IDLE_TIMEOUT_S) -> None:
         self.path = Path(path)
         self.handler = handler
@@ -60,7 +69,7 @@ class StateServer:
         self.idle_timeout_s = idle_timeout_s
         self._sock: socket.socket | None = None
         self._inode: tuple[int, int] | None = None  # (st_dev, st_ino) of the file we bound
-        self._clients: set[socket.socket] = set()
+        self._clients: dict[socket.socket, float] = {}  # connection -> when it was last active (monotonic)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -153,7 +162,7 @@ class StateServer:
         finally:
             os.umask(old_umask)
         os.chmod(self.path, 0o600)
-        sock.listen(self.max_clients)
+        sock.listen(max(_BACKLOG, self.max_clients))
         sock.settimeout(_ACCEPT_POLL_S)
         return sock
 
@@ -187,12 +196,22 @@ class StateServer:
             self._admit(conn)
 
     def _admit(self, conn: socket.socket) -> None:
+        evicted = None
         with self._lock:
+            if len(self._clients) >= self.max_clients:
+                evicted = min(self._clients, key=self._clients.__getitem__)
+                if self._clients[evicted] == _BUSY:
+                    evicted = None
+                else:
+                    del self._clients[evicted]
             full = len(self._clients) >= self.max_clients
             if not full:
-                self._clients.add(conn)
+                self._clients[conn] = time.monotonic()
+        if evicted is not None:
+            log.debug("control client evicted: idle the longest while every slot was taken")
+            _shutdown(evicted)  # its thread sees EOF, closes it and ends
         if full:
-            _send_quietly(conn, encode(error(f"too many clients (max {self.max_clients}); try again")))
+            _send_quietly(conn, encode(error(f"too many clients busy at once (max {self.max_clients}); try again")))
             conn.close()
             return
         threading.Thread(target=self._serve_client, args=(conn,), name="perpbot-ipc-client", daemon=True).start()
@@ -210,15 +229,23 @@ class StateServer:
                         conn.sendall(encode(error(f"request line longer than {MAX_LINE_BYTES} bytes")))
                         return
                     if line.strip():
-                        conn.sendall(self._reply_bytes(line))
+                        self._mark(conn, _BUSY)
+                        reply = self._reply_bytes(line)
+                        self._mark(conn, time.monotonic())  # before the reply: the client may act on it at once
+                        conn.sendall(reply)
         except (TimeoutError, socket.timeout):
             log.debug("control client idle, closing")
         except OSError as exc:  # the client went away mid-reply, or stop() shut us down
             log.debug("control client connection ended", extra={"error": str(exc)})
         finally:
             with self._lock:
-                self._clients.discard(conn)
+                self._clients.pop(conn, None)
             conn.close()
+
+    def _mark(self, conn: socket.socket, stamp: float) -> None:
+        with self._lock:
+            if conn in self._clients:
+                self._clients[conn] = stamp
 
     def _reply_bytes(self, line: bytes) -> bytes:
         try:

@@ -71,6 +71,7 @@ class RiskManager:
         halt = state.get_state(KEY_HALT)
         self._halt: str | None = str(halt) if halt else None
         self._last_equity: float | None = None
+        self._holds: dict[str, str] = {}  # name -> why: blocks from outside the rules (a storage fault)
 
     # --- operator controls -------------------------------------------------------------
 
@@ -98,6 +99,14 @@ class RiskManager:
                 log.warning("risk_halt", extra={"reason": reason})
             else:
                 log.info("risk_halt_cleared")
+
+    def hold(self, name: str, why: str | None) -> None:
+        """Block new entries under `name` (e.g. "storage") until called again with None; not persisted,
+        since what it reports (a failing disk) is judged afresh after a restart."""
+        if why is None:
+            self._holds.pop(name, None)
+        else:
+            self._holds[name] = why
 
     # --- the UTC day -------------------------------------------------------------------
 
@@ -171,7 +180,9 @@ class RiskManager:
 
     def check_entry(self, symbol: str, open_symbols: Collection[str], regime: RegimeState,
                     now_ms: int) -> RiskCheck:
-        """May a new position on `symbol` be opened now? The first failing control wins."""
+        """May a new position on `symbol` be opened now? A hold first, then the first failing control."""
+        if self._holds:
+            return RiskCheck(False, next(iter(self._holds)))
         self._roll(now_ms)
         verdict = rules.entry_verdict(bool(self._halt), self._paused, symbol in open_symbols, len(open_symbols),
                                       self.cfg.max_positions, self._capped(),
@@ -183,11 +194,15 @@ class RiskManager:
         """The verdict on a `position_size` result: 0.0 means the order would be too small."""
         return OK if size > 0 else RiskCheck(False, "below_min_order")
 
-    def blocks(self, now_ms: int | None = None) -> list[str]:
-        """Human-readable active blocks on new entries, for logs and the dashboard."""
+    def blocks(self, now_ms: int | None = None, regime: RegimeState | None = None) -> list[str]:
+        """Human-readable active blocks on new entries, for logs and the dashboard.
+
+        Args:
+            regime: the current regime; CRISIS (or a regime sizing to zero) is listed as a block.
+        """
         now = self.clock.now_ms() if now_ms is None else now_ms
         self._roll(now)
-        out: list[str] = []
+        out: list[str] = list(self._holds.values())
         if self._halt:
             out.append(f"halted: {self._halt}")
         if self._paused:
@@ -199,6 +214,9 @@ class RiskManager:
         for key, until in sorted(self.cooldowns(now).items()):
             who = "all symbols" if key == GLOBAL else key
             out.append(f"cooldown {who} until {_hhmm(until)} UTC")
+        if regime is not None and (regime.regime is Regime.CRISIS or regime.size_factor <= 0):
+            score = "" if regime.score is None or not math.isfinite(regime.score) else f", score {regime.score:.2f}"
+            out.append(f"regime {regime.regime.value}: no new entries{score}")
         return out
 
     # --- sizing, stops, timeouts -------------------------------------------------------

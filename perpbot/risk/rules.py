@@ -101,3 +101,18 @@ def stop_price(sign: float, entry_price: float, stop_loss_pct: float) -> float:
 
 def timeout_ms(position_timeout_hours: float) -> int:
     return int(position_timeout_hours * HOUR_MS)
+
+
+def maintenance_margin_rate(max_leverage: float) -> float:
+    """Hyperliquid's maintenance margin as a fraction of the notional: half the initial margin at the
+    asset's maximum leverage (20x -> 2.5 %), for its first margin tier."""
+    return 1.0 / (2.0 * max_leverage)
+
+
+def liquidation_distance(leverage: float, max_leverage: float) -> float:
+    """How far the price may move against a position opened at `leverage`, as a fraction of the entry,
+    before it is liquidated, when the position's own margin is all it has (isolated; cross margin can
+    only lend it more). The exchange's `liq_price = price - side * margin_available / size / (1 - mmr *
+    side)` with margin_available = notional * (1/leverage - mmr); the short side is the nearer one."""
+    mmr = maintenance_margin_rate(max_leverage)
+    return (1.0 / leverage - mmr) / (1.0 + mmr)

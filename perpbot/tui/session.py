@@ -143,6 +143,7 @@ class EngineSession:
         self.engine: Any = None
         self._lock: Any = None
         self._server: Any = None
+        self._storage: Any = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -156,22 +157,29 @@ class EngineSession:
         from perpbot.ipc.link import LocalLink
         from perpbot.ipc.lock import DbLock
         from perpbot.ipc.server import StateServer
+        from perpbot.ops.storage_watch import StorageWatch
 
-        self.settings.db_path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = DbLock(self.settings.db_path)
         self._lock.acquire()
         try:
             self.engine = build_engine(self.settings, clock=self.clock, force=self.force, events=self.events)
             self._server = StateServer(self.settings.socket_path, self.engine.handle)
             self._server.start()
+            self._storage = StorageWatch(self.settings.db_path, self.settings.data.backups,
+                                         self.events or (lambda event, fields: None))
+            self._storage.start()
         except BaseException:
             self._release()
             raise
         self._thread = threading.Thread(target=self._run, args=(on_engine_stopped,), name="perpbot-engine",
                                         daemon=True)
         self._thread.start()
+        from perpbot.config_checks import config_warnings
+
+        warnings = config_warnings(self.settings)  # the daemon prints these; the dashboard shows them
         return SessionInfo(link=LocalLink(self.engine), settings=self.settings, clock=self.engine.clock,
-                           db_path=self.settings.db_path, log_path=self.settings.log_path, label=self.label)
+                           db_path=self.settings.db_path, log_path=self.settings.log_path, label=self.label,
+                           notice=" ".join(f"Warning: {w}." for w in warnings))
 
     def _run(self, on_engine_stopped: EngineStoppedCallback) -> None:
         try:
@@ -192,6 +200,9 @@ class EngineSession:
         self._release()
 
     def _release(self) -> None:
+        if self._storage is not None:
+            self._storage.stop()
+            self._storage = None
         if self._server is not None:
             self._server.stop()
             self._server = None

@@ -154,7 +154,7 @@ def test_clear_errors_for_symbol_range_and_metric(db, store):
     settings = sweep_settings(db)
     with pytest.raises(BacktestError, match="unknown symbol 'DOGE'"):
         run_sensitivity(settings, store, ["DOGE"], None, None, grid(*GRID))
-    with pytest.raises(BacktestError, match="no 1h candles between 2030"):
+    with pytest.raises(BacktestError, match="stored 1h candles end .*, before --from 2030"):
         run_sensitivity(settings, store, ["BTC"], 1_900_000_000_000, None, grid(*GRID))
     with pytest.raises(ConfigError, match="unknown metric 'sharp'"):
         run_sensitivity(settings, store, ["BTC"], None, None, grid(*GRID), metric="sharp")

@@ -36,6 +36,8 @@ def write_config(tmp_path: Path, url: str, **sections: dict[str, Any]) -> Path:
         "risk": {"sizing": "fixed", "notional_usd": 1000, "stop_loss_pct": 0.006, "cooldown_minutes": 60},
         "execution": {"clock": "exchange", "tick_seconds": 60},
         "alerts": {"heartbeat_minutes": 0},
+        # start_daemon reads the daemon's stdout only at the end: JSON log lines there would fill the pipe.
+        "logging": {"stdout": "off"},
     }
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)

@@ -7,6 +7,8 @@ import logging
 import os
 import socket
 import stat
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -119,15 +121,95 @@ def test_oversized_line_gets_error_and_hangup(server: StateServer, sock_path: Pa
     assert request(sock_path, "ping")["ok"]
 
 
-def test_too_many_clients_are_told_so(sock_path: Path) -> None:
-    with StateServer(sock_path, ToyEngine().handle, max_clients=1):
-        first = Conn(sock_path)
+def test_a_full_server_closes_the_longest_idle_client_to_answer_a_new_one(sock_path: Path) -> None:
+    with StateServer(sock_path, ToyEngine().handle, max_clients=2):
+        oldest, newer = Conn(sock_path), Conn(sock_path)
         try:
-            assert first.ask(b'{"cmd":"ping"}\n')["ok"]
-            reply = request(sock_path, "ping")
-            assert reply["ok"] is False and "too many clients" in reply["error"]
+            assert oldest.ask(b'{"cmd":"ping"}\n')["ok"] and newer.ask(b'{"cmd":"ping"}\n')["ok"]
+            assert request(sock_path, "ping")["ok"] is True  # takes the slot of the one idle longest
+            assert oldest.reader.readline() == b""  # closed to make room
+            assert newer.ask(b'{"cmd":"ping"}\n')["ok"]  # the other keeps its connection
         finally:
-            first.close()
+            oldest.close()
+            newer.close()
+
+
+def test_a_client_in_the_middle_of_a_request_is_never_evicted(sock_path: Path) -> None:
+    entered, gate = threading.Event(), threading.Event()
+
+    def slow(cmd: str, args: dict[str, Any]) -> dict[str, Any]:
+        entered.set()
+        gate.wait(5)
+        return ok({"cmd": cmd})
+
+    with StateServer(sock_path, slow, max_clients=1):
+        busy = Conn(sock_path)
+        try:
+            busy.sock.sendall(b'{"cmd":"snapshot"}\n')
+            assert entered.wait(2)
+            reply = request(sock_path, "ping")
+            assert reply["ok"] is False and "too many clients busy" in reply["error"]
+            gate.set()
+            assert json.loads(busy.reader.readline())["data"] == {"cmd": "snapshot"}
+        finally:
+            gate.set()
+            busy.close()
+
+
+def _idle(sock_path: Path, n: int) -> list[socket.socket]:
+    conns = []
+    for _ in range(n):
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.connect(str(sock_path))
+        conns.append(conn)
+    return conns
+
+
+def test_status_answers_within_2_s_with_50_idle_connections_open(sock_path: Path) -> None:
+    with StateServer(sock_path, ToyEngine().handle):
+        idle = _idle(sock_path, 50)
+        try:
+            started = time.monotonic()
+            reply = request(sock_path, "snapshot", timeout_s=2.0)
+            assert reply["ok"] and time.monotonic() - started < 2.0
+        finally:
+            for conn in idle:
+                conn.close()
+
+
+def test_status_answers_within_2_s_during_a_burst_of_50_connects(sock_path: Path) -> None:
+    with StateServer(sock_path, ToyEngine().handle):
+        start = threading.Barrier(51)
+        replies: list[dict[str, Any]] = []
+
+        def client() -> None:
+            start.wait()
+            replies.append(request(sock_path, "ping", timeout_s=2.0))
+
+        burst = [threading.Thread(target=client) for _ in range(50)]
+        for t in burst:
+            t.start()
+        start.wait()
+        started = time.monotonic()
+        status = request(sock_path, "snapshot", timeout_s=2.0)
+        took = time.monotonic() - started
+        for t in burst:
+            t.join(5)
+    assert status["ok"] and took < 2.0
+    assert len(replies) == 50 and all(r["ok"] for r in replies)
+
+
+@pytest.mark.parametrize("depth", [17, 1000, 30_000])
+def test_a_deeply_nested_request_gets_an_error_and_the_connection_lives(sock_path: Path, depth: int) -> None:
+    with StateServer(sock_path, ToyEngine().handle):
+        conn = Conn(sock_path)
+        try:
+            body = b'{"cmd":"ping","x":' + b"[" * depth + b"]" * depth + b"}\n"
+            reply = conn.ask(body)
+            assert reply == {"ok": False, "error": "request nested deeper than 16 levels"}
+            assert conn.ask(b'{"cmd":"ping"}\n')["ok"]
+        finally:
+            conn.close()
 
 
 def test_idle_client_is_dropped(sock_path: Path) -> None:

@@ -19,25 +19,25 @@ async def test_demo_trades_then_quits_cleanly(tmp_path: Path) -> None:
     session = DemoSession(tmp_path, seed=3, speed=600)
     app = PerpBotApp(session, poll_interval_s=0.1)
     async with app.run_test(size=SIZE) as pilot:
+        # Wait on both conditions, whatever order they come in: a paper trade in the store, and a
+        # view that carries the regime score (the view is refreshed on its own poll interval, so it
+        # can lag the store under load).
         deadline = time.monotonic() + 40
+        traded = False
         while time.monotonic() < deadline:
             await pilot.pause(0.2)
             if app.connection.state == "failed":
                 pytest.fail(app.connection.detail)
-            store_path = tmp_path / "demo.db"
-            if app.view is not None and store_path.exists():
-                store = Store(store_path, read_only=True)
-                try:
-                    trades = store.recent_trades(10, mode="paper")
-                finally:
-                    store.close()
-                if trades and app.view.last_tick is not None:  # the view can lag the store by a poll
-                    break
+            traded = traded or _has_paper_trade(tmp_path / "demo.db")
+            # the view can lag the store by a poll: wait for a snapshot from a tick and the regime score too
+            if traded and app.view is not None and app.view.last_tick is not None \
+                    and app.view.regime_score is not None:
+                break
         else:
-            pytest.fail("no paper trade within 40 s")
+            pytest.fail(f"within 40 s: paper trade {traded}, regime score "
+                        f"{None if app.view is None else app.view.regime_score}")
         assert app.info is not None and app.info.label == "demo"
         assert app.view.mode == "paper" and set(app.view.symbols) == {"BTC", "ETH", "SOL"}
-        assert app.view.regime_score is not None  # the simulator's prediction markets were polled
         await pilot.press("q")
         for _ in range(200):
             await pilot.pause(0.05)
@@ -46,6 +46,16 @@ async def test_demo_trades_then_quits_cleanly(tmp_path: Path) -> None:
     assert app.return_value == 0
     assert session.sim is None and session.engine_session is not None and session.engine_session.engine is None
     assert not (tmp_path / "perp-bot.sock").exists()
+
+
+def _has_paper_trade(store_path: Path) -> bool:
+    if not store_path.exists():
+        return False
+    store = Store(store_path, read_only=True)
+    try:
+        return bool(store.recent_trades(10, mode="paper"))
+    finally:
+        store.close()
 
 
 def test_demo_regime_has_a_score_after_the_first_poll(tmp_path: Path) -> None:
