@@ -59,7 +59,7 @@ def test_every_symbol_gets_a_row_from_the_first_bar_and_refusals_name_the_contro
 def test_an_open_position_decides_hold_or_close_and_a_timeout_says_so(sim, tmp_path):
     clock = sim.fake_clock
     settings = engine_settings(sim.url, tmp_path / "h.db", risk={"position_timeout_hours": 0.5,
-                                                                  "stop_loss_pct": 0.5})
+                                                                  "stop_loss_pct": 0.5, "leverage": 1})
     engine = make_engine(settings, clock)
     try:
         reasons: dict[str, set[str]] = {}
