@@ -54,12 +54,13 @@ def run_trade(settings: Settings, force: bool) -> int:
     from perpbot.ipc.lock import DbLock
     from perpbot.ipc.server import StateServer
     from perpbot.ops.alerts import AlertSink
+    from perpbot.ops.telegram import telegram_control
     from perpbot.ops.watchdog import Watchdog
 
     lock = DbLock(settings.db_path)
     lock.acquire()
     sink = AlertSink.from_settings(settings)
-    engine = server = watchdog = None
+    engine = server = watchdog = telegram = None
     try:
         engine = build_engine(settings, force=force, events=alert_hook(sink))
         server = StateServer(settings.socket_path, engine.handle)
@@ -69,6 +70,10 @@ def run_trade(settings: Settings, force: bool) -> int:
                                           status=lambda: {"equity": state.get("equity"),
                                                           "positions": len(state.get("positions") or [])})
         watchdog.start()
+        # Telegram commands (issue 21): the engine's own command path, state and clock; off unless configured.
+        telegram = telegram_control(settings, engine.handle, state.snapshot, engine.clock.now_ms, engine.store,
+                                    alert_hook(sink))
+        telegram.start()
         _on_signals(engine.stop)
         now = engine.clock.now_ms()
         print(f"perpbot: trading {engine.executor.mode} {','.join(engine.symbols)} on {settings.strategy.timeframe} "
@@ -76,6 +81,8 @@ def run_trade(settings: Settings, force: bool) -> int:
               f"socket {settings.socket_path}, log {settings.log_path}", flush=True)
         engine.run()
     finally:
+        if telegram is not None:
+            telegram.stop()
         if watchdog is not None:
             watchdog.stop()
         if server is not None:
