@@ -68,8 +68,8 @@ class FakeBotApi(FakeTelegram):
     """The Bot API a polling bot uses (see the module docstring)."""
 
     def __init__(self, token: str = "7012345678:AAH-fakeTokenValue_0123456789abcdefXYZ",
-                 chat_id: str = str(OWNER_ID), username: str = "PerpTestBot") -> None:
-        super().__init__(token, chat_id)
+                 chat_id: str = str(OWNER_ID), username: str = "PerpTestBot", port: int = 0) -> None:
+        super().__init__(token, chat_id, port)
         self.username = username
         self.bot_id = int(token.split(":")[0])
         self.calls: list[tuple[str, dict[str, Any]]] = []  # every well-addressed call, in order
@@ -147,12 +147,12 @@ class FakeBotApi(FakeTelegram):
     def fail_method(self, method: str, status: int, description: str, count: int = 1, **parameters: Any) -> None:
         """Answer the next `count` calls of `method` with this Bot API error."""
         with self._cond:
-            self._method_faults.setdefault(method, deque()).extend([_error(status, description, **parameters)] * count)
+            self._method_faults.setdefault(method.lower(), deque()).extend([_error(status, description, **parameters)] * count)
 
     def hang(self, *methods: str) -> None:
         """Hold every answer of these methods until `release()` (or the server closes)."""
         with self._cond:
-            self._hung.update(methods)
+            self._hung.update(m.lower() for m in methods)
 
     def release(self) -> None:
         with self._cond:

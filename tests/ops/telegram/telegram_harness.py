@@ -28,15 +28,21 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float = 10.0) -> Any:
 
 
 class Waits:
-    """The poller's sleep: records each wait and advances the wall clock by it."""
+    """The poller's sleep: records each wait and advances the wall clock by it (or, with
+    `advance=False`, pauses `real_s` of real time instead: for loops that wait on another thread)."""
 
-    def __init__(self, wall: FakeClock) -> None:
+    def __init__(self, wall: FakeClock, advance: bool = True, real_s: float = 0.0) -> None:
         self.wall = wall
+        self.advance = advance
+        self.real_s = real_s
         self.seconds: list[float] = []
 
     def __call__(self, seconds: float) -> None:
         self.seconds.append(seconds)
-        self.wall.advance(seconds)
+        if self.advance:
+            self.wall.advance(seconds)
+        if self.real_s:
+            threading.Event().wait(self.real_s)
 
 
 def telegram_settings(sim_url: str, db_path: Any, bot_api: FakeBotApi, **alerts: Any) -> Settings:
