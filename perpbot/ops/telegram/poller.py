@@ -37,6 +37,8 @@ CONFLICT_ALERT_S = 60.0
 """Alert when 409 conflicts have gone on this long."""
 CONFLICT_GAP_S = 120.0
 """A conflict episode ends after this long without a 409 (more than a long poll plus the longest backoff)."""
+BUSY_WAIT_S = 15.0
+"""How long stop() waits for a command being handled (a live close, its reply)."""
 STALE_OFFSET_MS = 7 * DAY_MS
 """After a week without updates Telegram may restart update ids anywhere: a stored id that old is dropped."""
 
@@ -64,6 +66,7 @@ class Poller:
         self._on_update, self._on_ready, self._on_idle, self._alert = on_update, on_ready, on_idle, alert
         self._poll_s = poll_s
         self._stop = threading.Event()
+        self._busy = threading.Lock()  # held while an update is handled
         self._sleep = sleep or self._stop.wait
         self._thread: threading.Thread | None = None
         self._ready = False
@@ -84,10 +87,19 @@ class Poller:
             self._thread = threading.Thread(target=self._run, name="telegram-poller", daemon=True)
             self._thread.start()
 
-    def stop(self, timeout_s: float = 2.0) -> bool:
-        """Stop after the current request (a long poll may outlive the wait: the thread is a daemon
-        and handles nothing once stopping). Returns True if the thread ended in time."""
+    def stop(self, timeout_s: float = 0.5) -> bool:
+        """Stop: wait up to BUSY_WAIT_S for an update being handled (a /flatten half done must finish
+        before the engine closes), then up to `timeout_s` for the thread. An idle long poll is not
+        waited for: the thread is a daemon and handles nothing once stopping.
+
+        Returns:
+            True if the thread ended in time.
+        """
         self._stop.set()
+        if self._busy.acquire(timeout=BUSY_WAIT_S):
+            self._busy.release()
+        else:
+            log.warning("telegram_stop_busy", extra={"wait_s": BUSY_WAIT_S})
         if self._thread is None:
             return True
         self._thread.join(timeout_s)
@@ -130,20 +142,25 @@ class Poller:
         updates = self._api.get_updates(offset, self._poll_s)
         self.polls += 1
         for update in sorted(updates, key=lambda u: u["update_id"]):
-            if self._stop.is_set():
-                return  # not recorded: Telegram delivers it again to the next start
-            update_id = update["update_id"]
-            if self._last is not None and update_id <= self._last:
-                log.info("telegram_update_skipped", extra={"update_id": update_id, "why": "already handled"})
-                continue
-            self._store.set_state(STATE_KEY, {"update_id": update_id, "at_ms": self._wall.now_ms()},
-                                  self._wall.now_ms())
-            self._last = update_id
-            try:
-                self._on_update(update)
-            except Exception:  # noqa: BLE001 - one bad update must not stop the others (it is recorded as handled)
-                log.exception("telegram_update_failed", extra={"update_id": update_id})
-        self._on_idle()
+            with self._busy:
+                if self._stop.is_set():
+                    return  # not recorded: Telegram delivers it again to the next start
+                self._handle(update)
+        with self._busy:
+            if not self._stop.is_set():
+                self._on_idle()
+
+    def _handle(self, update: dict[str, Any]) -> None:
+        update_id = update["update_id"]
+        if self._last is not None and update_id <= self._last:
+            log.info("telegram_update_skipped", extra={"update_id": update_id, "why": "already handled"})
+            return
+        self._store.set_state(STATE_KEY, {"update_id": update_id, "at_ms": self._wall.now_ms()}, self._wall.now_ms())
+        self._last = update_id
+        try:
+            self._on_update(update)
+        except Exception:  # noqa: BLE001 - one bad update must not stop the others (it is recorded as handled)
+            log.exception("telegram_update_failed", extra={"update_id": update_id})
 
     def _load_last(self) -> int | None:
         saved = self._store.get_state(STATE_KEY)
