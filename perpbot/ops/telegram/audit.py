@@ -36,10 +36,12 @@ class AuditLog:
 
     def begin(self, sender: Sender, command: str) -> int | None:
         """Record a command about to run; returns the record id to finish (None if it could not be written)."""
-        return self._add(sender, command, "running", "")
+        record_id = self._add(sender, command, "running", "")
+        log.info("telegram_command", extra={"command": command, "user_id": sender.user_id, "record": record_id})
+        return record_id
 
     def finish(self, record_id: int | None, result: str, detail: str = "") -> None:
-        log.info("telegram_command", extra={"result": result, "detail": detail[:DETAIL_CHARS]})
+        log.info("telegram_command_done", extra={"record": record_id, "result": result, "detail": detail[:DETAIL_CHARS]})
         if record_id is None:
             return
         try:

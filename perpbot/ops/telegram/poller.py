@@ -71,6 +71,7 @@ class Poller:
         self._thread: threading.Thread | None = None
         self._ready = False
         self._last: int | None = None
+        self._last_at_ms = 0  # wall time the last update was handled
         self._failures = 0
         self._conflict_since: int | None = None
         self._conflict_last = 0
@@ -138,6 +139,9 @@ class Poller:
             me = self._api.get_me()
             self._ready = True
             self._on_ready(me)
+        if self._last is not None and self._wall.now_ms() - self._last_at_ms > STALE_OFFSET_MS:
+            log.info("telegram_offset_dropped", extra={"update_id": self._last, "why": "a week without updates"})
+            self._last = None  # what it confirmed stays confirmed: Telegram sends only newer updates
         offset = None if self._last is None else self._last + 1
         updates = self._api.get_updates(offset, self._poll_s)
         self.polls += 1
@@ -155,7 +159,8 @@ class Poller:
         if self._last is not None and update_id <= self._last:
             log.info("telegram_update_skipped", extra={"update_id": update_id, "why": "already handled"})
             return
-        self._store.set_state(STATE_KEY, {"update_id": update_id, "at_ms": self._wall.now_ms()}, self._wall.now_ms())
+        self._last_at_ms = self._wall.now_ms()
+        self._store.set_state(STATE_KEY, {"update_id": update_id, "at_ms": self._last_at_ms}, self._last_at_ms)
         self._last = update_id
         try:
             self._on_update(update)
@@ -163,12 +168,11 @@ class Poller:
             log.exception("telegram_update_failed", extra={"update_id": update_id})
 
     def _load_last(self) -> int | None:
+        """The stored last update_id (a stored one older than a week is dropped by the first step)."""
         saved = self._store.get_state(STATE_KEY)
         if not isinstance(saved, dict) or not isinstance(saved.get("update_id"), int):
             return None
-        if self._wall.now_ms() - int(saved.get("at_ms") or 0) > STALE_OFFSET_MS:
-            log.info("telegram_offset_dropped", extra={"update_id": saved["update_id"], "why": "older than a week"})
-            return None
+        self._last_at_ms = int(saved.get("at_ms") or 0)
         return int(saved["update_id"])
 
     # --- failures --------------------------------------------------------------------------------

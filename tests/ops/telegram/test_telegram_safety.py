@@ -178,3 +178,14 @@ def test_commands_are_off_unless_configured(engine, bot_api, caplog):
     named.secrets = Secrets(telegram_bot_token=bot_api.token, telegram_chat_id="@perp_alerts")
     with pytest.raises(ConfigError, match="not a numeric chat id"):
         telegram_control(named, engine.handle, engine.state.snapshot, engine.clock.now_ms, engine.store)
+
+
+@pytest.mark.parametrize("age_days, first_offset", [(1, 815_000_000), (8, None)])
+def test_the_stored_offset_is_used_unless_a_week_old(start, bot_api, engine, wall, age_days, first_offset):
+    at_ms = wall.now_ms() - age_days * 86_400_000
+    engine.store.set_state(STATE_KEY, {"update_id": 814_999_999, "at_ms": at_ms}, at_ms)
+    start()
+    wait_for(lambda: bot_api.offsets)
+    assert bot_api.offsets[0] == first_offset  # after a quiet week Telegram may restart its ids lower
+    settle(bot_api, bot_api.push_message("/pause"))
+    assert engine.state.snapshot()["paused"] is True
