@@ -146,8 +146,13 @@ class BotApi:
         return me
 
     def get_updates(self, offset: int | None, wait_s: float) -> list[dict[str, Any]]:
-        """Long-poll for updates from `offset` on (None: whatever Telegram still holds)."""
-        params: dict[str, Any] = {"timeout": int(wait_s), "allowed_updates": ALLOWED_UPDATES}
+        """Long-poll for updates from `offset` on (None: whatever Telegram still holds).
+
+        Args:
+            wait_s: the long poll, in whole seconds (at least 1: 0 would be short polling, a busy loop).
+        """
+        wait_s = max(1, round(wait_s))
+        params: dict[str, Any] = {"timeout": wait_s, "allowed_updates": ALLOWED_UPDATES}
         if offset is not None:
             params["offset"] = offset
         updates = self.call("getUpdates", params, wait_s=wait_s)

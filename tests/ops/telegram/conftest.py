@@ -89,4 +89,7 @@ def start(engine, bot_api, wall, alerts) -> Iterator[Callable[..., TelegramContr
 
     yield make
     for control in started:
+        control.poller.stop(timeout_s=0)  # no new request after the open long poll...
+    bot_api.end_polls()  # ...which ends now
+    for control in started:
         control.stop()

@@ -78,9 +78,9 @@ def test_a_proxy_error_page_and_a_rejected_token_are_survived(start, bot_api, wa
 def test_timeouts_back_off_and_recover_when_the_server_answers_again(start, bot_api, engine, wall):
     waits = Waits(wall)
     settings = engine.settings.replace(alerts=dataclasses.replace(engine.settings.alerts, timeout_s=0.3))
-    start(settings=settings, waits=waits, poll_s=0.2)
+    start(settings=settings, waits=waits)
     bot_api.hang("getUpdates")
-    wait_for(lambda: len(waits.seconds) >= 2)  # two getUpdates timed out (0.5 s each)
+    wait_for(lambda: len(waits.seconds) >= 2)  # two getUpdates timed out (1.3 s each)
     bot_api.release()
     assert status_answered(bot_api)
     assert waits.seconds[:2] == [1, 2]
@@ -88,7 +88,7 @@ def test_timeouts_back_off_and_recover_when_the_server_answers_again(start, bot_
 
 def test_a_reply_that_times_out_is_given_up_and_polling_goes_on(start, bot_api, engine, wall):
     settings = engine.settings.replace(alerts=dataclasses.replace(engine.settings.alerts, timeout_s=0.3))
-    start(settings=settings, poll_s=0.2)
+    start(settings=settings)
     bot_api.hang("sendMessage")
     update_id = bot_api.push_message("/pause")
     wait_for(lambda: bot_api.confirmed(update_id), timeout_s=15)
@@ -99,7 +99,7 @@ def test_a_reply_that_times_out_is_given_up_and_polling_goes_on(start, bot_api, 
 
 def test_the_network_going_away_and_coming_back(start, bot_api, wall):
     waits = Waits(wall, advance=False, real_s=0.02)
-    start(waits=waits, poll_s=0.2)
+    start(waits=waits)
     bot_api.down.set()  # every request now ends in a dropped connection
     wait_for(lambda: len(waits.seconds) >= 3)
     assert waits.seconds[:3] == [1, 2, 4]

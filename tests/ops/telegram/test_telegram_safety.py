@@ -140,7 +140,7 @@ def test_a_restart_never_runs_a_command_twice(start, bot_api, engine, wall):
 
     settings = engine.settings
     first = telegram_control(settings, stuck_handler, engine.state.snapshot, engine.clock.now_ms,
-                             Store(settings.db_path), wall=wall, poll_s=0.2, sleep=Waits(wall), nonce=nonces())
+                             Store(settings.db_path), wall=wall, poll_s=1, sleep=Waits(wall), nonce=nonces())
     first.start()
     update_id = bot_api.push_message("/pause")
     assert entered.wait(10)
@@ -151,7 +151,7 @@ def test_a_restart_never_runs_a_command_twice(start, bot_api, engine, wall):
     assert not bot_api.confirmed(update_id)
 
     second = telegram_control(settings, stuck_handler, engine.state.snapshot, engine.clock.now_ms,
-                              Store(settings.db_path), wall=wall, poll_s=0.2, sleep=Waits(wall), nonce=nonces())
+                              Store(settings.db_path), wall=wall, poll_s=1, sleep=Waits(wall), nonce=nonces())
     second.start()
     try:
         settle(bot_api, update_id)  # delivered again, skipped, confirmed
