@@ -149,3 +149,19 @@ def test_group_ids_need_allowed_users():
     check_group_rule("-1001234567890", [5])
     with pytest.raises(ConfigError, match="alerts.telegram_allowed_users"):
         check_group_rule("-1001234567890", [])
+
+
+# --- config ----------------------------------------------------------------------------------------
+
+
+def test_the_config_keys_default_off_and_validate():
+    from perpbot.config import build_settings
+
+    defaults = build_settings({}).alerts
+    assert defaults.telegram_commands is False and defaults.telegram_allowed_users == []
+    on = build_settings({"alerts": {"telegram_commands": True, "telegram_allowed_users": [111111111, 5550001]}})
+    assert on.alerts.telegram_allowed_users == [111111111, 5550001]
+    with pytest.raises(ConfigError, match="alerts.telegram_allowed_users\\[0\\] must be a whole number"):
+        build_settings({"alerts": {"telegram_allowed_users": ["@ann"]}})
+    with pytest.raises(ConfigError, match="alerts.telegram_commands must be true or false"):
+        build_settings({"alerts": {"telegram_commands": "yes"}})

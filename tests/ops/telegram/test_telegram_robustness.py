@@ -63,6 +63,15 @@ def test_429_waits_retry_after_and_5xx_backs_off_then_recovers(start, bot_api, w
     assert waits.seconds == [7, 2, 4, 8, 1, 3]  # getUpdates: 429, then 5xx x3 (the backoff counts on); the reply: 500, 429
 
 
+def test_markup_telegram_refuses_is_sent_again_as_plain_text(start, bot_api):
+    bot_api.fail_method("sendMessage", 400, "Bad Request: can't parse entities: Unsupported start tag \"x\"")
+    start()
+    assert status_answered(bot_api)
+    refused, plain = bot_api.method_calls("sendMessage")[-2:]
+    assert refused["parse_mode"] == "HTML" and "<pre>" in refused["text"]
+    assert "parse_mode" not in plain and "<" not in plain["text"] and "paused" in plain["text"]
+
+
 def test_a_proxy_error_page_and_a_rejected_token_are_survived(start, bot_api, wall, alerts):
     waits = Waits(wall)
     bot_api.fail_next(502, "<html><body>502 Bad Gateway</body></html>")  # getMe, as a proxy answers
