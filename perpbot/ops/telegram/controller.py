@@ -24,7 +24,7 @@ from perpbot.ops.telegram.auth import Authorizer, check_group_rule
 from perpbot.ops.telegram.confirm import CANCELLED, EXPIRED, NOT_YOURS, OK, Confirmations, Pending
 from perpbot.ops.telegram.poller import POLL_S, Poller
 from perpbot.ops.telegram.ports import BotStore, CommandHandler, EnginePorts, EventHook
-from perpbot.ops.telegram.router import Outcome, Router
+from perpbot.ops.telegram.router import Router
 from perpbot.ops.telegram.text import Block, Chunk, chunks
 from perpbot.ops.telegram.updates import Command, Ignored, Press, Sender, parse_update
 from perpbot.ops.telegram.views import COMMANDS, duration, utc

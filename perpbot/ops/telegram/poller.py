@@ -77,11 +77,6 @@ class Poller:
         self._conflict_last = 0
         self._alerted: set[str] = set()
         self._webhook_deleted = False
-        self.polls = 0
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
 
     def start(self) -> None:
         if self._thread is None:
@@ -124,9 +119,12 @@ class Poller:
                     if self.wait(self._after_failure(exc)):
                         break
                     continue
-                except Exception:  # noqa: BLE001 - the thread's boundary: polling must outlive a bad update
-                    log.exception("telegram_poller_failed")
-                    if self.wait(BACKOFF_S):
+                except Exception:  # noqa: BLE001 - the thread's boundary: polling must outlive e.g. a full disk
+                    # An update whose id could not be stored did not run: it comes back with the next poll.
+                    self._failures += 1
+                    if self._failures == 1:
+                        log.exception("telegram_poller_failed")
+                    if self.wait(self._backoff()):
                         break
                     continue
                 self._recovered()
@@ -144,7 +142,6 @@ class Poller:
             self._last = None  # what it confirmed stays confirmed: Telegram sends only newer updates
         offset = None if self._last is None else self._last + 1
         updates = self._api.get_updates(offset, self._poll_s)
-        self.polls += 1
         for update in sorted(updates, key=lambda u: u["update_id"]):
             with self._busy:
                 if self._stop.is_set():

@@ -16,7 +16,7 @@ from perpbot.clock import DAY_MS, floor_ms
 from perpbot.config import RiskConfig
 from perpbot.models import Trade
 from perpbot.ops.telegram.text import BOLD, PRE, Block
-from perpbot.ops.telegram.views import utc
+from perpbot.ops.telegram.views import key_values, utc
 from perpbot.reporting.weekly import (
     WEEK_COLUMNS,
     breakdown_cells,
@@ -53,9 +53,7 @@ def profit_blocks(trades: Sequence[Trade], now_ms: int, days: int | None, initia
     if not window:
         return [Block(title, BOLD), Block("No closed trades in that period.")]
     cells = stats_cells("", stats, ret, "")
-    pairs = list(zip(WEEK_COLUMNS[1:-1], cells[1:-1]))
-    width = max(len(k) for k, _ in pairs)
-    blocks = [Block(title, BOLD), Block("\n".join(f"{k.ljust(width)}  {v}" for k, v in pairs), PRE)]
+    blocks = [Block(title, BOLD), Block(key_values(list(zip(WEEK_COLUMNS[1:-1], cells[1:-1]))), PRE)]
     if open_positions:
         unrealized = sum(float(p.get("unrealized_pnl") or 0.0) for p in open_positions)
         blocks.append(Block(f"{len(open_positions)} open, unrealized {money(unrealized)}"))

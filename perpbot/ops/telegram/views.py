@@ -57,7 +57,8 @@ def duration(ms: int) -> str:
     return f"{hours // 24} d {hours % 24} h"
 
 
-def _lines(pairs: Sequence[tuple[str, str]]) -> str:
+def key_values(pairs: Sequence[tuple[str, str]]) -> str:
+    """Aligned `key  value` lines (for a <pre> block)."""
     width = max(len(k) for k, _ in pairs)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in pairs)
 
@@ -85,7 +86,7 @@ def status_blocks(snap: dict[str, Any], now_ms: int) -> list[Block]:
     ]
     if snap.get("halted"):
         pairs.insert(1, ("halted", str(snap.get("halt_reason") or "yes")))
-    blocks = [Block(f"perp-bot {mode}: {state}", BOLD), Block(_lines(pairs), PRE)]
+    blocks = [Block(f"perp-bot {mode}: {state}", BOLD), Block(key_values(pairs), PRE)]
     feed = snap.get("feed") or {}
     if feed:
         blocks.append(Block("feed\n" + "\n".join(_feed_line(s, f) for s, f in sorted(feed.items())), PRE))
@@ -121,7 +122,7 @@ def positions_blocks(snap: dict[str, Any], now_ms: int) -> list[Block]:
         age = duration(now_ms - opened) if isinstance(opened, int) else "-"
         pairs = [("entry", num(p.get("entry_price"))), ("mark", num(p.get("mark"))), ("PnL", money(pnl)),
                  ("stop", num(p.get("stop"))), ("age", age)]
-        blocks.append(Block(f"{p.get('symbol')} {p.get('side')} {num(p.get('size'))}\n{_lines(pairs)}", PRE))
+        blocks.append(Block(f"{p.get('symbol')} {p.get('side')} {num(p.get('size'))}\n{key_values(pairs)}", PRE))
     blocks.append(Block(f"unrealized total {money(total)}"))
     return blocks
 

@@ -11,7 +11,7 @@ import pytest
 
 from perpbot.config import Secrets
 from perpbot.data.db import Store
-from perpbot.errors import ConfigError
+from perpbot.errors import ConfigError, StorageError
 from perpbot.ops.telegram import NoControl, telegram_control
 from perpbot.ops.telegram.poller import STATE_KEY
 
@@ -189,3 +189,34 @@ def test_the_stored_offset_is_used_unless_a_week_old(start, bot_api, engine, wal
     assert bot_api.offsets[0] == first_offset  # after a quiet week Telegram may restart its ids lower
     settle(bot_api, bot_api.push_message("/pause"))
     assert engine.state.snapshot()["paused"] is True
+
+
+class FullDisk(Store):
+    """A store whose first writes of the update_id fail, as on a full disk."""
+
+    failures = 2
+
+    def set_state(self, key, value, now_ms=0):
+        if key == STATE_KEY and self.failures > 0:
+            self.failures -= 1
+            raise StorageError("database or disk is full", "free some space")
+        super().set_state(key, value, now_ms)
+
+
+def test_a_command_whose_update_id_cannot_be_stored_waits_until_it_can(start, bot_api, engine, wall):
+    calls = []
+
+    def counting(cmd, args):
+        calls.append(cmd)
+        return engine.handle(cmd, args)
+
+    waits = Waits(wall)
+    control = telegram_control(engine.settings, counting, engine.state.snapshot, engine.clock.now_ms,
+                               FullDisk(engine.settings.db_path), wall=wall, poll_s=1, sleep=waits, nonce=nonces())
+    control.start()
+    try:
+        settle(bot_api, bot_api.push_message("/pause"))
+        assert calls == ["pause"] and engine.state.snapshot()["paused"] is True
+        assert waits.seconds == [1, 2]  # not run while its id could not be stored; backed off meanwhile
+    finally:
+        control.stop()
