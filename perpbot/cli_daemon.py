@@ -56,12 +56,13 @@ def run_trade(settings: Settings, force: bool) -> int:
     from perpbot.ipc.server import StateServer
     from perpbot.ops.alerts import AlertSink
     from perpbot.ops.storage_watch import StorageWatch
+    from perpbot.ops.telegram import telegram_control
     from perpbot.ops.watchdog import Watchdog
 
     lock = DbLock(settings.db_path)
     lock.acquire()
     sink = AlertSink.from_settings(settings)
-    engine = server = watchdog = storage = None
+    engine = server = watchdog = storage = telegram = None
     try:
         engine = build_engine(settings, force=force, events=alert_hook(sink))
         server = StateServer(settings.socket_path, engine.handle)
@@ -73,6 +74,10 @@ def run_trade(settings: Settings, force: bool) -> int:
         watchdog.start()
         storage = StorageWatch(settings.db_path, settings.data.backups, alert_hook(sink))
         storage.start()
+        # Telegram commands (issue 21): the engine's own command path, state and clock; off unless configured.
+        telegram = telegram_control(settings, engine.handle, state.snapshot, engine.clock.now_ms, engine.store,
+                                    alert_hook(sink))
+        telegram.start()
         _on_signals(engine.stop)
         now = engine.clock.now_ms()
         log_file = settings.log_path if settings.logging.file else "off"
@@ -81,7 +86,7 @@ def run_trade(settings: Settings, force: bool) -> int:
                   f"({settings.execution.clock}); socket {settings.socket_path}, log {log_file}")
         engine.run()
     finally:
-        for part in (storage, watchdog, server):
+        for part in (telegram, storage, watchdog, server):
             if part is not None:
                 part.stop()
         if engine is not None:

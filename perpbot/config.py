@@ -199,6 +199,12 @@ class AlertsConfig:
     enabled: bool = True
     """Alerts go out only where a channel's secrets are set (DISCORD_WEBHOOK_URL, TELEGRAM_*)."""
     telegram_api_url: str = field(default="https://api.telegram.org", metadata=rule("url"))
+    """The Bot API's base URL (tests point it at a loopback fake)."""
+    telegram_commands: bool = False
+    """Obey commands sent to the bot (/status, /pause, /close, ...) from TELEGRAM_CHAT_ID; see the README."""
+    telegram_allowed_users: list[int] = field(default_factory=list)
+    """Telegram user ids allowed to send commands; required when TELEGRAM_CHAT_ID is a group (any member
+    could otherwise send /flatten); when set, only these users are obeyed, in any chat type."""
     events: list[str] = field(default_factory=lambda: list(ALERT_EVENTS), metadata=rule("subset", ALERT_EVENTS))
     min_interval_s: float = field(default=2.0, metadata=rule("ge", 0))
     """Minimum spacing between messages on one channel."""

@@ -23,7 +23,7 @@ from perpbot.models import Candle, FundingRate, Side, Trade
 if TYPE_CHECKING:
     import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -56,7 +56,18 @@ _MIGRATIONS: dict[int, list[str]] = {
         """CREATE TABLE IF NOT EXISTS bot_state (
             key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL DEFAULT 0)""",
     ],
+    # The audit trail of remote commands (Telegram): who sent what, when, and what came of it.
+    2: [
+        """CREATE TABLE IF NOT EXISTS remote_commands (
+            id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, channel TEXT NOT NULL, chat_id TEXT NOT NULL,
+            user_id TEXT NOT NULL, user_name TEXT NOT NULL DEFAULT '', command TEXT NOT NULL,
+            result TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', finished_ms INTEGER)""",
+        "CREATE INDEX IF NOT EXISTS idx_remote_commands_time ON remote_commands (at_ms)",
+    ],
 }
+
+_REMOTE_COLUMNS = ("id", "at_ms", "channel", "chat_id", "user_id", "user_name", "command", "result", "detail",
+                   "finished_ms")
 
 _TRADE_COLUMNS = (
     "id", "mode", "symbol", "side", "size", "entry_time", "entry_price", "exit_time", "exit_price",
@@ -397,6 +408,28 @@ class Store:
     def delete_state(self, key: str) -> None:
         with self.conn:
             self.conn.execute("DELETE FROM bot_state WHERE key=?", (key,))
+
+    # --- remote commands (audit) ------------------------------------------------------
+
+    def add_remote_command(self, at_ms: int, channel: str, chat_id: str, user_id: str, user_name: str,
+                           command: str, result: str, detail: str = "") -> int:
+        """Record one remote command as it arrives (result "running" until finish_remote_command). Returns its id."""
+        with self.conn:
+            cur = self.conn.execute(
+                "INSERT INTO remote_commands (at_ms, channel, chat_id, user_id, user_name, command, result, detail) "
+                "VALUES (?,?,?,?,?,?,?,?)", (at_ms, channel, chat_id, user_id, user_name, command, result, detail))
+        return int(cur.lastrowid or 0)
+
+    def finish_remote_command(self, record_id: int, result: str, detail: str, finished_ms: int) -> None:
+        with self.conn:
+            self.conn.execute("UPDATE remote_commands SET result=?, detail=?, finished_ms=? WHERE id=?",
+                              (result, detail, finished_ms, record_id))
+
+    def remote_commands(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest audit records, newest first."""
+        rows = self.conn.execute(f"SELECT {', '.join(_REMOTE_COLUMNS)} FROM remote_commands ORDER BY id DESC LIMIT ?",
+                                 (limit,))
+        return [dict(zip(_REMOTE_COLUMNS, row)) for row in rows]
 
     # --- prediction snapshots ----------------------------------------------------------
 

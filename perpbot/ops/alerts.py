@@ -155,7 +155,7 @@ class _ChannelWorker:
         return False
 
 
-class _RedactHttpxLog(logging.Filter):
+class RedactHttpxLog(logging.Filter):
     """httpx logs every request URL at INFO; both channels carry their secret in the URL."""
 
     def __init__(self, secrets: Sequence[str]) -> None:
@@ -190,7 +190,7 @@ class AlertSink:
         self._lock = threading.Lock()
         self._closed = False
         active = list(channels) if cfg.enabled else []
-        self._log_filter = _RedactHttpxLog([s for c in active for s in c.secrets()])
+        self._log_filter = RedactHttpxLog([s for c in active for s in c.secrets()])
         if active:
             logging.getLogger("httpx").addFilter(self._log_filter)
         self._workers = [_ChannelWorker(c, cfg, self._clock, queue_size) for c in active]

@@ -143,6 +143,7 @@ class EngineSession:
         self.engine: Any = None
         self._lock: Any = None
         self._server: Any = None
+        self._telegram: Any = None
         self._storage: Any = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -157,6 +158,7 @@ class EngineSession:
         from perpbot.ipc.link import LocalLink
         from perpbot.ipc.lock import DbLock
         from perpbot.ipc.server import StateServer
+        from perpbot.ops.telegram import telegram_control
         from perpbot.ops.storage_watch import StorageWatch
 
         self._lock = DbLock(self.settings.db_path)
@@ -165,6 +167,10 @@ class EngineSession:
             self.engine = build_engine(self.settings, clock=self.clock, force=self.force, events=self.events)
             self._server = StateServer(self.settings.socket_path, self.engine.handle)
             self._server.start()
+            # Telegram commands (issue 21), as in the daemon: off unless configured.
+            self._telegram = telegram_control(self.settings, self.engine.handle, self.engine.state.snapshot,
+                                              self.engine.clock.now_ms, self.engine.store, self.events)
+            self._telegram.start()
             self._storage = StorageWatch(self.settings.db_path, self.settings.data.backups,
                                          self.events or (lambda event, fields: None))
             self._storage.start()
@@ -200,6 +206,9 @@ class EngineSession:
         self._release()
 
     def _release(self) -> None:
+        if self._telegram is not None:
+            self._telegram.stop()
+            self._telegram = None
         if self._storage is not None:
             self._storage.stop()
             self._storage = None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 import pytest
 
-from perpbot.data.db import Store
+from perpbot.data.db import _MIGRATIONS, SCHEMA_VERSION, Store
 from perpbot.errors import StorageError
 from perpbot.models import Candle, FundingRate, Side, Trade
 
@@ -31,11 +33,36 @@ def test_gaps_are_found(store):
 
 
 def test_migrate_is_idempotent_and_read_only_refuses_writes(store, settings):
-    assert store.migrate() == 1
+    assert store.migrate() == SCHEMA_VERSION == 2
     ro = Store(settings.db_path, read_only=True)
     assert ro.count_candles("BTC", "1m") == 0
     with pytest.raises(Exception):
         ro.insert_candles(_candles(1))
+
+
+def test_a_v1_database_gains_the_remote_commands_table_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)
+    with conn:
+        for statement in _MIGRATIONS[1]:
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute("INSERT INTO bot_state (key, value) VALUES ('k', '1')")
+    conn.close()
+    store = Store(path)
+    try:
+        assert store.get_state("k") == 1
+        first = store.add_remote_command(10, "telegram", "111", "111", "ann", "/pause", "running")
+        store.finish_remote_command(first, "ok", '{"paused": true}', 12)
+        store.add_remote_command(20, "telegram", "9", "9", "eve", "/flatten", "unauthorized", "another chat")
+        newest, oldest = store.remote_commands()
+        assert (newest["command"], newest["result"], newest["finished_ms"]) == ("/flatten", "unauthorized", None)
+        assert oldest == {"id": first, "at_ms": 10, "channel": "telegram", "chat_id": "111", "user_id": "111",
+                          "user_name": "ann", "command": "/pause", "result": "ok", "detail": '{"paused": true}',
+                          "finished_ms": 12}
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    finally:
+        store.close()
 
 
 def test_read_only_missing_db_is_a_clear_error(tmp_path):

@@ -6,7 +6,8 @@ the message with `?wait=true`), `{"message", "code"}` errors and 429
 `{"message", "retry_after", "global"}` plus a Retry-After header; Telegram
 `{"ok": true, "result": {...}}` or `{"ok": false, "error_code", "description", "parameters"}`.
 Tests steer failures with `fail_next(...)`, `rate_limit_next(retry_after_s)` and
-`delay_next(seconds)` (a response slower than the client's timeout).
+`delay_next(seconds)` (a response slower than the client's timeout); `down.set()` hangs up on
+every request until cleared (a lost network, even on kept-alive connections).
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ Reply = tuple[int, Any, dict[str, str]]  # status, body (JSON-able, str, bytes o
 class ChatServer(ABC):
     """A ThreadingHTTPServer on 127.0.0.1 (free port) in a daemon thread; POST with JSON bodies."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.received: list[dict[str, Any]] = []  # accepted messages, in arrival order
         self.requests: list[str] = []  # every request path, accepted or not
         self._faults: deque[Reply] = deque()
         self._delays: deque[float] = deque()
         self._lock = threading.Lock()
         self._closing = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.down = threading.Event()  # set: every request is met by a closed connection (a lost network)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._httpd.daemon_threads = True
         # A short poll interval keeps shutdown (once per test) at milliseconds, not 0.5 s.
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
@@ -95,6 +97,9 @@ class ChatServer(ABC):
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+                if server.down.is_set():
+                    self.close_connection = True  # hang up without an answer
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 (status, body, headers), delay = server._reply(self.path, self.rfile.read(length))
                 if delay:
@@ -177,8 +182,9 @@ class FakeTelegram(ChatServer):
 
     MAX_TEXT = 4096
 
-    def __init__(self, token: str = "7012345678:AAH-fakeTokenValue_0123456789abcdefXYZ", chat_id: str = "-1001234567890") -> None:
-        super().__init__()
+    def __init__(self, token: str = "7012345678:AAH-fakeTokenValue_0123456789abcdefXYZ", chat_id: str = "-1001234567890",
+                 port: int = 0) -> None:
+        super().__init__(port)
         self.token = token
         self.chat_id = chat_id
         self._message_id = 100
