@@ -58,6 +58,12 @@ class Position:
     position_value: float
     unrealized_pnl: float
     return_on_equity: float
+    funding_since_open: float = 0.0  # cumFunding.sinceOpen: paid since the position opened (negative: received)
+
+    @property
+    def mark_px(self) -> float | None:
+        """The exchange's mark, as positionValue / |size|."""
+        return self.position_value / abs(self.size) if self.size else None
 
     @property
     def side(self) -> Side:
@@ -222,6 +228,7 @@ def parse_account(data: Any) -> AccountState:
                 position_value=float(p["positionValue"]),
                 unrealized_pnl=float(p["unrealizedPnl"]),
                 return_on_equity=float(p["returnOnEquity"]),
+                funding_since_open=float((p.get("cumFunding") or {}).get("sinceOpen") or 0.0),
             )
         )
     return AccountState(

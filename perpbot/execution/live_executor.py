@@ -16,6 +16,7 @@ from perpbot.clock import Clock
 from perpbot.config import Settings
 from perpbot.data.client import HyperliquidClient
 from perpbot.data.db import Store
+from perpbot.data.records import AccountState
 from perpbot.errors import ConfigError, OrderRejected
 from perpbot.execution.exchange_api import ExchangeTransport, user_role
 from perpbot.execution.live_orders import OrderDesk
@@ -25,6 +26,8 @@ from perpbot.execution.signing import NonceManager, Signer, check_address, resol
 from perpbot.models import Side, Trade
 
 log = logging.getLogger(__name__)
+
+RETRY_FIRST_MS = 1_000
 
 
 class LiveExecutor:
@@ -41,6 +44,8 @@ class LiveExecutor:
         self.signer_address = signer_address
         self.reconciler = Reconciler(trader)
         self.last_reconcile_ms: int | None = None
+        self._retry: tuple[int, int] | None = None  # (next look-up time, current delay) of unresolved intents
+        self._account: AccountState | None = None
 
     @classmethod
     def connect(cls, settings: Settings, store: Store, clock: Clock, client: HyperliquidClient | None = None,
@@ -126,15 +131,48 @@ class LiveExecutor:
         return fresh if fresh is not None and not fresh.is_open else None
 
     def sync(self, now_ms: int, force: bool = False) -> list[Trade]:
-        """Reconcile if due (every execution.reconcile_minutes) or forced; the trades it closed."""
+        """Reconcile if due (every execution.reconcile_minutes), forced, or while an order's outcome is
+        unknown (then with backoff: its cloid is looked up again soon); the trades it closed."""
         every_ms = int(self.trader.settings.execution.reconcile_minutes * 60_000)
-        if not force and not self.reconcile_due(now_ms, every_ms):
+        due = force or self.reconcile_due(now_ms, every_ms) or self._retry_due(now_ms, every_ms)
+        if not due:
             return []
         return [r.closed for r in self.reconcile(now_ms) if r.closed is not None]
 
+    def _retry_due(self, now_ms: int, every_ms: int) -> bool:
+        """Unresolved intents are looked up at growing intervals (1 s, 2 s, 4 s, ... up to every_ms)."""
+        if not self.trader.book.intents():
+            self._retry = None
+            return False
+        if self._retry is None:
+            self._retry = (now_ms + RETRY_FIRST_MS, RETRY_FIRST_MS)
+            return False
+        at, delay = self._retry
+        if now_ms < at:
+            return False
+        delay = min(delay * 2, every_ms)
+        self._retry = (now_ms + delay, delay)
+        return True
+
+    def unresolved_symbols(self) -> set[str]:
+        """Symbols with an entry sent whose outcome is not known yet (counted as open positions)."""
+        return {i.symbol for i in self.trader.book.intents().values() if i.kind == "entry"}
+
+    def entry_blocks(self) -> list[str]:
+        return []
+
     def equity(self) -> float:
-        """The account value the exchange reports (margin plus unrealized pnl)."""
-        return self.trader.client.clearinghouse_state(self.account).account_value
+        """The account value the exchange reports (margin plus unrealized pnl); keeps the account state
+        for the positions' marks."""
+        self._account = self.trader.client.clearinghouse_state(self.account)
+        return self._account.account_value
+
+    def position_marks(self, trades: list[Trade], now_ms: int) -> dict[str, dict[str, Any]]:
+        """The exchange's mark, unrealized pnl, liquidation price and margin of each position."""
+        if self._account is None:
+            return {}
+        return {p.symbol: {"mark": p.mark_px, "unrealized_pnl": p.unrealized_pnl, "liquidation_px": p.liquidation_px,
+                           "margin_used": p.margin_used} for p in self._account.positions if p.size}
 
     def describe(self) -> dict[str, Any]:
         return {"mode": self.mode, "account": self.account, "signer": self.signer_address,

@@ -78,6 +78,9 @@ class LiveTrader:
         cloid = derive_cloid("entry", self.account, symbol, side.value, key)
         if self.store.trade_by_cloid(cloid) is not None:
             return None  # this decision was executed already
+        if any(i.kind == "entry" and i.symbol == symbol for i in self.book.intents().values()):
+            log.warning("entry_refused_unresolved", extra={"symbol": symbol, "cloid": cloid})
+            return None  # an earlier entry's outcome is not known yet: it may be a position already
         mid = mid if mid is not None else self.mid(symbol)
         sz = round_size(size, asset.sz_decimals)
         if sz <= 0:
@@ -202,9 +205,7 @@ class LiveTrader:
 
     def position_funding(self, symbol: str) -> float:
         """Funding paid on the open position since it opened (negative: received), per the exchange."""
-        state = self.client.post_info({"type": "clearinghouseState", "user": self.account})
-        for item in state.get("assetPositions", []):
-            pos = item.get("position", {})
-            if pos.get("coin") == symbol:
-                return float((pos.get("cumFunding") or {}).get("sinceOpen") or 0.0)
+        for pos in self.client.clearinghouse_state(self.account).positions:
+            if pos.symbol == symbol:
+                return pos.funding_since_open
         return 0.0

@@ -126,9 +126,11 @@ def assert_protected(engine: TradingEngine, sim: SimServer) -> None:
 
 
 def drive_checked(engine: TradingEngine, sim: SimServer, until_ms: int, poll_s: float = 60,
-                  done: Any = None) -> list[tuple[int, Trade, dict[str, int]]]:
-    """Tick at bar closes and poll between (clock time) until `until_ms` or done(); after every pass
-    check the live invariant. Returns (pass time, trade, cooldowns then) for each trade closed."""
+                  done: Any = None, failures_ok: bool = False,
+                  check: Any = assert_protected) -> list[tuple[int, Trade, dict[str, int]]]:
+    """Run the daemon's passes (engine.pass_once: a tick at bar closes, polls between, clock time)
+    until `until_ms` or done(); after every pass check the live invariant. A pass that failed fails
+    the test unless `failures_ok`. Returns (pass time, trade, cooldowns then) for each trade closed."""
     clock: FakeClock = sim.fake_clock
     step = interval_ms(engine.settings.strategy.timeframe)
     next_tick = floor_ms(clock.now_ms(), step) + step
@@ -136,15 +138,15 @@ def drive_checked(engine: TradingEngine, sim: SimServer, until_ms: int, poll_s: 
     closed: list[tuple[int, Trade, dict[str, int]]] = []
     while clock.now_ms() < until_ms and not (done and done()):
         now = clock.now_ms()
-        if now >= next_tick:
-            engine.tick(now)
-            next_tick = floor_ms(now, step) + step
-        else:
-            engine.poll(now)
-        assert_protected(engine, sim)
+        next_tick, _ = engine.pass_once(next_tick)
+        if engine.failures.streak and not failures_ok:
+            raise AssertionError("an engine pass failed") from engine.failures.last
+        if check is not None and not engine.failures.streak:
+            check(engine, sim)
         for trade in engine.store.closed_trades(mode="live"):
             if trade.id not in seen:
                 seen.add(trade.id)
                 closed.append((now, trade, engine.risk.cooldowns(now)))
-        clock.set(min(next_tick, now + int(poll_s * 1000)))
+        target = min(next_tick, now + int(poll_s * 1000))
+        clock.set(target if target > now else now + int(poll_s * 1000))  # a failed tick is retried a poll later
     return closed

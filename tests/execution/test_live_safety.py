@@ -1,0 +1,122 @@
+"""Issue 14's reproductions, live against the simulator: no doubled position, no daemon killed by one
+answer, flatten that stays flat, a close by hand that starts the cooldown."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from perpbot.clock import HOUR_MS, MINUTE_MS
+from perpbot.sim.info import InfoError
+
+from engine_harness import START_MS
+from live_engine_harness import (
+    assert_protected,
+    drive_checked,
+    live_engine,
+    live_settings,
+    live_sim,
+    positions_on_exchange,
+    stops_on_exchange,
+)
+
+
+@pytest.fixture
+def sim():
+    with live_sim(seed=3) as server:
+        yield server
+
+
+@contextmanager
+def info_failing(sim, kind: str, answer: str | None = None) -> Iterator[None]:
+    """/info `kind` answers HTTP 500 (or 200 with `answer`, a malformed body) until the block ends."""
+    original = sim.info._handlers[kind]
+
+    def broken(body, now):
+        if answer is None:
+            raise InfoError(500, "null", "application/json")
+        return answer
+
+    sim.info._handlers[kind] = broken
+    try:
+        yield
+    finally:
+        sim.info._handlers[kind] = original
+
+
+def entry_orders_by_coin(sim) -> Counter:
+    """Orders that could open a position (not reduce-only), per coin, as the exchange received them."""
+    return Counter(o.coin for o in sim.ledger.orders.values() if not o.reduce_only)
+
+
+def test_an_entry_whose_fills_cannot_be_read_counts_as_a_position_until_resolved(sim, tmp_path):
+    """Reproduction 1: the entry fills, every look-up of its fills fails; the next bars must not open
+    a second position on that coin (nor count it out of risk.max_positions)."""
+    settings = live_settings(sim, tmp_path, risk={"max_positions": 1})
+    engine = live_engine(sim, settings)
+    try:
+        with info_failing(sim, "userFillsByTime"):
+            drive_checked(engine, sim, START_MS + 4 * HOUR_MS, failures_ok=True, check=None,
+                          done=lambda: bool(positions_on_exchange(sim)))
+            [coin] = positions_on_exchange(sim)
+            assert engine.executor.open_trades() == [] and engine.state.get("unresolved") == [coin]
+            drive_checked(engine, sim, sim.now_ms() + 3 * HOUR_MS, failures_ok=True, check=None)
+            assert entry_orders_by_coin(sim) == Counter({coin: 1})  # max_positions 1: no entry anywhere
+        # The look-ups succeed again: the next look-up (backoff, at most reconcile_minutes) resolves it.
+        drive_checked(engine, sim, sim.now_ms() + 10 * MINUTE_MS, check=None,
+                      done=lambda: not engine.state.get("unresolved"))
+        [trade] = engine.store.recent_trades(10, mode="live")
+        assert trade.symbol == coin and engine.state.get("unresolved") == []
+        assert_protected(engine, sim)
+        assert all(n == 1 for n in entry_orders_by_coin(sim).values())
+    finally:
+        engine.close()
+
+
+def test_a_malformed_answer_fails_the_pass_not_the_daemon(sim, tmp_path):
+    """Reproduction 3: clearinghouseState answered with a list; the loop, the alerts and the stop stay."""
+    events: list = []
+    engine = live_engine(sim, live_settings(sim, tmp_path), events)
+    try:
+        drive_checked(engine, sim, START_MS + 4 * HOUR_MS, done=lambda: bool(engine.executor.open_trades()))
+        [trade] = engine.executor.open_trades()[:1]
+        with info_failing(sim, "clearinghouseState", answer="[]"):
+            drive_checked(engine, sim, sim.now_ms() + HOUR_MS, failures_ok=True, check=None)
+            assert engine.failures.streak >= 5
+        errors = [f["text"] for e, f in events if e == "error"]
+        assert any(t.startswith("ENGINE FAILING") for t in errors)
+        assert len([t for t in errors if t.startswith("engine pass failed")]) <= 1 + HOUR_MS // (10 * MINUTE_MS)
+        if trade.symbol in positions_on_exchange(sim):  # still open: its stop never left the exchange
+            assert stops_on_exchange(sim)[trade.symbol]["cloid"] == engine.executor.trader.book.stop_cloid(
+                trade.entry_cloid)
+        drive_checked(engine, sim, sim.now_ms() + 10 * MINUTE_MS)
+        assert engine.failures.streak == 0 and any(t.startswith("engine recovered") for _, f in events
+                                                    for t in [f.get("text", "")])
+    finally:
+        engine.close()
+
+
+def test_flatten_pauses_entries_and_close_starts_the_cooldown(sim, tmp_path):
+    """Reproduction 7: after `flatten` no entry opens until `resume`; `close SYMBOL` starts a cooldown."""
+    engine = live_engine(sim, live_settings(sim, tmp_path))
+    try:
+        drive_checked(engine, sim, START_MS + 4 * HOUR_MS, done=lambda: bool(engine.executor.open_trades()))
+        symbol = engine.executor.open_trades()[0].symbol
+        reply = engine.handle("close", {"symbol": symbol})
+        assert reply["ok"] and reply["data"]["cooldown_until"] == sim.now_ms() + 30 * MINUTE_MS
+        assert engine.risk.cooldown_until(symbol, sim.now_ms()) is not None
+        drive_checked(engine, sim, sim.now_ms() + 6 * HOUR_MS, done=lambda: bool(engine.executor.open_trades()))
+        reply = engine.handle("flatten", {})
+        assert reply["ok"] and reply["data"]["paused"] is True and reply["data"]["still_open"] == []
+        assert engine.handle("snapshot", {})["data"]["paused"] is True
+        flat_at, trades = sim.now_ms(), len(engine.store.recent_trades(1000, mode="live"))
+        drive_checked(engine, sim, flat_at + 6 * HOUR_MS)
+        assert len(engine.store.recent_trades(1000, mode="live")) == trades and positions_on_exchange(sim) == {}
+        engine.handle("resume", {})
+        drive_checked(engine, sim, sim.now_ms() + 12 * HOUR_MS, done=lambda: bool(engine.executor.open_trades()))
+        assert engine.executor.open_trades()
+    finally:
+        engine.close()
