@@ -296,6 +296,10 @@ def _add_sim(sub: Any) -> None:
     faults.add_argument("--latency-ms", type=int, default=0, metavar="MS", help="delay added to every /info answer")
     faults.add_argument("--malformed-rate", type=float, default=0.0, metavar="P", help="share of /info with broken bodies")
     faults.add_argument("--ws-stall", action="store_true", help="websockets stay open but send nothing")
+    faults.add_argument("--exchange-error-rate", type=float, default=0.0, metavar="P",
+                        help="share of /exchange answered 502 before the action runs")
+    faults.add_argument("--exchange-lost-rate", type=float, default=0.0, metavar="P",
+                        help="share of /exchange actions that run and then lose their answer (502)")
 
 
 @command(_add_sim)

@@ -120,7 +120,7 @@ class SimServer:
         self.hub = WsHub(self.info, self.faults, self.clock, time.monotonic)
         # Stateless and read-only, so always served: a market moves with (seed, time since start_ms) alone.
         self.prediction = SimPredictionMarkets(self.options.seed, start_ms)
-        self.app = build_app(self.info, self.injector, self.hub, exchange_route(self.exchange),
+        self.app = build_app(self.info, self.injector, self.hub, exchange_route(self.exchange, self.injector),
                              prediction_routes(self.prediction, self.clock.now_ms))
         self.host = host
         self._sock = _bind(host, port)
