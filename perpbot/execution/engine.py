@@ -387,8 +387,10 @@ class TradingEngine(EngineCommands):
 
 
 def build_engine(settings: Settings, *, clock: Clock | None = None, force: bool = False,
-                 events: EventHook | None = None, feed: Any = None) -> TradingEngine:
-    """Compose the engine from settings (see engine_build.py); `feed` overrides the price feed."""
+                 events: EventHook | None = None, feed: Any = None, adopt_account: bool = False) -> TradingEngine:
+    """Compose the engine from settings (see engine_build.py); `feed` overrides the price feed;
+    `adopt_account` takes a live account over from another perp-bot the user confirmed is gone."""
     from perpbot.execution.engine_build import compose
 
-    return compose(TradingEngine, settings, clock=clock, force=force, events=events, feed=feed)
+    return compose(TradingEngine, settings, clock=clock, force=force, events=events, feed=feed,
+                   adopt_account=adopt_account)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from perpbot.data.db import Store
+from perpbot.data.schema import SCHEMA_VERSION
 from perpbot.errors import StorageError
 from perpbot.models import Candle, FundingRate, Side, Trade
 
@@ -31,7 +32,7 @@ def test_gaps_are_found(store):
 
 
 def test_migrate_is_idempotent_and_read_only_refuses_writes(store, settings):
-    assert store.migrate() == 1
+    assert store.migrate() == SCHEMA_VERSION == store.conn.execute("PRAGMA user_version").fetchone()[0]
     ro = Store(settings.db_path, read_only=True)
     assert ro.count_candles("BTC", "1m") == 0
     with pytest.raises(Exception):

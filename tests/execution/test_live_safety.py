@@ -4,12 +4,14 @@ answer, flatten that stays flat, a close by hand that starts the cooldown."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
 
 from perpbot.clock import HOUR_MS, MINUTE_MS
+from perpbot.execution.live_book import Intent
+from perpbot.models import Side
 from perpbot.sim.info import InfoError
 
 from engine_harness import START_MS
@@ -31,11 +33,15 @@ def sim():
 
 
 @contextmanager
-def info_failing(sim, kind: str, answer: str | None = None) -> Iterator[None]:
-    """/info `kind` answers HTTP 500 (or 200 with `answer`, a malformed body) until the block ends."""
+def info_failing(sim, kind: str, answer: str | None = None, when: Callable[[], bool] = lambda: True,
+                 ) -> Iterator[None]:
+    """/info `kind` answers HTTP 500 (or 200 with `answer`, a malformed body) whenever `when()` holds,
+    until the block ends."""
     original = sim.info._handlers[kind]
 
     def broken(body, now):
+        if not when():
+            return original(body, now)
         if answer is None:
             raise InfoError(500, "null", "application/json")
         return answer
@@ -58,13 +64,15 @@ def test_an_entry_whose_fills_cannot_be_read_counts_as_a_position_until_resolved
     settings = live_settings(sim, tmp_path, risk={"max_positions": 1})
     engine = live_engine(sim, settings)
     try:
-        with info_failing(sim, "userFillsByTime"):
+        with info_failing(sim, "userFillsByTime", when=lambda: bool(entry_orders_by_coin(sim))):  # once it entered
             drive_checked(engine, sim, START_MS + 4 * HOUR_MS, failures_ok=True, check=None,
                           done=lambda: bool(positions_on_exchange(sim)))
             [coin] = positions_on_exchange(sim)
             assert engine.executor.open_trades() == [] and engine.state.get("unresolved") == [coin]
+            assert stops_on_exchange(sim)[coin]["reduceOnly"]  # protected all along: the stop came attached
             drive_checked(engine, sim, sim.now_ms() + 3 * HOUR_MS, failures_ok=True, check=None)
             assert entry_orders_by_coin(sim) == Counter({coin: 1})  # max_positions 1: no entry anywhere
+            assert any(b.startswith("reconciliation failed") for b in engine.state.get("risk_blocks"))
         # The look-ups succeed again: the next look-up (backoff, at most reconcile_minutes) resolves it.
         drive_checked(engine, sim, sim.now_ms() + 10 * MINUTE_MS, check=None,
                       done=lambda: not engine.state.get("unresolved"))
@@ -72,6 +80,23 @@ def test_an_entry_whose_fills_cannot_be_read_counts_as_a_position_until_resolved
         assert trade.symbol == coin and engine.state.get("unresolved") == []
         assert_protected(engine, sim)
         assert all(n == 1 for n in entry_orders_by_coin(sim).values())
+    finally:
+        engine.close()
+
+
+def test_an_unresolved_entry_counts_against_max_positions(sim, tmp_path):
+    """The same rule at the engine's level: an entry intent of unknown outcome is an open position."""
+    engine = live_engine(sim, live_settings(sim, tmp_path, risk={"max_positions": 1}))
+    try:
+        now = sim.now_ms()
+        engine.executor.trader.book.remember("0x" + "7062" + "ab" * 14, Intent("entry", "ETH", "long", 1.0, 2000.0,
+                                                                               "z=-2", now))
+        assert engine._open_symbols() == ["ETH"]
+        regime = engine.regime.update(now)
+        assert engine.risk.check_entry("ETH", engine._open_symbols(), regime, now).reason == "already_open"
+        assert engine.risk.check_entry("BTC", engine._open_symbols(), regime, now).reason == "max_positions"
+        assert engine.executor.open("ETH", Side.SHORT, 1.0, "z=2", key=now, now_ms=now) is None
+        assert entry_orders_by_coin(sim) == Counter()
     finally:
         engine.close()
 
