@@ -400,20 +400,30 @@ def _add_trade(sub: Any) -> None:
         "current tick on Ctrl-C or SIGTERM. Without --headless the dashboard hosts the same engine.",
     )
     p.add_argument("--force", action="store_true", help="start despite the losing-weeks halt")
+    _adopt_argument(p)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+
+
+def _adopt_argument(p: Any) -> None:
+    p.add_argument("--adopt-account", action="store_true",
+                   help="live: take the account over from another perp-bot instance that traded it (asks first; "
+                        "only once that bot is stopped for good)")
 
 
 @command(_add_trade)
 def _run_trade(args: argparse.Namespace) -> int:
-    from perpbot.cli_daemon import run_trade
+    from perpbot.cli_daemon import confirm_adoption, run_trade
 
     settings = load_config(args)
     setup_command_logging(settings, to_file=True, stdout=False)
+    adopt = bool(getattr(args, "adopt_account", False))
+    if adopt and not confirm_adoption():
+        return 1
     if not args.headless:
         from perpbot.cli_tui import run_dashboard
 
-        return run_dashboard(settings, args.force)
-    return run_trade(settings, args.force)
+        return run_dashboard(settings, args.force, adopt)
+    return run_trade(settings, args.force, adopt)
 
 
 def _add_status(sub: Any) -> None:
@@ -449,20 +459,26 @@ def _add_dashboard(sub: Any) -> None:
         "runs the daemon instead (`trade`).",
     )
     p.add_argument("--force", action="store_true", help="start despite the losing-weeks halt")
+    _adopt_argument(p)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
 
 
 @command(_add_dashboard)
 def _run_dashboard(args: argparse.Namespace) -> int:
+    from perpbot.cli_daemon import confirm_adoption
+
     settings = load_config(args)
     setup_command_logging(settings, to_file=True, stdout=False)
+    adopt = bool(getattr(args, "adopt_account", False))
+    if adopt and not confirm_adoption():
+        return 1
     if args.headless:
         from perpbot.cli_daemon import run_trade
 
-        return run_trade(settings, getattr(args, "force", False))
+        return run_trade(settings, getattr(args, "force", False), adopt)
     from perpbot.cli_tui import run_dashboard
 
-    return run_dashboard(settings, getattr(args, "force", False))
+    return run_dashboard(settings, getattr(args, "force", False), adopt)
 
 
 def _add_tui(sub: Any) -> None:
