@@ -4,11 +4,11 @@
 at chosen points; the engine is then abandoned without cleanup, which is what kill -9 does to a
 process whose every SQLite write has committed. Names in use:
 
-  migration        between the statements of a schema migration
-  entry_sent       an entry (with its stop child) was sent; its fills are not booked yet
+  migration        between the steps of a schema migration
+  entry_sent       an entry (with its stop child) was accepted; its fills are not booked yet
+  order_sent       any other order (an exit, a stop) was accepted; nothing after it is done
   fill_booked      a fill is booked; whatever should follow it (a stop move, the next fill) is not
-  stop_sent        a stop was placed or moved; the bookkeeping after it is not done
-  exit_sent        an exit was sent; its fills are not booked yet
+  stop_sent        a stop was moved (modify); the bookkeeping after it is not done
 """
 
 from __future__ import annotations

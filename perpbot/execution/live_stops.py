@@ -69,6 +69,9 @@ class StopKeeper:
         if record is None or record.cloid != keep.cloid:
             record = StopRecord(str(keep.cloid), keep.trigger_px, None, record.v if record else 0)
             self.t.book.set_stop(key, record, now_ms)
+        if record.px is None:  # a stop from before records kept triggers: its trigger is the bot's
+            record = StopRecord(record.cloid, keep.trigger_px, None, record.v)
+            self.t.book.set_stop(key, record, now_ms)
         if not record.is_ours(keep.trigger_px):
             notes.append(f"stop moved by hand from {record.px} to {keep.trigger_px}: kept there")
             trade.stop_price = keep.trigger_px
@@ -110,6 +113,9 @@ class StopKeeper:
         """Place a stop of a fresh cloid version; a refused stop closes the trade (never a naked position)."""
         key = self.t.key(trade)
         cloid = self.t.cloid("stop", key, version)
+        while self.t.desk.lookup(cloid) is not None:  # a version used before (e.g. canceled by hand): the next
+            version += 1
+            cloid = self.t.cloid("stop", key, version)
         assert trade.stop_price is not None
         trigger = round_price(trade.stop_price, self.t.assets[trade.symbol].sz_decimals)
         self.t.book.set_stop(key, StopRecord(cloid, trigger, None, version), now_ms)
