@@ -64,7 +64,8 @@ class Position:
     @property
     def mark_px(self) -> float | None:
         """The exchange's mark, as positionValue / |size|."""
-        return self.position_value / abs(self.size) if self.size else None
+        # positionValue is rounded to the cent: 6 significant figures is all the quotient holds.
+        return float(f"{self.position_value / abs(self.size):.6g}") if self.size else None
 
     @property
     def side(self) -> Side:

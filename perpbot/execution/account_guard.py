@@ -37,8 +37,10 @@ class AccountGuard:
             return False
         return cloid_instance(cloid) == self.instance.id or cloid in (known if known is not None else self.known())
 
-    def is_adopted(self, cloid: str | None) -> bool:
-        return cloid_instance(cloid) in self.instance.adopted
+    def is_adopted(self, order: ExchangeOrder) -> bool:
+        """An order an instance this one took over placed before the takeover (a stray to cancel)."""
+        taken = self.instance.adopted.get(cloid_instance(order.cloid) or "")
+        return taken is not None and order.timestamp <= taken
 
     def other(self, cloid: str | None, known: set[str]) -> str | None:
         """The other instance a perp-bot cloid belongs to, or None (not perp-bot's, or ours)."""
@@ -51,7 +53,7 @@ class AccountGuard:
         known = self.known()
         for order in orders:
             other = self.other(order.cloid, known)
-            if other is not None and other not in self.instance.adopted:
+            if other is not None and not self.is_adopted(order):  # taken over, yet placing orders: still alive
                 self._saw(other, f"open {order.order_type or 'order'} on {order.symbol} ({order.cloid})")
 
     def check_fills(self, fills: Iterable[Fill]) -> None:

@@ -232,10 +232,12 @@ class TradingEngine(EngineCommands):
         return True
 
     def _exits(self, windows: dict[str, BarValues | None], now: int) -> set[str]:
-        """Timeouts, then signal exits; the symbols whose bar they used up."""
+        """Timeouts, then signal exits (of the bot's own trades); the symbols whose bar they used up."""
         used = set()
         for trade in self.executor.open_trades():
             values = windows.get(trade.symbol)
+            if trade.by_hand:
+                continue  # a position opened by hand is the owner's to close; the bot keeps it under a stop
             if self.risk.is_timed_out(trade.entry_time, now):
                 reason = "timeout"
             elif values is not None:

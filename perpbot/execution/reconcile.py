@@ -170,7 +170,7 @@ class Reconciler:
         known = t.guard.known()
         out = []
         for order in orders:
-            ours = t.guard.is_mine(order.cloid, known) or t.guard.is_adopted(order.cloid)
+            ours = t.guard.is_mine(order.cloid, known) or t.guard.is_adopted(order)
             if ours and order.cloid not in wanted and order.symbol in t.assets:
                 t.desk.cancel(t.assets[order.symbol].index, str(order.cloid))
                 out.append(t.report(Resolution("orphan", order.symbol, f"canceled {order.order_type} {order.cloid}")))

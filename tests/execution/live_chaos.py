@@ -48,14 +48,18 @@ class Report:
 
 
 def _faults(sim: SimServer, rng: random.Random, on: bool) -> None:
+    """One /info incident at a time (5xx, 429 or malformed bodies, maybe with latency) and /exchange
+    failures before or after the action ran; all off when not `on`."""
     f = sim.faults
-    pick = (lambda *xs: rng.choice(xs)) if on else (lambda *xs: xs[0])
-    f.error_rate = pick(0.0, 0.1, 0.3)
-    f.rate_limit_rate = pick(0.0, 0.05, 0.2)
-    f.malformed_rate = pick(0.0, 0.05, 0.15)
-    f.latency_ms = pick(0, 2)
-    f.exchange_error_rate = pick(0.0, 0.1, 0.3)
-    f.exchange_lost_rate = pick(0.0, 0.1, 0.3)
+    f.error_rate = f.rate_limit_rate = f.malformed_rate = 0.0
+    f.latency_ms = 0
+    f.exchange_error_rate = f.exchange_lost_rate = 0.0
+    if not on:
+        return
+    setattr(f, rng.choice(("error_rate", "rate_limit_rate", "malformed_rate")), rng.choice((0.0, 0.1, 0.3)))
+    f.latency_ms = rng.choice((0, 2))
+    f.exchange_error_rate = rng.choice((0.0, 0.1, 0.3))
+    f.exchange_lost_rate = rng.choice((0.0, 0.1, 0.3))
 
 
 def _arm(rng: random.Random, report: Report) -> None:
@@ -180,7 +184,8 @@ def run_sequence(seed: int, tmp_path: Path, segments: int = 5) -> Report:
     rng = random.Random(seed)
     report = Report(seed)
     with live_sim(seed=seed % 7 + 1) as sim:
-        settings = live_settings(sim, tmp_path, agent=True, strategy={"entry_z": 1.2},
+        # 12 retries: a start under a 30% /info failure rate must get through (0.3^13 per request)
+        settings = live_settings(sim, tmp_path, agent=True, strategy={"entry_z": 1.2}, exchange={"max_retries": 12},
                                  risk={"max_positions": 3, "stop_loss_pct": 0.004, "cooldown_minutes": 10},
                                  execution={"reconcile_minutes": 5})
         if rng.random() < 0.3:
