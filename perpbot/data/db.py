@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from perpbot import crashpoints
 from perpbot.data.ledger_store import _TRADE_COLUMNS, LedgerStore, _trade_from_row, _trade_row
-from perpbot.data.schema import MIGRATIONS, SCHEMA_VERSION
+from perpbot.data.schema import SCHEMA_VERSION, apply_migrations
 from perpbot.errors import StorageError
 from perpbot.models import Candle, FundingRate, Trade
 
 if TYPE_CHECKING:
     import sqlite_utils
+
 
 @dataclass(frozen=True, slots=True)
 class CandleArrays:
@@ -134,22 +134,7 @@ class Store(LedgerStore):
                 f"database {self.path} has schema v{version}, newer than this perp-bot (v{SCHEMA_VERSION})",
                 "upgrade perp-bot",
             )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            # One explicit transaction per version (sqlite3 would not begin one before DDL), so a
-            # process killed mid-migration leaves the previous version intact and it runs again.
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for step in MIGRATIONS[target]:
-                    if callable(step):
-                        step(conn)
-                    else:
-                        conn.execute(step)
-                    crashpoints.reached("migration")
-                conn.execute(f"PRAGMA user_version = {target}")
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+        apply_migrations(conn, version)
         return SCHEMA_VERSION
 
     # --- candles -----------------------------------------------------------------------

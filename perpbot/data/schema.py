@@ -15,6 +15,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from perpbot import crashpoints
+
 Step = str | Callable[[sqlite3.Connection], None]
 
 _TRADES_V2 = """CREATE TABLE trades (
@@ -111,3 +113,22 @@ MIGRATIONS: dict[int, list[Step]] = {
     ],
     2: [repair_live_ledger],
 }
+
+
+def apply_migrations(conn: sqlite3.Connection, version: int) -> None:
+    """Apply every migration after `version`, each in one explicit transaction (sqlite3 would not begin
+    one before DDL), so a process killed mid-migration leaves the previous version intact."""
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for step in MIGRATIONS[target]:
+                if callable(step):
+                    step(conn)
+                else:
+                    conn.execute(step)
+                crashpoints.reached("migration")
+            conn.execute(f"PRAGMA user_version = {target}")
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()

@@ -26,7 +26,7 @@ from perpbot.data.records import Fill
 from perpbot.errors import ExchangeError
 from perpbot.execution.account_guard import AccountGuard
 from perpbot.execution.exchange_api import user_fills_by_time
-from perpbot.execution.fill_book import Booked, FillBook, Origin, Resolution, describe
+from perpbot.execution.fill_book import FillBook, Origin, Resolution, describe
 from perpbot.execution.live_book import Intent, LiveBook, StopRecord
 from perpbot.execution.live_orders import Execution, OrderDesk
 from perpbot.execution.live_stops import StopKeeper

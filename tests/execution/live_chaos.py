@@ -24,9 +24,8 @@ from perpbot.execution.engine import TradingEngine
 from perpbot.execution.signing import is_own_cloid
 from perpbot.sim.server import SimServer
 
-from engine_harness import START_MS
 from hand_trader import HandTrader
-from live_engine_harness import ACCOUNT, LIVE_KEY, fills, info, live_engine, live_settings, live_sim
+from live_engine_harness import LIVE_KEY, fills, info, live_engine, live_settings, live_sim
 
 CRASH_POINTS = ("entry_sent", "order_sent", "fill_booked", "stop_sent")
 HAND_ACTIONS = ("open", "increase", "reduce", "close", "flip", "cancel_stop", "move_stop", "none")
@@ -167,7 +166,7 @@ def _legacy_database(path: Path) -> None:
     conn.close()
 
 
-def _start(sim: SimServer, settings: Any, rng: random.Random, report: Report) -> TradingEngine:
+def _start(sim: SimServer, settings: Any, report: Report) -> TradingEngine:
     """Start the daemon (maybe killed mid-migration first, then started again)."""
     report.restarts += 1
     while True:
@@ -194,7 +193,7 @@ def run_sequence(seed: int, tmp_path: Path, segments: int = 5) -> Report:
                 crashpoints.arm(lambda name: (_ for _ in ()).throw(Killed(name)) if name == "migration" else None)
                 report.kills["migration"] += 1
         try:
-            engine = _start(sim, settings, rng, report)
+            engine = _start(sim, settings, report)
             for _ in range(segments):
                 _faults(sim, rng, on=True)
                 _arm(rng, report)
@@ -211,7 +210,7 @@ def run_sequence(seed: int, tmp_path: Path, segments: int = 5) -> Report:
                     _hand(sim, rng, report)
                     sim.fake_clock.advance(rng.choice((5, 60, 600)))
                     _faults(sim, rng, on=rng.random() < 0.5)
-                    engine = _start(sim, settings, rng, report)  # startup must succeed, faults or not
+                    engine = _start(sim, settings, report)  # startup must succeed, faults or not
                 _faults(sim, rng, on=False)
                 _settle(engine, sim)
                 check_invariants(engine, sim)
@@ -224,5 +223,4 @@ def run_sequence(seed: int, tmp_path: Path, segments: int = 5) -> Report:
         finally:
             crashpoints.arm(None)
     report.wall_s = time.perf_counter() - started
-    assert ACCOUNT
     return report
