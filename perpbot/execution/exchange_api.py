@@ -118,9 +118,12 @@ class ExchangeTransport:
 def statuses(response: dict[str, Any]) -> list[Any]:
     """The per-order (or per-cancel) statuses of an ok answer."""
     try:
-        return list(response["data"]["statuses"])
+        out = list(response["data"]["statuses"])
     except (KeyError, TypeError) as exc:
         raise MalformedResponseError(f"answer without statuses: {json.dumps(response)[:200]}") from exc
+    if not out:
+        raise MalformedResponseError(f"answer with no status: {json.dumps(response)[:200]}")
+    return out
 
 
 # --- account reads ---------------------------------------------------------------------------------

@@ -138,10 +138,14 @@ class OrderDesk:
             text = str(entry["error"])
             state = "none" if text.startswith("Order could not immediately match") else "rejected"
             return Execution(cloid, state, error=text)
-        if isinstance(entry, dict) and "resting" in entry:
-            return Execution(cloid, "resting", oid=int(entry["resting"]["oid"]))
-        if isinstance(entry, dict) and "filled" in entry:
-            return self._with_fills(cloid, int(entry["filled"]["oid"]), since_ms, must_fill=True)
+        try:
+            if isinstance(entry, dict) and "resting" in entry:
+                return Execution(cloid, "resting", oid=int(entry["resting"]["oid"]))
+            if isinstance(entry, dict) and "filled" in entry:
+                oid = int(entry["filled"]["oid"])
+                return self._with_fills(cloid, oid, since_ms, must_fill=True)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedResponseError(f"unreadable order status {entry!r}") from exc
         raise MalformedResponseError(f"unexpected order status {entry!r}")
 
     def from_record(self, cloid: str, record: OrderStatus, since_ms: int) -> Execution:
