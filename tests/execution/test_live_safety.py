@@ -145,3 +145,25 @@ def test_flatten_pauses_entries_and_close_starts_the_cooldown(sim, tmp_path):
         assert engine.executor.open_trades()
     finally:
         engine.close()
+
+
+def test_a_reconciliation_failing_at_startup_blocks_entries_not_the_start(sim, tmp_path):
+    """Reproduction 2's other half: the start never fails on reconciliation; entries wait for one to succeed."""
+    events: list = []
+    with info_failing(sim, "frontendOpenOrders"):
+        engine = live_engine(sim, live_settings(sim, tmp_path), events)  # starts
+        try:
+            assert engine.executor.entry_blocks()[0].startswith("reconciliation failed")
+            assert any("no new entries until it succeeds" in f["text"] for e, f in events if e == "error")
+            drive_checked(engine, sim, START_MS + 3 * HOUR_MS, failures_ok=True, check=None)
+            assert entry_orders_by_coin(sim) == Counter()  # signals came; no entry went out
+            assert any(s["reason"] == "blocked:executor" for s in engine.state.snapshot()["recent_signals"])
+        except BaseException:
+            engine.close()
+            raise
+    try:
+        drive_checked(engine, sim, sim.now_ms() + 12 * HOUR_MS, done=lambda: bool(engine.executor.open_trades()))
+        assert engine.executor.entry_blocks() == [] and engine.executor.open_trades()
+        assert any("succeeded again" in f["text"] for e, f in events if e == "reconciliation")
+    finally:
+        engine.close()
