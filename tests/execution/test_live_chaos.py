@@ -3,12 +3,10 @@ crash points (mid-migration, between order and DB write, between fill and stop),
 trading by hand with the official SDK between restarts. After every restart and at the end: the
 start succeeded, every position has exactly one reduce-only stop of its whole size, the open trades
 are the exchange's positions, no decision sent two entries, and the ledger's realized pnl and fees
-are the exchange's fills. A handful of seeds by default; `pytest -m slow` runs 300 more."""
+are the exchange's fills (live_chaos.py). A handful of seeds by default; `pytest -m slow` runs 300
+more (one test per seed, so `-n 2` spreads them and a failing seed is named by its test id)."""
 
 from __future__ import annotations
-
-import time
-from collections import Counter
 
 import pytest
 
@@ -18,28 +16,21 @@ DEFAULT_SEEDS = (1, 2, 3)
 SLOW_SEEDS = range(1000, 1300)
 
 
-def _run(seeds, tmp_path_factory) -> list:
-    reports, failures = [], []
-    started = time.perf_counter()
-    for seed in seeds:
-        try:
-            reports.append(run_sequence(seed, tmp_path_factory.mktemp(f"chaos{seed}")))
-        except Exception as exc:  # noqa: BLE001 - every broken seed is reported, with its seed
-            failures.append((seed, f"{type(exc).__name__}: {exc}"))
-    total = time.perf_counter() - started
-    kills = sum((r.kills for r in reports), start=Counter())
-    hand = sum((r.hand for r in reports), start=Counter())
-    print(f"\nchaos: {len(reports) + len(failures)} sequences in {total:.1f} s, {sum(r.restarts for r in reports)} "
-          f"starts, {sum(r.trades for r in reports)} trades, {sum(r.fills for r in reports)} fills, kills {dict(kills)}, "
-          f"hand {dict(hand)}")
-    assert not failures, "failing seeds: " + "; ".join(f"{seed}: {text[:300]}" for seed, text in failures)
-    return reports
+def _run(seed: int, tmp_path) -> None:
+    try:
+        report = run_sequence(seed, tmp_path)
+    except Exception as exc:  # noqa: BLE001 - whatever broke, the seed that broke it is in the message
+        raise AssertionError(f"chaos seed {seed}: {type(exc).__name__}: {exc}") from exc
+    print(f"chaos seed {seed}: {report.wall_s:.1f} s, {report.restarts} starts, {report.trades} trades, "
+          f"{report.fills} fills, kills {dict(report.kills)}, hand {dict(report.hand)}")
 
 
-def test_chaos_sequences(tmp_path_factory):
-    _run(DEFAULT_SEEDS, tmp_path_factory)
+@pytest.mark.parametrize("seed", DEFAULT_SEEDS)
+def test_chaos(seed, tmp_path):
+    _run(seed, tmp_path)
 
 
 @pytest.mark.slow
-def test_chaos_sequences_slow(tmp_path_factory):
-    _run(SLOW_SEEDS, tmp_path_factory)
+@pytest.mark.parametrize("seed", SLOW_SEEDS)
+def test_chaos_slow(seed, tmp_path):
+    _run(seed, tmp_path)

@@ -156,7 +156,7 @@ class PositionsScreen(DashboardScreen):
             self.notify("No open positions to flatten", severity="warning")
             return
         names = ", ".join(p.symbol for p in view.positions)
-        question = f"Close every open position ({names}) at market?"
+        question = f"Close every open position ({names}) at market, and pause new entries until you resume?"
 
         def answered(yes: bool | None) -> None:
             if yes:
