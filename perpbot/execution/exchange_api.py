@@ -185,8 +185,12 @@ def user_fills_by_time(client: HyperliquidClient, user: str, start_ms: int, end_
     return list({f.tid: f for f in out}.values())
 
 
-def user_role(client: HyperliquidClient, address: str) -> dict[str, Any]:
-    data = client.post_info({"type": "userRole", "user": address})
+def _parse_role(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict) or "role" not in data:
-        raise MalformedResponseError(f"malformed userRole response: {json.dumps(data)[:200]}")
+        raise ValueError(f"not a userRole answer: {json.dumps(data)[:200]}")
     return data
+
+
+def user_role(client: HyperliquidClient, address: str) -> dict[str, Any]:
+    """The exchange's userRole answer for `address` (a garbled one is retried like any other)."""
+    return client.post_info({"type": "userRole", "user": address}, _parse_role)
