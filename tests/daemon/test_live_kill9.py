@@ -90,15 +90,17 @@ def test_kill_9_while_trading_live_with_hand_trades_between(sim, tmp_path):
         assert stop(daemon) == 0
     finally:
         stop(daemon, signal.SIGKILL)
-    positions, orders = _exchange_state(info)
     store = Store(tmp_path / "bot.db")
     try:
-        fills = info.user_fills(OWNER.address)
+        # The simulator runs on after the daemon stopped (a stop may fire): compare up to the last fill it
+        # booked, and require every exchange fill until then to be booked.
+        booked = {r[0]: r[1] for r in store.conn.execute("SELECT tid, time FROM fills")}
+        fills = [f for f in info.user_fills(OWNER.address) if f["time"] <= max(booked.values())]
+        assert {f["tid"] for f in fills} == set(booked)
         trades = store.recent_trades(100_000, mode="live")
         gross = sum(t.pnl + t.fees + t.funding for t in trades if not t.is_open)
         gross += sum(store.close_legs(t.id).closed_pnl for t in trades if t.is_open)
         assert gross == pytest.approx(sum(float(f["closedPnl"]) for f in fills), abs=1e-6)
         assert sum(t.fees for t in trades) == pytest.approx(sum(float(f["fee"]) for f in fills), abs=1e-6)
-        assert {t.symbol for t in store.open_trades(mode="live")} == set(positions)
     finally:
         store.close()
