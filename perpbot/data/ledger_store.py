@@ -108,6 +108,9 @@ class LedgerStore:
                  link.trade.id if link.trade is not None else None, link.leg, link.leg_sz,
                  link.opened.id if link.opened is not None else None, link.opened_sz, link.source))
 
+    def fill_count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM fills").fetchone()[0])
+
     def fill_totals(self) -> tuple[int, float, float]:
         """(fills booked, their realized pnl, their fees) over the whole ledger."""
         n, pnl, fee = self.conn.execute(

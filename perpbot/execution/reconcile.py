@@ -12,7 +12,8 @@ truth. In order:
   guard        orders or fills of another perp-bot instance are noted (account_guard.py): at startup
                the bot refuses to start before it changes anything; running, it stops entering
   gone         a trade the exchange no longer holds, whose closing fills cannot be found, is closed
-               at the mark (`reconcile`)
+               at the mark (`reconcile`); positions are judged only on an account state read
+               between two looks at the fills that found nothing new
   unknown      a position fills cannot explain is adopted (`manual`) with a stop
   size         a trade whose size differs from its position takes the exchange's size
   stop         each position gets exactly one reduce-only stop of the bot, of its size (live_stops.py)
@@ -35,6 +36,7 @@ from perpbot.models import Trade
 log = logging.getLogger(__name__)
 
 SETTLE_MS = 10_000  # an order never seen this long after it was sent never reached the exchange
+SETTLE_TRIES = 3  # reads of the account state until no fill arrived around one
 FILL_LOOKBACK_MS = 120_000
 
 __all__ = ["Reconciler", "Resolution"]
@@ -60,13 +62,31 @@ class Reconciler:
         t.guard.check_orders(orders)
         if startup and t.guard.seen:
             return out
-        self.account = t.client.clearinghouse_state(t.account)
-        out += self._positions(self.account, now_ms)
+        state, settle = self._settled_state(now_ms)
+        out += settle
+        self.account = state
+        if state is not None:
+            out += self._positions(state, now_ms)
         stops = self._stops(orders, now_ms)
         if stops:
             orders = frontend_open_orders(t.client, t.account)
         out += stops + self._orphans(orders)
         return out
+
+    def _settled_state(self, now_ms: int) -> tuple[AccountState | None, list[Resolution]]:
+        """The account state, read between two looks at the fills that find nothing new: positions are
+        judged only against fills that explain them (a stop that fires between the two reads would
+        otherwise look like a position gone without a fill). None if the account keeps moving."""
+        t = self.trader
+        out: list[Resolution] = []
+        for _ in range(SETTLE_TRIES):
+            state = t.client.clearinghouse_state(t.account)
+            booked = t.store.fill_count()
+            out += t.sync_fills(now_ms)
+            if t.store.fill_count() == booked:
+                return state, out
+        log.warning("reconcile_positions_skipped", extra={"reason": "fills kept arriving"})
+        return None, out
 
     # --- intents --------------------------------------------------------------------------------
 

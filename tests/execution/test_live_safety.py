@@ -167,3 +167,31 @@ def test_a_reconciliation_failing_at_startup_blocks_entries_not_the_start(sim, t
         assert any("succeeded again" in f["text"] for e, f in events if e == "reconciliation")
     finally:
         engine.close()
+
+
+def test_a_stop_that_fires_between_reading_fills_and_positions_is_booked_as_the_stop(sim, tmp_path):
+    """Found running against `perpbot sim` in real time: the stop fired after reconciliation read the
+    fills and before it read the positions, and the trade was closed as gone (at the mark, no pnl)."""
+    engine = live_engine(sim, live_settings(sim, tmp_path))
+    try:
+        drive_checked(engine, sim, START_MS + 12 * HOUR_MS, done=lambda: bool(engine.executor.open_trades()))
+        [trade] = engine.executor.open_trades()[:1]
+        market, t = sim.universe[trade.symbol], sim.now_ms()
+        crossed = (lambda px: px <= trade.stop_price) if trade.side is Side.LONG else (lambda px: px >= trade.stop_price)
+        while not crossed(market.mid(t)):
+            t += 60_000
+            market.ensure(t)
+        original = sim.info._handlers["clearinghouseState"]
+
+        def stop_fires_now(body, now):  # the market reaches the stop just as the positions are read
+            sim.info._handlers["clearinghouseState"] = original
+            sim.fake_clock.set(t + 60_000)
+            return original(body, sim.now_ms())
+
+        sim.info._handlers["clearinghouseState"] = stop_fires_now
+        engine.executor.sync(sim.now_ms(), force=True)
+        closed = engine.store.trade_by_id(trade.id)
+        assert closed.exit_reason == "stop_loss"
+        assert engine.store.close_legs(trade.id).size == closed.size  # closed by its fill, not at the mark
+    finally:
+        engine.close()
