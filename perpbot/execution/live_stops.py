@@ -43,11 +43,11 @@ class StopKeeper:
     def __init__(self, trader: LiveTrader) -> None:
         self.t = trader
 
-    def stop_order(self, trade: Trade, cloid: str, trigger: float, size: float) -> OrderIntent:
-        """The reduce-only stop-market trigger order for `trade`."""
-        asset = self.t.assets[trade.symbol]
+    def stop_order(self, symbol: str, side: Side, cloid: str, trigger: float, size: float) -> OrderIntent:
+        """The reduce-only stop-market trigger order protecting a `side` position on `symbol`."""
+        asset = self.t.assets[symbol]
         trigger = round_price(trigger, asset.sz_decimals)
-        is_buy = trade.side is Side.SHORT
+        is_buy = side is Side.SHORT
         limit = round_price(trigger * (1 + STOP_SLIPPAGE if is_buy else 1 - STOP_SLIPPAGE), asset.sz_decimals)
         order_type: Any = {"trigger": {"triggerPx": trigger, "isMarket": True, "tpsl": "sl"}}
         return OrderIntent(asset.index, is_buy, size, limit, order_type, True, cloid)
@@ -88,7 +88,7 @@ class StopKeeper:
         key = self.t.key(trade)
         self.t.book.set_stop(key, StopRecord(record.cloid, trigger, order.trigger_px, record.v), now_ms)
         what = f"stop {order.sz:g} @ {order.trigger_px} -> {trade.size:g} @ {trigger}"
-        if self.t.desk.modify(record.cloid, self.stop_order(trade, record.cloid, trigger, trade.size)):
+        if self.t.desk.modify(record.cloid, self.stop_order(trade.symbol, trade.side, record.cloid, trigger, trade.size)):
             self.t.book.set_stop(key, StopRecord(record.cloid, trigger, None, record.v), now_ms)
             log.info("stop_moved", extra={"symbol": trade.symbol, "what": what})
             return f"{what} (moved)"
@@ -119,7 +119,7 @@ class StopKeeper:
         assert trade.stop_price is not None
         trigger = round_price(trade.stop_price, self.t.assets[trade.symbol].sz_decimals)
         self.t.book.set_stop(key, StopRecord(cloid, trigger, None, version), now_ms)
-        execution = self.t.desk.submit(self.stop_order(trade, cloid, trigger, trade.size), now_ms)
+        execution = self.t.desk.submit(self.stop_order(trade.symbol, trade.side, cloid, trigger, trade.size), now_ms)
         if execution.state in ("resting", "filled", "partial"):
             log.info("stop_placed", extra={"symbol": trade.symbol, "cloid": cloid, "trigger": trigger})
             return True

@@ -120,9 +120,9 @@ class LiveTrader:
         self.book.set_stop(cloid, StopRecord(stop_cloid, child_px), now_ms)
         is_buy = side is Side.LONG
         parent = OrderIntent(asset.index, is_buy, sz, self.ioc_limit(symbol, is_buy, mid), IOC, False, cloid)
-        probe = Trade(symbol, side, sz, now_ms, mid)
+        child = self.stops.stop_order(symbol, side, stop_cloid, child_px, sz)
         try:
-            execution = self.desk.submit(parent, now_ms, children=(self.stops.stop_order(probe, stop_cloid, child_px, sz),))
+            execution = self.desk.submit(parent, now_ms, children=(child,))
         except ExchangeError as exc:
             self.alert("error", f"{symbol} entry not confirmed; it counts as a position until it is looked up",
                        error=str(exc))
