@@ -284,6 +284,10 @@ def _add_sim(sub: Any) -> None:
     faults.add_argument("--malformed-rate", type=number_arg(), default=0.0, metavar="P",
                         help="share of /info with broken bodies")
     faults.add_argument("--ws-stall", action="store_true", help="websockets stay open but send nothing")
+    faults.add_argument("--exchange-error-rate", type=float, default=0.0, metavar="P",
+                        help="share of /exchange answered 502 before the action runs")
+    faults.add_argument("--exchange-lost-rate", type=float, default=0.0, metavar="P",
+                        help="share of /exchange actions that run and then lose their answer (502)")
 
 
 @command(_add_sim)
@@ -303,7 +307,14 @@ def _add_trade(sub: Any) -> None:
         "current tick on Ctrl-C or SIGTERM. Without --headless the dashboard hosts the same engine.",
     )
     p.add_argument("--force", action="store_true", help="start despite the losing-weeks halt")
+    _adopt_argument(p)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+
+
+def _adopt_argument(p: Any) -> None:
+    p.add_argument("--adopt-account", action="store_true",
+                   help="live: take the account over from another perp-bot instance that traded it (asks first; "
+                        "only once that bot is stopped for good)")
 
 
 @command(_add_trade)
@@ -313,6 +324,7 @@ def _run_trade(args: argparse.Namespace) -> int:
 
 def _host_engine(args: argparse.Namespace, headless: bool) -> int:
     """The engine as a daemon (logs also to stdout, per logging.stdout) or in the dashboard (logs to the file only)."""
+    from perpbot.cli_daemon import confirm_adoption
     from perpbot.config_checks import config_warnings
 
     settings = load_config(args)
@@ -322,13 +334,16 @@ def _host_engine(args: argparse.Namespace, headless: bool) -> int:
         if headless:
             print(f"perpbot: warning: {warning}", file=sys.stderr)
     force = getattr(args, "force", False)
+    adopt = bool(getattr(args, "adopt_account", False))
+    if adopt and not confirm_adoption():
+        return 1
     if headless:
         from perpbot.cli_daemon import run_trade
 
-        return run_trade(settings, force)
+        return run_trade(settings, force, adopt)
     from perpbot.cli_tui import run_dashboard
 
-    return run_dashboard(settings, force)
+    return run_dashboard(settings, force, adopt)
 
 
 def _add_status(sub: Any) -> None:
@@ -366,6 +381,7 @@ def _add_dashboard(sub: Any) -> None:
         "runs the daemon instead (`trade`).",
     )
     p.add_argument("--force", action="store_true", help="start despite the losing-weeks halt")
+    _adopt_argument(p)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
 
 

@@ -44,7 +44,24 @@ def last_pass_ms(state: Any) -> int | None:
     return max(stamps) if stamps else None
 
 
-def run_trade(settings: Settings, force: bool) -> int:
+def confirm_adoption(stdin: Any = None, out: Any = None) -> bool:
+    """Ask before `--adopt-account` takes the account over (a terminal must answer "yes"; without a
+    terminal, as under systemd, the flag itself is the confirmation)."""
+    stdin, out = stdin or sys.stdin, out or sys.stderr
+    if not stdin.isatty():
+        log.warning("adopt_account_unconfirmed", extra={"reason": "no terminal: the flag is the confirmation"})
+        return True
+    print("perpbot: --adopt-account takes this account over from any other perp-bot that traded it: its orders are\n"
+          "  canceled and its positions adopted. Two bots on one account double every position and cancel each\n"
+          "  other's stops. Is the other bot stopped for good? Type yes to continue: ", end="", file=out, flush=True)
+    answer = stdin.readline().strip().lower()
+    if answer != "yes":
+        print("perpbot: not taking the account over", file=out)
+        return False
+    return True
+
+
+def run_trade(settings: Settings, force: bool, adopt_account: bool = False) -> int:
     """Run the headless daemon until a signal stops it. Returns the exit code.
 
     Raises:
@@ -64,7 +81,7 @@ def run_trade(settings: Settings, force: bool) -> int:
     sink = AlertSink.from_settings(settings)
     engine = server = watchdog = storage = telegram = None
     try:
-        engine = build_engine(settings, force=force, events=alert_hook(sink))
+        engine = build_engine(settings, force=force, events=alert_hook(sink), adopt_account=adopt_account)
         server = StateServer(settings.socket_path, engine.handle)
         server.start()
         state = engine.state

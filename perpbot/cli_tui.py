@@ -19,7 +19,7 @@ from perpbot.ops.logging import setup_logging
 log = logging.getLogger(__name__)
 
 
-def run_dashboard(settings: Settings, force: bool) -> int:
+def run_dashboard(settings: Settings, force: bool, adopt_account: bool = False) -> int:
     """`perpbot`: host the engine (paper unless configured live) and show it. Returns the exit code."""
     from perpbot.cli_daemon import alert_hook
     from perpbot.ops.alerts import AlertSink
@@ -27,7 +27,7 @@ def run_dashboard(settings: Settings, force: bool) -> int:
 
     sink = AlertSink.from_settings(settings)
     try:
-        return _run_app(EngineSession(settings, force=force, events=alert_hook(sink)))
+        return _run_app(EngineSession(settings, force=force, events=alert_hook(sink), adopt_account=adopt_account))
     finally:
         sink.close()
 

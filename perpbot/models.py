@@ -76,3 +76,11 @@ class Trade:
     @property
     def is_open(self) -> bool:
         return self.exit_time is None
+
+    @property
+    def by_hand(self) -> bool:
+        """Opened outside the bot (live: found on the exchange): it is protected, not traded by the strategy."""
+        return self.entry_reason in HAND_REASONS
+
+
+HAND_REASONS = ("manual", "other-bot")

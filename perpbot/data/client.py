@@ -151,9 +151,10 @@ class HyperliquidClient:
 
     # --- transport ---------------------------------------------------------------------
 
-    def post_info(self, body: dict[str, Any]) -> Any:
-        """POST any /info body and return the decoded JSON (with budget and retries)."""
-        return self._request(body, lambda data: data)
+    def post_info(self, body: dict[str, Any], parse: Callable[[Any], T] | None = None) -> Any:
+        """POST any /info body and return the decoded JSON, or `parse` of it (with budget and retries;
+        a body `parse` cannot read is retried like a garbled one)."""
+        return self._request(body, parse if parse is not None else (lambda data: data))
 
     def _request(self, body: dict[str, Any], parse: Callable[[Any], T]) -> T:
         kind = str(body.get("type", "?"))

@@ -17,63 +17,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from perpbot.data import storage
+from perpbot.data.ledger_store import _TRADE_COLUMNS, LedgerStore, _trade_from_row, _trade_row
+from perpbot.data.schema import SCHEMA_VERSION, apply_migrations
 from perpbot.errors import StorageError
-from perpbot.models import Candle, FundingRate, Side, Trade
+from perpbot.models import Candle, FundingRate, Trade
 
 if TYPE_CHECKING:
     import sqlite_utils
 
-SCHEMA_VERSION = 2
-
-_MIGRATIONS: dict[int, list[str]] = {
-    1: [
-        """CREATE TABLE IF NOT EXISTS candles (
-            symbol TEXT NOT NULL, interval TEXT NOT NULL, t INTEGER NOT NULL,
-            open REAL NOT NULL, high REAL NOT NULL, low REAL NOT NULL, close REAL NOT NULL,
-            volume REAL NOT NULL, n INTEGER NOT NULL DEFAULT 0,
-            PRIMARY KEY (symbol, interval, t)) WITHOUT ROWID""",
-        """CREATE TABLE IF NOT EXISTS funding_rates (
-            symbol TEXT NOT NULL, time INTEGER NOT NULL, rate REAL NOT NULL,
-            premium REAL NOT NULL DEFAULT 0,
-            PRIMARY KEY (symbol, time)) WITHOUT ROWID""",
-        """CREATE TABLE IF NOT EXISTS prediction_snapshots (
-            id INTEGER PRIMARY KEY, source TEXT NOT NULL, market_id TEXT NOT NULL,
-            question TEXT NOT NULL DEFAULT '', probability REAL, status TEXT NOT NULL DEFAULT 'ok',
-            fetched_at INTEGER NOT NULL, detail TEXT NOT NULL DEFAULT '')""",
-        "CREATE INDEX IF NOT EXISTS idx_pred_market ON prediction_snapshots (source, market_id, fetched_at)",
-        "CREATE INDEX IF NOT EXISTS idx_pred_time ON prediction_snapshots (fetched_at)",
-        """CREATE TABLE IF NOT EXISTS trades (
-            id INTEGER PRIMARY KEY, mode TEXT NOT NULL, symbol TEXT NOT NULL, side TEXT NOT NULL,
-            size REAL NOT NULL, entry_time INTEGER NOT NULL, entry_price REAL NOT NULL,
-            exit_time INTEGER, exit_price REAL, stop_price REAL,
-            fees REAL NOT NULL DEFAULT 0, funding REAL NOT NULL DEFAULT 0, pnl REAL,
-            exit_reason TEXT, entry_reason TEXT NOT NULL DEFAULT '',
-            expected_entry_price REAL, expected_exit_price REAL,
-            entry_cloid TEXT UNIQUE, exit_cloid TEXT UNIQUE)""",
-        "CREATE INDEX IF NOT EXISTS idx_trades_entry ON trades (entry_time)",
-        "CREATE INDEX IF NOT EXISTS idx_trades_exit ON trades (exit_time)",
-        "CREATE INDEX IF NOT EXISTS idx_trades_open ON trades (mode, exit_time, symbol)",
-        """CREATE TABLE IF NOT EXISTS bot_state (
-            key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL DEFAULT 0)""",
-    ],
-    # The audit trail of remote commands (Telegram): who sent what, when, and what came of it.
-    2: [
-        """CREATE TABLE IF NOT EXISTS remote_commands (
-            id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, channel TEXT NOT NULL, chat_id TEXT NOT NULL,
-            user_id TEXT NOT NULL, user_name TEXT NOT NULL DEFAULT '', command TEXT NOT NULL,
-            result TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', finished_ms INTEGER)""",
-        "CREATE INDEX IF NOT EXISTS idx_remote_commands_time ON remote_commands (at_ms)",
-    ],
-}
-
 _REMOTE_COLUMNS = ("id", "at_ms", "channel", "chat_id", "user_id", "user_name", "command", "result", "detail",
                    "finished_ms")
-
-_TRADE_COLUMNS = (
-    "id", "mode", "symbol", "side", "size", "entry_time", "entry_price", "exit_time", "exit_price",
-    "stop_price", "fees", "funding", "pnl", "exit_reason", "entry_reason", "expected_entry_price",
-    "expected_exit_price", "entry_cloid", "exit_cloid",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +71,7 @@ class PredictionSnapshot:
     detail: str = ""
 
 
-class Store:
+class Store(LedgerStore):
     """The bot's SQLite database.
 
     Args:
@@ -188,11 +141,7 @@ class Store:
                 f"database {self.path} has schema v{version}, newer than this perp-bot (v{SCHEMA_VERSION})",
                 "upgrade perp-bot",
             )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            with conn:
-                for statement in _MIGRATIONS[target]:
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {target}")
+        apply_migrations(conn, version)
         return SCHEMA_VERSION
 
     # --- candles -----------------------------------------------------------------------
@@ -464,15 +413,3 @@ class Store:
             (start, end),
         ).fetchall()
         return [PredictionSnapshot(*r) for r in rows]
-
-
-def _trade_row(trade: Trade) -> dict[str, Any]:
-    row = {name: getattr(trade, name) for name in _TRADE_COLUMNS}
-    row["side"] = trade.side.value
-    return row
-
-
-def _trade_from_row(row: Sequence[Any]) -> Trade:
-    values = dict(zip(_TRADE_COLUMNS, row))
-    values["side"] = Side(values["side"])
-    return Trade(**values)

@@ -7,6 +7,7 @@ turns those into one MalformedResponseError naming the request type.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,13 @@ class Position:
     position_value: float
     unrealized_pnl: float
     return_on_equity: float
+    funding_since_open: float = 0.0  # cumFunding.sinceOpen: paid since the position opened (negative: received)
+
+    @property
+    def mark_px(self) -> float | None:
+        """The exchange's mark, as positionValue / |size|."""
+        # positionValue is rounded to the cent: 6 significant figures is all the quotient holds.
+        return float(f"{self.position_value / abs(self.size):.6g}") if self.size else None
 
     @property
     def side(self) -> Side:
@@ -100,8 +108,9 @@ class Fill:
     oid: int
     crossed: bool
     fee: float
-    tid: int
+    tid: int  # the exchange's identity of a fill (one ledger row per tid)
     cloid: str | None = None
+    liquidation: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +231,7 @@ def parse_account(data: Any) -> AccountState:
                 position_value=float(p["positionValue"]),
                 unrealized_pnl=float(p["unrealizedPnl"]),
                 return_on_equity=float(p["returnOnEquity"]),
+                funding_since_open=float((p.get("cumFunding") or {}).get("sinceOpen") or 0.0),
             )
         )
     return AccountState(
@@ -251,10 +261,17 @@ def parse_fills(data: Any) -> list[Fill]:
             symbol=str(f["coin"]), px=float(f["px"]), sz=float(f["sz"]), side=_side(f["side"]), time=int(f["time"]),
             start_position=float(f["startPosition"]), dir=str(f["dir"]), closed_pnl=float(f["closedPnl"]),
             hash=str(f["hash"]), oid=int(f["oid"]), crossed=bool(f["crossed"]), fee=float(f.get("fee") or 0.0),
-            tid=int(f.get("tid") or 0), cloid=f.get("cloid"),
+            tid=int(f["tid"]) if f.get("tid") is not None else _synthetic_tid(f), cloid=f.get("cloid"),
+            liquidation=f.get("liquidation") is not None,
         )
         for f in data
     ]
+
+
+def _synthetic_tid(fill: dict[str, Any]) -> int:
+    """A stable negative id for a fill without `tid` (never seen from the exchange; a guard)."""
+    key = "|".join(str(fill.get(k)) for k in ("hash", "oid", "time", "px", "sz", "side", "startPosition"))
+    return -int(hashlib.sha256(key.encode()).hexdigest()[:13], 16)
 
 
 def parse_order_status(data: Any) -> OrderStatus:

@@ -22,8 +22,10 @@ from perpbot.config import Settings
 from perpbot.data.db import Store
 from perpbot.data.ingest import DataIngestor
 from perpbot.errors import ExchangeError, StorageError
+from perpbot.execution.engine_commands import EngineCommands
 from perpbot.execution.engine_parts import (
     EventHook,
+    PassFailures,
     PendingBook,
     PendingEntry,
     RegimeSource,
@@ -37,7 +39,6 @@ from perpbot.execution.engine_parts import (
     side_of,
 )
 from perpbot.execution.executor import Executor
-from perpbot.ipc.protocol import error, ok
 from perpbot.ipc.state import EngineState
 from perpbot.models import Side, Trade
 from perpbot.ops.health import Heartbeat
@@ -56,7 +57,7 @@ def _no_events(event: str, fields: dict[str, Any]) -> None:
     return None
 
 
-class TradingEngine:
+class TradingEngine(EngineCommands):
     """Owns the tick loop over one store, client, feed, executor and risk manager (see build_engine)."""
 
     def __init__(self, settings: Settings, store: Store, client: Any, feed: Any, executor: Executor,
@@ -87,6 +88,7 @@ class TradingEngine:
         self.heartbeat: Heartbeat | None = None
         self.tick_ms: deque[float] = deque(maxlen=1000)  # wall ms of the last ticks (bench/tick.py)
         self._equity: float | None = None
+        self.failures = PassFailures()
         self._pool = ThreadPoolExecutor(max_workers=min(8, max(1, len(self.symbols))), thread_name_prefix="ingest")
         self.storage = StorageFault(store, risk, self._emit)
 
@@ -118,24 +120,29 @@ class TradingEngine:
         self.start()
         next_tick = floor_ms(self.clock.now_ms(), self.step_ms) + self.step_ms
         while not self._stop.is_set():
-            now = self.clock.now_ms()
-            failed = True
-            try:
-                if now >= next_tick:
-                    self.tick(now)
-                    next_tick = floor_ms(now, self.step_ms) + self.step_ms
-                else:
-                    self.poll(now)
-                failed = False
-            except ExchangeError as exc:  # transient by nature here: the next pass tries again
-                log.warning("engine_pass_failed", extra={"error": str(exc)})
-                self._emit("error", text=f"engine pass failed: {exc.message}")
-            except StorageError as exc:  # a full disk, a read-only file: hold entries, retry next pass
-                self.storage.failed(exc)
-            wait_s = min((next_tick - self.clock.now_ms()) / 1000, self.settings.execution.tick_seconds)
-            # A failed tick is tried again at the next wake, not at once: no busy loop while a disk is full.
-            self._sleep(self.settings.execution.tick_seconds if failed else max(wait_s, 0.0))
+            next_tick, wait_s = self.pass_once(next_tick)
+            self._sleep(wait_s)
         log.info("engine_stopped")
+
+    def pass_once(self, next_tick: int) -> tuple[int, float]:
+        """One pass of run(): the tick if `next_tick` has come, else a poll. A failure of any kind is
+        logged and alerted (rate-limited) and retried a `tick_seconds` later; it never ends the loop.
+        Returns the next tick's time and the seconds to wait."""
+        now = self.clock.now_ms()
+        try:
+            if now >= next_tick:
+                self.tick(now)
+                next_tick = floor_ms(now, self.step_ms) + self.step_ms
+            else:
+                self.poll(now)
+        except StorageError as exc:  # a full disk, a read-only file: hold entries, retry at the next wake
+            self.storage.failed(exc)
+            return next_tick, self.settings.execution.tick_seconds
+        except Exception as exc:  # noqa: BLE001 - the daemon's boundary: no answer may end the loop
+            self.failures.failed(exc, self.clock.now_ms(), self._emit)
+            return next_tick, self.settings.execution.tick_seconds
+        self.failures.succeeded(self._emit)
+        return next_tick, max(min((next_tick - self.clock.now_ms()) / 1000, self.settings.execution.tick_seconds), 0.0)
 
     def stop(self) -> None:
         self._stop.set()
@@ -189,7 +196,7 @@ class TradingEngine:
             self._feed_upkeep(now)
             for trade in self.executor.sync(now):
                 self._booked(trade)
-            self._publish(now, full=self.executor.mode == "paper")
+            self._publish(now, full=True)
 
     def ingest(self, now: int) -> None:
         """Store the bars closed (and funding paid) since the last update; failures only warn.
@@ -241,10 +248,12 @@ class TradingEngine:
         return True
 
     def _exits(self, windows: dict[str, BarValues | None], now: int, boundary: int) -> set[str]:
-        """Timeouts, then signal exits; the symbols whose bar they used up."""
+        """Timeouts, then signal exits (of the bot's own trades); the symbols whose bar they used up."""
         used = set()
         for trade in self.executor.open_trades():
             values = windows.get(trade.symbol)
+            if trade.by_hand:
+                continue  # a position opened by hand is the owner's to close; the bot keeps it under a stop
             if self.risk.is_timed_out(trade.entry_time, now):
                 reason = "timeout"
                 self._decided(trade.symbol, boundary, values, TIMEOUT)
@@ -264,12 +273,14 @@ class TradingEngine:
     def _entries(self, windows: dict[str, BarValues | None], used: set[str], boundary: int, now: int,
                  regime: Any) -> None:
         held = {t.symbol for t in self.executor.open_trades()}
+        unresolved = set(self.executor.unresolved_symbols())  # an entry of unknown outcome is a position
+        self._hold_for_executor()
         for symbol in self.symbols:
             values = windows.get(symbol)
             if symbol in used or symbol in held:
                 continue  # its row is the exit decision's
             d = decide(values or NO_DATA, None, self.params)
-            if symbol in self.pending.items or d.action not in ENTRIES:
+            if symbol in self.pending.items or symbol in unresolved or d.action not in ENTRIES:
                 self._decided(symbol, boundary, values, d, "pending_order" if d.action in ENTRIES else None)
                 continue
             check = self.risk.check_entry(symbol, self._open_symbols(), regime, now)
@@ -334,8 +345,16 @@ class TradingEngine:
                    symbol=trade.symbol, reason=trade.exit_reason, pnl=trade.pnl, price=trade.exit_price)
         self._note_cap(None)
 
+    def _hold_for_executor(self) -> None:
+        """The executor's own reasons to refuse entries (a live reconciliation that has not succeeded,
+        another perp-bot on the account) hold entries like a storage fault: risk reason `account`."""
+        blocks = self.executor.entry_blocks()
+        self.risk.hold("account", "; ".join(blocks) if blocks else None)
+
     def _open_symbols(self) -> list[str]:
-        return [t.symbol for t in self.executor.open_trades()] + list(self.pending.items)
+        """Symbols holding a position, a delayed entry, or an entry whose outcome is not known yet."""
+        held = [t.symbol for t in self.executor.open_trades()] + list(self.pending.items)
+        return held + sorted(set(self.executor.unresolved_symbols()) - set(held))
 
     # --- upkeep, events, state --------------------------------------------------------------------
 
@@ -379,80 +398,32 @@ class TradingEngine:
         if full or self._equity is None:
             self._equity = self.executor.equity()
             self.risk.note_equity(self._equity, now)
-        positions, marks = [], {}
-        unrealized = getattr(self.executor, "unrealized", None)
-        for trade in self.executor.open_trades():
-            mark = self.feed.mid(trade.symbol)
-            marks[trade.symbol] = mark
-            pnl = unrealized(trade, mark, now) if unrealized else None
-            positions.append(position_view(trade, mark, finite_or_none(pnl), self.risk.timeout_ms))
+        trades = self.executor.open_trades()
+        views = self.executor.position_marks(trades, now)
+        positions = [position_view(t, views.get(t.symbol, {}), self.risk.timeout_ms) for t in trades]
+        marks = {t.symbol: views.get(t.symbol, {}).get("mark") for t in trades}
         for symbol, price in self.feed.mids().items():
-            if symbol in self.symbols:
-                marks.setdefault(symbol, price)
+            if symbol in self.symbols and marks.get(symbol) is None:
+                marks[symbol] = price
         regime = self.regime.state
+        self._hold_for_executor()
         self.state.update(
             mode=self.executor.mode, paused=self.risk.paused, halted=self.risk.halt_reason is not None,
             halt_reason=self.risk.halt_reason, equity=self._equity, pnl_today=self.risk.pnl_today(now),
             regime=regime.regime.value, regime_score=finite_or_none(regime.score), feed=self.feed.health(),
             risk_blocks=self.risk.blocks(now, regime), cooldowns=self.risk.cooldowns(now), marks=marks,
+            unresolved=sorted(self.executor.unresolved_symbols()),
             positions=positions, pending=[{"symbol": p.symbol, "side": p.side, "fill_at": p.fill_ms}
                                           for p in self.pending.items.values()])
         if self.heartbeat is not None:
             self.heartbeat.beat(now, equity=self._equity, positions=len(positions))
 
-    # --- commands ---------------------------------------------------------------------------------
-
-    def handle(self, cmd: str, args: dict[str, Any]) -> dict[str, Any]:
-        """Answer one command (thread-safe): snapshot, ping, pause, resume, close {symbol}, flatten."""
-        if cmd == "snapshot":
-            return ok(self.state.snapshot())
-        if cmd == "ping":
-            return ok({"pong": True, "time": self.clock.now_ms(), "mode": self.executor.mode})
-        if cmd not in ("pause", "resume", "close", "flatten"):
-            return error(f"unknown command {cmd!r}; use snapshot, ping, pause, resume, close, flatten")
-        with self._lock:
-            now = self.clock.now_ms()
-            if cmd in ("pause", "resume"):
-                self.risk.set_paused(cmd == "pause", now)
-                log.info(f"engine_{cmd}d")
-                self._publish(now, full=False)
-                return ok({"paused": self.risk.paused})
-            if cmd == "close":
-                return self._close_symbol(args.get("symbol"), now)
-            return self._flatten(now)
-
-    def _close_symbol(self, symbol: Any, now: int) -> dict[str, Any]:
-        if not isinstance(symbol, str) or not symbol:
-            return error('close needs a symbol, e.g. {"cmd": "close", "symbol": "BTC"}')
-        symbol = symbol.upper()
-        trades = [t for t in self.executor.open_trades() if t.symbol == symbol]
-        if not trades:
-            return error(f"no open position on {symbol}")
-        closed = self._close_all(trades, "manual", now)
-        return ok({"closed": closed}) if closed else error(f"{symbol} could not be closed now; see the log")
-
-    def _flatten(self, now: int) -> dict[str, Any]:
-        for symbol in list(self.pending.items):
-            self.pending.pop(symbol, now)
-        closed = self._close_all(self.executor.open_trades(), "flatten", now)
-        left = [t.symbol for t in self.executor.open_trades()]
-        return ok({"closed": closed, "still_open": left})
-
-    def _close_all(self, trades: list[Trade], reason: str, now: int) -> list[dict[str, Any]]:
-        out = []
-        for trade in trades:
-            closed = self.executor.close(trade, reason, now)
-            if closed is not None:
-                self._booked(closed)
-                out.append({"symbol": closed.symbol, "side": closed.side.value, "pnl": closed.pnl,
-                            "exit_price": closed.exit_price})
-        self._publish(now, full=True)
-        return out
-
 
 def build_engine(settings: Settings, *, clock: Clock | None = None, force: bool = False,
-                 events: EventHook | None = None, feed: Any = None) -> TradingEngine:
-    """Compose the engine from settings (see engine_build.py); `feed` overrides the price feed."""
+                 events: EventHook | None = None, feed: Any = None, adopt_account: bool = False) -> TradingEngine:
+    """Compose the engine from settings (see engine_build.py); `feed` overrides the price feed;
+    `adopt_account` takes a live account over from another perp-bot the user confirmed is gone."""
     from perpbot.execution.engine_build import compose
 
-    return compose(TradingEngine, settings, clock=clock, force=force, events=events, feed=feed)
+    return compose(TradingEngine, settings, clock=clock, force=force, events=events, feed=feed,
+                   adopt_account=adopt_account)

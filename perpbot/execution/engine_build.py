@@ -69,7 +69,7 @@ def check_startup_halt(store: Store, settings: Settings, risk: RiskManager, mode
 
 
 def compose(engine_cls: Any, settings: Settings, *, clock: Clock | None, force: bool, events: EventHook | None,
-            feed: Any) -> Any:
+            feed: Any, adopt_account: bool = False) -> Any:
     """Build every part and the engine; on failure, close what was opened and re-raise."""
     for warning in check_storage(settings.db_path):  # the folder, a real write, free space, quick_check
         log.warning("storage_warning", extra={"warning": warning})  # the storage watch alerts it
@@ -103,7 +103,7 @@ def compose(engine_cls: Any, settings: Settings, *, clock: Clock | None, force: 
                 if events is not None:
                     events(event, {"text": text, **fields})
 
-            executor: Any = LiveExecutor.connect(settings, store, clock, client, alert=alert)
+            executor: Any = LiveExecutor.connect(settings, store, clock, client, alert=alert, adopt_account=adopt_account)
         else:
             executor = PaperExecutor(settings, store, feed.mid, risk.stop_price)
         poller = None

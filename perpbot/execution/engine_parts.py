@@ -1,5 +1,6 @@
 """Provides the engine's small parts: the closed-bar window, the regime source, pending entries,
-risk recovery after a crash, the positions view of the snapshot, and the storage-fault hold."""
+risk recovery after a crash, the count of failed passes, the positions view of the snapshot, and the
+storage-fault hold."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 from perpbot.clock import DAY_MS, MINUTE_MS, floor_ms
 from perpbot.config import Settings
 from perpbot.data.db import CandleArrays, Store
-from perpbot.errors import StorageError
+from perpbot.errors import PerpbotError, StorageError
 from perpbot.models import Side, Trade
 from perpbot.risk.manager import RiskManager
 from perpbot.signals.engine import BarValues, bar_values, compute_indicators
@@ -170,12 +171,51 @@ def recover_risk(store: Store, risk: RiskManager, mode: str, now_ms: int) -> lis
     return repaired
 
 
-def position_view(trade: Trade, mark: float | None, unrealized: float | None, timeout_ms: int) -> dict[str, Any]:
-    """One entry of the snapshot's `positions`."""
+class PassFailures:
+    """Failed passes of the tick loop in a row, logged and alerted.
+
+    The first failure of a streak alerts, later ones at most every `every_ms`; the `loud_after`-th
+    in a row alerts loudly once (the loop and the exchange-side stops stay either way).
+    """
+
+    def __init__(self, loud_after: int = 5, every_ms: int = 10 * MINUTE_MS) -> None:
+        self.loud_after, self.every_ms = loud_after, every_ms
+        self.streak = 0
+        self.last: Exception | None = None  # the latest failure (tests and the log)
+        self._alerted_ms: int | None = None
+
+    def failed(self, exc: Exception, now_ms: int, emit: Callable[..., None]) -> None:
+        """One failed tick or poll: logged, alerted (rate-limited); the next pass retries."""
+        self.streak += 1
+        self.last = exc
+        text = exc.message if isinstance(exc, PerpbotError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, PerpbotError):
+            log.warning("engine_pass_failed", extra={"error": str(exc), "streak": self.streak})
+        else:  # an answer nobody knew how to read: keep the traceback for the bug report
+            log.exception("engine_pass_failed", extra={"error": text, "streak": self.streak})
+        if self.streak == self.loud_after:
+            self._alerted_ms = now_ms
+            emit("error", text=f"ENGINE FAILING: {self.streak} passes in a row failed ({text}); "
+                               "the loop keeps trying and the exchange-side stops stay")
+        elif self._alerted_ms is None or now_ms - self._alerted_ms >= self.every_ms:
+            self._alerted_ms = now_ms
+            emit("error", text=f"engine pass failed, retrying: {text}")
+
+    def succeeded(self, emit: Callable[..., None]) -> None:
+        """End a streak (a long one says so)."""
+        if self.streak >= self.loud_after:
+            emit("error", text=f"engine recovered after {self.streak} failed passes")
+        self.streak, self._alerted_ms = 0, None
+
+
+def position_view(trade: Trade, mark: dict[str, Any], timeout_ms: int) -> dict[str, Any]:
+    """One entry of the snapshot's `positions`; `mark` holds mark, unrealized_pnl and, live, the
+    exchange's liquidation_px and margin_used."""
     return {
         "symbol": trade.symbol, "side": trade.side.value, "size": trade.size, "entry_price": trade.entry_price,
-        "mark": mark, "unrealized_pnl": unrealized, "stop": trade.stop_price, "opened_at": trade.entry_time,
-        "timeout_at": trade.entry_time + timeout_ms,
+        "mark": mark.get("mark"), "unrealized_pnl": finite_or_none(mark.get("unrealized_pnl")),
+        "liquidation_px": mark.get("liquidation_px"), "margin_used": mark.get("margin_used"),
+        "stop": trade.stop_price, "opened_at": trade.entry_time, "timeout_at": trade.entry_time + timeout_ms,
     }
 
 

@@ -102,9 +102,10 @@ class ExchangeTransport:
         try:
             data = json.loads(response.content)
         except ValueError as exc:
-            raise MalformedResponseError(f"{kind} action answered with non-JSON: {response.text[:80]!r}") from exc
+            # A 200 whose body is garbled: the action ran or not, nobody can tell from this.
+            raise ActionOutcomeUnknown(f"{kind} action answered with non-JSON: {response.text[:80]!r}") from exc
         if not isinstance(data, dict) or data.get("status") not in ("ok", "err"):
-            raise MalformedResponseError(f"{kind} action answered with an unexpected body: {response.text[:200]!r}")
+            raise ActionOutcomeUnknown(f"{kind} action answered with an unexpected body: {response.text[:200]!r}")
         if data["status"] == "err":
             text = str(data.get("response"))
             if text.startswith("Invalid nonce"):
@@ -117,9 +118,12 @@ class ExchangeTransport:
 def statuses(response: dict[str, Any]) -> list[Any]:
     """The per-order (or per-cancel) statuses of an ok answer."""
     try:
-        return list(response["data"]["statuses"])
+        out = list(response["data"]["statuses"])
     except (KeyError, TypeError) as exc:
         raise MalformedResponseError(f"answer without statuses: {json.dumps(response)[:200]}") from exc
+    if not out:
+        raise MalformedResponseError(f"answer with no status: {json.dumps(response)[:200]}")
+    return out
 
 
 # --- account reads ---------------------------------------------------------------------------------
@@ -142,29 +146,51 @@ class ExchangeOrder:
     timestamp: int
 
 
+    @property
+    def is_stop(self) -> bool:
+        """A reduce-only stop-loss trigger (a take-profit is not protection)."""
+        return self.is_trigger and self.reduce_only and self.order_type.startswith("Stop")
+
+
+def _parse_orders(data: Any) -> list[ExchangeOrder]:
+    if not isinstance(data, list):
+        raise TypeError(f"expected a list of orders, got {type(data).__name__}")
+    return [ExchangeOrder(str(o["coin"]), Side.LONG if o["side"] == "B" else Side.SHORT, float(o["sz"]),
+                          float(o["limitPx"]), int(o["oid"]), o.get("cloid"), bool(o.get("isTrigger")),
+                          float(o["triggerPx"]) if o.get("isTrigger") else None, bool(o.get("reduceOnly")),
+                          str(o.get("orderType", "")), int(o["timestamp"])) for o in data]
+
+
 def frontend_open_orders(client: HyperliquidClient, user: str) -> list[ExchangeOrder]:
-    data = client.post_info({"type": "frontendOpenOrders", "user": user})
-    try:
-        return [ExchangeOrder(str(o["coin"]), Side.LONG if o["side"] == "B" else Side.SHORT, float(o["sz"]),
-                              float(o["limitPx"]), int(o["oid"]), o.get("cloid"), bool(o.get("isTrigger")),
-                              float(o["triggerPx"]) if o.get("isTrigger") else None, bool(o.get("reduceOnly")),
-                              str(o.get("orderType", "")), int(o["timestamp"])) for o in data]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise MalformedResponseError(f"malformed frontendOpenOrders response: {exc}") from exc
+    """The account's open orders (TP/SL children of a resting parent included, once, at top level)."""
+    return client.post_info({"type": "frontendOpenOrders", "user": user}, _parse_orders)
+
+
+FILLS_PER_ANSWER = 2000  # userFillsByTime returns at most this many, oldest first
 
 
 def user_fills_by_time(client: HyperliquidClient, user: str, start_ms: int, end_ms: int | None = None) -> list[Fill]:
-    body: dict[str, Any] = {"type": "userFillsByTime", "user": user, "startTime": start_ms}
-    if end_ms is not None:
-        body["endTime"] = end_ms
-    try:
-        return records.parse_fills(client.post_info(body))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise MalformedResponseError(f"malformed userFillsByTime response: {exc}") from exc
+    """Fills with start_ms <= time (<= end_ms), oldest first, paged past the 2000 an answer holds."""
+    out: list[Fill] = []
+    cursor = start_ms
+    for _ in range(100):
+        body: dict[str, Any] = {"type": "userFillsByTime", "user": user, "startTime": cursor}
+        if end_ms is not None:
+            body["endTime"] = end_ms
+        page = client.post_info(body, records.parse_fills)
+        out += page
+        if len(page) < FILLS_PER_ANSWER or max(f.time for f in page) <= cursor:
+            break
+        cursor = max(f.time for f in page)  # that millisecond again: its fills are deduplicated by tid
+    return list({f.tid: f for f in out}.values())
+
+
+def _parse_role(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict) or "role" not in data:
+        raise ValueError(f"not a userRole answer: {json.dumps(data)[:200]}")
+    return data
 
 
 def user_role(client: HyperliquidClient, address: str) -> dict[str, Any]:
-    data = client.post_info({"type": "userRole", "user": address})
-    if not isinstance(data, dict) or "role" not in data:
-        raise MalformedResponseError(f"malformed userRole response: {json.dumps(data)[:200]}")
-    return data
+    """The exchange's userRole answer for `address` (a garbled one is retried like any other)."""
+    return client.post_info({"type": "userRole", "user": address}, _parse_role)

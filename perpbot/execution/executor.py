@@ -40,6 +40,18 @@ class Executor(Protocol):
     def open_trades(self) -> list[Trade]:
         ...
 
+    def unresolved_symbols(self) -> set[str]:
+        """Symbols with an entry sent whose outcome is not known yet: they count as open positions."""
+        ...
+
+    def entry_blocks(self) -> list[str]:
+        """Why the executor refuses new entries now (empty: it does not)."""
+        ...
+
+    def position_marks(self, trades: list[Trade], now_ms: int) -> dict[str, dict[str, Any]]:
+        """By symbol: mark, unrealized_pnl (and live: liquidation_px, margin_used)."""
+        ...
+
     def equity(self) -> float:
         ...
 

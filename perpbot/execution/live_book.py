@@ -1,13 +1,19 @@
-"""Provides live trading's durable bookkeeping in bot_state: order intents, stop ids, partial exits.
+"""Provides live trading's durable notes in bot_state: order intents, stops, the fills cursor, the instance.
 
-Write-ahead: an order's intent (what it is for, the price expected, the stop it needs) is saved
-under its cloid *before* the order is sent and dropped only once the trade row says what
-happened. A daemon killed in between leaves the intent behind, and reconciliation finishes the
-job from it: the exchange is asked what became of that cloid, and the trade is written as it
-would have been.
+Write-ahead: an order's intent (what it is for, the price expected) is saved under its cloid
+*before* the order is sent and dropped only once the exchange's answer is booked. A daemon killed
+in between leaves the intent behind; reconciliation asks the exchange what became of that cloid and
+books it as it would have been. Until then an entry intent counts as a position on its coin.
 
-Keys: `live:intents` {cloid: intent}, `live:stops` {entry cloid: stop cloid}, `live:realized`
-{entry cloid: {"pnl", "fees"}} for exits that filled in part.
+Keys:
+  live:intents   {cloid: intent}
+  live:stops     {entry cloid: {"cloid", "px", "prev", "v"}}: the trade's stop order, the trigger the bot
+                 last set, the one before (a move that may not have landed) and the cloid's version
+  live:fills     the time from which the exchange's fills are read (fills are booked by tid, so
+                 reading some twice is harmless)
+  live:instance  {"id", "since", "adopted": {id: ms}}: this bot's instance id (in every cloid), when it
+                 first traded, and instances of other bots it took the account over from
+  live:realized  {entry cloid: {"pnl", "fees"}}: partial exits of databases from before fill identity
 """
 
 from __future__ import annotations
@@ -15,18 +21,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from perpbot.execution.live_orders import Execution
-from perpbot.models import Side, Trade
+from perpbot.execution.signing import new_instance_id
 from perpbot.risk.state import StatePort
 
 KEY_INTENTS = "live:intents"
 KEY_STOPS = "live:stops"
 KEY_REALIZED = "live:realized"
+KEY_FILLS = "live:fills"
+KEY_INSTANCE = "live:instance"
 
 
 @dataclass(frozen=True, slots=True)
 class Intent:
-    """Why an order was sent (kind: entry, exit or stop)."""
+    """Why an order was sent (kind: entry or exit)."""
 
     kind: str
     symbol: str
@@ -36,8 +43,31 @@ class Intent:
     reason: str
     sent_ms: int
     stop_px: float | None = None
-    entry_cloid: str | None = None  # exits and stops: the trade they belong to
+    entry_cloid: str | None = None  # exits: the trade they belong to
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StopRecord:
+    """A trade's stop as the bot last set it."""
+
+    cloid: str
+    px: float | None = None  # the trigger the bot last asked for
+    prev: float | None = None  # the trigger before that, until the change is seen on the exchange
+    v: int = 0  # the cloid's version (a replaced stop gets the next)
+
+    def is_ours(self, trigger: float) -> bool:
+        """A trigger the bot set (else someone moved the stop by hand)."""
+        return any(p is not None and abs(p - trigger) <= 1e-9 * max(abs(p), 1.0) for p in (self.px, self.prev))
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """This bot's identity on the account."""
+
+    id: str
+    since: int
+    adopted: dict[str, int] = field(default_factory=dict)  # another instance's id -> when it was taken over
 
 
 class LiveBook:
@@ -49,7 +79,7 @@ class LiveBook:
     def _get(self, key: str) -> dict[str, Any]:
         return dict(self.state.get_state(key, {}) or {})
 
-    def _put(self, key: str, value: dict[str, Any], now_ms: int) -> None:
+    def _put(self, key: str, value: Any, now_ms: int) -> None:
         self.state.set_state(key, value, now_ms)
 
     # intents
@@ -67,31 +97,32 @@ class LiveBook:
             self._put(KEY_INTENTS, intents, now_ms)
 
     # stops
+    def stop(self, entry_cloid: str) -> StopRecord | None:
+        raw = self._get(KEY_STOPS).get(entry_cloid)
+        if raw is None:
+            return None
+        return StopRecord(raw) if isinstance(raw, str) else StopRecord(**raw)  # a string: before records
+
     def stop_cloid(self, entry_cloid: str) -> str | None:
-        return self._get(KEY_STOPS).get(entry_cloid)
+        record = self.stop(entry_cloid)
+        return record.cloid if record is not None else None
 
-    def stops(self) -> dict[str, str]:
-        return self._get(KEY_STOPS)
+    def stops(self) -> dict[str, StopRecord]:
+        return {key: rec for key in self._get(KEY_STOPS) if (rec := self.stop(key)) is not None}
 
-    def set_stop(self, entry_cloid: str, stop_cloid: str | None, now_ms: int) -> None:
+    def set_stop(self, entry_cloid: str, record: StopRecord | None, now_ms: int) -> None:
         stops = self._get(KEY_STOPS)
-        if stop_cloid is None:
+        if record is None:
             stops.pop(entry_cloid, None)
         else:
-            stops[entry_cloid] = stop_cloid
+            stops[entry_cloid] = asdict(record)
         self._put(KEY_STOPS, stops, now_ms)
 
-    # partial exits
-    def realized(self, entry_cloid: str) -> tuple[float, float]:
-        """(pnl, fees) of exit fills booked before the trade closed in full."""
-        raw = self._get(KEY_REALIZED).get(entry_cloid) or {}
+    # partial exits of old databases
+    def realized(self, entry_cloid: str | None) -> tuple[float, float]:
+        """(pnl, fees) of exit fills booked before fills had identities and the trade closed in full."""
+        raw = self._get(KEY_REALIZED).get(entry_cloid or "") or {}
         return float(raw.get("pnl", 0.0)), float(raw.get("fees", 0.0))
-
-    def add_realized(self, entry_cloid: str, pnl: float, fees: float, now_ms: int) -> None:
-        realized = self._get(KEY_REALIZED)
-        old = realized.get(entry_cloid) or {"pnl": 0.0, "fees": 0.0}
-        realized[entry_cloid] = {"pnl": old["pnl"] + pnl, "fees": old["fees"] + fees}
-        self._put(KEY_REALIZED, realized, now_ms)
 
     def clear_trade(self, entry_cloid: str, now_ms: int) -> None:
         for key in (KEY_STOPS, KEY_REALIZED):
@@ -99,28 +130,26 @@ class LiveBook:
             if values.pop(entry_cloid, None) is not None:
                 self._put(key, values, now_ms)
 
+    # the fills cursor
+    def fills_since(self) -> int | None:
+        value = self.state.get_state(KEY_FILLS)
+        return int(value) if value is not None else None
 
-def trade_from_entry(intent: Intent, execution: Execution, cloid: str, now_ms: int, stop_px: float | None) -> Trade:
-    """The open trade an entry fill makes (size and price as filled, not as asked)."""
-    return Trade(symbol=intent.symbol, side=Side(intent.side), size=execution.size,
-                 entry_time=execution.time_ms or now_ms, entry_price=float(execution.avg_px or intent.expected_px),
-                 mode="live", stop_price=stop_px, fees=execution.fees, entry_reason=intent.reason,
-                 expected_entry_price=intent.expected_px, entry_cloid=cloid)
+    def set_fills_since(self, ms: int, now_ms: int) -> None:
+        self._put(KEY_FILLS, int(ms), now_ms)
 
+    # the instance
+    def instance(self, now_ms: int) -> Instance:
+        """This database's instance, created (with a fresh id) the first time live trading starts."""
+        raw = self.state.get_state(KEY_INSTANCE)
+        if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+            return Instance(raw["id"], int(raw.get("since") or now_ms), dict(raw.get("adopted") or {}))
+        instance = Instance(new_instance_id(), now_ms)
+        self._put(KEY_INSTANCE, asdict(instance), now_ms)
+        return instance
 
-def close_trade(trade: Trade, exits: list[Execution], reason: str, expected_px: float | None, now_ms: int,
-                funding: float, earlier: tuple[float, float] = (0.0, 0.0)) -> Trade:
-    """Book the exit of `trade` from its exit fills (price = their VWAP; pnl net of fees and funding)."""
-    filled = [e for e in exits if e.filled]
-    size = sum(e.size for e in filled)
-    exit_fees = sum(e.fees for e in filled) + earlier[1]
-    gross = sum(e.closed_pnl for e in filled) + earlier[0]
-    trade.exit_price = sum(float(e.avg_px or 0.0) * e.size for e in filled) / size if size else expected_px
-    trade.exit_time = max((e.time_ms or now_ms for e in filled), default=now_ms)
-    trade.exit_reason = reason
-    trade.expected_exit_price = expected_px
-    trade.exit_cloid = filled[-1].cloid if filled else None
-    trade.fees += exit_fees
-    trade.funding = funding
-    trade.pnl = gross - trade.fees - funding
-    return trade
+    def adopt(self, instance: Instance, others: set[str], now_ms: int) -> Instance:
+        """Record that this instance took the account over from `others` now."""
+        taken = Instance(instance.id, instance.since, {**instance.adopted, **{o: now_ms for o in others}})
+        self._put(KEY_INSTANCE, asdict(taken), now_ms)
+        return taken

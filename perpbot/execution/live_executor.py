@@ -5,6 +5,11 @@ is derived, and the exchange's userRole must show it is the trading account (HL_
 or its own) or an API wallet that account approved. Then leverage is set per symbol, and a
 reconciliation pass brings the DB in line with the exchange before the first decision (and so
 before the losing-weeks halt is judged). The key itself never leaves `Signer`.
+
+Only two things stop a start: a key that may not trade, and another perp-bot trading the account
+(account_guard.py; `--adopt-account` takes it over once the user confirms the other is gone). A
+reconciliation that fails at startup (the exchange answering badly) is not fatal: the bot alerts,
+leaves every stop where it is, refuses new entries, and tries again with backoff until it succeeds.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from perpbot.clock import Clock
 from perpbot.config import Settings
 from perpbot.data.client import HyperliquidClient
 from perpbot.data.db import Store
-from perpbot.errors import ConfigError, OrderRejected
+from perpbot.data.records import AccountState
+from perpbot.errors import ConfigError, ExchangeError
 from perpbot.execution.exchange_api import ExchangeTransport, user_role
 from perpbot.execution.live_orders import OrderDesk
 from perpbot.execution.live_trader import Alert, LiveTrader
@@ -25,6 +31,8 @@ from perpbot.execution.signing import NonceManager, Signer, check_address, resol
 from perpbot.models import Side, Trade
 
 log = logging.getLogger(__name__)
+
+RETRY_FIRST_MS = 1_000  # the first look-up again of an unknown outcome (then doubling)
 
 
 class LiveExecutor:
@@ -35,16 +43,22 @@ class LiveExecutor:
 
     mode = "live"
 
-    def __init__(self, trader: LiveTrader, transport: ExchangeTransport, signer_address: str) -> None:
+    def __init__(self, trader: LiveTrader, transport: ExchangeTransport, signer_address: str,
+                 adopt_account: bool = False) -> None:
         self.trader = trader
         self.transport = transport
         self.signer_address = signer_address
+        self.adopt_account = adopt_account
         self.reconciler = Reconciler(trader)
         self.last_reconcile_ms: int | None = None
+        self.failed: str | None = None  # why the last reconciliation failed (entries wait for one to succeed)
+        self._retry: tuple[int, int] | None = None  # (next look-up time, current delay) while something is unknown
+        self._account: AccountState | None = None
+        self._conflict: str | None = None  # another bot seen (alerted once per change)
 
     @classmethod
     def connect(cls, settings: Settings, store: Store, clock: Clock, client: HyperliquidClient | None = None,
-                alert: Alert | None = None) -> LiveExecutor:
+                alert: Alert | None = None, adopt_account: bool = False) -> LiveExecutor:
         """Validate the key and account against the exchange and build the executor.
 
         Raises:
@@ -69,7 +83,8 @@ class LiveExecutor:
         desk = OrderDesk(transport, client, account, clock, retry_delay_s=settings.exchange.retry_backoff_s)
         log.info("live_connected", extra={"account": account, "signer": signer.address, "url": settings.exchange.url,
                                           "agent": signer.address != account})
-        return cls(LiveTrader(settings, store, clock, client, desk, assets, alert), transport, signer.address)
+        return cls(LiveTrader(settings, store, clock, client, desk, assets, alert), transport, signer.address,
+                   adopt_account)
 
     @property
     def account(self) -> str:
@@ -82,22 +97,61 @@ class LiveExecutor:
     # --- startup and upkeep --------------------------------------------------------------------
 
     def start(self, now_ms: int) -> list[Resolution]:
-        """Set each symbol's leverage, then reconcile. Returns what reconciliation changed."""
+        """Set each symbol's leverage, then reconcile. Returns what reconciliation changed.
+
+        Raises:
+            ConfigError: another perp-bot trades this account (and adopt_account is off).
+        """
         t = self.trader
         for symbol in t.settings.data.symbols:
             asset = t.assets[symbol]
             leverage = max(1, min(int(round(t.settings.risk.leverage)), asset.max_leverage))
             try:
                 t.desk.transport.send(update_leverage_action(asset.index, leverage, is_cross=True))
-            except OrderRejected as exc:
+            except ExchangeError as exc:
                 # E.g. an open isolated position: trading goes on at the exchange's current setting.
                 t.alert("error", f"{symbol} leverage not set to {leverage}x: {exc.message}")
-        return self.reconcile(now_ms)
+        out = self._reconcile_safely(now_ms, startup=True)
+        other = t.guard.message()
+        if other is not None and not self.adopt_account:
+            raise ConfigError(f"refusing to start: {other}",
+                              "stop the other bot (two bots on one account double every position and cancel each "
+                              "other's stops); if it is gone for good, start with --adopt-account")
+        if other is not None:
+            taken = t.guard.adopt(now_ms)
+            t.alert("reconciliation", f"account taken over from instance(s) {', '.join(sorted(taken))}: "
+                                      "their orders are canceled, their positions adopted", rule="adopt")
+            out += self._reconcile_safely(now_ms)
+        return out
 
-    def reconcile(self, now_ms: int) -> list[Resolution]:
+    def reconcile(self, now_ms: int, startup: bool = False) -> list[Resolution]:
         """Reconcile now (at startup, periodically, and after every feed reconnect)."""
         self.last_reconcile_ms = now_ms
-        return self.reconciler.run(now_ms)
+        out = self.reconciler.run(now_ms, startup)
+        if self.reconciler.account is not None:
+            self._account = self.reconciler.account
+        return out
+
+    def _reconcile_safely(self, now_ms: int, startup: bool = False) -> list[Resolution]:
+        """Reconcile; a failure is alerted and blocks new entries until a pass succeeds."""
+        try:
+            out = self.reconcile(now_ms, startup)
+        except Exception as exc:  # noqa: BLE001 - any failure here must leave the bot running with its stops
+            text = exc.message if isinstance(exc, ExchangeError) else f"{type(exc).__name__}: {exc}"
+            log.warning("reconcile_failed", extra={"error": text}, exc_info=not isinstance(exc, ExchangeError))
+            if self.failed is None:
+                self.trader.alert("error", f"reconciliation failed ({text}): no new entries until it succeeds; "
+                                           "stops stay on the exchange")
+            self.failed = text
+            return []
+        if self.failed is not None:
+            self.trader.alert("reconciliation", "reconciliation succeeded again: entries allowed", rule="recovered")
+        self.failed = None
+        other = self.trader.guard.message()
+        if other is not None and other != self._conflict and not startup:
+            self.trader.alert("error", f"{other}: no new entries until it stops (or the account is taken over)")
+        self._conflict = other
+        return out
 
     def reconcile_due(self, now_ms: int, every_ms: int) -> bool:
         return self.last_reconcile_ms is None or now_ms - self.last_reconcile_ms >= every_ms
@@ -109,33 +163,72 @@ class LiveExecutor:
 
     def open(self, symbol: str, side: Side, size: float, reason: str, key: object, now_ms: int,
              mid: float | None = None) -> Trade | None:
-        """Enter (IOC within the slippage cap) and attach the stop; None if nothing filled."""
+        """Enter (IOC within the slippage cap, its stop attached); None if nothing filled."""
         return self.trader.open(symbol, side, size, reason, key, now_ms, mid)
 
     def close(self, trade: Trade, reason: str, now_ms: int, mid: float | None = None) -> Trade | None:
-        """Exit (reduce-only IOC), cancel the stop, book the trade; None if still (partly) open.
+        """Exit (reduce-only IOC), book the trade; None if still (partly) open.
 
         If nothing could be closed (the stop got there first, or someone closed it by hand),
         reconciliation books the trade as the exchange has it, and that trade is returned.
         """
         closed = self.trader.close(trade, reason, now_ms, mid)
-        if closed is not None or trade.entry_cloid is None:
+        if closed is not None or trade.id is None:
             return closed
-        self.reconcile(now_ms)
-        fresh = self.trader.store.trade_by_cloid(trade.entry_cloid)
-        return fresh if fresh is not None and not fresh.is_open else None
+        self._reconcile_safely(now_ms)
+        fresh = self.trader.store.trade_by_id(trade.id)
+        if fresh is None or fresh.is_open:
+            return None
+        self.trader.closed = [t for t in self.trader.closed if t.id != fresh.id]
+        return fresh
 
     def sync(self, now_ms: int, force: bool = False) -> list[Trade]:
-        """Reconcile if due (every execution.reconcile_minutes) or forced; the trades it closed."""
+        """Reconcile if due (every execution.reconcile_minutes), forced, or while an order's outcome or the
+        ledger is uncertain (then with backoff); the trades closed since the last call."""
         every_ms = int(self.trader.settings.execution.reconcile_minutes * 60_000)
-        if not force and not self.reconcile_due(now_ms, every_ms):
-            return []
-        return [r.closed for r in self.reconcile(now_ms) if r.closed is not None]
+        if force or self.reconcile_due(now_ms, every_ms) or self._retry_due(now_ms, every_ms):
+            self._reconcile_safely(now_ms)
+        closed, self.trader.closed = self.trader.closed, []
+        return closed
+
+    def _retry_due(self, now_ms: int, every_ms: int) -> bool:
+        """While intents are unresolved or the last pass failed: again at 1 s, 2 s, 4 s, ... up to every_ms."""
+        if not self.trader.book.intents() and self.failed is None:
+            self._retry = None
+            return False
+        if self._retry is None:
+            self._retry = (now_ms + RETRY_FIRST_MS, RETRY_FIRST_MS)
+            return False
+        at, delay = self._retry
+        if now_ms < at:
+            return False
+        delay = min(delay * 2, every_ms)
+        self._retry = (now_ms + delay, delay)
+        return True
+
+    def unresolved_symbols(self) -> set[str]:
+        """Symbols with an entry sent whose outcome is not known yet (counted as open positions)."""
+        return {i.symbol for i in self.trader.book.intents().values() if i.kind == "entry"}
+
+    def entry_blocks(self) -> list[str]:
+        """Why no entry may go out now: a failed reconciliation, another bot on the account."""
+        out = [f"reconciliation failed: {self.failed}"] if self.failed else []
+        other = self.trader.guard.message()
+        return out + ([other] if other else [])
 
     def equity(self) -> float:
-        """The account value the exchange reports (margin plus unrealized pnl)."""
-        return self.trader.client.clearinghouse_state(self.account).account_value
+        """The account value the exchange reports (margin plus unrealized pnl); keeps the account state
+        for the positions' marks."""
+        self._account = self.trader.client.clearinghouse_state(self.account)
+        return self._account.account_value
+
+    def position_marks(self, trades: list[Trade], now_ms: int) -> dict[str, dict[str, Any]]:
+        """The exchange's mark, unrealized pnl, liquidation price and margin of each position."""
+        if self._account is None:
+            return {}
+        return {p.symbol: {"mark": p.mark_px, "unrealized_pnl": p.unrealized_pnl, "liquidation_px": p.liquidation_px,
+                           "margin_used": p.margin_used} for p in self._account.positions if p.size}
 
     def describe(self) -> dict[str, Any]:
         return {"mode": self.mode, "account": self.account, "signer": self.signer_address,
-                "url": self.trader.settings.exchange.url}
+                "url": self.trader.settings.exchange.url, "instance": self.trader.guard.instance.id}

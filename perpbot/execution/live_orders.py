@@ -10,13 +10,14 @@ never seen it; a refusal is final. What a fill cost is read back from the accoun
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from perpbot.clock import Clock
 from perpbot.data.client import HyperliquidClient
-from perpbot.data.records import OrderStatus
-from perpbot.errors import ExchangeError, OrderRejected, TransientExchangeError
+from perpbot import crashpoints
+from perpbot.data.records import Fill, OrderStatus
+from perpbot.errors import MalformedResponseError, OrderRejected, TransientExchangeError
 from perpbot.execution.exchange_api import (
     ActionNotSent,
     ActionOutcomeUnknown,
@@ -24,7 +25,7 @@ from perpbot.execution.exchange_api import (
     statuses,
     user_fills_by_time,
 )
-from perpbot.execution.signing import OrderIntent, cancel_by_cloid_action, order_action
+from perpbot.execution.signing import OrderIntent, cancel_by_cloid_action, modify_action, order_action
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ class Execution:
     closed_pnl: float = 0.0
     time_ms: int | None = None
     error: str | None = None
+    fills: tuple[Fill, ...] = ()
+    children: tuple[Any, ...] = ()  # the answer's statuses of grouped TP/SL children (bare strings)
 
     @property
     def filled(self) -> bool:
@@ -74,14 +77,17 @@ class OrderDesk:
         found = self.client.order_status(self.account, cloid)
         return found if found.found else None
 
-    def submit(self, intent: OrderIntent, since_ms: int | None = None) -> Execution:
+    def submit(self, intent: OrderIntent, since_ms: int | None = None, children: tuple[OrderIntent, ...] = (),
+               ) -> Execution:
         """Send one order (its cloid set) and return what the exchange did with it.
 
-        If the exchange already knows the cloid (an earlier run sent it), nothing is sent.
+        With `children` (TP/SL triggers) the order goes out grouped `normalTpsl`: the exchange places
+        them the moment it fills completely and cancels them with it otherwise. If the exchange
+        already knows the cloid (an earlier run sent it), nothing is sent.
 
         Raises:
-            TransientExchangeError: the exchange stayed unreachable for every attempt; the
-                order was not executed (or the caller must look it up, as the message says).
+            TransientExchangeError: the exchange stayed unreachable for every attempt, or an order
+                reported filled whose fills cannot be read yet; the caller must look it up later.
         """
         assert intent.cloid, "every live order carries a client order id"
         since = (since_ms if since_ms is not None else self.clock.now_ms()) - FILL_LOOKBACK_MS
@@ -89,10 +95,11 @@ class OrderDesk:
         if known is not None:
             log.warning("order_already_known", extra={"cloid": intent.cloid, "status": known.status})
             return self.from_record(intent.cloid, known, since)
+        action = order_action([intent, *children], "normalTpsl" if children else "na")
         delay = self.retry_delay_s
         for attempt in range(1, self.attempts + 1):
             try:
-                response = self.transport.send(order_action([intent]))
+                response = self.transport.send(action)
             except ActionNotSent as exc:
                 log.warning("order_not_sent", extra={"cloid": intent.cloid, "attempt": attempt, "error": str(exc)})
             except ActionOutcomeUnknown as exc:
@@ -103,7 +110,10 @@ class OrderDesk:
             except OrderRejected as exc:
                 return Execution(intent.cloid, "rejected", error=exc.message)
             else:
-                return self._from_entry(intent.cloid, statuses(response)[0], since)
+                crashpoints.reached("entry_sent" if children else "order_sent")
+                answer = statuses(response)
+                execution = self._from_entry(intent.cloid, answer[0], since)
+                return replace(execution, children=tuple(answer[1:]))
             self.clock.sleep(delay)
             delay *= 2
         raise TransientExchangeError(f"order {intent.cloid} not placed after {self.attempts} attempts",
@@ -128,11 +138,15 @@ class OrderDesk:
             text = str(entry["error"])
             state = "none" if text.startswith("Order could not immediately match") else "rejected"
             return Execution(cloid, state, error=text)
-        if isinstance(entry, dict) and "resting" in entry:
-            return Execution(cloid, "resting", oid=int(entry["resting"]["oid"]))
-        if isinstance(entry, dict) and "filled" in entry:
-            return self._with_fills(cloid, int(entry["filled"]["oid"]), since_ms)
-        raise ExchangeError(f"unexpected order status {entry!r}")
+        try:
+            if isinstance(entry, dict) and "resting" in entry:
+                return Execution(cloid, "resting", oid=int(entry["resting"]["oid"]))
+            if isinstance(entry, dict) and "filled" in entry:
+                oid = int(entry["filled"]["oid"])
+                return self._with_fills(cloid, oid, since_ms, must_fill=True)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedResponseError(f"unreadable order status {entry!r}") from exc
+        raise MalformedResponseError(f"unexpected order status {entry!r}")
 
     def from_record(self, cloid: str, record: OrderStatus, since_ms: int) -> Execution:
         """An order as orderStatus reports it (fills searched from since_ms)."""
@@ -140,13 +154,16 @@ class OrderDesk:
         if status == "open":
             return Execution(cloid, "resting", oid=record.oid)
         if status in _DONE or status == "triggered":
-            return self._with_fills(cloid, int(record.oid or 0), since_ms)
+            return self._with_fills(cloid, int(record.oid or 0), since_ms, must_fill=status == "filled")
         if status == "iocCancelRejected":
             return Execution(cloid, "none", oid=record.oid, error=status)
         return Execution(cloid, "rejected", oid=record.oid, error=status)
 
-    def _with_fills(self, cloid: str, oid: int, since_ms: int) -> Execution:
+    def _with_fills(self, cloid: str, oid: int, since_ms: int, must_fill: bool = False) -> Execution:
         fills = [f for f in user_fills_by_time(self.client, self.account, since_ms) if f.oid == oid]
+        if not fills and must_fill:
+            raise TransientExchangeError(f"order {cloid} filled but its fills are not readable yet",
+                                         "the bot looks it up again")
         if not fills:
             return Execution(cloid, "none", oid=oid)
         # Fill sizes are decimals on the wire; their float sum drifts (11477.699999999997), which the
@@ -156,7 +173,25 @@ class OrderDesk:
         remaining = status.sz if status.found and status.sz is not None else 0.0
         return Execution(cloid, "partial" if remaining > 0 else "filled", oid=oid, size=size,
                          avg_px=sum(f.px * f.sz for f in fills) / size, fees=sum(f.fee for f in fills),
-                         closed_pnl=sum(f.closed_pnl for f in fills), time_ms=max(f.time for f in fills))
+                         closed_pnl=sum(f.closed_pnl for f in fills), time_ms=max(f.time for f in fills),
+                         fills=tuple(fills))
+
+    def modify(self, cloid: str, intent: OrderIntent) -> bool:
+        """Move the open order `cloid` to `intent` (same cloid). True if the exchange accepted it.
+
+        Raises:
+            TransientExchangeError: no answer; the caller sees on the exchange what became of it.
+        """
+        try:
+            entry = statuses(self.transport.send(modify_action(cloid, intent)))[0]
+        except OrderRejected as exc:
+            log.warning("modify_refused", extra={"cloid": cloid, "error": exc.message})
+            return False
+        crashpoints.reached("stop_sent")
+        if isinstance(entry, dict) and "error" in entry:
+            log.warning("modify_refused", extra={"cloid": cloid, "error": entry["error"]})
+            return False
+        return True
 
     def cancel(self, asset: int, cloid: str) -> bool:
         """Cancel by cloid; True if it was open and is now canceled, False if it was not open."""

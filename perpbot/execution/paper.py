@@ -139,6 +139,21 @@ class PaperExecutor:
         funding = self._funding(trade, now_ms)
         return trade.side.sign * trade.size * (mark - trade.entry_price) - trade.fees - funding
 
+    def position_marks(self, trades: list[Trade], now_ms: int) -> dict[str, dict[str, Any]]:
+        """Each open trade's mark (the feed's mid) and unrealized pnl, by symbol."""
+        out = {}
+        for trade in trades:
+            mark = self.price(trade.symbol)
+            out[trade.symbol] = {"mark": mark, "unrealized_pnl": self.unrealized(trade, mark, now_ms)}
+        return out
+
+    def unresolved_symbols(self) -> set[str]:
+        """Paper fills at once: no entry is ever of unknown outcome."""
+        return set()
+
+    def entry_blocks(self) -> list[str]:
+        return []
+
     def equity(self) -> float:
         """execution.paper_equity + realized paper pnl + open positions at the mid."""
         eq = self.base_equity + self._realized

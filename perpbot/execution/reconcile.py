@@ -1,76 +1,92 @@
-"""Provides reconciliation: the exchange's positions, orders and fills against the DB, each gap closed by a rule.
+"""Provides reconciliation: the exchange's fills, orders and positions against the ledger, each gap closed by a rule.
 
-Run at startup, periodically, and after every WebSocket reconnect (the exchange does not replay
-order and fill events missed while disconnected). The exchange is the truth; the rules:
+Run at startup, periodically, while an order's outcome is unknown, and after every WebSocket
+reconnect (the exchange does not replay events missed while disconnected). The exchange is the
+truth. In order:
 
-  intent       an order intent left by a daemon stopped mid-order is finished from what the
-               exchange did with that cloid (entry: the trade row is written and protected;
-               exit: the trade is booked closed) or dropped if the exchange never saw it.
-  gone         a trade the DB thinks open but the exchange shows flat (stop hit while offline,
-               liquidation, a manual close) is closed from its closing fills: `stop_loss` if its
-               stop order filled, else `reconcile`.
-  unknown      a position the DB does not know is adopted as a live trade (its fills' cloid if
-               it was ours, entry reason `reconcile`), with a stop at risk.stop_loss_pct from its
-               entry price; it is closed at once if the market is already past that stop.
-  size         a position whose size differs from its trade's takes the exchange's size.
-  stop         a trade without an open stop on the exchange gets one (closed if already past it).
-  orphan       a perp-bot order (by its cloid tag) that no open trade owns is canceled.
+  fills        every fill since the cursor is booked once, by its tid (fill_book.py): stops that
+               fired, exits, and what was done by hand (opened, increased, reduced, closed, flipped:
+               `manual`) or by another perp-bot, each reported
+  intent       an order intent left by a daemon stopped mid-order is resolved by its cloid (its fills
+               were booked above) or dropped once the exchange has certainly never seen it
+  guard        orders or fills of another perp-bot instance are noted (account_guard.py): at startup
+               the bot refuses to start before it changes anything; running, it stops entering
+  gone         a trade the exchange no longer holds, whose closing fills cannot be found, is closed
+               at the mark (`reconcile`); positions are judged only on an account state read
+               between two looks at the fills that found nothing new
+  unknown      a position fills cannot explain is adopted (`manual`) with a stop
+  size         a trade whose size differs from its position takes the exchange's size
+  stop         each position gets exactly one reduce-only stop of the bot, of its size (live_stops.py)
+  orphan       an order of this bot (or of an instance it took over) that no open trade owns is canceled
 Each resolution is logged and raised as a `reconciliation` alert.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
-from perpbot.data.records import Fill, Position
-from perpbot.errors import TransientExchangeError
-from perpbot.execution.exchange_api import ExchangeOrder, frontend_open_orders, user_fills_by_time
-from perpbot.execution.live_book import Intent, trade_from_entry
-from perpbot.execution.live_orders import Execution
+from perpbot.data.records import AccountState, Position
+from perpbot.errors import ExchangeError
+from perpbot.execution.exchange_api import ExchangeOrder, frontend_open_orders
+from perpbot.execution.fill_book import Resolution
+from perpbot.execution.live_book import Intent
 from perpbot.execution.live_trader import LiveTrader
-from perpbot.execution.signing import derive_cloid, is_own_cloid
-from perpbot.models import Side, Trade
+from perpbot.models import Trade
 
 log = logging.getLogger(__name__)
 
+SETTLE_MS = 10_000  # an order never seen this long after it was sent never reached the exchange
+SETTLE_TRIES = 3  # reads of the account state until no fill arrived around one
+FILL_LOOKBACK_MS = 120_000
 
-@dataclass(frozen=True, slots=True)
-class Resolution:
-    rule: str  # intent | gone | unknown | size | stop | orphan
-    symbol: str
-    detail: str
-    closed: Trade | None = None  # a trade this resolution booked closed (for the risk manager)
+__all__ = ["Reconciler", "Resolution"]
 
 
 class Reconciler:
-    """Brings the DB (and the account's stops) in line with the exchange for one LiveTrader."""
+    """Brings the ledger (and the account's stops) in line with the exchange for one LiveTrader."""
 
     def __init__(self, trader: LiveTrader) -> None:
         self.trader = trader
+        self.account: AccountState | None = None  # the account state the last pass read
 
-    def run(self, now_ms: int) -> list[Resolution]:
-        """One full pass; returns what it changed (empty when all was in order)."""
+    def run(self, now_ms: int, startup: bool = False) -> list[Resolution]:
+        """One full pass; returns what it changed (empty when all was in order).
+
+        With `startup`, a pass that sees another bot stops after booking fills, before it changes
+        anything on the exchange (the caller refuses to start, or takes the account over and runs again).
+        """
+        t = self.trader
+        out = t.sync_fills(now_ms)
+        out += self._intents(now_ms)
+        orders = frontend_open_orders(t.client, t.account)
+        t.guard.check_orders(orders)
+        if startup and t.guard.seen:
+            return out
+        state, settle = self._settled_state(now_ms)
+        out += settle
+        self.account = state
+        if state is not None:
+            out += self._positions(state, now_ms)
+        stops = self._stops(orders, now_ms)
+        if stops:
+            orders = frontend_open_orders(t.client, t.account)
+        out += stops + self._orphans(orders)
+        return out
+
+    def _settled_state(self, now_ms: int) -> tuple[AccountState | None, list[Resolution]]:
+        """The account state, read between two looks at the fills that find nothing new: positions are
+        judged only against fills that explain them (a stop that fires between the two reads would
+        otherwise look like a position gone without a fill). None if the account keeps moving."""
         t = self.trader
         out: list[Resolution] = []
-        out += self._intents(now_ms)
-        positions = {p.symbol: p for p in t.client.clearinghouse_state(t.account).positions if p.size != 0}
-        trades = {tr.symbol: tr for tr in t.store.open_trades(mode="live")}
-        for symbol in sorted(set(positions) | set(trades)):
-            trade, pos = trades.get(symbol), positions.get(symbol)
-            if trade is not None and (pos is None or (pos.size > 0) != (trade.side is Side.LONG)):
-                out.append(self._gone(trade, now_ms))
-                trade = None
-            if pos is not None and trade is None and symbol in t.assets:
-                trade, res = self._adopt(pos, now_ms)
-                out.append(res)
-            if pos is not None and trade is not None and trade.is_open:
-                out += self._check_size_and_stop(trade, pos, now_ms)
-        out += self._orphans(now_ms)
-        for res in out:
-            log.warning("reconciliation", extra={"rule": res.rule, "symbol": res.symbol, "detail": res.detail})
-            t.alert("reconciliation", f"{res.symbol}: {res.detail}", rule=res.rule)
-        return out
+        for _ in range(SETTLE_TRIES):
+            state = t.client.clearinghouse_state(t.account)
+            booked = t.store.fill_count()
+            out += t.sync_fills(now_ms)
+            if t.store.fill_count() == booked:
+                return state, out
+        log.warning("reconcile_positions_skipped", extra={"reason": "fills kept arriving"})
+        return None, out
 
     # --- intents --------------------------------------------------------------------------------
 
@@ -80,125 +96,102 @@ class Reconciler:
         for cloid, intent in t.book.intents().items():
             try:
                 known = t.desk.lookup(cloid)
-            except TransientExchangeError as exc:
+                if known is None:
+                    if now_ms - intent.sent_ms >= SETTLE_MS:
+                        out.append(self._never_sent(cloid, intent, now_ms))
+                    continue
+                if known.status == "open":
+                    continue  # still working (an IOC never rests: seen only between two looks)
+                execution = t.desk.from_record(cloid, known, intent.sent_ms - FILL_LOOKBACK_MS)
+            except ExchangeError as exc:
                 log.warning("intent_lookup_failed", extra={"cloid": cloid, "error": str(exc)})
-                continue
-            if known is None:
-                t.book.forget(cloid, now_ms)
-                out.append(Resolution("intent", intent.symbol, f"{intent.kind} {cloid} never reached the exchange"))
-                continue
-            execution = t.desk.from_record(cloid, known, intent.sent_ms - 120_000)
-            out.append(self._finish_intent(cloid, intent, execution, now_ms))
+                continue  # still unresolved: looked up again with backoff
+            if execution.filled:
+                out += t.sync_fills(now_ms, execution.fills, own={cloid})
+            t.book.forget(cloid, now_ms)
+            trade = t.store.trade_by_cloid(cloid) if intent.kind == "entry" else None
+            if intent.kind == "entry" and trade is None:
+                t.book.set_stop(cloid, None, now_ms)
+            detail = f"{intent.kind} {cloid} {execution.state}" + (
+                f": trade recorded ({trade.size:g} @ {trade.entry_price:g}), protected below" if trade else "")
+            out.append(t.report(Resolution("intent", intent.symbol, detail)))
         return out
 
-    def _finish_intent(self, cloid: str, intent: Intent, execution: Execution, now_ms: int) -> Resolution:
+    def _never_sent(self, cloid: str, intent: Intent, now_ms: int) -> Resolution:
         t = self.trader
-        if intent.kind == "entry":
-            if t.store.trade_by_cloid(cloid) is None:
-                trade = t.record_entry(cloid, intent, execution, now_ms)
-                detail = f"entry {cloid} {execution.state}: " + ("trade recorded and protected" if trade else "no trade")
-                return Resolution("intent", intent.symbol, detail)
-            t.book.forget(cloid, now_ms)
-            return Resolution("intent", intent.symbol, f"entry {cloid} was already recorded")
         t.book.forget(cloid, now_ms)
-        if intent.kind == "stop" and execution.state == "resting" and intent.entry_cloid:
-            t.book.set_stop(intent.entry_cloid, cloid, now_ms)
-        # Exits that filled are booked by the "gone" rule from the account's fills.
-        return Resolution("intent", intent.symbol, f"{intent.kind} {cloid} {execution.state}")
+        if intent.kind == "entry":
+            t.book.set_stop(cloid, None, now_ms)
+        return t.report(Resolution("intent", intent.symbol, f"{intent.kind} {cloid} never reached the exchange"))
 
     # --- positions ------------------------------------------------------------------------------
 
-    def _gone(self, trade: Trade, now_ms: int) -> Resolution:
-        """The exchange no longer holds this trade's position: book its exit from the closing fills."""
-        t = self.trader
-        assert trade.entry_cloid
-        stop = t.book.stop_cloid(trade.entry_cloid)
-        fills = [f for f in user_fills_by_time(t.client, t.account, trade.entry_time)
-                 if f.symbol == trade.symbol and f.cloid != trade.entry_cloid
-                 and (f.dir.startswith("Close") or ">" in f.dir)]  # "Long > Short": a close that flipped
-        by_order: dict[int, list[Fill]] = {}
-        for f in fills:
-            by_order.setdefault(f.oid, []).append(f)
-        exits = [Execution(str(group[0].cloid or ""), "filled", oid=oid, size=sum(f.sz for f in group),
-                           avg_px=sum(f.px * f.sz for f in group) / sum(f.sz for f in group),
-                           fees=sum(f.fee for f in group), closed_pnl=sum(f.closed_pnl for f in group),
-                           time_ms=max(f.time for f in group)) for oid, group in by_order.items()]
-        stopped = stop is not None and any(e.cloid == stop for e in exits)
-        reason = "stop_loss" if stopped else "reconcile"
-        expected = trade.stop_price if stopped else None
-        if not exits:
-            expected = t.mid(trade.symbol)  # fills too old to find: book it at the mark
-        t.finish(trade, exits, reason, expected, now_ms, funding=trade.funding)
-        return Resolution("gone", trade.symbol, f"position closed on the exchange ({reason}) at {trade.exit_price}",
-                          trade)
-
-    def _adopt(self, pos: Position, now_ms: int) -> tuple[Trade | None, Resolution]:
-        """A position the DB does not know becomes a live trade with a stop (or is closed if past it)."""
-        t = self.trader
-        side = pos.side
-        entry_px = float(pos.entry_px or t.mid(pos.symbol))
-        opening = [f for f in user_fills_by_time(t.client, t.account, now_ms - 7 * 86_400_000)
-                   if f.symbol == pos.symbol and f.dir.startswith("Open")]
-        ours = [f for f in opening if is_own_cloid(f.cloid)]
-        cloid = str(ours[-1].cloid) if ours else derive_cloid("adopt", t.account, pos.symbol, now_ms)
-        entry_time = ours[-1].time if ours else now_ms
-        intent = Intent("entry", pos.symbol, side.value, abs(pos.size), entry_px, "reconcile", now_ms)
-        execution = Execution(cloid, "filled", size=abs(pos.size), avg_px=entry_px,
-                              fees=sum(f.fee for f in opening if f.cloid == cloid), time_ms=entry_time)
-        trade = trade_from_entry(intent, execution, cloid, now_ms, t.stop_price(pos.symbol, side, entry_px))
-        t.store.insert_trade(trade)
-        trade = self._stop_or_close(trade, now_ms)
-        state = "adopted with a stop" if trade.is_open else f"adopted and closed ({trade.exit_reason})"
-        return trade, Resolution("unknown", pos.symbol, f"unknown {side.value} {abs(pos.size)} @ {entry_px} {state}",
-                                 None if trade.is_open else trade)
-
-    def _check_size_and_stop(self, trade: Trade, pos: Position, now_ms: int) -> list[Resolution]:
+    def _positions(self, state: AccountState, now_ms: int) -> list[Resolution]:
         t = self.trader
         out = []
-        if abs(abs(pos.size) - trade.size) > 1e-12:
-            out.append(Resolution("size", trade.symbol, f"size {trade.size} -> {abs(pos.size)} (the exchange's)"))
-            trade.size = abs(pos.size)
-            t.store.update_trade(trade)
-        assert trade.entry_cloid
-        stop = t.book.stop_cloid(trade.entry_cloid)
-        open_ids = {o.cloid for o in self._open_orders()}
-        if stop is None or stop not in open_ids:
-            trade = self._stop_or_close(trade, now_ms)
-            out.append(Resolution("stop", trade.symbol, "missing stop placed" if trade.is_open else
-                                  f"missing stop, market past it: closed ({trade.exit_reason})",
-                                  None if trade.is_open else trade))
+        positions = {p.symbol: p for p in state.positions if p.size}
+        trades = t.store.open_trades_by_symbol("live")
+        for symbol in sorted((set(positions) | set(trades)) & set(t.assets)):
+            pos, held = positions.get(symbol), trades.get(symbol, [])
+            for extra in held[1:]:
+                out.append(self._gone(extra, now_ms, "a second open trade on one coin"))
+            trade = held[0] if held else None
+            if trade is not None and (pos is None or pos.side is not trade.side):
+                out.append(self._gone(trade, now_ms, "the exchange holds no such position and no fill closed it"))
+                trade = None
+            if pos is not None and trade is None:
+                out.append(self._adopt(pos, now_ms))
+            elif pos is not None and trade is not None:
+                t.note_funding(trade, pos.funding_since_open)
+                if abs(abs(pos.size) - trade.size) > 1e-9:
+                    detail = f"size {trade.size:g} -> {abs(pos.size):g} (the exchange's; fills missing)"
+                    trade.size = abs(pos.size)
+                    t.store.update_trade(trade)
+                    out.append(t.report(Resolution("size", symbol, detail)))
         return out
 
-    def _stop_or_close(self, trade: Trade, now_ms: int) -> Trade:
+    def _gone(self, trade: Trade, now_ms: int, why: str) -> Resolution:
+        """Close a trade fills cannot close, at the mark."""
         t = self.trader
-        assert trade.entry_cloid and trade.stop_price
-        mid = t.mid(trade.symbol)
-        past = mid <= trade.stop_price if trade.side is Side.LONG else mid >= trade.stop_price
-        if past:
-            return t.close(trade, "stop_loss", now_ms, mid) or trade
-        old = t.book.stop_cloid(trade.entry_cloid)
-        version = 0 if old is None else _next_version(trade.entry_cloid, old)
-        return t.protect(trade, now_ms, version)
+        t.fills.close_unexplained(trade, t.mid(trade.symbol), now_ms)
+        t.finish(trade, now_ms)
+        t.closed.append(trade)
+        return t.report(Resolution("gone", trade.symbol, f"{why}: closed (reconcile) at {trade.exit_price}", trade))
+
+    def _adopt(self, pos: Position, now_ms: int) -> Resolution:
+        """A position fills cannot explain becomes a `manual` trade (its stop comes next)."""
+        t = self.trader
+        entry_px = float(pos.entry_px or t.mid(pos.symbol))
+        trade = Trade(symbol=pos.symbol, side=pos.side, size=abs(pos.size), entry_time=now_ms, entry_price=entry_px,
+                      mode="live", stop_price=t.stop_price(pos.symbol, pos.side, entry_px), entry_reason="manual",
+                      entry_cloid=t.cloid("adopt", pos.symbol, now_ms), funding=pos.funding_since_open)
+        t.store.insert_trade(trade)
+        return t.report(Resolution("unknown", pos.symbol, f"unknown {pos.side.value} {abs(pos.size):g} @ {entry_px} "
+                                                          "adopted (manual); a stop follows"))
 
     # --- orders ---------------------------------------------------------------------------------
 
-    def _open_orders(self) -> list[ExchangeOrder]:
-        return frontend_open_orders(self.trader.client, self.trader.account)
-
-    def _orphans(self, now_ms: int) -> list[Resolution]:
+    def _stops(self, orders: list[ExchangeOrder], now_ms: int) -> list[Resolution]:
         t = self.trader
-        live = {t.book.stop_cloid(tr.entry_cloid) for tr in t.store.open_trades(mode="live") if tr.entry_cloid}
         out = []
-        for order in self._open_orders():
-            if is_own_cloid(order.cloid) and order.cloid not in live and order.symbol in t.assets:
-                t.desk.cancel(t.assets[order.symbol].index, str(order.cloid))
-                out.append(Resolution("orphan", order.symbol, f"canceled {order.order_type} {order.cloid}"))
+        positions = {p.symbol for p in (self.account.positions if self.account else ()) if p.size}
+        for trade in t.store.open_trades(mode="live"):
+            if trade.symbol not in positions:
+                continue
+            for note in t.stops.ensure(trade, now_ms, orders):
+                fresh = t.store.trade_by_id(trade.id) if trade.id is not None else None
+                closed = fresh if fresh is not None and not fresh.is_open else None
+                out.append(t.report(Resolution("stop", trade.symbol, note, closed)))
         return out
 
-
-def _next_version(entry_cloid: str, current: str) -> int:
-    """The version after the stop cloid `current` (a replaced stop gets a fresh cloid)."""
-    for version in range(1000):
-        if derive_cloid("stop", entry_cloid, version) == current:
-            return version + 1
-    return 1000
+    def _orphans(self, orders: list[ExchangeOrder]) -> list[Resolution]:
+        t = self.trader
+        wanted = {t.book.stop_cloid(t.key(tr)) for tr in t.store.open_trades(mode="live")}
+        known = t.guard.known()
+        out = []
+        for order in orders:
+            ours = t.guard.is_mine(order.cloid, known) or t.guard.is_adopted(order)
+            if ours and order.cloid not in wanted and order.symbol in t.assets:
+                t.desk.cancel(t.assets[order.symbol].index, str(order.cloid))
+                out.append(t.report(Resolution("orphan", order.symbol, f"canceled {order.order_type} {order.cloid}")))
+        return out

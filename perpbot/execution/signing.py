@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import secrets
 import threading
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
@@ -190,18 +191,39 @@ def round_price(px: float, sz_decimals: int, direction: int = 0) -> float:
 
 
 CLOID_TAG = "7062"  # "pb": the first two bytes of every cloid perp-bot makes
+INSTANCE_HEX = 6  # then 3 bytes naming the bot instance (its database) that sent the order
 
 
-def derive_cloid(*parts: object) -> str:
+def derive_cloid(*parts: object, instance: str | None = None) -> str:
     """A client order id ("0x" + 32 hex) that is a pure function of what the order is for.
 
-    It starts with CLOID_TAG so reconciliation can tell the bot's orders from others on the account.
+    It starts with CLOID_TAG so reconciliation can tell the bot's orders from others on the account;
+    live orders then carry the sending instance's id (`instance`, 6 hex digits), so two bots on one
+    account can tell each other's orders apart. Without `instance` (paper, and live cloids of
+    versions before instance ids) the rest is all hash.
     """
-    return "0x" + CLOID_TAG + hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:28]
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
+    if instance is None:
+        return "0x" + CLOID_TAG + digest[:28]
+    if len(instance) != INSTANCE_HEX or not all(c in "0123456789abcdef" for c in instance):
+        raise ValueError(f"instance id must be {INSTANCE_HEX} lower-case hex digits (got {instance!r})")
+    return "0x" + CLOID_TAG + instance + digest[: 28 - INSTANCE_HEX]
 
 
 def is_own_cloid(cloid: str | None) -> bool:
     return bool(cloid) and str(cloid).lower().startswith("0x" + CLOID_TAG)
+
+
+def cloid_instance(cloid: str | None) -> str | None:
+    """The instance id a perp-bot cloid carries (None for another app's order or no cloid)."""
+    if not is_own_cloid(cloid):
+        return None
+    return str(cloid).lower()[2 + len(CLOID_TAG): 2 + len(CLOID_TAG) + INSTANCE_HEX]
+
+
+def new_instance_id() -> str:
+    """A fresh random instance id (3 bytes: two bots share one by chance once in 16 million)."""
+    return secrets.token_hex(INSTANCE_HEX // 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +246,13 @@ def order_action(orders: list[OrderIntent], grouping: str = "na") -> dict[str, A
                                           "cloid": Cloid.from_str(o.cloid) if o.cloid else None}, o.asset)
              for o in orders]
     return order_wires_to_order_action(wires, None, grouping)  # type: ignore[arg-type]
+
+
+def modify_action(cloid: str, order: OrderIntent) -> dict[str, Any]:
+    """A `batchModify` of one order named by its cloid, as the SDK's modify_order builds it (the new
+    order keeps the cloid: the exchange cancels the old oid and places the new one under it)."""
+    [wire] = order_action([order])["orders"]
+    return {"type": "batchModify", "modifies": [{"oid": cloid, "order": wire}]}
 
 
 def cancel_action(asset: int, oid: int) -> dict[str, Any]:

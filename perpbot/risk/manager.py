@@ -128,14 +128,20 @@ class RiskManager:
             log.warning("daily_loss_cap", extra={"realized": self._day["realized"],
                                                  "start_equity": self._day["start_equity"],
                                                  "until": self._day["day_ms"] + DAY_MS})
-        if reason == "stop_loss" and self.cfg.cooldown_minutes > 0:
-            until = rules.cooldown_end(now_ms, self.cfg.cooldown_minutes)
-            self._prune(now_ms)
-            keys = [symbol, GLOBAL] if self.cfg.global_cooldown else [symbol]
-            for key in keys:
-                self._cooldowns[key] = max(self._cooldowns.get(key, 0), until)
-            self.state.set_state(KEY_COOLDOWNS, self._cooldowns, now_ms)
-            log.info("cooldown_started", extra={"symbol": symbol, "until": until, "global": self.cfg.global_cooldown})
+        if reason == "stop_loss":
+            self.start_cooldown(symbol, now_ms)
+
+    def start_cooldown(self, symbol: str, now_ms: int) -> None:
+        """Start the cooldown a stop loss starts (also after a position closed by hand)."""
+        if self.cfg.cooldown_minutes <= 0:
+            return
+        until = rules.cooldown_end(now_ms, self.cfg.cooldown_minutes)
+        self._prune(now_ms)
+        keys = [symbol, GLOBAL] if self.cfg.global_cooldown else [symbol]
+        for key in keys:
+            self._cooldowns[key] = max(self._cooldowns.get(key, 0), until)
+        self.state.set_state(KEY_COOLDOWNS, self._cooldowns, now_ms)
+        log.info("cooldown_started", extra={"symbol": symbol, "until": until, "global": self.cfg.global_cooldown})
 
     def pnl_today(self, now_ms: int) -> float:
         """Realized pnl of the UTC day containing now_ms."""

@@ -17,7 +17,9 @@ plus `timeout`, the risk manager's time exit (risk.position_timeout_hours), a CL
 
 `risk` is null, or why the risk manager refused a LONG/SHORT (RISK_REASONS): regime (crisis
 regime), cooldown, max_positions, daily_loss_cap, paused, halted, pending_order (an entry of
-this symbol is already waiting for its fill).
+this symbol is already waiting for its fill, or was sent and its outcome is not known yet),
+storage (entries held while the database cannot be written) and account (live: entries held
+until a reconciliation succeeds, or while another perp-bot trades the account).
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ FIELDS = ("symbol", "bar_time", "close", "z", "bb_lower", "bb_upper", "rsi", "ad
 REASONS = ("entry:z<=-X", "entry:z>=X", "exit:z>=-X", "exit:z<=X", "warmup", "flat", "blocked:bollinger",
            "blocked:rsi", "blocked:adx", "blocked:hurst", "hold", "timeout")
 """The closed list of reasons (X stands for the threshold the reason prints)."""
-RISK_REASONS = ("regime", "cooldown", "max_positions", "daily_loss_cap", "paused", "halted", "pending_order")
+RISK_REASONS = ("regime", "cooldown", "max_positions", "daily_loss_cap", "paused", "halted", "pending_order",
+                "storage", "account")
 # The risk manager's verdict names (risk/rules.py VERDICTS) as the table names them: an entry for a
 # symbol that is "already open" can only be a pending entry (an open position decides CLOSE/hold).
 _RISK_NAMES = {"regime_crisis": "regime", "already_open": "pending_order"}

@@ -95,9 +95,12 @@ def _basic(order: SimOrder) -> dict[str, Any]:
     return out
 
 
-def frontend_order(order: SimOrder) -> dict[str, Any]:
-    """An order as frontendOpenOrders and orderStatus show it."""
+def frontend_order(order: SimOrder, children: list[SimOrder] | None = None, position_szi: float = 0.0) -> dict[str, Any]:
+    """An order as frontendOpenOrders and orderStatus show it; a normalTpsl parent lists its waiting
+    `children` as full objects, and a position TP/SL of size 0 shows the position's size (it follows it)."""
     out = _basic(order)
+    if order.position_tpsl and order.orig_sz == 0 and order.status == "open":
+        out["sz"] = out["origSz"] = fmt_num(abs(position_szi))
     trigger = order.trigger_px
     if trigger is not None:
         condition = f"Price {'below' if order.fires_on_fall else 'above'} {fmt_num(trigger)}"
@@ -105,7 +108,8 @@ def frontend_order(order: SimOrder) -> dict[str, Any]:
         condition = "N/A"
     out.update({
         "triggerCondition": condition, "isTrigger": trigger is not None,
-        "triggerPx": fmt_num(trigger) if trigger is not None else "0.0", "children": [],
+        "triggerPx": fmt_num(trigger) if trigger is not None else "0.0",
+        "children": [frontend_order(c) for c in children or [] if c.status == "open"],
         "isPositionTpsl": order.position_tpsl, "reduceOnly": order.reduce_only, "orderType": order.order_type,
         "tif": order.tif, "cloid": order.cloid,
     })
@@ -117,7 +121,13 @@ def open_orders(ledger: Ledger, user: str) -> list[dict[str, Any]]:
 
 
 def frontend_open_orders(ledger: Ledger, user: str) -> list[dict[str, Any]]:
-    return [frontend_order(o) for o in reversed(ledger.open_orders(user))]
+    """Every open order, TP/SL children both at top level and under their parent."""
+    return [_frontend(ledger, o) for o in reversed(ledger.open_orders(user))]
+
+
+def _frontend(ledger: Ledger, order: SimOrder) -> dict[str, Any]:
+    pos = ledger.accounts[order.user].positions.get(order.coin)
+    return frontend_order(order, ledger.children_of(order), pos.szi if pos is not None else 0.0)
 
 
 def user_fills(ledger: Ledger, user: str) -> list[dict[str, Any]]:
@@ -139,5 +149,5 @@ def order_status(ledger: Ledger, user: str, oid: int | str) -> dict[str, Any]:
     order = ledger.find(user, oid)
     if order is None:
         return {"status": "unknownOid"}
-    return {"status": "order", "order": {"order": frontend_order(order), "status": order.status,
+    return {"status": "order", "order": {"order": _frontend(ledger, order), "status": order.status,
                                          "statusTimestamp": order.status_ts}}

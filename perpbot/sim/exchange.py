@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from perpbot.clock import DAY_MS, Clock
 from perpbot.sim import account_views as views
+from perpbot.sim.faults import FaultInjector
 from perpbot.sim.ledger import Ledger
 from perpbot.sim.matching import ActionError, BookFn, Matcher
 from perpbot.sim.orders import OrderError, WireError, parse_order
@@ -43,6 +44,7 @@ _AGENT_TYPES = [
     {"name": "nonce", "type": "uint64"},
 ]
 _OK_DEFAULT: dict[str, Any] = {"status": "ok", "response": {"type": "default"}}
+GROUPINGS = ("na", "normalTpsl", "positionTpsl")
 ACTION_TYPES = ("order", "cancel", "cancelByCloid", "modify", "batchModify", "updateLeverage", "approveAgent", "noop")
 
 
@@ -74,7 +76,8 @@ class ExchangeApi:
 
     Test knobs: `reply_delay_ms` delays the answer *after* the action ran (a client that
     times out has still traded); `fail_next` answers that many requests with HTTP 502 before
-    they reach the exchange; `raw_bodies` keeps the latest bodies byte for byte.
+    they reach the exchange; `lose_next` runs that many and answers 502 instead of the result;
+    `raw_bodies` keeps the latest bodies byte for byte.
     """
 
     def __init__(self, ledger: Ledger, matcher: Matcher, clock: Clock, is_mainnet: bool = False) -> None:
@@ -82,6 +85,7 @@ class ExchangeApi:
         self.nonces: dict[str, list[int]] = {}  # signer -> its highest nonces, ascending
         self.reply_delay_ms = 0
         self.fail_next = 0
+        self.lose_next = 0
         self.actions_received = 0
         self.raw_bodies: collections.deque[bytes] = collections.deque(maxlen=64)  # as received, newest last
         self.ext: Any = None  # perpbot.sim.exchange_ext.ExchangeExtensions, set by the server
@@ -186,13 +190,7 @@ class ExchangeApi:
     def _dispatch(self, kind: Any, action: dict[str, Any], user: str, now: int) -> dict[str, Any]:
         coins = self.ledger.coins
         if kind == "order":
-            statuses = []
-            for i, wire in enumerate(_list(action, "orders")):
-                try:
-                    statuses.append(self.matcher.place(user, parse_order(wire, coins, f"action.orders[{i}]"), now))
-                except OrderError as exc:
-                    statuses.append({"error": exc.text})
-            return _statuses("order", statuses)
+            return _statuses("order", self._orders(action, user, now))
         if kind == "cancel":
             return _statuses("cancel", [self.matcher.cancel(user, _int(c, "a"), _int(c, "o"), now)
                                         for c in _list(action, "cancels")])
@@ -211,6 +209,29 @@ class ExchangeApi:
             self.matcher.update_leverage(user, _int(action, "asset"), is_cross, _int(action, "leverage"), now)
             return dict(_OK_DEFAULT)
         return dict(_OK_DEFAULT)  # noop: only marks the nonce as used
+
+    def _orders(self, action: dict[str, Any], user: str, now: int) -> list[Any]:
+        grouping = action.get("grouping", "na")
+        if grouping not in GROUPINGS:
+            raise WireError(f"action.grouping: unknown variant `{grouping}`, expected one of "
+                            + ", ".join(f"`{g}`" for g in GROUPINGS))
+        wires = _list(action, "orders")
+        if grouping == "na":
+            statuses: list[Any] = []
+            for i, wire in enumerate(wires):
+                try:
+                    statuses.append(self.matcher.place(user, parse_order(wire, self.ledger.coins, f"action.orders[{i}]"),
+                                                       now))
+                except OrderError as exc:
+                    statuses.append({"error": exc.text})
+            return statuses
+        if not wires:
+            raise ActionError("Empty order batch.")  # the simulator's wording (unverified)
+        try:
+            specs = [parse_order(w, self.ledger.coins, f"action.orders[{i}]") for i, w in enumerate(wires)]
+        except OrderError as exc:
+            return [{"error": exc.text}] * len(wires)
+        return self.matcher.place_grouped(user, specs, grouping, now)
 
     def _modify(self, user: str, modify: Any, now: int) -> dict[str, Any]:
         if not isinstance(modify, dict):
@@ -300,12 +321,18 @@ def build_exchange(universe: Universe, book: BookFn, clock: Clock, funds: dict[s
 _BAD_GATEWAY = "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>"
 
 
-def exchange_route(api: ExchangeApi) -> Route:
-    """`POST /exchange` for the Starlette app."""
+def exchange_route(api: ExchangeApi, injector: FaultInjector | None = None) -> Route:
+    """`POST /exchange` for the Starlette app (with the injector's /exchange faults, if given)."""
+
+    def lost() -> bool:
+        if api.lose_next > 0:
+            api.lose_next -= 1
+            return True
+        return injector is not None and injector.exchange_fault(after=True)
 
     async def endpoint(request: Request) -> Response:
-        if api.fail_next > 0:
-            api.fail_next -= 1
+        if api.fail_next > 0 or (injector is not None and injector.exchange_fault(after=False)):
+            api.fail_next = max(api.fail_next - 1, 0)
             return Response(_BAD_GATEWAY, 502, media_type="text/html")
         if not request.headers.get("content-type", "").startswith("application/json"):
             return Response("Expected request with `Content-Type: application/json`", 415, media_type="text/plain")
@@ -321,6 +348,8 @@ def exchange_route(api: ExchangeApi) -> Route:
             return Response(exc.text, 422, media_type="text/plain")
         if api.reply_delay_ms:
             await asyncio.sleep(api.reply_delay_ms / 1000)  # the action already ran: a lost reply
+        if lost():
+            return Response(_BAD_GATEWAY, 502, media_type="text/html")  # it ran; the answer never arrives
         return Response(json.dumps(answer, separators=(",", ":")), 200, media_type="application/json")
 
     return Route("/exchange", endpoint, methods=["POST"])

@@ -1,4 +1,5 @@
-"""Provides fault injection for the simulator: 5xx, 429, latency, malformed bodies, websocket stalls.
+"""Provides fault injection for the simulator: 5xx, 429, latency, malformed bodies, websocket stalls,
+and on /exchange a 5xx before the action runs or an answer lost after it ran.
 
 `FaultConfig` is a plain mutable dataclass so tests and the CLI can turn knobs while the server
 runs (`sim.faults.error_rate = 0.3`). Every random decision comes from the injector's own
@@ -28,10 +29,14 @@ class FaultConfig:
     """Share of requests answered 200 with a truncated, non-JSON or wrongly shaped body."""
     ws_stall: bool = False
     """Websockets stay open but the server sends nothing (no data, acks or pongs)."""
+    exchange_error_rate: float = 0.0
+    """Share of /exchange requests answered HTTP 502 before the exchange sees them (nothing runs)."""
+    exchange_lost_rate: float = 0.0
+    """Share of /exchange requests that run and then lose their answer (HTTP 502 instead of it)."""
 
     def validate(self) -> None:
         """Raise ConfigError naming a knob outside its range."""
-        for name in ("error_rate", "rate_limit_rate", "malformed_rate"):
+        for name in ("error_rate", "rate_limit_rate", "malformed_rate", "exchange_error_rate", "exchange_lost_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 flag = "--" + name.replace("_", "-")
@@ -75,6 +80,10 @@ class FaultInjector:
             with self._lock:
                 return self._rng.choice(_SERVER_ERRORS)
         return None
+
+    def exchange_fault(self, after: bool) -> bool:
+        """Fail this /exchange request: before it runs (`after` False) or by losing its answer after."""
+        return self._roll(self.config.exchange_lost_rate if after else self.config.exchange_error_rate)
 
     def malform(self, text: str) -> str | None:
         """A broken version of a 200 body, or None to send it intact.

@@ -44,9 +44,15 @@ class SimOrder:
     is_market: bool = False
     tpsl: str | None = None  # tp | sl
     cloid: str | None = None
-    position_tpsl: bool = False
+    position_tpsl: bool = False  # grouping positionTpsl: a size of 0 follows the whole position
     status: str = "open"
     status_ts: int = 0
+    parent_oid: int | None = None  # a normalTpsl child waiting for its parent to fill completely
+
+    @property
+    def waiting(self) -> bool:
+        """A TP/SL child whose parent has not filled completely yet: shown, but it cannot trigger."""
+        return self.parent_oid is not None
 
     @property
     def is_trigger(self) -> bool:
@@ -97,6 +103,7 @@ class Ledger:
         self.agents: dict[str, tuple[str, str]] = {}  # agent address -> (user, name)
         self.orders: dict[int, SimOrder] = {}
         self.cloids: dict[tuple[str, str], int] = {}  # (user, cloid) -> latest oid with it
+        self.children: dict[int, list[int]] = {}  # parent oid -> its normalTpsl children's oids
         self.lock = threading.RLock()
         self.listeners: list[Listener] = []  # streams, history and margin bookkeeping subscribe here
         self.timers: list[Any] = []  # things due at a time (scheduleCancel): next_due(start, end), fire(at)
@@ -197,9 +204,30 @@ class Ledger:
     def open_orders(self, user: str | None = None) -> list[SimOrder]:
         return [o for o in self.orders.values() if o.status == "open" and (user is None or o.user == user)]
 
+    def add_child(self, parent: SimOrder, child: SimOrder) -> SimOrder:
+        """A normalTpsl child of `parent` (added after it): it waits until the parent fills completely."""
+        child.parent_oid = parent.oid
+        self.add_order(child)
+        self.children.setdefault(parent.oid, []).append(child.oid)
+        return child
+
+    def children_of(self, order: SimOrder) -> list[SimOrder]:
+        return [self.orders[oid] for oid in self.children.get(order.oid, [])]
+
     def close_order(self, order: SimOrder, status: str, now_ms: int) -> None:
+        """End an order. A parent's children are placed if it filled completely, else canceled with it
+        (also when it filled in part: an IOC's unfilled rest cancels them)."""
         order.status, order.status_ts = status, now_ms
         self.emit("order", order.user, order)
+        for child in self.children.pop(order.oid, []):
+            waiting = self.orders[child]
+            if waiting.status != "open":
+                continue
+            if status == "filled":
+                waiting.parent_oid = None
+            else:
+                waiting.status, waiting.status_ts = "canceled", now_ms
+                self.emit("order", waiting.user, waiting)
 
     # --- fills and funding -----------------------------------------------------------------------
 

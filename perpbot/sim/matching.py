@@ -48,12 +48,11 @@ class Matcher:
 
     # --- placing ----------------------------------------------------------------------------
 
-    def place(self, user: str, spec: OrderSpec, now_ms: int) -> dict[str, Any]:
+    def place(self, user: str, spec: OrderSpec, now_ms: int, position_tpsl: bool = False) -> dict[str, Any]:
         """One order of an order action; returns its status entry (resting, filled or error)."""
-        order = SimOrder(0, user, spec.coin, spec.is_buy, spec.px, spec.sz, spec.sz, spec.reduce_only, now_ms,
-                         spec.tif, spec.trigger_px, spec.is_market, spec.tpsl, spec.cloid)
+        order = self._new_order(user, spec, now_ms, position_tpsl)
         try:
-            check_rules(spec, self.ledger.sz_decimals(spec.coin))
+            check_rules(spec, self.ledger.sz_decimals(spec.coin), zero_size=position_tpsl and spec.is_trigger)
             self._check_position_rules(order, now_ms)
         except OrderError as exc:
             self._record_rejected(order, exc.status, now_ms)
@@ -62,6 +61,44 @@ class Matcher:
         if order.is_trigger:
             return _resting(order)
         return self._execute_limit(order, now_ms)
+
+    def place_grouped(self, user: str, specs: list[OrderSpec], grouping: str, now_ms: int) -> list[Any]:
+        """An order action with TP/SL grouping; returns one status per order.
+
+        normalTpsl: `[parent, tp?, sl?]`. The children wait (shown in frontendOpenOrders, under the
+        parent's `children` and at top level, but unable to trigger) until the parent fills
+        completely; a parent that ends otherwise (an IOC's unfilled rest, a cancel) cancels them. Their
+        statuses are bare strings: "waitingForTrigger" once placed, else "waitingForFill" (the latter
+        for any parent not filled at placement is the simulator's reading; unverified). positionTpsl:
+        triggers whose size "0" follows the whole position (`isPositionTpsl`).
+
+        Raises:
+            ActionError: a child that is not a reduce-only trigger (a whole-batch pre-validation error).
+        """
+        if grouping == "positionTpsl":
+            return [self.place(user, spec, now_ms, position_tpsl=True) for spec in specs]
+        parent, children = specs[0], specs[1:]
+        if parent.is_trigger or any(not c.is_trigger or not c.reduce_only for c in children):
+            raise ActionError("Non-reduce-only TP/SL orders are not supported with normalTpsl grouping.")  # unverified
+        order = self._new_order(user, parent, now_ms)
+        try:
+            check_rules(parent, self.ledger.sz_decimals(parent.coin))
+            self._check_position_rules(order, now_ms)
+            for child in children:
+                check_rules(child, self.ledger.sz_decimals(child.coin))
+        except OrderError as exc:
+            self._record_rejected(order, exc.status, now_ms)
+            return [{"error": exc.text}] * len(specs)
+        self.ledger.add_order(order)
+        waiting = [self.ledger.add_child(order, self._new_order(user, c, now_ms)) for c in children]
+        status = self._execute_limit(order, now_ms)
+        return [status] + ["waitingForFill" if w.waiting or w.status != "open" else "waitingForTrigger"
+                           for w in waiting]
+
+    @staticmethod
+    def _new_order(user: str, spec: OrderSpec, now_ms: int, position_tpsl: bool = False) -> SimOrder:
+        return SimOrder(0, user, spec.coin, spec.is_buy, spec.px, spec.sz, spec.sz, spec.reduce_only, now_ms,
+                        spec.tif, spec.trigger_px, spec.is_market, spec.tpsl, spec.cloid, position_tpsl)
 
     def _check_position_rules(self, order: SimOrder, now_ms: int) -> None:
         tag = f" asset={self.ledger.coins.index(order.coin)}"
@@ -137,6 +174,8 @@ class Matcher:
         """Reduce-only orders that could now only grow the position are canceled (closing cancels TP/SL)."""
         pos = self.ledger.position(user, coin)
         for order in self.ledger.open_orders(user):
+            if order.waiting:
+                continue  # a child waits for its parent, which decides its fate
             if order.coin == coin and order.reduce_only and (pos.szi == 0 or (pos.szi > 0) == order.is_buy):
                 self.ledger.close_order(order, "reduceOnlyCanceled", now_ms)
 
@@ -196,7 +235,7 @@ class Matcher:
     def _walk(self, start_ms: int, end_ms: int) -> None:
         """Fire every resting or trigger order the path reaches in (start, end], earliest first."""
         while True:
-            pending = [o for o in self.ledger.open_orders() if o.is_trigger or o.tif in ("Gtc", "Alo")]
+            pending = [o for o in self.ledger.open_orders() if (o.is_trigger and not o.waiting) or o.tif in ("Gtc", "Alo")]
             if not pending:
                 return
             paths = {coin: path_points(self.ledger.universe[coin], start_ms, end_ms)
@@ -227,6 +266,8 @@ class Matcher:
             self.ledger.close_order(order, "reduceOnlyCanceled", at_ms)
             return
         order.trigger_px = None  # from here on it is a plain order
+        if order.position_tpsl and order.orig_sz == 0:
+            order.sz = abs(pos.szi)  # a position TP/SL of size 0 closes whatever the position is now
         if order.is_market:
             slip = MARKET_TRIGGER_SLIPPAGE if order.is_buy else -MARKET_TRIGGER_SLIPPAGE
             filled, _ = self._take(order, trigger * (1 + slip), at_ms)

@@ -146,12 +146,21 @@ def _price_problem(text: str, sz_decimals: int) -> str | None:
     return None
 
 
-def check_rules(spec: OrderSpec, sz_decimals: int) -> None:
-    """Raise OrderError if the order breaks a size, price or minimum-value rule."""
+def check_rules(spec: OrderSpec, sz_decimals: int, zero_size: bool = False) -> None:
+    """Raise OrderError if the order breaks a size, price or minimum-value rule (`zero_size`: a
+    position TP/SL, whose size "0" means the whole position)."""
     tag = f" asset={spec.asset}"
     size = Decimal(spec.sz_text)
+    if zero_size and size == 0:
+        return _check_prices(spec, sz_decimals, tag)
     if size <= 0 or -int(size.normalize().as_tuple().exponent) > sz_decimals:
         raise OrderError("Order has invalid size." + tag)
+    _check_prices(spec, sz_decimals, tag)
+    if not spec.reduce_only and spec.px * spec.sz < MIN_ORDER_USD:
+        raise OrderError(f"Order must have minimum value of ${MIN_ORDER_USD:g}." + tag, "minTradeNtlRejected")
+
+
+def _check_prices(spec: OrderSpec, sz_decimals: int, tag: str) -> None:
     problem = _price_problem(spec.px_text, sz_decimals)
     if problem == "invalid":
         raise OrderError("Order has invalid price." + tag)
@@ -159,5 +168,3 @@ def check_rules(spec: OrderSpec, sz_decimals: int) -> None:
         raise OrderError("Price must be divisible by tick size." + tag, "tickRejected")
     if spec.trigger_text is not None and _price_problem(spec.trigger_text, sz_decimals) is not None:
         raise OrderError("Invalid TP/SL price." + tag, "badTriggerPxRejected")
-    if not spec.reduce_only and spec.px * spec.sz < MIN_ORDER_USD:
-        raise OrderError(f"Order must have minimum value of ${MIN_ORDER_USD:g}." + tag, "minTradeNtlRejected")

@@ -17,7 +17,8 @@ def options_from_args(args: argparse.Namespace, start_ms: int | None) -> SimOpti
     """SimOptions from the `perpbot sim` flags (validated when the server is built)."""
     symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
     faults = FaultConfig(error_rate=args.error_rate, rate_limit_rate=args.rate_limit_rate,
-                         latency_ms=args.latency_ms, malformed_rate=args.malformed_rate, ws_stall=args.ws_stall)
+                         latency_ms=args.latency_ms, malformed_rate=args.malformed_rate, ws_stall=args.ws_stall,
+                         exchange_error_rate=args.exchange_error_rate, exchange_lost_rate=args.exchange_lost_rate)
     funds: dict[str, float] = {}
     for item in args.fund:
         address, usd = parse_fund(item)

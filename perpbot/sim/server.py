@@ -138,7 +138,7 @@ class SimServer:
         self.prediction = SimPredictionMarkets(self.options.seed, start_ms)
         routes = [*prediction_routes(self.prediction, self.clock.now_ms),
                   *control_routes(self.scenarios, list(self.universe.coins), self.clock.now_ms)]
-        self.app = build_app(self.info, self.injector, self.hub, exchange_route(self.exchange), routes)
+        self.app = build_app(self.info, self.injector, self.hub, exchange_route(self.exchange, self.injector), routes)
         self.asgi = FaultMiddleware(self.app, self.scenarios)
         self.host = host
         self._sock = _bind(host, port)

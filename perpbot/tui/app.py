@@ -46,7 +46,8 @@ SCREENS = (
 _SCREENS_GROUP = Binding.Group("Screens")
 
 _DONE = {"pause": "Trading paused: no new entries (stops and exits still run)", "resume": "Trading resumed",
-         "close": "Position closed", "flatten": "Every position closed"}
+         "close": "Position closed; its cooldown started",
+         "flatten": "Every position closed; entries paused until resume (p)"}
 
 
 def _screen(module: str, name: str) -> Screen[None]:

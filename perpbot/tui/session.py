@@ -128,15 +128,18 @@ class EngineSession:
     Args:
         settings: the loaded config.
         force: start despite the losing-weeks halt (as `trade --force`).
+        adopt_account: live: take the account over from another perp-bot (as `trade --adopt-account`).
         clock: the engine's clock; None lets build_engine choose (wall, or the exchange's).
         events: the engine's event hook (alerts); None sends nothing.
         label: how the status bar names the session (default: the execution mode).
     """
 
     def __init__(self, settings: Settings, *, force: bool = False, clock: Clock | None = None,
-                 events: Callable[[str, dict[str, Any]], None] | None = None, label: str | None = None) -> None:
+                 events: Callable[[str, dict[str, Any]], None] | None = None, label: str | None = None,
+                 adopt_account: bool = False) -> None:
         self.settings = settings
         self.force = force
+        self.adopt_account = adopt_account
         self.clock = clock
         self.events = events
         self.label = label or settings.execution.mode
@@ -164,7 +167,8 @@ class EngineSession:
         self._lock = DbLock(self.settings.db_path)
         self._lock.acquire()
         try:
-            self.engine = build_engine(self.settings, clock=self.clock, force=self.force, events=self.events)
+            self.engine = build_engine(self.settings, clock=self.clock, force=self.force, events=self.events,
+                                       adopt_account=self.adopt_account)
             self._server = StateServer(self.settings.socket_path, self.engine.handle)
             self._server.start()
             # Telegram commands (issue 21), as in the daemon: off unless configured.

@@ -18,10 +18,12 @@ class PositionView:
     size: float
     entry_price: float
     mark: float | None
-    unrealized_pnl: float
+    unrealized_pnl: float | None
     stop: float | None
     opened_at: int
     timeout_at: int | None
+    liquidation_px: float | None = None  # live: the exchange's
+    margin_used: float | None = None  # live: the exchange's
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +157,12 @@ def _position(raw: Mapping[str, Any]) -> PositionView:
         size=float(raw["size"]),
         entry_price=float(raw["entry_price"]),
         mark=_float(raw.get("mark")),
-        unrealized_pnl=float(raw.get("unrealized_pnl") or 0.0),
+        unrealized_pnl=_float(raw.get("unrealized_pnl")),
         stop=_float(raw.get("stop")),
         opened_at=int(raw["opened_at"]),
         timeout_at=_int(raw.get("timeout_at")),
+        liquidation_px=_float(raw.get("liquidation_px")),
+        margin_used=_float(raw.get("margin_used")),
     )
 
 

@@ -7,7 +7,8 @@ import sqlite3
 import numpy as np
 import pytest
 
-from perpbot.data.db import _MIGRATIONS, SCHEMA_VERSION, Store
+from perpbot.data.db import Store
+from perpbot.data.schema import MIGRATIONS, SCHEMA_VERSION
 from perpbot.errors import StorageError
 from perpbot.models import Candle, FundingRate, Side, Trade
 
@@ -33,7 +34,7 @@ def test_gaps_are_found(store):
 
 
 def test_migrate_is_idempotent_and_read_only_refuses_writes(store, settings):
-    assert store.migrate() == SCHEMA_VERSION == 2
+    assert store.migrate() == SCHEMA_VERSION == store.conn.execute("PRAGMA user_version").fetchone()[0]
     ro = Store(settings.db_path, read_only=True)
     assert ro.count_candles("BTC", "1m") == 0
     with pytest.raises(Exception):
@@ -44,7 +45,7 @@ def test_a_v1_database_gains_the_remote_commands_table_and_keeps_its_rows(tmp_pa
     path = tmp_path / "v1.db"
     conn = sqlite3.connect(path)
     with conn:
-        for statement in _MIGRATIONS[1]:
+        for statement in MIGRATIONS[1]:
             conn.execute(statement)
         conn.execute("PRAGMA user_version = 1")
         conn.execute("INSERT INTO bot_state (key, value) VALUES ('k', '1')")
@@ -60,7 +61,7 @@ def test_a_v1_database_gains_the_remote_commands_table_and_keeps_its_rows(tmp_pa
         assert oldest == {"id": first, "at_ms": 10, "channel": "telegram", "chat_id": "111", "user_id": "111",
                           "user_name": "ann", "command": "/pause", "result": "ok", "detail": '{"paused": true}',
                           "finished_ms": 12}
-        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     finally:
         store.close()
 

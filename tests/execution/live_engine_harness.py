@@ -22,6 +22,8 @@ from engine_harness import START_MS, make_engine
 
 LIVE_KEY = "0x" + "71" * 32
 ACCOUNT = eth_account.Account.from_key(LIVE_KEY).address.lower()
+AGENT_KEY = "0x" + "72" * 32  # an API wallet the account approved: the bot's key when the owner trades by hand
+AGENT = eth_account.Account.from_key(AGENT_KEY).address.lower()
 FUNDS_USD = 100_000.0
 
 
@@ -31,19 +33,22 @@ def live_sim(seed: int, funds_usd: float = FUNDS_USD, history_days: float = 1.0,
     """A simulator on loopback, on a FakeClock it shares with the engine, with ACCOUNT funded;
     `sim.http` is a plain HTTP client for the tests' own look-ups."""
     clock = FakeClock(start_ms)
-    opts = SimOptions(seed=seed, history_days=history_days, start_ms=start_ms, funds={ACCOUNT: funds_usd})
+    opts = SimOptions(seed=seed, history_days=history_days, start_ms=start_ms, funds={ACCOUNT: funds_usd},
+                      agents={AGENT: ACCOUNT})
     with SimServer(opts, port=0, clock=clock) as server, httpx.Client(base_url=server.url, timeout=5.0) as http:
         server.fake_clock = clock
         server.http = http
         yield server
 
 
-def live_settings(sim: SimServer, tmp_path: Path, **sections: dict[str, Any]) -> Settings:
+def live_settings(sim: SimServer, tmp_path: Path, agent: bool = False, db: str = "live.db",
+                  **sections: dict[str, Any]) -> Settings:
     """config.yaml in tmp_path (execution.mode: live, exchange.base_url: the simulator); the key comes
-    from the environment passed to load_settings, as HL_PRIVATE_KEY does in production."""
+    from the environment passed to load_settings, as HL_PRIVATE_KEY does in production. With `agent` the bot
+    signs with the account's API wallet (so the owner can trade by hand with the account's own key)."""
     raw: dict[str, Any] = {
         "exchange": {"base_url": sim.url, "timeout_s": 1.0, "retry_backoff_s": 0.01, "max_retries": 8},
-        "data": {"db_path": str(tmp_path / "live.db"), "symbols": ["BTC", "ETH", "SOL"], "timeframes": ["5m"]},
+        "data": {"db_path": str(tmp_path / db), "symbols": ["BTC", "ETH", "SOL"], "timeframes": ["5m"]},
         "strategy": {"timeframe": "5m", "entry_z": 1.6, "exit_z": 0.3, "use_adx": False, "use_hurst": False,
                      "use_rsi": False},
         "risk": {"sizing": "fixed", "notional_usd": 1000, "stop_loss_pct": 0.004, "cooldown_minutes": 30,
@@ -54,9 +59,10 @@ def live_settings(sim: SimServer, tmp_path: Path, **sections: dict[str, Any]) ->
     }
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)
-    path = tmp_path / "config.yaml"
+    path = tmp_path / f"{db}.yaml"
     path.write_text(yaml.safe_dump(raw))
-    return load_settings(path, env={"HL_PRIVATE_KEY": LIVE_KEY})
+    env = {"HL_PRIVATE_KEY": AGENT_KEY, "HL_ACCOUNT_ADDRESS": ACCOUNT} if agent else {"HL_PRIVATE_KEY": LIVE_KEY}
+    return load_settings(path, env=env)
 
 
 def live_engine(sim: SimServer, settings: Settings, events: list | None = None, **kw: Any) -> TradingEngine:
@@ -126,9 +132,11 @@ def assert_protected(engine: TradingEngine, sim: SimServer) -> None:
 
 
 def drive_checked(engine: TradingEngine, sim: SimServer, until_ms: int, poll_s: float = 60,
-                  done: Any = None) -> list[tuple[int, Trade, dict[str, int]]]:
-    """Tick at bar closes and poll between (clock time) until `until_ms` or done(); after every pass
-    check the live invariant. Returns (pass time, trade, cooldowns then) for each trade closed."""
+                  done: Any = None, failures_ok: bool = False,
+                  check: Any = assert_protected) -> list[tuple[int, Trade, dict[str, int]]]:
+    """Run the daemon's passes (engine.pass_once: a tick at bar closes, polls between, clock time)
+    until `until_ms` or done(); after every pass check the live invariant. A pass that failed fails
+    the test unless `failures_ok`. Returns (pass time, trade, cooldowns then) for each trade closed."""
     clock: FakeClock = sim.fake_clock
     step = interval_ms(engine.settings.strategy.timeframe)
     next_tick = floor_ms(clock.now_ms(), step) + step
@@ -136,15 +144,15 @@ def drive_checked(engine: TradingEngine, sim: SimServer, until_ms: int, poll_s: 
     closed: list[tuple[int, Trade, dict[str, int]]] = []
     while clock.now_ms() < until_ms and not (done and done()):
         now = clock.now_ms()
-        if now >= next_tick:
-            engine.tick(now)
-            next_tick = floor_ms(now, step) + step
-        else:
-            engine.poll(now)
-        assert_protected(engine, sim)
+        next_tick, _ = engine.pass_once(next_tick)
+        if engine.failures.streak and not failures_ok:
+            raise AssertionError("an engine pass failed") from engine.failures.last
+        if check is not None and not engine.failures.streak:
+            check(engine, sim)
         for trade in engine.store.closed_trades(mode="live"):
             if trade.id not in seen:
                 seen.add(trade.id)
                 closed.append((now, trade, engine.risk.cooldowns(now)))
-        clock.set(min(next_tick, now + int(poll_s * 1000)))
+        target = min(next_tick, now + int(poll_s * 1000))
+        clock.set(target if target > now else now + int(poll_s * 1000))  # a failed tick is retried a poll later
     return closed

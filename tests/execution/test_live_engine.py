@@ -16,7 +16,7 @@ import pytest
 
 from perpbot.clock import HOUR_MS, MINUTE_MS, FakeClock, floor_ms
 from perpbot.execution.exchange_api import ExchangeTransport
-from perpbot.execution.signing import NonceManager, Signer, derive_cloid, update_leverage_action
+from perpbot.execution.signing import NonceManager, Signer, update_leverage_action
 from perpbot.models import Side
 from perpbot.risk.state import MemoryState
 
@@ -63,7 +63,8 @@ def test_entries_carry_stops_that_fire_and_signal_exits_cancel_them(sim, tmp_pat
         assert abs(first.entry_price / first.expected_entry_price - 1) <= 0.005
         assert first.entry_time == int(entry_fill["time"]) and first.entry_reason.startswith("entry:z")
         # ... and its stop resting on the exchange: openOrders and frontendOpenOrders both show it.
-        stop_cloid = derive_cloid("stop", first.entry_cloid, 0)
+        trader = engine.executor.trader
+        stop_cloid = trader.cloid("stop", first.entry_cloid, 0)  # attached to the entry, moved to the fill's distance
         [resting] = [o for o in info(sim, "openOrders") if o["coin"] == first.symbol]
         assert resting["cloid"] == stop_cloid and float(resting["sz"]) == first.size
         stop = stops_on_exchange(sim)[first.symbol]
@@ -75,7 +76,7 @@ def test_entries_carry_stops_that_fire_and_signal_exits_cancel_them(sim, tmp_pat
         reasons = {trade.exit_reason for _, trade, _ in closed}
         assert {"stop_loss", "signal"} <= reasons, reasons
         for booked_at, trade, cooldowns in closed:
-            stop_cloid = derive_cloid("stop", trade.entry_cloid, 0)
+            stop_cloid = trader.cloid("stop", trade.entry_cloid, 0)
             [exit_fill] = [f for f in fills(sim) if f["cloid"] == trade.exit_cloid]
             assert trade.exit_price == pytest.approx(float(exit_fill["px"]))
             assert len([f for f in fills(sim) if f["cloid"] == trade.entry_cloid]) >= 1
@@ -91,7 +92,8 @@ def test_entries_carry_stops_that_fire_and_signal_exits_cancel_them(sim, tmp_pat
             elif trade.exit_reason == "signal":
                 # Closed by a reduce-only IOC at the bar close; its stop is gone from the exchange (the
                 # exchange drops a reduce-only order once the position is flat, else the bot cancels it).
-                assert trade.exit_cloid == derive_cloid("exit", trade.entry_cloid, 0)
+                [exit_order] = orders_with_cloid(sim, trade.exit_cloid)
+                assert exit_order.reduce_only and exit_order.tif == "Ioc" and trader.guard.is_mine(trade.exit_cloid)
                 assert order_status(sim, stop_cloid) in ("canceled", "reduceOnlyCanceled") and booked_at % BAR_MS == 0
                 assert trade.exit_time == int(exit_fill["time"])
                 assert trade.symbol not in cooldowns
@@ -116,10 +118,12 @@ def test_a_position_held_too_long_is_closed_as_timeout_and_its_stop_goes(sim, tm
         # Closed at the first bar close at or after entry + 15 min, by the bot's reduce-only IOC.
         due = trade.entry_time + 15 * MINUTE_MS
         assert due <= trade.exit_time < floor_ms(due, BAR_MS) + BAR_MS + MINUTE_MS
-        assert trade.exit_cloid == derive_cloid("exit", trade.entry_cloid, 0)
+        [exit_order] = orders_with_cloid(sim, trade.exit_cloid)
+        assert exit_order.reduce_only and exit_order.tif == "Ioc"
         [exit_fill] = [f for f in fills(sim) if f["cloid"] == trade.exit_cloid]
         assert exit_fill["dir"].startswith("Close") and float(exit_fill["sz"]) == trade.size
-        assert order_status(sim, derive_cloid("stop", trade.entry_cloid, 0)) in ("canceled", "reduceOnlyCanceled")
+        stop_cloid = engine.executor.trader.cloid("stop", trade.entry_cloid, 0)
+        assert order_status(sim, stop_cloid) in ("canceled", "reduceOnlyCanceled")
         assert trade.symbol not in positions_on_exchange(sim) or any(
             t.symbol == trade.symbol for t in engine.executor.open_trades())
         assert trade.symbol not in engine.risk.cooldowns(sim.now_ms())
@@ -186,15 +190,15 @@ def test_a_reply_lost_after_the_order_reached_the_exchange_is_looked_up_not_rese
         sim.exchange.reply_delay_ms = 0
         lost = [r for r in caplog.records if r.getMessage() == "order_outcome_unknown"]
         trades = engine.executor.open_trades()
-        assert trades and len(lost) == 2 * len(trades)  # each entry's and each stop's answer was lost
+        assert trades and len(lost) == len(trades)  # each entry's answer was lost (and each stop move's)
         for trade in trades:
-            stop_cloid = derive_cloid("stop", trade.entry_cloid, 0)
+            stop_cloid = engine.executor.trader.cloid("stop", trade.entry_cloid, 0)
             assert len(orders_with_cloid(sim, trade.entry_cloid)) == 1  # sent once, then found by its cloid
-            assert len(orders_with_cloid(sim, stop_cloid)) == 1
+            assert len([o for o in orders_with_cloid(sim, stop_cloid) if o.status == "open"]) == 1
             [entry_fill] = [f for f in fills(sim) if f["coin"] == trade.symbol]
             assert entry_fill["cloid"] == trade.entry_cloid and float(entry_fill["sz"]) == trade.size
             assert trade.entry_price == float(entry_fill["px"])
-        assert len(sim.ledger.orders) == 2 * len(trades) and len(fills(sim)) == len(trades)
+        assert len(fills(sim)) == len(trades)
         assert engine.executor.trader.book.intents() == {}
         assert engine.executor.reconcile(sim.now_ms()) == []  # the DB already is what the exchange holds
     finally:
@@ -210,10 +214,10 @@ def test_killed_between_order_and_db_write_then_restarted(sim, tmp_path, monkeyp
     settings = live_settings(sim, tmp_path)
     dying = live_engine(sim, settings)
 
-    def die(trade):
+    def die(fill, link, changed):
         raise Killed
 
-    monkeypatch.setattr(dying.store, "insert_trade", die)  # the order is filled; its row is never written
+    monkeypatch.setattr(dying.store, "book_fill", die)  # the order is filled; its row is never written
     with pytest.raises(Killed):
         drive_checked(dying, sim, START_MS + 2 * HOUR_MS)
     [entry_fill] = fills(sim)
@@ -221,7 +225,9 @@ def test_killed_between_order_and_db_write_then_restarted(sim, tmp_path, monkeyp
     [(intent_cloid, intent)] = dying.executor.trader.book.intents().items()  # the write-ahead intent survived
     assert intent_cloid == cloid and intent.kind == "entry" and intent.reason.startswith("entry:z")
     dying.close()
-    assert positions_on_exchange(sim) and stops_on_exchange(sim) == {}  # the orphan: filled, no stop yet
+    # Filled, and protected already: its stop went out attached to the entry.
+    [coin] = positions_on_exchange(sim)
+    assert float(stops_on_exchange(sim)[coin]["sz"]) == float(entry_fill["sz"])
 
     sim.fake_clock.advance(45)  # the watchdog restarts it
     events: list = []
@@ -232,7 +238,7 @@ def test_killed_between_order_and_db_write_then_restarted(sim, tmp_path, monkeyp
         assert trade.entry_cloid == cloid and trade.size == float(entry_fill["sz"])
         assert trade.entry_price == float(entry_fill["px"]) and trade.entry_reason == intent.reason
         assert trade.entry_time == int(entry_fill["time"])
-        assert any(e == "reconciliation" and "trade recorded and protected" in f["text"] for e, f in events)
+        assert any(e == "reconciliation" and "trade recorded" in f["text"] for e, f in events)
         assert_protected(again, sim)
         assert again.executor.trader.book.intents() == {}
         # The same bar decided again (a symbol the dead daemon never reached may enter now), then

@@ -9,7 +9,7 @@ from perpbot.clock import FakeClock
 from perpbot.data.db import Store
 from perpbot.execution.exchange_api import ExchangeTransport, frontend_open_orders
 from perpbot.execution.live_executor import LiveExecutor
-from perpbot.execution.signing import NonceManager, OrderIntent, Signer, derive_cloid, order_action, round_price
+from perpbot.execution.signing import NonceManager, OrderIntent, Signer, order_action, round_price
 from perpbot.models import Side
 from perpbot.risk.state import MemoryState
 from perpbot.sim.server import SimOptions, SimServer
@@ -22,9 +22,9 @@ class Killed(BaseException):
 
 
 class DyingStore(Store):
-    """A store whose process dies the first time a trade is about to be written."""
+    """A store whose process dies the first time a fill is about to be booked."""
 
-    def insert_trade(self, trade):
+    def book_fill(self, fill, link, changed):
         raise Killed
 
 
@@ -60,16 +60,20 @@ def test_killed_between_order_and_db_write_then_restarted(sim, tmp_path):
     with pytest.raises(Killed):
         dying.open("ETH", Side.LONG, 3, "z=-2.2", key=100, now_ms=sim.now_ms())
     dying.close_connections()
-    assert sim.ledger.position(MAIN, "ETH").szi == 3 and sim.ledger.open_orders(MAIN) == []  # filled, no stop yet
+    # Filled, and protected already: the stop went out attached to the entry.
+    assert sim.ledger.position(MAIN, "ETH").szi == 3
+    [child] = [o for o in sim.ledger.open_orders(MAIN)]
+    assert child.is_trigger and child.reduce_only and child.sz == 3
     sim.fake_clock.advance(30)
 
     restarted = _executor(sim, tmp_path)
     resolutions = restarted.start(sim.now_ms())
-    assert [r.rule for r in resolutions] == ["intent"]
+    assert {"fill", "intent"} <= {r.rule for r in resolutions} <= {"fill", "intent", "stop"}
     [trade] = restarted.open_trades()
-    assert (trade.entry_reason, trade.size, trade.entry_cloid) == ("z=-2.2", 3, derive_cloid("entry", MAIN, "ETH", "long", 100))
+    cloid = restarted.trader.cloid("entry", MAIN, "ETH", "long", 100)
+    assert (trade.entry_reason, trade.size, trade.entry_cloid) == ("z=-2.2", 3, cloid)
     [stop] = frontend_open_orders(restarted.trader.client, MAIN)
-    assert stop.is_trigger and stop.sz == 3 and stop.trigger_px == trade.stop_price
+    assert stop.is_trigger and stop.sz == 3 and stop.trigger_px == trade.stop_price and stop.cloid == child.cloid
     # The engine decides the same bar again after the restart: no second order.
     assert restarted.open("ETH", Side.LONG, 3, "z=-2.2", key=100, now_ms=sim.now_ms()) is None
     assert len(sim.ledger.accounts[MAIN].fills) == 1 and restarted.reconcile(sim.now_ms()) == []
@@ -80,15 +84,15 @@ def test_an_unknown_position_is_adopted_and_protected_and_orphans_are_canceled(s
     ex = _executor(sim, tmp_path)
     ex.start(sim.now_ms())
     _outside_order(sim, "SOL", False, 12)
-    orphan = derive_cloid("stop", "a trade long gone", 0)
+    orphan = ex.trader.cloid("stop", "a trade long gone", 0)
     nonces = NonceManager(MemoryState(), FakeClock(sim.now_ms() + 900), MAIN)
     with ExchangeTransport(sim.url, Signer(MAIN_KEY), nonces, False, 5.0) as transport:
         trigger = {"trigger": {"triggerPx": 1000.0, "isMarket": True, "tpsl": "sl"}}
         transport.send(order_action([OrderIntent(1, False, 0.01, 900.0, trigger, True, orphan)]))
     resolutions = ex.reconcile(sim.now_ms())
-    assert sorted(r.rule for r in resolutions) == ["orphan", "unknown"]
+    assert sorted(r.rule for r in resolutions) == ["manual", "orphan", "stop"]
     [trade] = ex.open_trades()
-    assert (trade.symbol, trade.side, trade.size, trade.entry_reason) == ("SOL", Side.SHORT, 12, "reconcile")
+    assert (trade.symbol, trade.side, trade.size, trade.entry_reason) == ("SOL", Side.SHORT, 12, "manual")
     [stop] = frontend_open_orders(ex.trader.client, MAIN)
     assert stop.symbol == "SOL" and stop.side is Side.LONG and stop.trigger_px == trade.stop_price
     assert stop.trigger_px == pytest.approx(trade.entry_price * 1.02, rel=1e-4)
@@ -104,7 +108,8 @@ def test_a_lost_stop_is_replaced_and_a_size_change_is_taken_from_the_exchange(si
     ex.trader.desk.cancel(0, first_stop)  # someone canceled it in the app
     _outside_order(sim, "BTC", True, 0.05)  # ... and bought some back
     resolutions = ex.reconcile(sim.now_ms())
-    assert [r.rule for r in resolutions] == ["size", "stop"]
+    assert [r.rule for r in resolutions] == ["manual", "stop"]
+    assert "reduced by hand to 0.15" in resolutions[0].detail and "stop placed" in resolutions[1].detail
     [stop] = frontend_open_orders(ex.trader.client, MAIN)
     assert stop.cloid != first_stop and stop.sz == pytest.approx(0.15) and ex.open_trades()[0].size == pytest.approx(0.15)
     ex.close_connections()
@@ -121,8 +126,9 @@ def test_a_position_already_past_its_stop_is_closed_at_once(sim, tmp_path):
         market.ensure(t)
         assert t < START_MS + 60 * 86_400_000
     sim.fake_clock.set(t)
-    [res] = ex.reconcile(sim.now_ms())
-    assert res.rule == "unknown" and "closed (stop_loss)" in res.detail
+    resolutions = ex.reconcile(sim.now_ms())
+    assert [r.rule for r in resolutions] == ["manual", "stop"] and "closed" in resolutions[1].detail
     [closed] = ex.trader.store.closed_trades(mode="live")
     assert closed.exit_reason == "stop_loss" and closed.pnl < 0 and sim.ledger.position(MAIN, "ETH").szi == 0
+    assert [t.id for t in ex.sync(sim.now_ms())] == [closed.id]  # handed to the engine's risk ledger once
     ex.close_connections()

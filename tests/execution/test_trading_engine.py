@@ -46,7 +46,7 @@ def test_a_day_of_paper_trading(sim, tmp_path):
         assert snap["pnl_today"] == pytest.approx(realized)
         for p in snap["positions"]:
             assert set(p) == {"symbol", "side", "size", "entry_price", "mark", "unrealized_pnl", "stop",
-                              "opened_at", "timeout_at"}
+                              "opened_at", "timeout_at", "liquidation_px", "margin_used"}
             assert p["side"] in ("long", "short")
     finally:
         engine.close()

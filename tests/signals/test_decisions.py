@@ -78,6 +78,10 @@ def _risk_cases():
     cooling = manager(cooldown_minutes=60)
     cooling.record_exit("BTC", -10.0, "stop_loss", T0 + HOUR_MS)
     crisis = fixed_regime("CRISIS", PredictionConfig())
+    disk_full = manager()
+    disk_full.hold("storage", "storage fault: database or disk is full")
+    unreconciled = manager()
+    unreconciled.hold("account", "reconciliation failed: frontendOpenOrders answered 502")
     return [
         (halted.check_entry("BTC", [], NORMAL, T0), "halted"),
         (paused.check_entry("BTC", [], NORMAL, T0), "paused"),
@@ -86,6 +90,8 @@ def _risk_cases():
         (cooling.check_entry("BTC", [], NORMAL, T0 + 90 * 60_000), "cooldown"),
         (manager().check_entry("BTC", [], crisis, T0), "regime"),
         (manager().check_entry("BTC", ["BTC"], NORMAL, T0), "pending_order"),  # a pending entry counts as open
+        (disk_full.check_entry("BTC", [], NORMAL, T0), "storage"),
+        (unreconciled.check_entry("BTC", [], NORMAL, T0), "account"),
     ]
 
 

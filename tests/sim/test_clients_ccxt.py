@@ -114,13 +114,17 @@ def test_unmodelled_methods_raise_the_exchanges_error(ex, method, args):
         getattr(ex, method)(*args)
 
 
-@pytest.mark.xfail(reason="TP/SL grouping lands with issue 14", strict=False)
 def test_attached_stop_loss_and_take_profit_rest_waiting_for_their_parent(ex):
     px = ex.fetch_ticker(ETH)["last"]
     parent = ex.create_order(ETH, "limit", "buy", 0.1, round(px * 0.8, 1),
                              {"stopLoss": {"triggerPrice": round(px * 0.7, 1)}, "takeProfit": {"triggerPrice": round(px, 1)}})
-    statuses = parent["info"]
-    assert statuses and ex.fetch_open_orders(ETH)[0]["info"]["children"]
+    assert "resting" in parent["info"]
+    orders = {o["id"]: o["info"] for o in ex.fetch_open_orders(ETH)}
+    children = orders[parent["id"]]["children"]
+    assert sorted(c["orderType"] for c in children) == ["Stop Limit", "Take Profit Limit"]  # ccxt makes them limits at the trigger
+    assert all(c["reduceOnly"] and c["isTrigger"] and str(c["oid"]) in orders for c in children)
+    ex.cancel_order(parent["id"], ETH)  # canceling an unfilled parent cancels its children
+    assert ex.fetch_open_orders(ETH) == []
 
 
 def test_websocket_client_watches_and_trades_over_the_socket():

@@ -18,7 +18,8 @@ from perpbot.tui.chart_data import ChartData
 from perpbot.tui.dialogs.confirm import ConfirmDialog
 from perpbot.tui.screens.base import CommandRequested, DashboardScreen
 from perpbot.tui.session import SessionInfo
-from perpbot.tui.state import EngineView
+from perpbot.tui import format as fmt
+from perpbot.tui.state import EngineView, PositionView
 from perpbot.tui.widgets.decisions_table import DecisionsTable
 from perpbot.tui.widgets.feed_panel import FeedPanel
 from perpbot.tui.widgets.positions_table import PositionsTable
@@ -145,7 +146,7 @@ class PositionsScreen(DashboardScreen):
             self.notify("No open position to close", severity="warning")
             return
         question = (f"Close the {position.side.value} {position.size:g} {position.symbol} position at market? "
-                    f"Unrealized PnL now {position.unrealized_pnl:+,.2f}.")
+                    + _marks_line(position))
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -159,10 +160,22 @@ class PositionsScreen(DashboardScreen):
             self.notify("No open positions to flatten", severity="warning")
             return
         names = ", ".join(p.symbol for p in view.positions)
-        question = f"Close every open position ({names}) at market?"
+        question = f"Close every open position ({names}) at market, and pause new entries until you resume?"
 
         def answered(yes: bool | None) -> None:
             if yes:
                 self.post_message(CommandRequested("flatten"))
 
         self.app.push_screen(ConfirmDialog("Flatten all", question, yes="Flatten"), answered)
+
+
+def _marks_line(position: PositionView) -> str:
+    """Unrealized pnl at the mark (and, live, the liquidation price and margin) as the engine reports them."""
+    if position.unrealized_pnl is None:
+        return "Unrealized PnL unknown right now."
+    line = f"Unrealized PnL now {position.unrealized_pnl:+,.2f} at {fmt.price(position.mark)}"
+    if position.liquidation_px is not None:
+        line += f", liquidation {fmt.price(position.liquidation_px)}"
+    if position.margin_used is not None:
+        line += f", margin {fmt.money(position.margin_used)}"
+    return line + "."

@@ -1,4 +1,5 @@
-"""Provides PositionsTable: open positions with live mark, unrealized PnL, stop, age and timeout countdown."""
+"""Provides PositionsTable: open positions with live mark, unrealized PnL, stop, liquidation price, margin,
+age and timeout countdown."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from perpbot.tui import format as fmt
 from perpbot.tui.widgets.table_fit import fit_columns
 from perpbot.tui.state import PositionView
 
-_COLUMNS = ("Symbol", "Side", "Size", "Entry", "Mark", "uPnL", "Stop", "Age", "Timeout")
+_COLUMNS = ("Symbol", "Side", "Size", "Entry", "Mark", "uPnL", "Stop", "Liq", "Margin", "Age", "Timeout")
 
 
 class PositionsTable(DataTable[object]):
@@ -52,8 +53,8 @@ class PositionsTable(DataTable[object]):
             side = Text(p.side.value, style="green" if p.side is Side.LONG else "red")
             timeout = "-" if p.timeout_at is None else fmt.duration(p.timeout_at - self.now_ms)
             rows.append([p.symbol, side, fmt.size(p.size), fmt.price(p.entry_price), fmt.price(p.mark),
-                         fmt.pnl(p.unrealized_pnl), fmt.price(p.stop), fmt.duration(self.now_ms - p.opened_at),
-                         timeout])
+                         fmt.pnl(p.unrealized_pnl), fmt.price(p.stop), fmt.price(p.liquidation_px),
+                         fmt.money(p.margin_used), fmt.duration(self.now_ms - p.opened_at), timeout])
             self.add_row(*rows[-1], key=p.symbol)
         fit_columns(self, rows)
         count = len(self.positions)
