@@ -87,8 +87,7 @@ def compose(engine_cls: Any, settings: Settings, *, clock: Clock | None, force: 
                 boot.close()
         client = HyperliquidClient.from_settings(settings, clock=clock)
         opened.append(client)
-        DataIngestor(client, store, clock).check_symbols(settings.data.symbols)
-        metas = client.meta()
+        metas = DataIngestor(client, store, clock).check_symbols(settings.data.symbols)  # the one meta fetch
         check_stop_distance(settings, metas)  # a stop beyond the liquidation distance would never act
         sz_decimals = {m.name: m.sz_decimals for m in metas}
         feed = feed if feed is not None else make_feed(settings, client, clock)
@@ -103,7 +102,8 @@ def compose(engine_cls: Any, settings: Settings, *, clock: Clock | None, force: 
                 if events is not None:
                     events(event, {"text": text, **fields})
 
-            executor: Any = LiveExecutor.connect(settings, store, clock, client, alert=alert, adopt_account=adopt_account)
+            executor: Any = LiveExecutor.connect(settings, store, clock, client, alert=alert, adopt_account=adopt_account,
+                                                 assets={m.name: m for m in metas})
         else:
             executor = PaperExecutor(settings, store, feed.mid, risk.stop_price)
         poller = None

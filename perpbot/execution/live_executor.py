@@ -28,7 +28,7 @@ from perpbot.execution.live_orders import OrderDesk
 from perpbot.execution.live_trader import Alert, LiveTrader
 from perpbot.execution.reconcile import Reconciler, Resolution
 from perpbot.execution.signing import NonceManager, Signer, check_address, resolve_account, update_leverage_action
-from perpbot.models import Side, Trade
+from perpbot.models import AssetMeta, Side, Trade
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,12 @@ class LiveExecutor:
 
     @classmethod
     def connect(cls, settings: Settings, store: Store, clock: Clock, client: HyperliquidClient | None = None,
-                alert: Alert | None = None, adopt_account: bool = False) -> LiveExecutor:
+                alert: Alert | None = None, adopt_account: bool = False,
+                assets: dict[str, AssetMeta] | None = None) -> LiveExecutor:
         """Validate the key and account against the exchange and build the executor.
+
+        `assets` is the exchange's `meta` by coin when the caller fetched it already (the engine's
+        composition does, once per start); else it is fetched here.
 
         Raises:
             ConfigError: no or a malformed HL_PRIVATE_KEY or HL_ACCOUNT_ADDRESS, a key that may not
@@ -74,7 +78,8 @@ class LiveExecutor:
         client = client or HyperliquidClient.from_settings(settings, clock)
         account = resolve_account(signer.address, configured, user_role(client, signer.address),
                                   settings.exchange.network if not settings.exchange.base_url else settings.exchange.url)
-        assets = {meta.name: meta for meta in client.meta()}
+        if assets is None:
+            assets = {meta.name: meta for meta in client.meta()}
         missing = [s for s in settings.data.symbols if s not in assets]
         if missing:
             raise ConfigError(f"{', '.join(missing)} not listed on {settings.exchange.url}", "fix data.symbols")

@@ -44,9 +44,12 @@ class StopKeeper:
         self.t = trader
 
     def stop_order(self, symbol: str, side: Side, cloid: str, trigger: float, size: float) -> OrderIntent:
-        """The reduce-only stop-market trigger order protecting a `side` position on `symbol`."""
+        """The reduce-only stop-market trigger order protecting a `side` position on `symbol`.
+
+        `trigger` is on the exchange's price grid already: the trader's `stop_price` rounds it once,
+        and a trigger moved by hand is the exchange's own number.
+        """
         asset = self.t.assets[symbol]
-        trigger = round_price(trigger, asset.sz_decimals)
         is_buy = side is Side.SHORT
         limit = round_price(trigger * (1 + STOP_SLIPPAGE if is_buy else 1 - STOP_SLIPPAGE), asset.sz_decimals)
         order_type: Any = {"trigger": {"triggerPx": trigger, "isMarket": True, "tpsl": "sl"}}
@@ -78,7 +81,7 @@ class StopKeeper:
             self.t.store.update_trade(trade)
             record = StopRecord(record.cloid, keep.trigger_px, None, record.v)
             self.t.book.set_stop(key, record, now_ms)
-        want = round_price(float(trade.stop_price or keep.trigger_px), self.t.assets[trade.symbol].sz_decimals)
+        want = float(trade.stop_price or keep.trigger_px)
         if not _same(keep.trigger_px, want) or not _same(keep.sz, trade.size):
             notes.append(self.move(trade, keep, record, want, now_ms))
         return notes
@@ -117,7 +120,7 @@ class StopKeeper:
             version += 1
             cloid = self.t.cloid("stop", key, version)
         assert trade.stop_price is not None
-        trigger = round_price(trade.stop_price, self.t.assets[trade.symbol].sz_decimals)
+        trigger = trade.stop_price
         self.t.book.set_stop(key, StopRecord(cloid, trigger, None, version), now_ms)
         execution = self.t.desk.submit(self.stop_order(trade.symbol, trade.side, cloid, trigger, trade.size), now_ms)
         if execution.state in ("resting", "filled", "partial"):

@@ -30,7 +30,7 @@ from perpbot.execution.fill_book import FillBook, Origin, Resolution, describe
 from perpbot.execution.live_book import Intent, LiveBook, StopRecord
 from perpbot.execution.live_orders import Execution, OrderDesk
 from perpbot.execution.live_stops import StopKeeper
-from perpbot.execution.signing import OrderIntent, derive_cloid, is_own_cloid, round_price, round_size
+from perpbot.execution.signing import OrderIntent, derive_cloid, is_own_cloid, round_price
 from perpbot.models import AssetMeta, Side, Trade
 from perpbot.risk import rules
 
@@ -93,7 +93,8 @@ class LiveTrader:
 
     def open(self, symbol: str, side: Side, size: float, reason: str, key: object, now_ms: int,
              mid: float | None = None) -> Trade | None:
-        """Enter `size` with an IOC and its stop attached; the trade is what filled (maybe less).
+        """Enter `size` (on the asset's size grid) with an IOC and its stop attached; the trade is what
+        filled (maybe less).
 
         `key` names the decision (e.g. the bar it was taken on): the same key is the same order.
         Nothing is sent while the coin holds a position, on the exchange or in the ledger, or an
@@ -110,7 +111,7 @@ class LiveTrader:
             log.warning("entry_refused_position", extra={"symbol": symbol})
             return None  # a position the ledger does not know yet: reconciliation adopts it
         mid = mid if mid is not None else self.mid(symbol)
-        sz = round_size(size, asset.sz_decimals)
+        sz = size  # on the exchange's size grid already: RiskManager.position_size rounds it, once
         if sz <= 0:
             return None
         child_px = self.stop_price(symbol, side, mid)

@@ -89,7 +89,7 @@ def test_connect_validates_the_key_and_the_account(sim, tmp_path):
 def test_entry_is_an_ioc_inside_the_cap_with_a_stop_and_real_costs(sim, live):
     assert sim.ledger.leverage(MAIN, "ETH") == (True, 3)
     mid = sim.universe["ETH"].mid(sim.now_ms())
-    trade = live.open("ETH", Side.LONG, 1.23456, "z=-2.3", key=1, now_ms=sim.now_ms())
+    trade = live.open("ETH", Side.LONG, 1.2345, "z=-2.3", key=1, now_ms=sim.now_ms())
     assert trade is not None and trade.size == 1.2345 and trade.mode == "live" and trade.entry_reason == "z=-2.3"
     assert trade.expected_entry_price == mid and mid < trade.entry_price <= mid * 1.005
     [fill] = _fills(sim)
@@ -98,7 +98,7 @@ def test_entry_is_an_ioc_inside_the_cap_with_a_stop_and_real_costs(sim, live):
     [stop] = frontend_open_orders(live.trader.client, MAIN)
     assert stop.is_trigger and stop.reduce_only and stop.side is Side.SHORT and stop.sz == trade.size
     assert stop.trigger_px == trade.stop_price == pytest.approx(trade.entry_price * 0.98, rel=1e-4)
-    assert live.open("ETH", Side.LONG, 1.23456, "z=-2.3", key=1, now_ms=sim.now_ms()) is None  # same decision
+    assert live.open("ETH", Side.LONG, 1.2345, "z=-2.3", key=1, now_ms=sim.now_ms()) is None  # same decision
     assert len(_fills(sim)) == 1 and live.open_trades() == [trade]
 
 
