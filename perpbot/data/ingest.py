@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from perpbot.clock import DAY_MS, HOUR_MS, Clock, floor_ms, interval_ms
-from perpbot.data.client import HyperliquidClient
+from perpbot.data.ports import MarketData
 from perpbot.data.db import Store
 from perpbot.errors import ConfigError
 from perpbot.models import AssetMeta
@@ -95,7 +95,7 @@ class DataIngestor:
         clock: decides "now", hence which bars are closed.
     """
 
-    def __init__(self, client: HyperliquidClient, store: Store, clock: Clock) -> None:
+    def __init__(self, client: MarketData, store: Store, clock: Clock) -> None:
         self.client = client
         self.store = store
         self.clock = clock

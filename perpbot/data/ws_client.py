@@ -29,11 +29,11 @@ from websockets.exceptions import WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
 from perpbot.clock import Clock
+from perpbot.data.ports import MarketData
 from perpbot.errors import PerpbotError
 
 if TYPE_CHECKING:
     from perpbot.config import Settings
-    from perpbot.data.client import HyperliquidClient
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +70,14 @@ class _Post:
         self.error: str | None = None
 
 
-class PriceFeed:
+class WsPriceFeed:
     """allMids subscription feeding a thread-safe mid cache with per-symbol timestamps.
 
     Args:
         ws_url: e.g. wss://api.hyperliquid.xyz/ws or a simulator's ws://127.0.0.1:PORT/ws.
         symbols: coins to keep (others in allMids are ignored).
         clock: measures mid ages (the engine's clock).
-        rest_mids: REST fallback (HyperliquidClient.all_mids) for `refresh_rest()`.
+        rest_mids: REST fallback (`MarketData.all_mids`) for `refresh_rest()`.
         stale_after_s: a mid older than this (by `clock`) is stale.
         ping_interval_s: application ping period; no message at all for a whole period after a ping
             means the connection is dead and is replaced.
@@ -111,7 +111,7 @@ class PriceFeed:
         self._posting = False  # this connection answers posts (off after a timeout until the next one)
 
     @classmethod
-    def from_settings(cls, settings: Settings, client: HyperliquidClient, clock: Clock) -> PriceFeed:
+    def from_settings(cls, settings: Settings, client: MarketData, clock: Clock) -> WsPriceFeed:
         return cls(settings.exchange.ws_url, settings.data.symbols, clock, rest_mids=client.all_mids)
 
     # --- lifecycle -----------------------------------------------------------------------

@@ -14,17 +14,17 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-from perpbot.clock import DAY_MS, Clock, FakeClock, floor_ms, interval_ms
+from perpbot.clock import DAY_MS, Clock, floor_ms, interval_ms
 from perpbot.config import Settings
 from perpbot.data.db import Store
 from perpbot.data.ingest import DataIngestor
+from perpbot.data.ports import PriceFeed
 from perpbot.errors import ExchangeError, StorageError
 from perpbot.execution.engine_commands import EngineCommands
 from perpbot.execution.engine_parts import (
-    EventHook,
     PassFailures,
     PendingBook,
     PendingEntry,
@@ -38,41 +38,43 @@ from perpbot.execution.engine_parts import (
     regime_effect,
     side_of,
 )
+from perpbot.execution.events import EventHook, Listener, Published, Started
 from perpbot.execution.executor import Executor
-from perpbot.ipc.state import EngineState
+from perpbot.execution.state import EngineState
 from perpbot.models import Side, Trade
-from perpbot.ops.health import Heartbeat
 from perpbot.risk.manager import RiskManager
 from perpbot.signals.decisions import ENTRIES, NO_DATA, TIMEOUT, DecisionTable, decision_row
 from perpbot.signals.engine import Action, BarValues, Decision, decide, required_lookback
+from perpbot.signals.prediction import RegimeState
 
-__all__ = ["EventHook", "TradingEngine", "build_engine"]
+__all__ = ["TradingEngine"]
 
 log = logging.getLogger(__name__)
-_STOP_EVENTS = {"stop_loss": "stop_loss"}
 FUNDING_GRACE_MS = 60_000  # funding times carry jitter past the hour (up to seconds, rarely minutes)
 
 
-def _no_events(event: str, fields: dict[str, Any]) -> None:
+def _no_events(event: str, fields: dict[str, object]) -> None:
     return None
 
 
 class TradingEngine(EngineCommands):
-    """Owns the tick loop over one store, client, feed, executor and risk manager (see build_engine)."""
+    """Owns the tick loop over one store, price feed, executor and risk manager (built by perpbot/cli/compose.py)."""
 
-    def __init__(self, settings: Settings, store: Store, client: Any, feed: Any, executor: Executor,
-                 risk: RiskManager, regime: RegimeSource, clock: Clock, events: EventHook | None = None,
-                 sz_decimals: dict[str, int] | None = None, ingest: bool = True) -> None:
-        self.settings, self.store, self.client, self.feed = settings, store, client, feed
+    def __init__(self, settings: Settings, store: Store, feed: PriceFeed, executor: Executor, risk: RiskManager,
+                 regime: RegimeSource, clock: Clock, *, ingestor: DataIngestor | None = None,
+                 events: EventHook | None = None, listeners: Sequence[Listener] = (),
+                 sz_decimals: dict[str, int] | None = None, closers: Sequence[Callable[[], None]] = ()) -> None:
+        self.settings, self.store, self.feed, self.ingestor = settings, store, feed, ingestor
         self.executor, self.risk, self.regime, self.clock = executor, risk, regime, clock
         self.events: EventHook = events or _no_events
+        self.listeners = list(listeners)
         self.sz_decimals = sz_decimals or {}
+        self.closers = list(closers)  # what close() releases besides the store, in order
         self.symbols = list(settings.data.symbols)
         self.params = settings.strategy
         self.step_ms = interval_ms(settings.strategy.timeframe)
         self.lookback = required_lookback(settings.strategy)
         self.delay = settings.execution.entry_delay_bars
-        self.ingestor = DataIngestor(client, store, clock) if ingest else None
         self.windows = WindowCache(store, settings.strategy.timeframe, self.lookback)
         self.pending = PendingBook(store)
         self.state = EngineState(mode=executor.mode, timeframe=settings.strategy.timeframe, symbols=self.symbols)
@@ -85,7 +87,6 @@ class TradingEngine(EngineCommands):
         self._capped = False
         self._last_regime: str | None = None
         self._next_funding_ms = 0
-        self.heartbeat: Heartbeat | None = None
         self.tick_ms: deque[float] = deque(maxlen=1000)  # wall ms of the last ticks (bench/tick.py)
         self._equity: float | None = None
         self.failures = PassFailures()
@@ -107,7 +108,7 @@ class TradingEngine(EngineCommands):
                 self._emit("reconciliation", text="risk ledger repaired from trades: " + ", ".join(repaired))
             self.state.update(started_at=now, paused=self.risk.paused)
             self._note_regime(self.regime.update(now))  # starting in ELEVATED or CRISIS alerts now, not a bar later
-            self.heartbeat = Heartbeat(self.state, now, self.settings.alerts.heartbeat_minutes)
+            self._tell(Started(now))
             self._started = True
             self._publish(now, full=True)
             log.info("engine_started", extra={"mode": self.executor.mode, "symbols": self.symbols,
@@ -121,7 +122,7 @@ class TradingEngine(EngineCommands):
         next_tick = floor_ms(self.clock.now_ms(), self.step_ms) + self.step_ms
         while not self._stop.is_set():
             next_tick, wait_s = self.pass_once(next_tick)
-            self._sleep(wait_s)
+            self.clock.wait(wait_s, self._stop)
         log.info("engine_stopped")
 
     def pass_once(self, next_tick: int) -> tuple[int, float]:
@@ -147,22 +148,13 @@ class TradingEngine(EngineCommands):
     def stop(self) -> None:
         self._stop.set()
 
-    def _sleep(self, seconds: float) -> None:
-        if isinstance(self.clock, FakeClock):
-            self.clock.sleep(seconds)
-            return
-        speed = float(getattr(self.clock, "speed", 1.0) or 1.0)
-        self._stop.wait(seconds / speed)
 
     def close(self) -> None:
-        """Release the feed, the prediction clients, the exchange client and the store."""
-        for closer in (getattr(self.feed, "stop", None), self.regime.close,
-                       getattr(self.executor, "close_connections", None), getattr(self.client, "close", None),
-                       getattr(self.clock, "close", None)):
-            if closer is not None:
-                closer()
+        """Stop the ingest threads, then release what the composition handed over (the feed, the
+        prediction clients, the exchange's clients and clock, the store)."""
         self._pool.shutdown(wait=True)
-        self.store.close()
+        for closer in self.closers:
+            closer()
 
     # --- the tick ---------------------------------------------------------------------------------
 
@@ -271,7 +263,7 @@ class TradingEngine(EngineCommands):
         return used
 
     def _entries(self, windows: dict[str, BarValues | None], used: set[str], boundary: int, now: int,
-                 regime: Any) -> None:
+                 regime: RegimeState) -> None:
         held = {t.symbol for t in self.executor.open_trades()}
         unresolved = set(self.executor.unresolved_symbols())  # an entry of unknown outcome is a position
         self._hold_for_executor()
@@ -373,7 +365,7 @@ class TradingEngine(EngineCommands):
                     self._booked(trade)
         self._feed_stale = stale
 
-    def _note_regime(self, regime: Any) -> None:
+    def _note_regime(self, regime: RegimeState) -> None:
         name = regime.regime.value
         if self._last_regime is None and name != "NORMAL":
             self._emit("regime_change", text=f"regime {name} at start: {regime_effect(regime)}", score=regime.score)
@@ -388,11 +380,18 @@ class TradingEngine(EngineCommands):
             self._emit("daily_loss_cap", text="daily loss cap reached: no new entries until UTC midnight")
         self._capped = capped
 
-    def _emit(self, event: str, **fields: Any) -> None:
+    def _emit(self, event: str, **fields: object) -> None:
         try:
             self.events(event, fields)
         except Exception:  # noqa: BLE001 - an alert sink must never stop trading
             log.exception("event hook failed", extra={"alert_event": event})
+
+    def _tell(self, event: Started | Published) -> None:
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:  # noqa: BLE001 - a listener must never stop trading
+                log.exception("engine listener failed", extra={"engine_event": type(event).__name__})
 
     def _publish(self, now: int, full: bool) -> None:
         if full or self._equity is None:
@@ -415,15 +414,5 @@ class TradingEngine(EngineCommands):
             unresolved=sorted(self.executor.unresolved_symbols()),
             positions=positions, pending=[{"symbol": p.symbol, "side": p.side, "fill_at": p.fill_ms}
                                           for p in self.pending.items.values()])
-        if self.heartbeat is not None:
-            self.heartbeat.beat(now, equity=self._equity, positions=len(positions))
+        self._tell(Published(now, self._equity, len(positions)))
 
-
-def build_engine(settings: Settings, *, clock: Clock | None = None, force: bool = False,
-                 events: EventHook | None = None, feed: Any = None, adopt_account: bool = False) -> TradingEngine:
-    """Compose the engine from settings (see engine_build.py); `feed` overrides the price feed;
-    `adopt_account` takes a live account over from another perp-bot the user confirmed is gone."""
-    from perpbot.execution.engine_build import compose
-
-    return compose(TradingEngine, settings, clock=clock, force=force, events=events, feed=feed,
-                   adopt_account=adopt_account)

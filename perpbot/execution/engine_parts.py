@@ -227,9 +227,6 @@ def finite_or_none(x: float | None) -> float | None:
     return x if x is not None and math.isfinite(x) else None
 
 
-EventHook = Callable[[str, dict[str, Any]], None]
-
-
 def regime_effect(state: RegimeState) -> str:
     """What a regime does to entries, for its alert ("no new entries", "sizes x0.5")."""
     if state.regime.value == "CRISIS" or state.size_factor <= 0:

@@ -26,7 +26,7 @@ from perpbot.clock import DAY_MS, HOUR_MS, floor_ms, interval_ms
 from perpbot.config import Settings
 from perpbot.data.db import Store
 from perpbot.execution import fills
-from perpbot.execution.signing import derive_cloid
+from perpbot.execution.cloids import derive_cloid
 from perpbot.models import Side, Trade
 
 log = logging.getLogger(__name__)

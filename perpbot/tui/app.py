@@ -32,6 +32,7 @@ from perpbot.tui.messages import (
 from perpbot.tui.screens.base import CommandRequested
 from perpbot.tui.screens.positions import PositionsScreen
 from perpbot.tui.session import Session, SessionInfo
+from perpbot.tui.runs import Runner
 from perpbot.tui.state import Connection, EngineView
 
 SCREENS = (
@@ -66,7 +67,10 @@ class PerpBotApp(App[int]):
 
     Args:
         session: what to run against (a hosted engine, the demo, or a daemon's socket).
+        runner: makes the backtests and searches the screens start (perpbot/cli/runner.py).
         poll_interval_s: how often the bridge asks the engine for a snapshot.
+
+    Build it with the composition root's factory (perpbot/cli/dashboard.py `make_app`).
     """
 
     CSS_PATH = "app.tcss"
@@ -89,9 +93,10 @@ class PerpBotApp(App[int]):
     connection: reactive[Connection] = reactive(Connection("starting", "starting the engine"))
     info: reactive[SessionInfo | None] = reactive(None)
 
-    def __init__(self, session: Session, poll_interval_s: float = POLL_INTERVAL_S) -> None:
+    def __init__(self, session: Session, runner: Runner, poll_interval_s: float = POLL_INTERVAL_S) -> None:
         super().__init__()
         self.session = session
+        self.runner = runner
         self.bridge = EngineBridge(self, poll_interval_s)
         self._started = threading.Event()
         self._stopping = False

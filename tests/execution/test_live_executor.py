@@ -11,9 +11,10 @@ from perpbot.config import TESTNET_URL, Secrets, build_settings
 from perpbot.data.client import HyperliquidClient
 from perpbot.data.db import Store
 from perpbot.errors import ConfigError
-from perpbot.execution.exchange_api import encode_body, frontend_open_orders
-from perpbot.execution.live_executor import LiveExecutor
-from perpbot.execution.signing import update_leverage_action
+from perpbot.execution.live.exchange_api import encode_body, frontend_open_orders
+from perpbot.cli.compose import connect_live
+from perpbot.execution.live.executor import LiveExecutor
+from perpbot.execution.live.signing import update_leverage_action
 from perpbot.models import Side
 from perpbot.sim.server import SimOptions, SimServer
 
@@ -50,7 +51,7 @@ def make_settings(sim, tmp_path, key=MAIN_KEY, account=None, **risk):
 def live(sim, tmp_path):
     alerts: list[tuple] = []
     store = Store(tmp_path / "live.db")
-    ex = LiveExecutor.connect(make_settings(sim, tmp_path), store, sim.fake_clock,
+    ex = connect_live(make_settings(sim, tmp_path), store, sim.fake_clock,
                               alert=lambda event, text, **f: alerts.append((event, text)))
     ex.alerts = alerts
     ex.start(sim.now_ms())
@@ -75,13 +76,13 @@ def test_connect_validates_the_key_and_the_account(sim, tmp_path):
         (MAIN_KEY, "0xabc", "HL_ACCOUNT_ADDRESS must be 0x"),
     ]:
         with pytest.raises(ConfigError, match=message) as err:
-            LiveExecutor.connect(make_settings(sim, tmp_path, key, account), store, clock)
+            connect_live(make_settings(sim, tmp_path, key, account), store, clock)
         assert (key or "")[4:] not in str(err.value) or not key
     sim.ledger.approve_agent(MAIN, AGENT, "perpbot")
-    agent = LiveExecutor.connect(make_settings(sim, tmp_path, AGENT_KEY, MAIN), store, clock)
+    agent = connect_live(make_settings(sim, tmp_path, AGENT_KEY, MAIN), store, clock)
     assert (agent.account, agent.signer_address) == (MAIN, AGENT) and AGENT_KEY[2:] not in repr(agent.describe())
     with pytest.raises(ConfigError, match="API wallet of"):
-        LiveExecutor.connect(make_settings(sim, tmp_path, AGENT_KEY, POOR), store, clock)
+        connect_live(make_settings(sim, tmp_path, AGENT_KEY, POOR), store, clock)
     agent.close_connections()
     store.close()
 
@@ -182,7 +183,7 @@ def test_testnet_is_chosen_by_config_alone(sim, tmp_path):
     # Only the startup look-ups go to the simulator here: no test ever reaches the real testnet.
     store = Store(tmp_path / "t.db")
     with HyperliquidClient(sim.url) as lookups:
-        ex = LiveExecutor.connect(settings, store, sim.fake_clock, client=lookups)
+        ex = connect_live(settings, store, sim.fake_clock, client=lookups)
         assert ex.transport.base_url == TESTNET_URL and ex.transport.is_mainnet is False
         nonce = ex.transport.nonces.next()
         action = update_leverage_action(1, 2)

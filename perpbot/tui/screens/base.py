@@ -13,6 +13,7 @@ from typing import Any
 from textual.message import Message
 from textual.screen import Screen
 
+from perpbot.tui.runs import Runner
 from perpbot.tui.session import SessionInfo
 from perpbot.tui.state import Connection, EngineView
 from perpbot.tui.widgets.status_bar import StatusBar
@@ -38,6 +39,12 @@ class DashboardScreen(Screen[None]):
     @property
     def info(self) -> SessionInfo | None:
         return getattr(self.app, "info", None)
+
+    @property
+    def runner(self) -> Runner:
+        """Makes the backtests and searches the screen starts (the app's, from the composition root)."""
+        runner: Runner = self.app.runner  # type: ignore[attr-defined]  # PerpBotApp's
+        return runner
 
     @property
     def engine_view(self) -> EngineView | None:

@@ -27,10 +27,10 @@ import logging
 
 from perpbot.data.records import AccountState, Position
 from perpbot.errors import ExchangeError
-from perpbot.execution.exchange_api import ExchangeOrder, frontend_open_orders
-from perpbot.execution.fill_book import Resolution
-from perpbot.execution.live_book import Intent
-from perpbot.execution.live_trader import LiveTrader
+from perpbot.execution.live.exchange_api import ExchangeOrder, frontend_open_orders
+from perpbot.execution.live.fill_book import Resolution
+from perpbot.execution.live.book import Intent
+from perpbot.execution.live.trader import LiveTrader
 from perpbot.models import Trade
 
 log = logging.getLogger(__name__)

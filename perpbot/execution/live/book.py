@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from perpbot.execution.signing import new_instance_id
+from perpbot.execution.cloids import new_instance_id
 from perpbot.risk.state import StatePort
 
 KEY_INTENTS = "live:intents"

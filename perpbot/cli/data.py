@@ -1,11 +1,12 @@
-"""Provides the console side of the data commands: `backfill` and `import-candles`.
+"""Provides the data commands: `backfill`, `import-candles` and `regime`.
 
-cli.py parses the arguments and calls these; they compose client, store and ingestor, drive
+commands.py parses the arguments and calls these; they compose client, store and ingestor, drive
 a rich progress bar and print the summary. Logs go to the file, never over the progress bar.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from perpbot.clock import DAY_MS, WallClock, interval_ms
-from perpbot.cli_args import make_console
+from perpbot.cli.args import make_console
 from perpbot.config import INTERVALS, Settings
 from perpbot.config_checks import CANDLE_LIMIT
 from perpbot.data.candle_csv import import_candles
@@ -24,7 +25,10 @@ from perpbot.data.client import HyperliquidClient
 from perpbot.data.db import Store
 from perpbot.data.ingest import BackfillReport, DataIngestor
 from perpbot.data.ingest import Progress as IngestProgress
+from perpbot.data.prediction_client import poll_markets
 from perpbot.errors import ConfigError
+from perpbot.reporting.console import print_regime
+from perpbot.signals.prediction import RegimeClassifier, regime_report
 
 EXIT_INTERRUPTED = 130
 
@@ -157,4 +161,26 @@ def run_import(settings: Settings, path: str, symbol: str, timeframe: str, conso
     )
     if result.gaps:
         console.print(f"[yellow]{len(result.gaps)} gap(s)[/] remain in that range; the first starts {fmt_ms(result.gaps[0][0])}.")
+    return 0
+
+
+def run_regime(settings: Settings, as_json: bool, console: Console | None = None) -> int:
+    """`perpbot regime`: poll the markets once, store the snapshots, print the regime. Returns the exit code."""
+    clock, cfg = WallClock(), settings.prediction
+    store = Store(settings.db_path)
+    try:
+        if cfg.markets:
+            poll_markets(settings, store, clock)
+        now = clock.now_ms()
+        classifier = RegimeClassifier(cfg)
+        # Seed with the last good values first, so a failing market is held as the daemon would.
+        classifier.update(store.latest_snapshots(now, only_ok=True), now)
+        state = classifier.update(store.latest_snapshots(now), now)
+    finally:
+        store.close()
+    report = regime_report(state, classifier.readings, cfg)
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_regime(report, console or make_console())
     return 0

@@ -213,3 +213,6 @@ timeframe_arg = _typed(_timeframe)
 symbol_arg = _typed(_symbol)
 days_arg = number_arg(0, MAX_DAYS, low_open=True)
 port_arg = number_arg(0, 65535, whole=True)
+SEED = number_arg(0, 2**32 - 1, whole=True)
+MAX_SPEED = 1_000_000.0
+"""The fastest clock `sim --speed` and `demo --speed` accept."""

@@ -1,10 +1,14 @@
 """Provides the live executor: real orders on Hyperliquid (or the simulator), chosen by `execution.mode: live`.
 
-`LiveExecutor.connect` is the startup gate: HL_PRIVATE_KEY must be a key (format), its address
-is derived, and the exchange's userRole must show it is the trading account (HL_ACCOUNT_ADDRESS
-or its own) or an API wallet that account approved. Then leverage is set per symbol, and a
-reconciliation pass brings the DB in line with the exchange before the first decision (and so
-before the losing-weeks halt is judged). The key itself never leaves `Signer`.
+It implements the executor port (execution/executor.py) from this folder's parts: the trader
+(trader.py: entries with their stops attached, exits, booking fills once) and what it is made of
+(orders.py, book.py, stops.py, fill_book.py, account_guard.py, signing.py, exchange_api.py), and
+reconciliation (reconcile.py). The composition root builds it (perpbot/cli/compose.py) after
+`authorize`, the startup gate: HL_PRIVATE_KEY must be a key (format), its address is derived, and
+the exchange's userRole must show it is the trading account (HL_ACCOUNT_ADDRESS or its own) or an
+API wallet that account approved. `start` then sets leverage per symbol, and a reconciliation pass
+brings the DB in line with the exchange before the first decision (and so before the losing-weeks
+halt is judged). The key itself never leaves `Signer`.
 
 Only two things stop a start: a key that may not trade, and another perp-bot trading the account
 (account_guard.py; `--adopt-account` takes it over once the user confirms the other is gone). A
@@ -17,18 +21,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from perpbot.clock import Clock
 from perpbot.config import Settings
-from perpbot.data.client import HyperliquidClient
-from perpbot.data.db import Store
+from perpbot.data.ports import AccountData
 from perpbot.data.records import AccountState
 from perpbot.errors import ConfigError, ExchangeError
-from perpbot.execution.exchange_api import ExchangeTransport, user_role
-from perpbot.execution.live_orders import OrderDesk
-from perpbot.execution.live_trader import Alert, LiveTrader
-from perpbot.execution.reconcile import Reconciler, Resolution
-from perpbot.execution.signing import NonceManager, Signer, check_address, resolve_account, update_leverage_action
-from perpbot.models import AssetMeta, Side, Trade
+from perpbot.execution.live.exchange_api import ExchangeTransport, user_role
+from perpbot.execution.live.reconcile import Reconciler, Resolution
+from perpbot.execution.live.signing import Signer, check_address, resolve_account, update_leverage_action
+from perpbot.execution.live.trader import LiveTrader
+from perpbot.models import Side, Trade
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ RETRY_FIRST_MS = 1_000  # the first look-up again of an unknown outcome (then do
 class LiveExecutor:
     """Opens, protects, closes and reconciles live positions for one account.
 
-    Build it with `connect`; call `start` once before trading.
+    Built by the composition root (perpbot/cli/compose.py `connect_live`); call `start` once before trading.
     """
 
     mode = "live"
@@ -55,41 +56,6 @@ class LiveExecutor:
         self._retry: tuple[int, int] | None = None  # (next look-up time, current delay) while something is unknown
         self._account: AccountState | None = None
         self._conflict: str | None = None  # another bot seen (alerted once per change)
-
-    @classmethod
-    def connect(cls, settings: Settings, store: Store, clock: Clock, client: HyperliquidClient | None = None,
-                alert: Alert | None = None, adopt_account: bool = False,
-                assets: dict[str, AssetMeta] | None = None) -> LiveExecutor:
-        """Validate the key and account against the exchange and build the executor.
-
-        `assets` is the exchange's `meta` by coin when the caller fetched it already (the engine's
-        composition does, once per start); else it is fetched here.
-
-        Raises:
-            ConfigError: no or a malformed HL_PRIVATE_KEY or HL_ACCOUNT_ADDRESS, a key that may not
-                trade for the account, an account that does not exist, or a symbol not listed.
-        """
-        secrets = settings.secrets
-        if not secrets.hl_private_key:
-            raise ConfigError("execution.mode is live but HL_PRIVATE_KEY is not set",
-                              "put an API wallet's private key in .env next to config.yaml (see README, Live trading)")
-        signer = Signer(secrets.hl_private_key)
-        configured = check_address(secrets.hl_account_address)
-        client = client or HyperliquidClient.from_settings(settings, clock)
-        account = resolve_account(signer.address, configured, user_role(client, signer.address),
-                                  settings.exchange.network if not settings.exchange.base_url else settings.exchange.url)
-        if assets is None:
-            assets = {meta.name: meta for meta in client.meta()}
-        missing = [s for s in settings.data.symbols if s not in assets]
-        if missing:
-            raise ConfigError(f"{', '.join(missing)} not listed on {settings.exchange.url}", "fix data.symbols")
-        transport = ExchangeTransport(settings.exchange.url, signer, NonceManager(store, clock, signer.address),
-                                      settings.exchange.is_mainnet, settings.exchange.timeout_s)
-        desk = OrderDesk(transport, client, account, clock, retry_delay_s=settings.exchange.retry_backoff_s)
-        log.info("live_connected", extra={"account": account, "signer": signer.address, "url": settings.exchange.url,
-                                          "agent": signer.address != account})
-        return cls(LiveTrader(settings, store, clock, client, desk, assets, alert), transport, signer.address,
-                   adopt_account)
 
     @property
     def account(self) -> str:
@@ -237,3 +203,21 @@ class LiveExecutor:
     def describe(self) -> dict[str, Any]:
         return {"mode": self.mode, "account": self.account, "signer": self.signer_address,
                 "url": self.trader.settings.exchange.url, "instance": self.trader.guard.instance.id}
+
+
+def authorize(settings: Settings, client: AccountData) -> tuple[Signer, str]:
+    """The startup gate: HL_PRIVATE_KEY is a key, and the exchange's userRole shows it may trade for the
+    account (HL_ACCOUNT_ADDRESS or its own). Returns the signer and the account it trades.
+
+    Raises:
+        ConfigError: no or a malformed HL_PRIVATE_KEY or HL_ACCOUNT_ADDRESS, a key that may not trade for
+            the account, or an account that does not exist.
+    """
+    secrets = settings.secrets
+    if not secrets.hl_private_key:
+        raise ConfigError("execution.mode is live but HL_PRIVATE_KEY is not set",
+                          "put an API wallet's private key in .env next to config.yaml (see README, Live trading)")
+    signer = Signer(secrets.hl_private_key)
+    configured = check_address(secrets.hl_account_address)
+    network = settings.exchange.network if not settings.exchange.base_url else settings.exchange.url
+    return signer, resolve_account(signer.address, configured, user_role(client, signer.address), network)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from perpbot.cli_args import (
+from perpbot.cli.args import (
     command,
     load_config,
     number_arg,
@@ -37,7 +37,7 @@ def _add_review(sub: Any) -> None:
 
 @command(_add_review)
 def _run_review(args: argparse.Namespace) -> int:
-    from perpbot.cli_reports import run_review
+    from perpbot.cli.reports import run_review
 
     settings = load_config(args)
     setup_command_logging(settings, to_file=True)
@@ -67,7 +67,7 @@ def _add_compare(sub: Any) -> None:
 
 @command(_add_compare)
 def _run_compare(args: argparse.Namespace) -> int:
-    from perpbot.cli_reports import run_compare
+    from perpbot.cli.reports import run_compare
 
     settings = load_config(args)
     setup_command_logging(settings, to_file=True)
@@ -98,7 +98,7 @@ def _add_backtest(sub: Any) -> None:
 
 @command(_add_backtest)
 def _run_backtest(args: argparse.Namespace) -> int:
-    from perpbot.cli_backtest import run_backtest_command
+    from perpbot.cli.backtest import run_backtest_command
 
     settings = load_config(args)
     setup_command_logging(settings, to_file=True)
@@ -107,7 +107,7 @@ def _run_backtest(args: argparse.Namespace) -> int:
 
 
 def _sweep_arguments(p: Any) -> None:
-    from perpbot.cli_search_args import sweep_arguments
+    from perpbot.cli.search_args import sweep_arguments
 
     sweep_arguments(p)
 
@@ -125,7 +125,7 @@ def _add_sensitivity(sub: Any) -> None:
 
 @command(_add_sensitivity)
 def _run_sensitivity(args: argparse.Namespace) -> int:
-    from perpbot.cli_sweeps import run_sensitivity_command
+    from perpbot.cli.sweeps import run_sensitivity_command
 
     settings = load_config(args)
     setup_command_logging(settings, to_file=True)
@@ -141,7 +141,7 @@ def _add_walk_forward(sub: Any) -> None:
         "from the start with --anchored) the best combination of the --param grids by --metric is picked and run "
         "on the test window. Prints every window, the stitched out-of-sample result and the OOS/IS ratio.",
     )
-    from perpbot.cli_search_args import window_arguments
+    from perpbot.cli.search_args import window_arguments
 
     _sweep_arguments(p)
     window_arguments(p)
@@ -150,7 +150,7 @@ def _add_walk_forward(sub: Any) -> None:
 
 @command(_add_walk_forward)
 def _run_walk_forward(args: argparse.Namespace) -> int:
-    from perpbot.cli_sweeps import run_walk_forward_command
+    from perpbot.cli.sweeps import run_walk_forward_command
 
     settings = load_config(args)
     setup_command_logging(settings, to_file=True)
@@ -160,14 +160,14 @@ def _run_walk_forward(args: argparse.Namespace) -> int:
 
 
 def _add_optimize(sub: Any) -> None:
-    from perpbot.cli_search_args import add_optimize_parser
+    from perpbot.cli.search_args import add_optimize_parser
 
     add_optimize_parser(sub)
 
 
 @command(_add_optimize)
 def _run_optimize(args: argparse.Namespace) -> int:
-    from perpbot.cli_optimize import run_optimize_command
+    from perpbot.cli.optimize import run_optimize_command
 
     settings = load_config(args)
     setup_command_logging(settings, to_file=True)

@@ -20,17 +20,18 @@ from typing import Any
 
 from perpbot.clock import Clock
 from perpbot.config import Settings
-from perpbot.data.client import HyperliquidClient
+from perpbot.data.ports import AccountData
 from perpbot.data.db import Store
 from perpbot.data.records import Fill
 from perpbot.errors import ExchangeError
-from perpbot.execution.account_guard import AccountGuard
-from perpbot.execution.exchange_api import user_fills_by_time
-from perpbot.execution.fill_book import FillBook, Origin, Resolution, describe
-from perpbot.execution.live_book import Intent, LiveBook, StopRecord
-from perpbot.execution.live_orders import Execution, OrderDesk
-from perpbot.execution.live_stops import StopKeeper
-from perpbot.execution.signing import OrderIntent, derive_cloid, is_own_cloid, round_price
+from perpbot.execution.live.account_guard import AccountGuard
+from perpbot.execution.live.exchange_api import user_fills_by_time
+from perpbot.execution.live.fill_book import FillBook, Origin, Resolution, describe
+from perpbot.execution.live.book import Intent, LiveBook, StopRecord
+from perpbot.execution.live.orders import Execution, OrderDesk
+from perpbot.execution.live.stops import StopKeeper
+from perpbot.execution.cloids import derive_cloid, is_own_cloid
+from perpbot.execution.live.signing import OrderIntent, round_price
 from perpbot.models import AssetMeta, Side, Trade
 from perpbot.risk import rules
 
@@ -49,7 +50,7 @@ def _log_alert(event: str, text: str, **fields: Any) -> None:
 class LiveTrader:
     """Opens, protects and closes live positions for one account (one thread at a time)."""
 
-    def __init__(self, settings: Settings, store: Store, clock: Clock, client: HyperliquidClient, desk: OrderDesk,
+    def __init__(self, settings: Settings, store: Store, clock: Clock, client: AccountData, desk: OrderDesk,
                  assets: dict[str, AssetMeta], alert: Alert | None = None) -> None:
         self.settings, self.store, self.clock, self.client, self.desk = settings, store, clock, client, desk
         self.assets = assets

@@ -1,8 +1,8 @@
-"""Provides the daemon commands: `perpbot --headless trade`, `perpbot status`, `perpbot control`.
+"""Provides the trading commands: `perpbot --headless trade`, `perpbot status`, `perpbot control`.
 
-`trade` composes the engine (build_engine), takes the one-daemon-per-database lock, serves the
-control socket, wires alerts and the watchdog into the engine's event hook, and runs the tick
-loop until SIGINT/SIGTERM, which stop it after the current tick and release everything.
+`trade` hosts the engine (host.py: the lock, the engine, the control socket, alerts, watchdog,
+storage watch, Telegram) and runs the tick loop until SIGINT/SIGTERM, which stop it after the
+current tick and release everything; without --headless the dashboard hosts it (dashboard.py).
 """
 
 from __future__ import annotations
@@ -20,28 +20,6 @@ from perpbot.ipc.client import DaemonUnavailable, request
 
 log = logging.getLogger(__name__)
 
-CONTROL_ACTIONS = ("pause", "resume", "close", "flatten")
-
-
-def alert_hook(sink: Any) -> Any:
-    """The engine's event hook that forwards events to an AlertSink (never blocks)."""
-
-    def hook(event: str, fields: dict[str, Any]) -> None:
-        extra = {k: v for k, v in fields.items() if k != "text" and isinstance(v, (str, int, float, bool))}
-        sink.send(event, str(fields.get("text", event)), **extra)
-
-    return hook
-
-
-def last_pass_ms(state: Any) -> int | None:
-    """When the tick loop last completed a pass: a tick at a bar close, or a poll in between.
-
-    The watchdog must watch this, not `last_tick`: bar ticks come only once per timeframe (15m by
-    default, longer than the default alerts.no_tick_minutes), while a live loop polls every
-    execution.tick_seconds and stamps `heartbeat_at` on each pass.
-    """
-    stamps = [t for t in (state.get("heartbeat_at"), state.get("last_tick")) if t is not None]
-    return max(stamps) if stamps else None
 
 
 def confirm_adoption(stdin: Any = None, out: Any = None) -> bool:
@@ -61,6 +39,24 @@ def confirm_adoption(stdin: Any = None, out: Any = None) -> bool:
     return True
 
 
+def host_command(settings: Settings, headless: bool, force: bool, adopt_account: bool) -> int:
+    """`perpbot --headless trade` (the daemon) or `perpbot` (the dashboard hosting the engine), after
+    the config's warnings and, with --adopt-account, the user's yes. Returns the exit code."""
+    from perpbot.config_checks import config_warnings
+
+    for warning in config_warnings(settings):
+        log.warning("config_warning", extra={"warning": warning})
+        if headless:
+            print(f"perpbot: warning: {warning}", file=sys.stderr)
+    if adopt_account and not confirm_adoption():
+        return 1
+    if headless:
+        return run_trade(settings, force, adopt_account)
+    from perpbot.cli.dashboard import run_dashboard
+
+    return run_dashboard(settings, force, adopt_account)
+
+
 def run_trade(settings: Settings, force: bool, adopt_account: bool = False) -> int:
     """Run the headless daemon until a signal stops it. Returns the exit code.
 
@@ -68,33 +64,10 @@ def run_trade(settings: Settings, force: bool, adopt_account: bool = False) -> i
         DaemonRunning: another daemon holds the database.
         PerpbotError: composition failed (exchange unreachable, losing-week halt, bad key, ...).
     """
-    from perpbot.execution.engine import build_engine
-    from perpbot.ipc.lock import DbLock
-    from perpbot.ipc.server import StateServer
-    from perpbot.ops.alerts import AlertSink
-    from perpbot.ops.storage_watch import StorageWatch
-    from perpbot.ops.telegram import telegram_control
-    from perpbot.ops.watchdog import Watchdog
+    from perpbot.cli.host import hosted_engine
 
-    lock = DbLock(settings.db_path)
-    lock.acquire()
-    sink = AlertSink.from_settings(settings)
-    engine = server = watchdog = storage = telegram = None
-    try:
-        engine = build_engine(settings, force=force, events=alert_hook(sink), adopt_account=adopt_account)
-        server = StateServer(settings.socket_path, engine.handle)
-        server.start()
-        state = engine.state
-        watchdog = Watchdog.from_settings(settings, sink, lambda: last_pass_ms(state), engine.clock,
-                                          status=lambda: {"equity": state.get("equity"),
-                                                          "positions": len(state.get("positions") or [])})
-        watchdog.start()
-        storage = StorageWatch(settings.db_path, settings.data.backups, alert_hook(sink))
-        storage.start()
-        # Telegram commands (issue 21): the engine's own command path, state and clock; off unless configured.
-        telegram = telegram_control(settings, engine.handle, state.snapshot, engine.clock.now_ms, engine.store,
-                                    alert_hook(sink))
-        telegram.start()
+    with hosted_engine(settings, force=force, adopt_account=adopt_account) as hosted:
+        engine = hosted.engine
         _on_signals(engine.stop)
         now = engine.clock.now_ms()
         log_file = settings.log_path if settings.logging.file else "off"
@@ -102,14 +75,6 @@ def run_trade(settings: Settings, force: bool, adopt_account: bool = False) -> i
                   f"{settings.strategy.timeframe} against {settings.exchange.url}, clock {_utc(now)} "
                   f"({settings.execution.clock}); socket {settings.socket_path}, log {log_file}")
         engine.run()
-    finally:
-        for part in (telegram, storage, watchdog, server):
-            if part is not None:
-                part.stop()
-        if engine is not None:
-            engine.close()
-        sink.close()
-        lock.release()
     _announce(settings, "stopped")
     return 0
 

@@ -1,24 +1,20 @@
-"""Provides the `perpbot` command: parse, compose, run, map errors to exit codes.
+"""Provides the data, trading and dashboard commands' arguments and dispatch: `config-check`, `backfill`,
+`import-candles`, `regime`, `sim`, `trade`, `status`, `control`, `dashboard`, `tui`, `demo`, `preflight`.
 
-Each command is a pair of functions, `_add_<name>(subparsers)` and `_run_<name>(args)`,
-registered with `cli_args.command`: the data, trading and dashboard commands here, the research
-commands in cli_research.py, the database commands in cli_db.py. Heavy imports happen inside
-the `_run_` functions so `--help` and `status` start fast.
+Each `_run_` loads the settings and hands over to its command group's module (data.py, trading.py,
+dashboard.py, preflight.py), imported only then.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
-from perpbot import __version__
-from perpbot.cli_args import (
-    COMMANDS,
-    OneLineParser,
+from perpbot.cli.args import (
+    MAX_SPEED,
+    SEED,
     command,
     days_arg,
     load_config,
@@ -32,101 +28,9 @@ from perpbot.cli_args import (
     timeframe_arg,
     timeframes_arg,
 )
-from perpbot.errors import PerpbotError
 
 log = logging.getLogger(__name__)
 
-
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell shows for a program whose reader went away
-_SEED = number_arg(0, 2**32 - 1, whole=True)
-_MAX_SPEED = 1_000_000.0
-
-
-# --- parser and main ---------------------------------------------------------------------
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(
-        prog="perpbot",
-        description="Mean-reversion trading bot for Hyperliquid perpetual futures.",
-    )
-    parser.add_argument("--config", metavar="PATH", help="config file (default: ./config.yaml if present)")
-    parser.add_argument("--headless", action="store_true", help="run without the dashboard (daemon mode)")
-    parser.add_argument("--set", dest="global_set", action="append", metavar="KEY=VALUE",
-                        help="override a config key for any command, e.g. `perpbot --set data.db_path=x.db status`")
-    parser.add_argument("--version", action="version", version=f"perpbot {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add, run in COMMANDS:
-        add(sub)
-        # The last parser added is this command's; remember what runs it.
-        list(sub.choices.values())[-1].set_defaults(_run=run)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    try:
-        return _main(argv)
-    except BrokenPipeError:
-        # `perpbot regime --json | head`: the reader left. Say nothing, and keep Python's final
-        # flush of stdout from failing again at exit.
-        _silence_stdout()
-        return EXIT_BROKEN_PIPE
-
-
-def _main(argv: list[str] | None) -> int:
-    import sqlite3
-
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-        run = getattr(args, "_run", None) or _default_command()
-        if run is None:
-            parser.print_help()
-            return 0
-        return int(run(args) or 0)
-    except PerpbotError as exc:
-        return _fail(exc.message, exc.hint, exc.exit_code)
-    except KeyboardInterrupt:
-        print("perpbot: interrupted", file=sys.stderr)
-        return 130
-    except sqlite3.DatabaseError as exc:  # a damaged page met while reading rows (writes raise StorageError)
-        log.info("database error", exc_info=True)
-        return _fail(f"database error: {exc}", "run `perpbot db check`")
-    except BrokenPipeError:
-        raise
-    except OSError as exc:  # a disk, folder or file fault outside the store (a result file, a log)
-        from perpbot.data.storage import os_reason
-
-        log.info("os error", exc_info=True)
-        where = f" ({exc.filename})" if exc.filename else ""
-        return _fail(f"{os_reason(exc)}{where}")
-
-
-def _fail(message: str, hint: str = "", code: int = 2) -> int:
-    """Print one line on stderr (newlines in a message become spaces) and return the exit code."""
-    text = f"perpbot: error: {message}" + (f" (hint: {hint})" if hint else "")
-    print(" ".join(text.split()), file=sys.stderr)
-    return code
-
-
-def _silence_stdout() -> None:
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):  # a captured stdout in tests has no descriptor
-        pass
-
-
-def _default_command() -> Callable[[argparse.Namespace], int | None] | None:
-    """What plain `perpbot` runs: the dashboard, once it exists."""
-    for add, run in COMMANDS:
-        if run.__name__ == "_run_dashboard":
-            return run
-    return None
-
-
-# === command definitions =================================================================
-# (Keep each pair small: compose objects from other packages and hand over.)
 
 
 def _add_config_check(sub: Any) -> None:
@@ -170,7 +74,7 @@ def _add_backfill(sub: Any) -> None:
 
 @command(_add_backfill)
 def _run_backfill(args: argparse.Namespace) -> int:
-    from perpbot.cli_data import run_backfill
+    from perpbot.cli.data import run_backfill
 
     settings = load_config(args)
     setup_command_logging(settings, to_file=True)
@@ -193,7 +97,7 @@ def _add_import_candles(sub: Any) -> None:
 
 @command(_add_import_candles)
 def _run_import_candles(args: argparse.Namespace) -> int:
-    from perpbot.cli_data import run_import
+    from perpbot.cli.data import run_import
 
     settings = load_config(args)
     setup_command_logging(settings, to_file=True)
@@ -214,35 +118,11 @@ def _add_regime(sub: Any) -> None:
 
 @command(_add_regime)
 def _run_regime(args: argparse.Namespace) -> int:
-    import json
-
-    from perpbot.clock import WallClock
-    from perpbot.data.db import Store
-    from perpbot.data.prediction_client import poll_markets
-    from perpbot.signals.prediction import RegimeClassifier, regime_report
+    from perpbot.cli.data import run_regime
 
     settings = load_config(args)
     setup_command_logging(settings, to_file=True)
-    clock, cfg = WallClock(), settings.prediction
-    store = Store(settings.db_path)
-    try:
-        if cfg.markets:
-            poll_markets(settings, store, clock)
-        now = clock.now_ms()
-        classifier = RegimeClassifier(cfg)
-        # Seed with the last good values first, so a failing market is held as the daemon would.
-        classifier.update(store.latest_snapshots(now, only_ok=True), now)
-        state = classifier.update(store.latest_snapshots(now), now)
-    finally:
-        store.close()
-    report = regime_report(state, classifier.readings, cfg)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        from perpbot.cli_reports import print_regime
-
-        print_regime(report)
-    return 0
+    return run_regime(settings, args.json)
 
 
 def _add_sim(sub: Any) -> None:
@@ -257,11 +137,11 @@ def _add_sim(sub: Any) -> None:
     p.add_argument("--port", type=port_arg, default=8765, metavar="PORT",
                    help="port to listen on (default 8765; 0 = any free)")
     p.add_argument("--host", default="127.0.0.1", metavar="HOST", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--seed", type=_SEED, default=1, metavar="N", help="market seed (default 1)")
+    p.add_argument("--seed", type=SEED, default=1, metavar="N", help="market seed (default 1)")
     p.add_argument("--history-days", type=number_arg(), default=7.0, metavar="D",
                    help="history before the start (default 7)")
     p.add_argument("--symbols", default="BTC,ETH,SOL", metavar="BTC,ETH,SOL", help="coins listed (default BTC,ETH,SOL)")
-    p.add_argument("--speed", type=number_arg(high=_MAX_SPEED), default=1.0, metavar="X",
+    p.add_argument("--speed", type=number_arg(high=MAX_SPEED), default=1.0, metavar="X",
                    help="clock speed vs wall time (default 1)")
     p.add_argument("--candles", metavar="FILE", help="replay a 1m CSV t,open,high,low,close,volume for the one symbol")
     p.add_argument("--funding", metavar="FILE", help="replay an hourly funding CSV t,rate")
@@ -324,26 +204,11 @@ def _run_trade(args: argparse.Namespace) -> int:
 
 def _host_engine(args: argparse.Namespace, headless: bool) -> int:
     """The engine as a daemon (logs also to stdout, per logging.stdout) or in the dashboard (logs to the file only)."""
-    from perpbot.cli_daemon import confirm_adoption
-    from perpbot.config_checks import config_warnings
+    from perpbot.cli.trading import host_command
 
     settings = load_config(args)
     setup_command_logging(settings, to_file=True, stdout=headless)
-    for warning in config_warnings(settings):
-        log.warning("config_warning", extra={"warning": warning})
-        if headless:
-            print(f"perpbot: warning: {warning}", file=sys.stderr)
-    force = getattr(args, "force", False)
-    adopt = bool(getattr(args, "adopt_account", False))
-    if adopt and not confirm_adoption():
-        return 1
-    if headless:
-        from perpbot.cli_daemon import run_trade
-
-        return run_trade(settings, force, adopt)
-    from perpbot.cli_tui import run_dashboard
-
-    return run_dashboard(settings, force, adopt)
+    return host_command(settings, headless, args.force, args.adopt_account)
 
 
 def _add_status(sub: Any) -> None:
@@ -353,7 +218,7 @@ def _add_status(sub: Any) -> None:
 
 @command(_add_status)
 def _run_status(args: argparse.Namespace) -> int:
-    from perpbot.cli_daemon import run_status
+    from perpbot.cli.trading import run_status
 
     return run_status(load_config(args))
 
@@ -367,7 +232,7 @@ def _add_control(sub: Any) -> None:
 
 @command(_add_control)
 def _run_control(args: argparse.Namespace) -> int:
-    from perpbot.cli_daemon import run_control
+    from perpbot.cli.trading import run_control
 
     return run_control(load_config(args), args.action, args.symbol)
 
@@ -397,7 +262,7 @@ def _add_tui(sub: Any) -> None:
 
 @command(_add_tui)
 def _run_tui(args: argparse.Namespace) -> int:
-    from perpbot.cli_tui import run_tui
+    from perpbot.cli.dashboard import run_tui
 
     return run_tui(load_config(args))
 
@@ -410,15 +275,15 @@ def _add_demo(sub: Any) -> None:
         "and opens the dashboard paper-trading against it. Ignores config.yaml; its database and log live in a "
         "temporary folder (removed at exit) unless --dir is given.",
     )
-    p.add_argument("--seed", type=_SEED, default=1, metavar="N", help="market seed (default 1)")
-    p.add_argument("--speed", type=number_arg(0, _MAX_SPEED, low_open=True), metavar="X",
+    p.add_argument("--seed", type=SEED, default=1, metavar="N", help="market seed (default 1)")
+    p.add_argument("--speed", type=number_arg(0, MAX_SPEED, low_open=True), metavar="X",
                    help="simulated seconds per wall second (default 120)")
     p.add_argument("--dir", metavar="PATH", help="keep the demo's database and log in PATH (cleared at start)")
 
 
 @command(_add_demo)
 def _run_demo(args: argparse.Namespace) -> int:
-    from perpbot.cli_tui import run_demo
+    from perpbot.cli.dashboard import run_demo
 
     return run_demo(args.seed, args.speed, args.dir)
 
@@ -434,20 +299,10 @@ def _add_preflight(sub: Any) -> None:
 @command(_add_preflight)
 def _run_preflight(args: argparse.Namespace) -> int:
     from perpbot.data.client import HyperliquidClient
-    from perpbot.preflight import Preflight, render
+    from perpbot.cli.preflight import Preflight, render
 
     settings = load_config(args)
     with HyperliquidClient.from_settings(settings) as client:
         check = Preflight(settings, client)
         print(render(check.run()))
     return 0 if check.passed else 1
-
-
-# --- new commands go above this line -------------------------------------------------------
-
-# The research and database commands register themselves on import (after the ones above, for --help).
-import perpbot.cli_db  # noqa: E402,F401
-import perpbot.cli_research  # noqa: E402,F401
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -14,18 +14,18 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from perpbot.clock import Clock
-from perpbot.data.client import HyperliquidClient
+from perpbot.data.ports import AccountData
 from perpbot import crashpoints
 from perpbot.data.records import Fill, OrderStatus
 from perpbot.errors import MalformedResponseError, OrderRejected, TransientExchangeError
-from perpbot.execution.exchange_api import (
+from perpbot.execution.live.exchange_api import (
     ActionNotSent,
     ActionOutcomeUnknown,
     ExchangeTransport,
     statuses,
     user_fills_by_time,
 )
-from perpbot.execution.signing import OrderIntent, cancel_by_cloid_action, modify_action, order_action
+from perpbot.execution.live.signing import OrderIntent, cancel_by_cloid_action, modify_action, order_action
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class OrderDesk:
         retry_delay_s: first wait between attempts (doubles).
     """
 
-    def __init__(self, transport: ExchangeTransport, client: HyperliquidClient, account: str, clock: Clock,
+    def __init__(self, transport: ExchangeTransport, client: AccountData, account: str, clock: Clock,
                  attempts: int = 4, retry_delay_s: float = 0.5) -> None:
         self.transport, self.client, self.account, self.clock = transport, client, account, clock
         self.attempts, self.retry_delay_s = attempts, retry_delay_s

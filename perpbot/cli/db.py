@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from perpbot.cli_args import command, load_config
+from perpbot.cli.args import command, load_config
 from perpbot.config import Settings
 from perpbot.errors import StorageCorrupt, StorageError
 

@@ -13,9 +13,9 @@ import logging
 from collections.abc import Iterable
 
 from perpbot.data.records import Fill
-from perpbot.execution.exchange_api import ExchangeOrder
-from perpbot.execution.live_book import Instance, LiveBook
-from perpbot.execution.signing import cloid_instance
+from perpbot.execution.live.exchange_api import ExchangeOrder
+from perpbot.execution.live.book import Instance, LiveBook
+from perpbot.execution.cloids import cloid_instance
 
 log = logging.getLogger(__name__)
 

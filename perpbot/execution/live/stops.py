@@ -16,16 +16,18 @@ between recognizes the order as its own.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
+from perpbot.data.db import Store
+from perpbot.data.ports import AccountData
 from perpbot.errors import ExchangeError
-from perpbot.execution.exchange_api import ExchangeOrder, frontend_open_orders
-from perpbot.execution.live_book import StopRecord
-from perpbot.execution.signing import OrderIntent, round_price
-from perpbot.models import Side, Trade
-
-if TYPE_CHECKING:
-    from perpbot.execution.live_trader import LiveTrader
+from perpbot.execution.live.account_guard import AccountGuard
+from perpbot.execution.live.book import LiveBook, StopRecord
+from perpbot.execution.live.exchange_api import ExchangeOrder, frontend_open_orders
+from perpbot.execution.live.orders import OrderDesk
+from perpbot.execution.live.signing import OrderIntent, round_price
+from perpbot.models import AssetMeta, Side, Trade
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +39,34 @@ def _same(a: float | None, b: float | None) -> bool:
     return a is not None and b is not None and abs(a - b) <= _EPS * max(abs(a), abs(b), 1.0)
 
 
-class StopKeeper:
-    """Keeps the stops of one LiveTrader's trades."""
+class StopHost(Protocol):
+    """What the keeper needs of the trader whose stops it keeps (trader.py's LiveTrader)."""
 
-    def __init__(self, trader: LiveTrader) -> None:
+    assets: dict[str, AssetMeta]
+    book: LiveBook
+    guard: AccountGuard
+    store: Store
+    desk: OrderDesk
+    client: AccountData
+    closed: list[Trade]  # trades closed on the way, for the engine's risk ledger
+    alert: Callable[..., Any]
+
+    @property
+    def account(self) -> str: ...
+
+    def cloid(self, *parts: object) -> str: ...
+
+    def key(self, trade: Trade) -> str: ...
+
+    def mid(self, symbol: str) -> float: ...
+
+    def close(self, trade: Trade, reason: str, now_ms: int, mid: float | None = None) -> Trade | None: ...
+
+
+class StopKeeper:
+    """Keeps the stops of one trader's trades."""
+
+    def __init__(self, trader: StopHost) -> None:
         self.t = trader
 
     def stop_order(self, symbol: str, side: Side, cloid: str, trigger: float, size: float) -> OrderIntent:

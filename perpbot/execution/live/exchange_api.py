@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 
 from perpbot.data import records
-from perpbot.data.client import HyperliquidClient
+from perpbot.data.ports import AccountData
 from perpbot.data.records import Fill
 from perpbot.errors import MalformedResponseError, OrderRejected, TransientExchangeError
-from perpbot.execution.signing import NonceManager, Signer
+from perpbot.execution.live.signing import NonceManager, Signer
 from perpbot.models import Side
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ def _parse_orders(data: Any) -> list[ExchangeOrder]:
                           str(o.get("orderType", "")), int(o["timestamp"])) for o in data]
 
 
-def frontend_open_orders(client: HyperliquidClient, user: str) -> list[ExchangeOrder]:
+def frontend_open_orders(client: AccountData, user: str) -> list[ExchangeOrder]:
     """The account's open orders (TP/SL children of a resting parent included, once, at top level)."""
     return client.post_info({"type": "frontendOpenOrders", "user": user}, _parse_orders)
 
@@ -169,7 +169,7 @@ def frontend_open_orders(client: HyperliquidClient, user: str) -> list[ExchangeO
 FILLS_PER_ANSWER = 2000  # userFillsByTime returns at most this many, oldest first
 
 
-def user_fills_by_time(client: HyperliquidClient, user: str, start_ms: int, end_ms: int | None = None) -> list[Fill]:
+def user_fills_by_time(client: AccountData, user: str, start_ms: int, end_ms: int | None = None) -> list[Fill]:
     """Fills with start_ms <= time (<= end_ms), oldest first, paged past the 2000 an answer holds."""
     out: list[Fill] = []
     cursor = start_ms
@@ -191,6 +191,6 @@ def _parse_role(data: Any) -> dict[str, Any]:
     return data
 
 
-def user_role(client: HyperliquidClient, address: str) -> dict[str, Any]:
+def user_role(client: AccountData, address: str) -> dict[str, Any]:
     """The exchange's userRole answer for `address` (a garbled one is retried like any other)."""
     return client.post_info({"type": "userRole", "user": address}, _parse_role)

@@ -1,8 +1,8 @@
 """Provides a REST-only price feed: allMids polled on demand, with the WebSocket feed's interface.
 
-The engine uses it when the WebSocket feed (perpbot/data/ws_client.py) is not wanted (tests on
-a FakeClock, the parity replay, `bench/tick.py`) and the WebSocket feed falls back to the same
-call while its socket is down.
+A `PriceFeed` (data/ports.py) like the WebSocket feed (data/ws_client.py), for when that one is not
+wanted (tests on a FakeClock, the parity replay, `bench/tick.py`); the WebSocket feed falls back to
+the same call while its socket is down.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import threading
 from typing import Any
 
 from perpbot.clock import Clock
-from perpbot.data.client import HyperliquidClient
+from perpbot.data.ports import MarketData
 from perpbot.errors import ExchangeError
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class RestPriceFeed:
 
     source = "rest"
 
-    def __init__(self, client: HyperliquidClient, clock: Clock, symbols: list[str], max_age_s: float = 0.0,
+    def __init__(self, client: MarketData, clock: Clock, symbols: list[str], max_age_s: float = 0.0,
                  stale_s: float = 60.0) -> None:
         self.client = client
         self.clock = clock

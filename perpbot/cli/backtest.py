@@ -14,14 +14,14 @@ from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from rich.text import Text
 
 from perpbot.backtest.engine import run_backtest
 from perpbot.backtest.results import BacktestResult
-from perpbot.cli_args import make_console
+from perpbot.cli.args import make_console
 from perpbot.config import Settings
 from perpbot.data.db import Store
 from perpbot.errors import PerpbotError
+from perpbot.reporting.console import signed
 from perpbot.reporting.weekly import sparkline
 
 SPARK_WIDTH = 60
@@ -88,14 +88,14 @@ def print_summary(result: BacktestResult, console: Console) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     cells = [
-        ("total return", _signed(_pct(m["total_return"], True))), ("CAGR", _signed(_pct(m["cagr"], True))),
+        ("total return", signed(_pct(m["total_return"], True))), ("CAGR", signed(_pct(m["cagr"], True))),
         ("Sharpe", _num(m["sharpe"])), ("Sortino", _num(m["sortino"])),
         ("max drawdown", _pct(m["max_drawdown"])), ("drawdown length", _span(m["max_drawdown_duration_ms"])),
         ("trades", str(m["trades"])), ("win rate", _pct(m["win_rate"])),
         ("profit factor", _num(m["profit_factor"])), ("expectancy", _money(m["expectancy"])),
         ("exposure", _pct(m["exposure"])), ("average hold", _span(m["avg_hold_ms"])),
         ("fees paid", _money(m["fees"], signed=False)), ("funding paid", _money(m["funding"])),
-        ("final equity", _money(m["final_equity"], signed=False)), ("net pnl", _signed(_money(m["net_pnl"]))),
+        ("final equity", _money(m["final_equity"], signed=False)), ("net pnl", signed(_money(m["net_pnl"]))),
     ]
     for i in range(0, len(cells), 2):
         (a, av), (b, bv) = cells[i], cells[i + 1]
@@ -118,14 +118,9 @@ def _breakdown(title: str, rows: dict) -> Table:
                          ("fees", "right"), ("funding", "right")):
         t.add_column(col, justify=justify)  # type: ignore[arg-type]
     for name, r in rows.items():
-        t.add_row(name, str(r["trades"]), _pct(r["win_rate"]), _signed(_money(r["pnl"])), _money(r["fees"], False),
+        t.add_row(name, str(r["trades"]), _pct(r["win_rate"]), signed(_money(r["pnl"])), _money(r["fees"], False),
                   _money(r["funding"]))
     return t
-
-
-def _signed(cell: str) -> Text:
-    style = "green" if cell.startswith("+") else "red" if cell.startswith("-") and cell != "-" else ""
-    return Text(cell, style=style)
 
 
 def _pct(v: float | None, signed: bool = False) -> str:

@@ -18,9 +18,10 @@ from perpbot.clock import HOUR_MS, Clock, WallClock
 from perpbot.config import Settings
 from perpbot.data.client import HyperliquidClient
 from perpbot.errors import PerpbotError
-from perpbot.execution.exchange_api import ExchangeTransport, statuses, user_role
-from perpbot.execution.signing import (NonceManager, OrderIntent, Signer, cancel_by_cloid_action, check_address,
-                                       derive_cloid, order_action, resolve_account, round_price, round_size)
+from perpbot.execution.live.exchange_api import ExchangeTransport, statuses, user_role
+from perpbot.execution.cloids import derive_cloid
+from perpbot.execution.live.signing import (NonceManager, OrderIntent, Signer, cancel_by_cloid_action, check_address,
+                                            order_action, resolve_account, round_price, round_size)
 from perpbot.risk.state import MemoryState
 
 MIN_ORDER_USD = 10.0  # the exchange's minimum order value

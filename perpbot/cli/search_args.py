@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from perpbot.cli_args import days_arg, number_arg, symbols_arg, time_arg, timeframe_arg
+from perpbot.cli.args import days_arg, number_arg, symbols_arg, time_arg, timeframe_arg
 
 OBJECTIVE_NAMES = "sharpe (default), sortino, calmar, profit_factor, expectancy, net_pnl"
 

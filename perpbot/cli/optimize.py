@@ -15,10 +15,10 @@ from rich.table import Table
 
 from perpbot.backtest.optimize import SearchSpec, require_optuna
 from perpbot.backtest.search_space import Constraints, check_objective, parse_space
-from perpbot.cli_sweeps import fmt, open_store, print_walk_forward, progress_bar
+from perpbot.cli.sweeps import open_store, progress_bar
 from perpbot.config import Settings
 from perpbot.errors import ConfigError
-from perpbot.reporting.research_console import print_overfitting
+from perpbot.reporting.research_console import fmt, print_overfitting, print_walk_forward
 
 TOP_TRIALS = 10
 

@@ -4,17 +4,14 @@ Signing itself is the official SDK's (`hyperliquid.utils.signing`): wires come f
 `order_request_to_order_wire` / `order_wires_to_order_action` (key order matters for the
 hash) and signatures from `sign_l1_action`. What lives here is what the SDK leaves to its
 caller: a private key that never shows up in a repr, log or error; nonces that only ever grow
-per signer, across threads and restarts; prices and sizes rounded to the asset's rules before
-`float_to_wire` sees them; and client order ids derived from what an order is for, so sending
-it again (a retry, a restart) names the same order.
+per signer, across threads and restarts; and prices and sizes rounded to the asset's rules before
+`float_to_wire` sees them. Client order ids are derived in execution/cloids.py (paper uses them too).
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
-import secrets
 import threading
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
@@ -187,43 +184,7 @@ def round_price(px: float, sz_decimals: int, direction: int = 0) -> float:
     return float(Decimal(repr(px)).quantize(step, rounding=mode))
 
 
-# --- client order ids and actions ---------------------------------------------------------------
-
-
-CLOID_TAG = "7062"  # "pb": the first two bytes of every cloid perp-bot makes
-INSTANCE_HEX = 6  # then 3 bytes naming the bot instance (its database) that sent the order
-
-
-def derive_cloid(*parts: object, instance: str | None = None) -> str:
-    """A client order id ("0x" + 32 hex) that is a pure function of what the order is for.
-
-    It starts with CLOID_TAG so reconciliation can tell the bot's orders from others on the account;
-    live orders then carry the sending instance's id (`instance`, 6 hex digits), so two bots on one
-    account can tell each other's orders apart. Without `instance` (paper, and live cloids of
-    versions before instance ids) the rest is all hash.
-    """
-    digest = hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
-    if instance is None:
-        return "0x" + CLOID_TAG + digest[:28]
-    if len(instance) != INSTANCE_HEX or not all(c in "0123456789abcdef" for c in instance):
-        raise ValueError(f"instance id must be {INSTANCE_HEX} lower-case hex digits (got {instance!r})")
-    return "0x" + CLOID_TAG + instance + digest[: 28 - INSTANCE_HEX]
-
-
-def is_own_cloid(cloid: str | None) -> bool:
-    return bool(cloid) and str(cloid).lower().startswith("0x" + CLOID_TAG)
-
-
-def cloid_instance(cloid: str | None) -> str | None:
-    """The instance id a perp-bot cloid carries (None for another app's order or no cloid)."""
-    if not is_own_cloid(cloid):
-        return None
-    return str(cloid).lower()[2 + len(CLOID_TAG): 2 + len(CLOID_TAG) + INSTANCE_HEX]
-
-
-def new_instance_id() -> str:
-    """A fresh random instance id (3 bytes: two bots share one by chance once in 16 million)."""
-    return secrets.token_hex(INSTANCE_HEX // 2)
+# --- actions ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
