@@ -28,13 +28,12 @@ import numpy as np
 from perpbot.backtest.columns import TradeColumns
 from perpbot.backtest.cost_model import CostModel, funding_per_unit
 from perpbot.backtest.executor import ExitPlan, SymbolSignals, plan_exit
-from perpbot.backtest.market import BacktestError, MarketData, SymbolFrame, load_market
+from perpbot.backtest.market import BacktestError, History, MarketData, SymbolFrame, load_market
 from perpbot.backtest.metrics import compute_metrics
 from perpbot.backtest.results import BacktestResult, build_equity
 from perpbot.backtest.risk_adapter import NEVER, BacktestRisk, RegimeReplay
 from perpbot.clock import DAY_MS
 from perpbot.config import Settings, StrategyConfig
-from perpbot.data.db import Store
 from perpbot.execution import fills
 from perpbot.models import Side, Trade
 from perpbot.signals.engine import Indicators, compute_indicators, entry_reason, signal_arrays
@@ -51,7 +50,7 @@ LONG, SHORT = Side.LONG, Side.SHORT
 COMPILED_FROM_ENTRIES = 30_000  # entry candidates from which loading the compiled loop pays (see _use_compiled)
 
 
-def run_backtest(settings: Settings, store: Store, symbols: list[str], start_ms: int | None, end_ms: int | None,
+def run_backtest(settings: Settings, store: History, symbols: list[str], start_ms: int | None, end_ms: int | None,
                  timeframe: str | None = None, progress: Progress | None = None, loop: str = "auto") -> BacktestResult:
     """Load the data and simulate; see `simulate`."""
     data = load_market(settings, store, symbols, start_ms, end_ms, timeframe)

@@ -21,7 +21,7 @@ from typing import Any
 
 from perpbot.backtest.engine import indicators_for, preload_compiled_loop, simulate
 from perpbot.backtest.grid import apply_combo, expand_grid
-from perpbot.backtest.market import BacktestError, MarketData, load_market
+from perpbot.backtest.market import BacktestError, History, MarketData, load_market
 from perpbot.backtest.overfitting import DEFAULT_PARTITIONS
 from perpbot.backtest.trials import (
     check_partitions,
@@ -31,7 +31,6 @@ from perpbot.backtest.trials import (
     trial_extras,
 )
 from perpbot.config import Settings
-from perpbot.data.db import Store
 from perpbot.errors import ConfigError, PerpbotError
 from perpbot.signals.engine import IndicatorParams, indicator_key, required_lookback
 
@@ -143,7 +142,7 @@ class SweepResult:
         return cls.from_dict(read_json(path, "perpbot sensitivity --json"))
 
 
-def run_sensitivity(settings: Settings, store: Store, symbols: list[str] | None, start_ms: int | None,
+def run_sensitivity(settings: Settings, store: History, symbols: list[str] | None, start_ms: int | None,
                     end_ms: int | None, grid: list[tuple[str, list[Any]]], metric: str = "sharpe",
                     timeframe: str | None = None, workers: int = 1, dask_address: str | None = None,
                     progress: Progress | None = None, partitions: int = DEFAULT_PARTITIONS) -> SweepResult:
@@ -194,7 +193,7 @@ def combo_settings(settings: Settings, combos: list[dict[str, Any]]) -> list[Set
     return plan
 
 
-def load_for(settings: Settings, store: Store, symbols: list[str] | None, start_ms: int | None, end_ms: int | None,
+def load_for(settings: Settings, store: History, symbols: list[str] | None, start_ms: int | None, end_ms: int | None,
              timeframe: str | None, plan: list[Settings | ConfigError]) -> tuple[MarketData, list]:
     """The market data with warm-up for the longest lookback of the plan, and the prediction snapshots."""
     valid = [p for p in plan if isinstance(p, Settings)]

@@ -18,7 +18,6 @@ from perpbot.execution.commands import (
     ClosedPosition,
     Command,
     CommandRefused,
-    Flatten,
     Flattened,
     Pause,
     Paused,

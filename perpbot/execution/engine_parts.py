@@ -15,7 +15,8 @@ import numpy as np
 
 from perpbot.clock import DAY_MS, MINUTE_MS, floor_ms
 from perpbot.config import Settings
-from perpbot.data.db import CandleArrays, Store
+from perpbot.data.db import Store
+from perpbot.data.frames import CandleArrays
 from perpbot.errors import PerpbotError, StorageError
 from perpbot.models import Side, Trade
 from perpbot.risk.manager import RiskManager

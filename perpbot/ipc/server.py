@@ -19,7 +19,6 @@ import stat
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from perpbot.errors import PerpbotError
 from perpbot.ipc.protocol import MAX_LINE_BYTES, Handler, ProtocolError, encode, error, parse_request

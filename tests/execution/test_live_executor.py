@@ -13,7 +13,6 @@ from perpbot.data.db import Store
 from perpbot.errors import ConfigError
 from perpbot.execution.live.exchange_api import encode_body, frontend_open_orders
 from perpbot.cli.compose import connect_live
-from perpbot.execution.live.executor import LiveExecutor
 from perpbot.execution.live.signing import update_leverage_action
 from perpbot.models import Side
 from perpbot.sim.server import SimOptions, SimServer
