@@ -15,14 +15,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from perpbot.clock import DAY_MS, Clock, floor_ms, interval_ms
 from perpbot.config import Settings
 from perpbot.data.db import Store
 from perpbot.data.ingest import DataIngestor
 from perpbot.data.ports import PriceFeed
-from perpbot.errors import ExchangeError, StorageError
+from perpbot.errors import StorageError
 from perpbot.execution.engine_commands import EngineCommands
 from perpbot.execution.engine_parts import (
     PassFailures,
@@ -30,8 +29,6 @@ from perpbot.execution.engine_parts import (
     PendingEntry,
     RegimeSource,
     StorageFault,
-    WindowCache,
-    closed_window,
     finite_or_none,
     position_view,
     recover_risk,
@@ -41,6 +38,7 @@ from perpbot.execution.engine_parts import (
 from perpbot.execution.events import EventHook, Listener, Published, Started
 from perpbot.execution.executor import Executor
 from perpbot.execution.state import EngineState
+from perpbot.execution.tick_data import TickData
 from perpbot.models import Side, Trade
 from perpbot.risk.manager import RiskManager
 from perpbot.signals.decisions import ENTRIES, NO_DATA, TIMEOUT, DecisionTable, decision_row
@@ -50,7 +48,6 @@ from perpbot.signals.prediction import RegimeState
 __all__ = ["TradingEngine"]
 
 log = logging.getLogger(__name__)
-FUNDING_GRACE_MS = 60_000  # funding times carry jitter past the hour (up to seconds, rarely minutes)
 
 
 def _no_events(event: str, fields: dict[str, object]) -> None:
@@ -75,7 +72,6 @@ class TradingEngine(EngineCommands):
         self.step_ms = interval_ms(settings.strategy.timeframe)
         self.lookback = required_lookback(settings.strategy)
         self.delay = settings.execution.entry_delay_bars
-        self.windows = WindowCache(store, settings.strategy.timeframe, self.lookback)
         self.pending = PendingBook(store)
         self.state = EngineState(mode=executor.mode, timeframe=settings.strategy.timeframe, symbols=self.symbols)
         self.decisions = DecisionTable(self.symbols, lambda rows: self.state.update(signals=rows))
@@ -86,12 +82,11 @@ class TradingEngine(EngineCommands):
         self._stale_looks = 0  # consecutive feed checks that found it stale
         self._capped = False
         self._last_regime: str | None = None
-        self._next_funding_ms = 0
         self.tick_ms: deque[float] = deque(maxlen=1000)  # wall ms of the last ticks (bench/tick.py)
         self._equity: float | None = None
         self.failures = PassFailures()
-        self._pool = ThreadPoolExecutor(max_workers=min(8, max(1, len(self.symbols))), thread_name_prefix="ingest")
         self.storage = StorageFault(store, risk, self._emit)
+        self.data = TickData(settings, store, ingestor, self.lookback, self.storage, self._emit)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -152,7 +147,7 @@ class TradingEngine(EngineCommands):
     def close(self) -> None:
         """Stop the ingest threads, then release what the composition handed over (the feed, the
         prediction clients, the exchange's clients and clock, the store)."""
-        self._pool.shutdown(wait=True)
+        self.data.close()
         for closer in self.closers:
             closer()
 
@@ -169,7 +164,7 @@ class TradingEngine(EngineCommands):
             self._feed_upkeep(now)
             regime = self.regime.update(now)
             self._note_regime(regime)
-            windows = self._ingest_and_load(now, boundary)
+            windows = self.data.ingest_and_load(now, boundary)
             for trade in self.executor.sync(now):
                 self._booked(trade)
             used = self._exits(windows, now, boundary)
@@ -191,53 +186,8 @@ class TradingEngine(EngineCommands):
             self._publish(now, full=True)
 
     def ingest(self, now: int) -> None:
-        """Store the bars closed (and funding paid) since the last update; failures only warn.
-
-        Symbols are fetched in parallel (the requests are network-bound; each thread has its own
-        SQLite connection), so a tick's latency does not grow with the symbol count.
-        """
-        if self.ingestor is None:
-            return
-        funding_due = now >= self._next_funding_ms
-        results = list(self._pool.map(lambda s: self._ingest_symbol(s, funding_due), self.symbols))
-        self._note_funding(now, funding_due, results)
-
-    def _ingest_and_load(self, now: int, boundary: int) -> dict[str, BarValues | None]:
-        """ingest(), then each symbol's decision values, in one pool task per symbol.
-
-        A symbol's window needs only its own candles, so its indicators run as soon as its fetch
-        is stored, while the other symbols still wait on the exchange.
-        """
-        funding_due = self.ingestor is not None and now >= self._next_funding_ms
-
-        def one(symbol: str) -> tuple[bool, BarValues | None]:
-            fetched = self._ingest_symbol(symbol, funding_due) if self.ingestor is not None else True
-            return fetched, closed_window(self.store, self.settings, symbol, boundary, self.step_ms, self.lookback,
-                                          self.windows)
-
-        results = list(self._pool.map(one, self.symbols))
-        self._note_funding(now, funding_due, [fetched for fetched, _ in results])
-        return {symbol: values for symbol, (_, values) in zip(self.symbols, results)}
-
-    def _note_funding(self, now: int, due: bool, fetched: list[bool]) -> None:
-        if due and all(fetched):
-            # The hour's rate is published a few ms to seconds after the hour: ask a minute past it.
-            self._next_funding_ms = floor_ms(now, 3_600_000) + 3_600_000 + FUNDING_GRACE_MS
-
-    def _ingest_symbol(self, symbol: str, funding: bool) -> bool:
-        assert self.ingestor is not None
-        try:
-            self.ingestor.update(symbol, self.params.timeframe)
-            if funding:
-                self.ingestor.update_funding(symbol)
-        except ExchangeError as exc:
-            log.warning("ingest_failed", extra={"symbol": symbol, "error": str(exc)})
-            self._emit("error", text=f"{symbol} candles not updated: {exc.message}", symbol=symbol)
-            return False
-        except StorageError as exc:  # the tick goes on (timeouts, exits on stored bars); entries are held
-            self.storage.failed(exc)
-            return False
-        return True
+        """Store the bars closed (and funding paid) since the last update; failures only warn."""
+        self.data.ingest(now)
 
     def _exits(self, windows: dict[str, BarValues | None], now: int, boundary: int) -> set[str]:
         """Timeouts, then signal exits (of the bot's own trades); the symbols whose bar they used up."""

@@ -13,7 +13,8 @@ import pytest
 from perpbot.clock import FakeClock
 from perpbot.config import build_settings
 from perpbot.data.client import HyperliquidClient
-from perpbot.data.ws_client import WsPriceFeed, parse_message
+from perpbot.data.ws_client import WsPriceFeed
+from perpbot.data.ws_wire import parse_message
 from perpbot.sim.server import SimOptions, SimServer
 
 SYMBOLS = ["BTC", "ETH", "SOL"]

@@ -15,7 +15,8 @@ import pytest
 
 from perpbot.clock import FakeClock
 from perpbot.data.client import HyperliquidClient
-from perpbot.data.ws_client import WsPriceFeed, WsPostUnavailable, parse_message
+from perpbot.data.ws_client import WsPostUnavailable, WsPriceFeed
+from perpbot.data.ws_wire import parse_message
 from perpbot.sim.server import SimOptions, SimServer
 
 SYMBOLS = ["BTC", "ETH"]
