@@ -172,7 +172,7 @@ def _add_sim(sub: Any) -> None:
 
 @command(_add_sim)
 def _run_sim(args: argparse.Namespace) -> int:
-    from perpbot.sim.runner import run_sim
+    from perpbot.cli.sim import run_sim
 
     return run_sim(args, args.start)
 

@@ -1,4 +1,4 @@
-"""Provides `perpbot sim`: the simulator in the foreground until Ctrl-C."""
+"""Provides `perpbot sim`: the simulator (perpbot/sim/) composed from the flags, in the foreground until Ctrl-C."""
 
 from __future__ import annotations
 
