@@ -7,7 +7,8 @@ which is --help's). Their `_run_` functions import the heavy modules (one per co
 data.py, trading.py, dashboard.py, preflight.py, reports.py, backtest.py, sweeps.py, optimize.py)
 only when they run, so `--help` and `status` start fast. Objects are assembled here and nowhere
 else: compose.py builds the engine, host.py hosts it (daemon and dashboard alike), sessions.py,
-app.py, runner.py and demo.py give the dashboard what it shows.
+dashboard.py (its app factory), runner.py and demo.py give the dashboard what it shows; sim.py
+serves the simulator.
 """
 
 from __future__ import annotations

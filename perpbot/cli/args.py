@@ -4,7 +4,7 @@ logging for a command, the argument types, and the parser class whose errors are
 argparse calls a type function on the raw text; raising `argparse.ArgumentTypeError` there
 makes argparse report "argument --days: <our message>". The parser's `error()` raises
 `UsageError` instead of printing the usage block, so `cli.main` prints one line for it like any
-other `PerpbotError`. Command modules (cli.py, cli_research.py, cli_db.py) register pairs of
+other `PerpbotError`. Command modules (commands.py, db.py, research.py) register pairs of
 `_add_<name>(subparsers)` and `_run_<name>(args)` with `@command`; heavy imports stay inside the
 run functions so `--help` and `status` start fast.
 """

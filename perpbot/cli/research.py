@@ -1,5 +1,5 @@
 """Provides the research and report commands: `review`, `compare`, `backtest`, `sensitivity`,
-`walk-forward` and `optimize` (their console side lives in cli_reports.py, cli_backtest.py, cli_sweeps.py)."""
+`walk-forward` and `optimize` (their console side lives in reports.py, backtest.py, sweeps.py, optimize.py)."""
 
 from __future__ import annotations
 

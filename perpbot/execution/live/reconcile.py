@@ -16,7 +16,7 @@ truth. In order:
                between two looks at the fills that found nothing new
   unknown      a position fills cannot explain is adopted (`manual`) with a stop
   size         a trade whose size differs from its position takes the exchange's size
-  stop         each position gets exactly one reduce-only stop of the bot, of its size (live_stops.py)
+  stop         each position gets exactly one reduce-only stop of the bot, of its size (stops.py)
   orphan       an order of this bot (or of an instance it took over) that no open trade owns is canceled
 Each resolution is logged and raised as a `reconciliation` alert.
 """
