@@ -12,21 +12,7 @@ import threading
 from collections.abc import Callable
 
 from perpbot.clock import Clock
-from perpbot.execution.commands import (
-    ClosePosition,
-    Closed,
-    ClosedPosition,
-    Command,
-    CommandRefused,
-    Flattened,
-    Pause,
-    Paused,
-    Ping,
-    Pong,
-    Result,
-    Resume,
-    Snapshot,
-)
+from perpbot.execution import commands
 from perpbot.execution.engine_parts import PendingBook
 from perpbot.execution.executor import Executor
 from perpbot.execution.state import EngineState
@@ -48,40 +34,40 @@ class EngineCommands:
     _publish: Callable[[int, bool], None]  # TradingEngine._publish(now, full)
     _booked: Callable[[Trade], None]  # TradingEngine._booked(trade)
 
-    def execute(self, command: Command) -> Result:
+    def execute(self, command: commands.Command) -> commands.Result:
         """Run one command (thread-safe; trading commands take the tick's lock).
 
         Raises:
-            CommandRefused: nothing to close, or the exchange did not close it now.
+            commands.CommandRefused: nothing to close, or the exchange did not close it now.
         """
-        if isinstance(command, Snapshot):
+        if isinstance(command, commands.Snapshot):
             return self.state.snapshot()
-        if isinstance(command, Ping):
-            return Pong(self.clock.now_ms(), self.executor.mode)
+        if isinstance(command, commands.Ping):
+            return commands.Pong(self.clock.now_ms(), self.executor.mode)
         with self._lock:
             now = self.clock.now_ms()
-            if isinstance(command, (Pause, Resume)):
-                self.risk.set_paused(isinstance(command, Pause), now)
-                log.info("engine_paused" if isinstance(command, Pause) else "engine_resumed")
+            if isinstance(command, (commands.Pause, commands.Resume)):
+                self.risk.set_paused(isinstance(command, commands.Pause), now)
+                log.info("engine_paused" if isinstance(command, commands.Pause) else "engine_resumed")
                 self._publish(now, False)
-                return Paused(self.risk.paused)
-            if isinstance(command, ClosePosition):
+                return commands.Paused(self.risk.paused)
+            if isinstance(command, commands.ClosePosition):
                 return self._close_symbol(command.symbol.upper(), now)
             return self._flatten(now)
 
-    def _close_symbol(self, symbol: str, now: int) -> Closed:
+    def _close_symbol(self, symbol: str, now: int) -> commands.Closed:
         trades = [t for t in self.executor.open_trades() if t.symbol == symbol]
         if not trades:
-            raise CommandRefused(f"no open position on {symbol}")
+            raise commands.CommandRefused(f"no open position on {symbol}")
         closed = self._close_all(trades, "manual", now)
         if not closed:
             self._publish(now, True)
-            raise CommandRefused(f"{symbol} could not be closed now; see the log")
+            raise commands.CommandRefused(f"{symbol} could not be closed now; see the log")
         self.risk.start_cooldown(symbol, now)
         self._publish(now, True)
-        return Closed(closed, self.risk.cooldown_until(symbol, now))
+        return commands.Closed(closed, self.risk.cooldown_until(symbol, now))
 
-    def _flatten(self, now: int) -> Flattened:
+    def _flatten(self, now: int) -> commands.Flattened:
         for symbol in list(self.pending.items):
             self.pending.pop(symbol, now)
         self.risk.set_paused(True, now)
@@ -89,13 +75,13 @@ class EngineCommands:
         left = tuple(t.symbol for t in self.executor.open_trades())
         log.warning("engine_flattened", extra={"closed": len(closed), "still_open": list(left)})
         self._publish(now, True)
-        return Flattened(closed, left)
+        return commands.Flattened(closed, left)
 
-    def _close_all(self, trades: list[Trade], reason: str, now: int) -> tuple[ClosedPosition, ...]:
+    def _close_all(self, trades: list[Trade], reason: str, now: int) -> tuple[commands.ClosedPosition, ...]:
         out = []
         for trade in trades:
             closed = self.executor.close(trade, reason, now)
             if closed is not None:
                 self._booked(closed)
-                out.append(ClosedPosition(closed.symbol, closed.side.value, closed.pnl, closed.exit_price))
+                out.append(commands.ClosedPosition(closed.symbol, closed.side.value, closed.pnl, closed.exit_price))
         return tuple(out)
