@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 
 from perpbot.clock import interval_ms
 from perpbot.config import Settings
-from perpbot.data.db import Store
 from perpbot.errors import PerpbotError
-from perpbot.tui.backtest_data import BacktestRequest, Progress, WalkForwardRequest, request_settings
-from perpbot.tui.data import DashboardData
-from perpbot.tui.search_data import OptimizeRequest
 
-if TYPE_CHECKING:  # the research code loads when a run starts, not with the dashboard
+if TYPE_CHECKING:  # the store, numpy and the research code load when a run starts, after the first paint
+    from perpbot.data.db import Store
+    from perpbot.tui.backtest_data import BacktestRequest, Progress, WalkForwardRequest
+    from perpbot.tui.data import DashboardData
+    from perpbot.tui.search_data import OptimizeRequest
     from perpbot.backtest.optimize_run import OptimizeResult
     from perpbot.backtest.results import BacktestResult
     from perpbot.backtest.sensitivity import SweepResult
@@ -38,6 +38,8 @@ def read_only_store(db_path: Path) -> Iterator[Store]:
     Raises:
         PerpbotError: there is no database yet.
     """
+    from perpbot.data.db import Store
+
     if not db_path.exists():
         raise PerpbotError(f"no database at {db_path}", "run `perpbot backfill` first")
     store = Store(db_path, read_only=True)
@@ -56,7 +58,7 @@ class Runs:
         from perpbot.backtest import run_backtest
 
         with read_only_store(db_path) as store:
-            return run_backtest(request_settings(settings, request), store, list(request.symbols), request.start_ms,
+            return run_backtest(_settings(settings, request), store, list(request.symbols), request.start_ms,
                                 request.end_ms, request.timeframe, progress)
 
     def walk_forward(self, settings: Settings, db_path: Path, request: WalkForwardRequest,
@@ -65,7 +67,7 @@ class Runs:
 
         bt = request.backtest
         with read_only_store(db_path) as store:
-            return run_walk_forward(request_settings(settings, bt), store, list(bt.symbols), bt.start_ms, bt.end_ms,
+            return run_walk_forward(_settings(settings, bt), store, list(bt.symbols), bt.start_ms, bt.end_ms,
                                     [(k, list(v)) for k, v in request.grid], request.train_days, request.test_days,
                                     anchored=request.anchored, metric=request.metric, timeframe=bt.timeframe,
                                     progress=progress)
@@ -76,7 +78,7 @@ class Runs:
 
         bt = request.backtest
         with read_only_store(db_path) as store:
-            return run_sensitivity(request_settings(settings, bt), store, list(bt.symbols), bt.start_ms, bt.end_ms,
+            return run_sensitivity(_settings(settings, bt), store, list(bt.symbols), bt.start_ms, bt.end_ms,
                                    [(k, list(v)) for k, v in request.grid], request.metric, bt.timeframe,
                                    progress=progress)
 
@@ -89,7 +91,7 @@ class Runs:
         bt = request.backtest
         spec = SearchSpec(tuple(parse_space(s) for s in request.specs), request.objective, trials=request.trials)
         with read_only_store(db_path) as store:
-            return run_optimize(request_settings(settings, bt), store, list(bt.symbols), bt.start_ms, bt.end_ms,
+            return run_optimize(_settings(settings, bt), store, list(bt.symbols), bt.start_ms, bt.end_ms,
                                 bt.timeframe, spec, progress=progress)
 
     def compare(self, data: DashboardData, settings: Settings, mode: str) -> ComparisonResult:
@@ -108,3 +110,9 @@ class Runs:
         result = run_backtest(settings, data.store, list(settings.data.symbols), start, end + tolerance_ms)
         backtest = sorted((t for t in result.trades if t.entry_time < end), key=lambda t: t.entry_time)
         return ComparisonResult(compare_trades(actual, backtest, tolerance_ms), start, end, len(result.trades))
+
+
+def _settings(settings: Settings, request: BacktestRequest) -> Settings:
+    from perpbot.tui.backtest_data import request_settings
+
+    return request_settings(settings, request)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -32,8 +33,10 @@ from perpbot.tui.messages import (
 from perpbot.tui.screens.base import CommandRequested
 from perpbot.tui.screens.positions import PositionsScreen
 from perpbot.tui.session import Session, SessionInfo
-from perpbot.tui.runs import Runner
 from perpbot.tui.state import Connection, EngineView
+
+if TYPE_CHECKING:  # its request types load numpy: after the first paint
+    from perpbot.tui.runs import Runner
 
 SCREENS = (
     ("positions", "1", "Positions", "Open positions, recent trades, regime, risk and the price chart"),

@@ -12,16 +12,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from perpbot.config import Settings
-from perpbot.tui.backtest_data import BacktestRequest, Progress, WalkForwardRequest
-from perpbot.tui.data import DashboardData
-from perpbot.tui.search_data import OptimizeRequest
 
-if TYPE_CHECKING:  # the research modules load when a run starts, not with the dashboard
-    from perpbot.tui.reports_data import ComparisonResult
+if TYPE_CHECKING:  # numpy and the research modules load after the first paint, not with the app
     from perpbot.backtest.optimize_run import OptimizeResult
     from perpbot.backtest.results import BacktestResult
     from perpbot.backtest.sensitivity import SweepResult
     from perpbot.backtest.walk_forward import WalkForwardResult
+    from perpbot.tui.backtest_data import BacktestRequest, Progress, WalkForwardRequest
+    from perpbot.tui.data import DashboardData
+    from perpbot.tui.reports_data import ComparisonResult
+    from perpbot.tui.search_data import OptimizeRequest
 
 
 class Runner(Protocol):

@@ -8,15 +8,17 @@ posting `CommandRequested` up to the app, which alone talks to the link.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 from textual.screen import Screen
 
-from perpbot.tui.runs import Runner
 from perpbot.tui.session import SessionInfo
 from perpbot.tui.state import Connection, EngineView
 from perpbot.tui.widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:  # its request types load numpy: after the first paint
+    from perpbot.tui.runs import Runner
 
 
 @dataclass
