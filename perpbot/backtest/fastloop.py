@@ -112,8 +112,8 @@ def run_symbol(symbol: str, sig: "SymbolSignals", settings: "Settings",
     (for the equity curve and metrics) and the blocked-entry counts."""
     risk, ex = settings.risk, settings.execution
     params = LoopParams(
-        delay=ex.entry_delay_bars, slippage=_fills.slippage(ex.slippage_bps), volatility_slippage=ex.volatility_slippage,
-        taker_fee=ex.taker_fee, initial_equity=float(settings.backtest.initial_equity), fixed=risk.sizing == "fixed",
+        delay=ex.entry_delay_bars, slippage=_fills.slippage(ex.slippage_bps),
+        volatility_slippage=ex.volatility_slippage, taker_fee=ex.taker_fee, initial_equity=float(settings.backtest.initial_equity), fixed=risk.sizing == "fixed",
         notional_usd=risk.notional_usd, position_fraction=risk.position_fraction, leverage=risk.leverage,
         min_order_usd=risk.min_order_usd, stop_loss_pct=risk.stop_loss_pct,
         daily_loss_limit_pct=risk.daily_loss_limit_pct, cooldown_minutes=risk.cooldown_minutes,

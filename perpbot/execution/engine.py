@@ -4,8 +4,10 @@ One tick per closed `strategy.timeframe` bar, the backtest's order within it (is
 semantics"): stops first (they happened inside the bar), then timeouts and signal exits (they
 fill now, at what is the next bar's open), then entry decisions on the bar that just closed,
 then delayed entries due now. Between ticks the loop wakes every `execution.tick_seconds` for
-stops and feed health. Commands (`handle`) run under the same lock as ticks, so one thread at a
-time changes trading state; the snapshot is served from the thread-safe EngineState.
+stops and feed health. Commands (`execute`, execution/commands.py) run under the same lock as
+ticks, so one thread at a time changes trading state; the snapshot is served from the thread-safe
+EngineState. The engine sees its parts only through their ports (data/ports.py, executor.py, the
+Clock); perpbot/cli/compose.py chooses and builds them.
 """
 
 from __future__ import annotations
