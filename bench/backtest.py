@@ -221,7 +221,7 @@ def main() -> None:
 
         plain = build_settings({"data": {"db_path": str(work / "bench.db")},
                                 "strategy": {"timeframe": "1m", **PLAIN},
-                                "risk": {"sizing": "fixed", "notional_usd": 1000.0, "max_positions": 1,
+                                "risk": {"sizing": "fixed", "notional_usd": 1000.0, "max_positions": 1, "leverage": 1.0,
                                          "stop_loss_pct": 0.99, "position_timeout_hours": 1e6,
                                          "cooldown_minutes": 0, "daily_loss_limit_pct": 1.0},
                                 "execution": {"slippage_bps": 0.0, "taker_fee": 0.0}})

@@ -31,8 +31,9 @@ from fakes.telegram_bot_api import FakeBotApi  # noqa: E402
 from perpbot.clock import DAY_MS, FakeClock  # noqa: E402
 from perpbot.config import Secrets, build_settings  # noqa: E402
 from perpbot.data.client import HyperliquidClient  # noqa: E402
-from perpbot.execution.engine import build_engine  # noqa: E402
-from perpbot.execution.rest_feed import RestPriceFeed  # noqa: E402
+from perpbot.cli.compose import build_engine  # noqa: E402
+from perpbot.ipc.commands import handler  # noqa: E402
+from perpbot.data.rest_feed import RestPriceFeed  # noqa: E402
 from perpbot.ops.telegram import telegram_control  # noqa: E402
 from perpbot.sim.server import SimOptions, SimServer  # noqa: E402
 
@@ -92,7 +93,7 @@ def main() -> None:
         tick_times(engine, clock, 5)  # warm-up
         off = tick_times(engine, clock, args.ticks)
         report("off", off, None)
-        control = telegram_control(settings, engine.handle, engine.state.snapshot, clock.now_ms, engine.store)
+        control = telegram_control(settings, handler(engine), engine.state.snapshot, clock.now_ms, engine.store)
         control.start()
         try:
             report("idle", tick_times(engine, clock, args.ticks), off)

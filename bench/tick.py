@@ -36,7 +36,7 @@ from typing import Any
 
 from perpbot.clock import DAY_MS, FakeClock, floor_ms, interval_ms
 from perpbot.config import build_settings
-from perpbot.execution.engine import build_engine
+from perpbot.cli.compose import build_engine
 from perpbot.execution.exchange_clock import LAG_WALL_S
 
 START_MS = 1_704_067_200_000 + 7 * DAY_MS
@@ -163,7 +163,7 @@ def report_latency(ticks: list[float], n: int, timeframe: str) -> None:
 def run_in_process(symbols: list[str], timeframe: str, days: float, poll_s: float) -> None:
     """The old mode: simulator in this process on a shared FakeClock; tracemalloc from the start."""
     from perpbot.data.client import HyperliquidClient
-    from perpbot.execution.rest_feed import RestPriceFeed
+    from perpbot.data.rest_feed import RestPriceFeed
     from perpbot.sim.server import SimOptions, SimServer
 
     clock = FakeClock(START_MS)

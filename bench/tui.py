@@ -67,10 +67,11 @@ def _child_bare() -> None:
 
 def _child_demo(minutes: float, speed: float) -> None:
     import perpbot.cli  # noqa: F401  - what `perpbot demo` imports before the app, counted too
-    import perpbot.cli_tui  # noqa: F401
+    import perpbot.cli.dashboard  # noqa: F401
+    from perpbot.cli.runner import Runs
+    from perpbot.cli.sessions import DemoSession
     from perpbot.ops.logging import setup_logging
     from perpbot.tui.app import PerpBotApp
-    from perpbot.tui.session import DemoSession
 
     folder = Path(tempfile.mkdtemp(prefix="perpbot-bench-"))
     setup_logging(file_path=folder / "perp-bot.log", stdout=False)
@@ -104,7 +105,7 @@ def _child_demo(minutes: float, speed: float) -> None:
             report["connection"] = self.connection.state
             await self.action_quit()
 
-    code = Measured(DemoSession(folder, seed=1, speed=speed)).run(headless=True, size=(120, 40))
+    code = Measured(DemoSession(folder, seed=1, speed=speed), Runs()).run(headless=True, size=(120, 40))
     report["exit"] = code
     print(json.dumps(report), flush=True)
 

@@ -10,13 +10,22 @@ from typing import Protocol
 class Clock(Protocol):
     """Anything that tells the time in epoch milliseconds and can sleep."""
 
+    speed: float
+    """Clock seconds per wall second (1 for the wall and a manual clock; an accelerated simulator's rate)."""
+
     def now_ms(self) -> int: ...
 
     def sleep(self, seconds: float) -> None: ...
 
+    def wait(self, seconds: float, stop: threading.Event) -> bool:
+        """Sleep `seconds` of clock time, or until `stop` is set; True if it was set."""
+        ...
+
 
 class WallClock:
     """The real clock."""
+
+    speed = 1.0
 
     def now_ms(self) -> int:
         return int(time.time() * 1000)
@@ -25,9 +34,14 @@ class WallClock:
         if seconds > 0:
             time.sleep(seconds)
 
+    def wait(self, seconds: float, stop: threading.Event) -> bool:
+        return stop.wait(max(seconds, 0.0))
+
 
 class FakeClock:
-    """A manual clock for tests and simulated time; sleeping advances it."""
+    """A manual clock for tests and simulated time; sleeping (and waiting) advances it at once."""
+
+    speed = 1.0
 
     def __init__(self, start_ms: int = 1_704_067_200_000) -> None:  # 2024-01-01T00:00Z
         self._now_ms = start_ms
@@ -48,6 +62,10 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.advance(max(seconds, 0.0))
 
+    def wait(self, seconds: float, stop: threading.Event) -> bool:
+        self.sleep(seconds)
+        return stop.is_set()
+
 
 class ScaledClock:
     """Wall time running `speed` times faster from `start_ms` (the simulator's clock)."""
@@ -64,6 +82,9 @@ class ScaledClock:
 
     def sleep(self, seconds: float) -> None:
         self._wall.sleep(seconds / self.speed)
+
+    def wait(self, seconds: float, stop: threading.Event) -> bool:
+        return stop.wait(max(seconds, 0.0) / self.speed)
 
 
 MINUTE_MS = 60_000

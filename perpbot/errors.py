@@ -43,6 +43,10 @@ class StrategyError(PerpbotError):
     """Bad strategy input: parameters, data ranges, grids."""
 
 
+class BacktestError(StrategyError):
+    """A backtest cannot run as asked: no data, unknown symbol, bad range."""
+
+
 class ExchangeError(PerpbotError):
     """The exchange (or a data source) failed or answered something unusable."""
 

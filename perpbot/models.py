@@ -84,3 +84,14 @@ class Trade:
 
 
 HAND_REASONS = ("manual", "other-bot")
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionSnapshot:
+    source: str
+    market_id: str
+    question: str
+    probability: float | None
+    status: str  # ok | closed | error | missing
+    fetched_at: int
+    detail: str = ""

@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from textual.pilot import Pilot  # noqa: E402
 from textual.widgets import Input  # noqa: E402
 
-from perpbot.tui.app import PerpBotApp  # noqa: E402
+from perpbot.cli.dashboard import make_app  # noqa: E402
 from tui import test_snapshots as scenes  # noqa: E402
 from tui.fixtures import (  # noqa: E402
     SWEEP_FILE,
@@ -46,7 +46,7 @@ SHOTS: list[tuple[str, Step, str]] = [
 
 async def shoot(name: str, step: Step, folder: Path, out: Path) -> Path:
     settings = fixture_settings(folder)
-    app = PerpBotApp(FixtureSession(settings))
+    app = make_app(FixtureSession(settings))
     async with app.run_test(size=scenes.SIZE) as pilot:
         await step(pilot)
         return Path(app.save_screenshot(filename=f"{name}.svg", path=str(out)))

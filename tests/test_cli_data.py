@@ -158,7 +158,7 @@ def test_backfill_unknown_symbol_and_unreachable_exchange_fail_clearly(tmp_path,
 
 def test_backfill_ctrl_c_keeps_pages_and_rerun_resumes(tmp_path, capsys, sim, monkeypatch):
     cfg = _config(tmp_path, sim.url)
-    import perpbot.cli_data as cli_data
+    import perpbot.cli.data as cli_data
 
     real = cli_data._ProgressBars.__call__
 

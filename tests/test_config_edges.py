@@ -21,7 +21,7 @@ from perpbot.cli import main
 from perpbot.config import Settings, build_settings, load_settings
 from perpbot.config_checks import config_warnings
 from perpbot.errors import ConfigError
-from perpbot.execution.signing import check_address
+from perpbot.execution.live.signing import check_address
 
 
 def _float_keys() -> list[str]:

@@ -18,10 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from perpbot.backtest.engine import simulate
-from perpbot.backtest.market import MarketData, SymbolFrame, load_market
+from perpbot.backtest.market import History, MarketData, SymbolFrame, load_market
 from perpbot.backtest.results import BacktestResult
 from perpbot.config import Settings, StrategyConfig
-from perpbot.data.db import Store
 from perpbot.errors import PerpbotError
 from perpbot.models import Side, Trade
 from perpbot.signals.decisions import ENTRIES, FIELDS, TIMEOUT, DecisionRow, decision_row
@@ -30,7 +29,7 @@ from perpbot.signals.engine import BarValues, compute_indicators, decide
 __all__ = ["backtest_with_decisions", "decision_table", "write_decisions_csv"]
 
 
-def backtest_with_decisions(settings: Settings, store: Store, symbols: list[str], start_ms: int | None,
+def backtest_with_decisions(settings: Settings, store: History, symbols: list[str], start_ms: int | None,
                             end_ms: int | None, timeframe: str | None = None,
                             progress=None) -> tuple[BacktestResult, list[DecisionRow]]:
     """`run_backtest` that also returns the per-bar decision table (the event loop runs)."""

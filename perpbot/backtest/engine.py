@@ -28,13 +28,13 @@ import numpy as np
 from perpbot.backtest.columns import TradeColumns
 from perpbot.backtest.cost_model import CostModel, funding_per_unit
 from perpbot.backtest.executor import ExitPlan, SymbolSignals, plan_exit
-from perpbot.backtest.market import BacktestError, MarketData, SymbolFrame, load_market
+from perpbot.backtest.market import BacktestError, History, MarketData, SymbolFrame, load_market
 from perpbot.backtest.metrics import compute_metrics
 from perpbot.backtest.results import BacktestResult, build_equity
 from perpbot.backtest.risk_adapter import NEVER, BacktestRisk, RegimeReplay
 from perpbot.clock import DAY_MS
 from perpbot.config import Settings, StrategyConfig
-from perpbot.data.db import Store
+from perpbot.execution import fills
 from perpbot.models import Side, Trade
 from perpbot.signals.engine import Indicators, compute_indicators, entry_reason, signal_arrays
 
@@ -48,10 +48,9 @@ EXIT_FILL, DECIDE, ENTRY_FILL, STOP = 0, 1, 2, 3  # PHASES within one timestamp
 # at every event: compare against these instead.
 LONG, SHORT = Side.LONG, Side.SHORT
 COMPILED_FROM_ENTRIES = 30_000  # entry candidates from which loading the compiled loop pays (see _use_compiled)
-INDICATOR_KEYS = ("window", "bb_std", "rsi_period", "adx_period", "hurst_window", "use_rsi", "use_adx", "use_hurst")
 
 
-def run_backtest(settings: Settings, store: Store, symbols: list[str], start_ms: int | None, end_ms: int | None,
+def run_backtest(settings: Settings, store: History, symbols: list[str], start_ms: int | None, end_ms: int | None,
                  timeframe: str | None = None, progress: Progress | None = None, loop: str = "auto") -> BacktestResult:
     """Load the data and simulate; see `simulate`."""
     data = load_market(settings, store, symbols, start_ms, end_ms, timeframe)
@@ -60,7 +59,7 @@ def run_backtest(settings: Settings, store: Store, symbols: list[str], start_ms:
 
 
 def indicators_for(data: MarketData, params: StrategyConfig) -> dict[str, Indicators]:
-    """Indicators per symbol; reusable by every run whose INDICATOR_KEYS agree with params."""
+    """Indicators per symbol; reusable by every run whose `signals.engine.indicator_key` equals params'."""
     return {sym: compute_indicators(f.high, f.low, f.close, params) for sym, f in data.frames.items()}
 
 
@@ -296,7 +295,8 @@ class _Simulation:
         now = sig.frame.time.item(f)
         expected = sig.frame.open.item(f)
         long = side is LONG
-        price = self.costs.fill_price(expected, long, sig.bar_range.item(f - 1))
+        sign = 1 if long else -1
+        price = self.costs.fill_price(expected, sign, sig.bar_range.item(f - 1))
         size = self.risk.size(self._equity(now) if equity is None else equity, price, size_factor)
         if size <= 0:
             self.blocked["below_min_order"] = self.blocked.get("below_min_order", 0) + 1
@@ -305,7 +305,7 @@ class _Simulation:
         stop = self.risk.stop_price(side, price)
         plan = plan_exit(sig, side, f, stop, self.timeout_ms)
         when = sig.frame.time.item(plan.bar) if plan.reason != "end" else sig.close_time.item(plan.bar)
-        s.position = _Position(side, 1 if long else -1, size, f, now, price, self.costs.fee(size, price), stop, reason,
+        s.position = _Position(side, sign, size, f, now, price, self.costs.fee(size, price), stop, reason,
                                expected, plan, when)
         self._push(s, when, STOP if plan.reason == "stop_loss" else EXIT_FILL, "exit", plan.bar)
 
@@ -317,11 +317,11 @@ class _Simulation:
         s.position = None
         plan, sig, when = p.plan, s.sig, p.exit_ms
         x = plan.bar
-        price = self.costs.fill_price(plan.price, p.sign < 0, sig.bar_range.item(x - 1) if x > 0 else 0.0)
         sign = p.sign
-        funding = sign * p.size * (sig.funding_cum.item(x) - sig.funding_cum.item(p.bar))
+        price = self.costs.fill_price(plan.price, -sign, sig.bar_range.item(x - 1) if x > 0 else 0.0)
+        funding = fills.funding_paid(sign, p.size, sig.funding_cum.item(x) - sig.funding_cum.item(p.bar))
         fee_out = self.costs.fee(p.size, price)
-        pnl = sign * p.size * (price - p.price) - p.fee - fee_out - funding
+        pnl = fills.trade_pnl(sign, p.size, p.price, price, p.fee, fee_out, funding)
         self.cash += pnl
         # Positional, in field order (symbol, side, size, entry_time, entry_price, mode, exit_time,
         # exit_price, stop_price, fees, funding, pnl, exit_reason, entry_reason, expected_entry_price,
@@ -375,6 +375,6 @@ class _Simulation:
                 eq -= p.fee
                 continue
             mark = s.sig.frame.close.item(i)
-            funding = p.sign * p.size * (s.sig.funding_cum.item(i) - s.sig.funding_cum.item(p.bar))
-            eq += p.sign * p.size * (mark - p.price) - p.fee - funding
+            funding = fills.funding_paid(p.sign, p.size, s.sig.funding_cum.item(i) - s.sig.funding_cum.item(p.bar))
+            eq += fills.trade_pnl(p.sign, p.size, p.price, mark, p.fee, 0.0, funding)
         return eq

@@ -4,7 +4,8 @@ Everything here is a vectorised search over one symbol's arrays, so the event lo
 engine.py runs Python only at events (an entry decision, a fill, an exit), never per bar.
 Rules (issue 5, "Fill semantics"):
 * a stop is checked from the entry bar on against the bar's low (long) / high (short) and
-  fills at the stop price, or at the bar's open when the open is already beyond it;
+  fills at the stop price, or at the bar's open when the open is already beyond it
+  (`perpbot.execution.fills`, the rules paper trading applies to live prices);
 * a signal exit or a timeout decided at bar j's close fills at bar j+1's open;
 * on a bar where the stop and an exit decision both apply, the stop wins (it is intrabar,
   the decision is at the close); a timeout and a signal exit on one bar: timeout;
@@ -19,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from perpbot.backtest.market import SymbolFrame
+from perpbot.execution import fills
 from perpbot.models import Side
 
 LONG = Side.LONG  # an Enum class attribute look-up is slow on Python 3.11: done once here
@@ -83,9 +85,7 @@ def plan_exit(sig: SymbolSignals, side: Side, entry_bar: int, stop: float, timeo
             decision_bar, reason = timeout_bar, "timeout"
     stop_bar = _first_stop(f, long, stop, entry_bar, min(decision_bar, n - 1))
     if stop_bar is not None:
-        at_open = f.open.item(stop_bar)
-        gapped = at_open <= stop if long else at_open >= stop
-        return ExitPlan(stop_bar, "stop_loss", at_open if gapped else stop)
+        return ExitPlan(stop_bar, "stop_loss", fills.stop_fill(1.0 if long else -1.0, f.open.item(stop_bar), stop))
     if decision_bar < n - 1:
         return ExitPlan(decision_bar + 1, reason, f.open.item(decision_bar + 1))
     return ExitPlan(n - 1, "end", f.close.item(n - 1))
@@ -111,6 +111,6 @@ def _first_stop(f: SymbolFrame, long: bool, stop: float, lo: int, hi: int) -> in
     window = f.low[lo:hi + 1] if long else f.high[lo:hi + 1]
     if window[window.argmin()] > stop if long else window[window.argmax()] < stop:
         return None
-    hit = window <= stop if long else window >= stop
+    hit = fills.stop_touched(1.0 if long else -1.0, window, window, stop)
     j = int(hit.argmax())  # the method: np.argmax's dispatch wrapper costs as much as the search
     return lo + j if hit[j] else None

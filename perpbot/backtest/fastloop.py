@@ -6,8 +6,9 @@ regime replay to consult, and its Python per event (tens of microseconds: ~0.4 s
 a no-filter z-score strategy with 20,000 trades) is most of the run. This module is the same
 loop, event for event, compiled with numba: the same events in the same order (an entry
 decision at a close, its fill at an open, the exit planned at the fill), the same arithmetic
-in the same order, and the risk rules are not re-implemented: `perpbot.risk.rules` is the
-module `RiskManager` itself calls, compiled here. Tests run both loops over randomised
+in the same order, and neither the risk rules nor the fill rules are re-implemented:
+`perpbot.risk.rules` is the module `RiskManager` itself calls, `perpbot.execution.fills` the one
+paper trading and the event loop call, both compiled here. Tests run both loops over randomised
 series and configurations and compare trades, blocks and equity bit for bit.
 
 numba is imported only when a backtest takes this path (or a sweep preloads it, see
@@ -24,6 +25,7 @@ from numba import njit
 
 from perpbot.backtest.columns import LazyTrades, TradeColumns
 from perpbot.errors import StrategyError
+from perpbot.execution import fills as _fills
 from perpbot.models import Side, Trade
 from perpbot.risk import rules as _rules
 from perpbot.signals.engine import entry_reason
@@ -52,6 +54,13 @@ cooldown_end = _jit(_rules.cooldown_end)
 position_size = _jit(_rules.position_size)
 order_too_small = _jit(_rules.order_too_small)
 stop_price = _jit(_rules.stop_price)
+slip_fraction = _jit(_fills.slip_fraction)
+fill_price = _jit(_fills.fill_price)
+fee = _jit(_fills.fee)
+funding_paid = _jit(_fills.funding_paid)
+stop_touched = _jit(_fills.stop_touched)
+stop_fill = _jit(_fills.stop_fill)
+trade_pnl = _jit(_fills.trade_pnl)
 
 
 class LoopParams(NamedTuple):
@@ -103,8 +112,8 @@ def run_symbol(symbol: str, sig: "SymbolSignals", settings: "Settings",
     (for the equity curve and metrics) and the blocked-entry counts."""
     risk, ex = settings.risk, settings.execution
     params = LoopParams(
-        delay=ex.entry_delay_bars, slippage=ex.slippage_bps / 10_000.0, volatility_slippage=ex.volatility_slippage,
-        taker_fee=ex.taker_fee, initial_equity=float(settings.backtest.initial_equity), fixed=risk.sizing == "fixed",
+        delay=ex.entry_delay_bars, slippage=_fills.slippage(ex.slippage_bps),
+        volatility_slippage=ex.volatility_slippage, taker_fee=ex.taker_fee, initial_equity=float(settings.backtest.initial_equity), fixed=risk.sizing == "fixed",
         notional_usd=risk.notional_usd, position_fraction=risk.position_fraction, leverage=risk.leverage,
         min_order_usd=risk.min_order_usd, stop_loss_pct=risk.stop_loss_pct,
         daily_loss_limit_pct=risk.daily_loss_limit_pct, cooldown_minutes=risk.cooldown_minutes,
@@ -175,11 +184,10 @@ def _plan_exit(time, close_time, open_, high, low, close, next_exit, long, entry
         timeout_bar = np.searchsorted(close_time, deadline, side="left")
         if timeout_bar <= signal_bar:
             decision_bar, reason = timeout_bar, TIMEOUT
+    sign = 1.0 if long else -1.0
     for j in range(entry_bar, min(decision_bar, n - 1) + 1):
-        if (low[j] <= stop) if long else (high[j] >= stop):
-            at_open = open_[j]
-            gapped = at_open <= stop if long else at_open >= stop
-            return j, STOP_LOSS, at_open if gapped else stop
+        if stop_touched(sign, low[j], high[j], stop):
+            return j, STOP_LOSS, stop_fill(sign, open_[j], stop)
     if decision_bar < n - 1:
         return decision_bar + 1, reason, open_[decision_bar + 1]
     return n - 1, END, close[n - 1]
@@ -261,8 +269,8 @@ def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, ne
                 k = _first_entry(close_time, next_entry, fb, -1)
                 continue
         expected = open_[fb]
-        slip = slippage + volatility_slippage * bar_range[fb - 1]
-        price = expected * (1.0 + slip) if long else expected * (1.0 - slip)
+        sign = 1.0 if long else -1.0
+        price = fill_price(expected, sign, slip_fraction(slippage, volatility_slippage, bar_range[fb - 1]))
         if not (price > 0 and np.isfinite(price)):
             raise ValueError("an entry fill price that is not a positive number (check the candles' opens)")
         size = position_size(equity, price, size_factor, fixed, notional_usd, position_fraction, leverage)
@@ -270,12 +278,11 @@ def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, ne
             blocked[BELOW_MIN_ORDER] += 1
             k = _first_entry(close_time, next_entry, fb, -1)
             continue
-        sign = 1.0 if long else -1.0
         stop = stop_price(sign, price, stop_loss_pct)
         x, reason, planned = _plan_exit(time, close_time, open_, high, low, close,
                                         next_long_exit if long else next_short_exit, long, fb, stop, timeout_ms)
         when = close_time[x] if reason == END else time[x]
-        fee_in = abs(size) * price * taker_fee
+        fee_in = fee(size, price, taker_fee)
         # --- the exit event ---
         if when - when % DAY_MS != day:
             day = when - when % DAY_MS
@@ -285,14 +292,14 @@ def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, ne
             if i < fb:
                 eq -= fee_in
             else:
-                paid = sign * size * (funding_cum[i] - funding_cum[fb])
-                eq += sign * size * (close[i] - price) - fee_in - paid
+                paid = funding_paid(sign, size, funding_cum[i] - funding_cum[fb])
+                eq += trade_pnl(sign, size, price, close[i], fee_in, 0.0, paid)
             l_day, l_start, l_real, l_last = _note_equity(l_day, l_start, l_real, l_last, eq, day - 1)
-        slip = slippage + volatility_slippage * (bar_range[x - 1] if x > 0 else 0.0)
-        out_price = planned * (1.0 + slip) if sign < 0 else planned * (1.0 - slip)
-        funding = sign * size * (funding_cum[x] - funding_cum[fb])
-        fee_out = abs(size) * out_price * taker_fee
-        pnl = sign * size * (out_price - price) - fee_in - fee_out - funding
+        slip = slip_fraction(slippage, volatility_slippage, bar_range[x - 1] if x > 0 else 0.0)
+        out_price = fill_price(planned, -sign, slip)
+        funding = funding_paid(sign, size, funding_cum[x] - funding_cum[fb])
+        fee_out = fee(size, out_price, taker_fee)
+        pnl = trade_pnl(sign, size, price, out_price, fee_in, fee_out, funding)
         if not np.isfinite(pnl):
             raise ValueError("a non-finite pnl (check the candles and funding rates)")
         cash += pnl

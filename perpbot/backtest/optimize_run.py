@@ -17,7 +17,7 @@ import numpy as np
 
 from perpbot.backtest.engine import simulate
 from perpbot.backtest.grid import apply_combo
-from perpbot.backtest.market import MarketData
+from perpbot.backtest.market import History, MarketData
 from perpbot.backtest.optimize import (
     SearchSpec,
     Trial,
@@ -34,7 +34,6 @@ from perpbot.backtest.sensitivity import SweepRunner, load_for, read_json, write
 from perpbot.backtest.trials import check_partitions, daily_returns, search_overfitting
 from perpbot.backtest.walk_forward import WalkForwardResult, finish, make_windows, run_test_window, stitch
 from perpbot.config import Settings
-from perpbot.data.db import Store
 from perpbot.errors import ConfigError, PerpbotError
 
 __all__ = ["OptimizeResult", "run_optimize", "run_optimize_walk_forward"]
@@ -82,7 +81,7 @@ class OptimizeResult:
                    overfitting=opt.get("overfitting"))
 
 
-def run_optimize(settings: Settings, store: Store, symbols: list[str] | None, start_ms: int | None,
+def run_optimize(settings: Settings, store: History, symbols: list[str] | None, start_ms: int | None,
                  end_ms: int | None, timeframe: str | None, spec: SearchSpec, workers: int = 1,
                  dask_address: str | None = None, study_path: str | Path | None = None,
                  progress: Progress | None = None, partitions: int = DEFAULT_PARTITIONS) -> OptimizeResult:
@@ -107,7 +106,7 @@ def run_optimize(settings: Settings, store: Store, symbols: list[str] | None, st
                           spec.constraints.describe(), stats.to_dict())
 
 
-def run_optimize_walk_forward(settings: Settings, store: Store, symbols: list[str] | None, start_ms: int | None,
+def run_optimize_walk_forward(settings: Settings, store: History, symbols: list[str] | None, start_ms: int | None,
                               end_ms: int | None, timeframe: str | None, spec: SearchSpec, train_days: float,
                               test_days: float, anchored: bool = False, workers: int = 1,
                               dask_address: str | None = None, study_path: str | Path | None = None,
@@ -158,7 +157,7 @@ def _search_stats(trials: list[Trial], best: Trial, partitions: int) -> Any:
     return search_overfitting(rows, daily, np.asarray(best.daily), partitions)
 
 
-def _load(settings: Settings, store: Store, symbols: list[str] | None, start_ms: int | None, end_ms: int | None,
+def _load(settings: Settings, store: History, symbols: list[str] | None, start_ms: int | None, end_ms: int | None,
           timeframe: str | None, spec: SearchSpec) -> tuple[MarketData, list]:
     """The data with warm-up for the longest lookback any value of the space can ask for."""
     extremes: list[Settings | ConfigError] = [settings]

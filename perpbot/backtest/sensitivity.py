@@ -1,6 +1,6 @@
 """Provides parameter sweeps: every combination of a grid backtested on data loaded once.
 
-Combinations that agree on the indicator parameters (`engine.INDICATOR_KEYS`) share one
+Combinations that agree on the indicator parameters (`signals.engine.indicator_key`) share one
 indicator pass. Work runs in this process (`workers=1`), on a local process pool whose
 workers receive the market data once (the pool initializer), or on an existing Dask
 cluster (`dask_address`, the optional `dask` extra) where the data is scattered once. All
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perpbot.backtest.engine import INDICATOR_KEYS, indicators_for, preload_compiled_loop, simulate
+from perpbot.backtest.engine import indicators_for, preload_compiled_loop, simulate
 from perpbot.backtest.grid import apply_combo, expand_grid
-from perpbot.backtest.market import BacktestError, MarketData, load_market
+from perpbot.backtest.market import BacktestError, History, MarketData, load_market
 from perpbot.backtest.overfitting import DEFAULT_PARTITIONS
 from perpbot.backtest.trials import (
     check_partitions,
@@ -31,9 +31,8 @@ from perpbot.backtest.trials import (
     trial_extras,
 )
 from perpbot.config import Settings
-from perpbot.data.db import Store
 from perpbot.errors import ConfigError, PerpbotError
-from perpbot.signals.engine import required_lookback
+from perpbot.signals.engine import IndicatorParams, indicator_key, required_lookback
 
 __all__ = ["METRICS", "SweepResult", "SweepRunner", "metric_key", "run_sensitivity"]
 
@@ -143,7 +142,7 @@ class SweepResult:
         return cls.from_dict(read_json(path, "perpbot sensitivity --json"))
 
 
-def run_sensitivity(settings: Settings, store: Store, symbols: list[str] | None, start_ms: int | None,
+def run_sensitivity(settings: Settings, store: History, symbols: list[str] | None, start_ms: int | None,
                     end_ms: int | None, grid: list[tuple[str, list[Any]]], metric: str = "sharpe",
                     timeframe: str | None = None, workers: int = 1, dask_address: str | None = None,
                     progress: Progress | None = None, partitions: int = DEFAULT_PARTITIONS) -> SweepResult:
@@ -194,7 +193,7 @@ def combo_settings(settings: Settings, combos: list[dict[str, Any]]) -> list[Set
     return plan
 
 
-def load_for(settings: Settings, store: Store, symbols: list[str] | None, start_ms: int | None, end_ms: int | None,
+def load_for(settings: Settings, store: History, symbols: list[str] | None, start_ms: int | None, end_ms: int | None,
              timeframe: str | None, plan: list[Settings | ConfigError]) -> tuple[MarketData, list]:
     """The market data with warm-up for the longest lookback of the plan, and the prediction snapshots."""
     valid = [p for p in plan if isinstance(p, Settings)]
@@ -244,10 +243,10 @@ def run_task(data: MarketData, snapshots: list, task: Task,
 
 def make_tasks(start_ms: int, end_ms: int, plan: list[Settings | ConfigError], workers: int) -> list[Task]:
     """Group by indicator parameters; split groups so every worker gets a share."""
-    groups: dict[tuple, list[tuple[int, Settings]]] = {}
+    groups: dict[IndicatorParams, list[tuple[int, Settings]]] = {}
     for i, s in enumerate(plan):
         if isinstance(s, Settings):
-            groups.setdefault(tuple(getattr(s.strategy, k) for k in INDICATOR_KEYS), []).append((i, s))
+            groups.setdefault(indicator_key(s.strategy), []).append((i, s))
     total = sum(len(g) for g in groups.values())
     size = total if workers <= 1 else max(1, math.ceil(total / (workers * TASKS_PER_WORKER)))
     return [Task(start_ms, end_ms, g[i:i + size]) for g in groups.values() for i in range(0, len(g), size)]

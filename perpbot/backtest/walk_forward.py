@@ -25,7 +25,7 @@ import numpy as np
 
 from perpbot.backtest.engine import simulate
 from perpbot.backtest.grid import expand_grid
-from perpbot.backtest.market import BacktestError, MarketData
+from perpbot.backtest.market import BacktestError, History, MarketData
 from perpbot.backtest.metrics import compute_metrics
 from perpbot.backtest.overfitting import DEFAULT_PARTITIONS
 from perpbot.backtest.results import BacktestResult
@@ -43,7 +43,6 @@ from perpbot.backtest.sensitivity import (
 from perpbot.backtest.trials import check_partitions, daily_returns, search_overfitting, take_daily
 from perpbot.clock import DAY_MS
 from perpbot.config import Settings
-from perpbot.data.db import Store
 from perpbot.errors import ConfigError, PerpbotError
 
 __all__ = ["WalkForwardResult", "WindowResult", "make_windows", "run_walk_forward"]
@@ -130,7 +129,7 @@ def make_windows(start_ms: int, end_ms: int, train_days: float, test_days: float
     return windows
 
 
-def run_walk_forward(settings: Settings, store: Store, symbols: list[str] | None, start_ms: int | None,
+def run_walk_forward(settings: Settings, store: History, symbols: list[str] | None, start_ms: int | None,
                      end_ms: int | None, grid: list[tuple[str, list[Any]]], train_days: float, test_days: float,
                      anchored: bool = False, metric: str = "sharpe", timeframe: str | None = None, workers: int = 1,
                      dask_address: str | None = None, progress: Progress | None = None,

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from perpbot.data.db import CandleArrays, Store
+from perpbot.data.frames import CandleArrays
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,19 @@ DTYPE = np.dtype([("t", "<i8"), ("open", "<f8"), ("high", "<f8"), ("low", "<f8")
 MIN_ROWS = 50_000  # below this SQLite is fast enough and a file is not worth it
 
 
-def load_series(store: Store, symbol: str, interval: str, start: int | None = None,
+class SeriesSource(Protocol):
+    """The store the cache sits beside (data/db.py's Store): its file and connection."""
+
+    path: Path
+
+    @property
+    def conn(self) -> sqlite3.Connection: ...
+
+    def load_candles(self, symbol: str, interval: str, start: int | None = None,
+                     end: int | None = None) -> CandleArrays: ...
+
+
+def load_series(store: SeriesSource, symbol: str, interval: str, start: int | None = None,
                 end: int | None = None) -> CandleArrays:
     """Candles with start <= t < end, oldest first: from the cache when valid, else SQLite."""
     n, first, last = store.conn.execute(
@@ -44,7 +58,7 @@ def load_series(store: Store, symbol: str, interval: str, start: int | None = No
     return CandleArrays(*(np.ascontiguousarray(part[name]) for name in DTYPE.names))
 
 
-def _path(store: Store, symbol: str, interval: str) -> Path:
+def _path(store: SeriesSource, symbol: str, interval: str) -> Path:
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in f"{symbol}-{interval}")
     return Path(store.path).parent / ".cache" / "candles" / f"{Path(store.path).stem}-{safe}.npy"
 
@@ -59,7 +73,7 @@ def _read(path: Path, n: int, first: int, last: int) -> np.ndarray | None:
     return arr
 
 
-def _fetch(store: Store, symbol: str, interval: str, n: int) -> np.ndarray:
+def _fetch(store: SeriesSource, symbol: str, interval: str, n: int) -> np.ndarray:
     cur = store.conn.execute(
         "SELECT t, open, high, low, close, volume FROM candles WHERE symbol=? AND interval=? ORDER BY t",
         (symbol, interval),

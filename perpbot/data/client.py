@@ -7,6 +7,7 @@ and parses the body into typed records. httpx types never leave this module.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import random
@@ -18,6 +19,7 @@ import httpx
 
 from perpbot.clock import HOUR_MS, Clock, WallClock, interval_ms
 from perpbot.data import records
+from perpbot.data.ports import InfoSocket
 from perpbot.data.records import AccountState, AssetCtx, CandleRow, Fill, L2Book, OpenOrder, OrderStatus
 from perpbot.errors import (
     ExchangeError,
@@ -118,6 +120,7 @@ class HyperliquidClient:
         rng: random.Random | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
@@ -127,12 +130,23 @@ class HyperliquidClient:
         self._http = httpx.Client(
             base_url=self.base_url, timeout=httpx.Timeout(timeout_s), headers={"Content-Type": "application/json"}
         )
+        self._owns_http = True
         self.requests_sent = 0  # every HTTP attempt, retries included (for tests and stats)
-        # Sends the per-tick info requests over the price feed's socket when set (PriceFeed.post_info);
-        # any failure there falls back to HTTP within the same attempt.
-        self.socket_post: Callable[[dict[str, Any], float], Any] | None = None
+        # Sends the per-tick info requests over a socket when set (see with_socket); any failure
+        # there falls back to HTTP within the same attempt.
+        self.socket_post: InfoSocket | None = None
         self.socket_timeout_s = min(timeout_s, SOCKET_POST_TIMEOUT_S)
         self.socket_posts = 0  # info requests answered over the socket
+
+    def with_socket(self, socket: InfoSocket) -> HyperliquidClient:
+        """A client for the per-tick requests (candles, funding) that sends them over `socket` first (the
+        price feed's WebSocket `post_info`), HTTP when it cannot answer. It shares this client's HTTP
+        connections, request budget and clock; closing it leaves them to this one."""
+        twin = copy.copy(self)
+        twin._owns_http = False
+        twin.requests_sent = twin.socket_posts = 0
+        twin.socket_post = socket
+        return twin
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> HyperliquidClient:
@@ -141,7 +155,8 @@ class HyperliquidClient:
                    clock=clock, backoff_base_s=ex.retry_backoff_s)
 
     def close(self) -> None:
-        self._http.close()
+        if self._owns_http:
+            self._http.close()
 
     def __enter__(self) -> HyperliquidClient:
         return self

@@ -9,18 +9,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 
 from perpbot.data import storage
 from perpbot.data.ledger_store import _TRADE_COLUMNS, LedgerStore, _trade_from_row, _trade_row
+from perpbot.data.market_store import MarketStore
 from perpbot.data.schema import SCHEMA_VERSION, apply_migrations
 from perpbot.errors import StorageError
-from perpbot.models import Candle, FundingRate, Trade
+from perpbot.models import Trade
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -29,49 +27,7 @@ _REMOTE_COLUMNS = ("id", "at_ms", "channel", "chat_id", "user_id", "user_name", 
                    "finished_ms")
 
 
-@dataclass(frozen=True, slots=True)
-class CandleArrays:
-    """A window of candles as float64 columns (t as int64 epoch ms), oldest first."""
-
-    t: np.ndarray
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.t)
-
-    @classmethod
-    def from_rows(cls, rows: Sequence[Sequence[float]]) -> "CandleArrays":
-        if not rows:
-            empty = np.empty(0)
-            return cls(np.empty(0, dtype=np.int64), empty, empty, empty, empty, empty)
-        arr = np.asarray(rows, dtype=np.float64)
-        return cls(arr[:, 0].astype(np.int64), *(np.ascontiguousarray(arr[:, i]) for i in range(1, 6)))
-
-    def to_frame(self) -> Any:
-        import pandas as pd
-
-        return pd.DataFrame(
-            {"open": self.open, "high": self.high, "low": self.low, "close": self.close, "volume": self.volume},
-            index=pd.to_datetime(self.t, unit="ms", utc=True),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class PredictionSnapshot:
-    source: str
-    market_id: str
-    question: str
-    probability: float | None
-    status: str  # ok | closed | error | missing
-    fetched_at: int
-    detail: str = ""
-
-
-class Store(LedgerStore):
+class Store(MarketStore, LedgerStore):
     """The bot's SQLite database.
 
     Args:
@@ -143,142 +99,6 @@ class Store(LedgerStore):
             )
         apply_migrations(conn, version)
         return SCHEMA_VERSION
-
-    # --- candles -----------------------------------------------------------------------
-
-    def insert_candles(self, candles: Iterable[Candle]) -> int:
-        """Insert candles, ignoring ones already stored. Returns the count of new rows."""
-        rows = [(c.symbol, c.interval, c.t, c.open, c.high, c.low, c.close, c.volume, c.trades) for c in candles]
-        return self.insert_candle_rows(rows)
-
-    def insert_candle_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
-        """Insert (symbol, interval, t, o, h, l, c, v, n) tuples in one transaction."""
-        if not rows:
-            return 0
-        conn = self.conn
-        before = conn.total_changes
-        with conn:
-            conn.executemany("INSERT OR IGNORE INTO candles VALUES (?,?,?,?,?,?,?,?,?)", rows)
-        return conn.total_changes - before
-
-    def latest_candle_time(self, symbol: str, interval: str) -> int | None:
-        row = self.conn.execute(
-            "SELECT max(t) FROM candles WHERE symbol=? AND interval=?", (symbol, interval)
-        ).fetchone()
-        return row[0]
-
-    def first_candle_time(self, symbol: str, interval: str) -> int | None:
-        row = self.conn.execute(
-            "SELECT min(t) FROM candles WHERE symbol=? AND interval=?", (symbol, interval)
-        ).fetchone()
-        return row[0]
-
-    def count_candles(self, symbol: str, interval: str) -> int:
-        return self.conn.execute(
-            "SELECT count(*) FROM candles WHERE symbol=? AND interval=?", (symbol, interval)
-        ).fetchone()[0]
-
-    def latest_candles(self, symbol: str, interval: str, n: int, before: int | None = None) -> CandleArrays:
-        """The latest n candles (with bar open time < before, if given), oldest first."""
-        end = before if before is not None else 2**62
-        rows = self.conn.execute(
-            "SELECT t, open, high, low, close, volume FROM candles WHERE symbol=? AND interval=? AND t<? "
-            "ORDER BY t DESC LIMIT ?",
-            (symbol, interval, end, n),
-        ).fetchall()
-        rows.reverse()
-        return CandleArrays.from_rows(rows)
-
-    def load_candles(self, symbol: str, interval: str, start: int | None = None, end: int | None = None) -> CandleArrays:
-        """Candles with start <= t < end (either bound optional), oldest first."""
-        rows = self.conn.execute(
-            "SELECT t, open, high, low, close, volume FROM candles WHERE symbol=? AND interval=? AND t>=? AND t<? "
-            "ORDER BY t",
-            (symbol, interval, start if start is not None else -(2**62), end if end is not None else 2**62),
-        ).fetchall()
-        return CandleArrays.from_rows(rows)
-
-    def count_candles_between(self, symbol: str, interval: str, start: int, end: int) -> int:
-        """Rows of one series with start <= t < end (an index range count)."""
-        return self.conn.execute(
-            "SELECT count(*) FROM candles WHERE symbol=? AND interval=? AND t>=? AND t<?", (symbol, interval, start, end)
-        ).fetchone()[0]
-
-    def count_candles_since(self, symbol: str, interval: str, start: int) -> int:
-        """Rows of one series with t >= start (an index range count)."""
-        return self.conn.execute(
-            "SELECT count(*) FROM candles WHERE symbol=? AND interval=? AND t>=?", (symbol, interval, start)
-        ).fetchone()[0]
-
-    def candle_symbols(self) -> list[tuple[str, str, int]]:
-        """(symbol, interval, rows) for every stored series."""
-        return self.conn.execute(
-            "SELECT symbol, interval, count(*) FROM candles GROUP BY symbol, interval ORDER BY symbol, interval"
-        ).fetchall()
-
-    def find_gaps(self, symbol: str, interval_ms: int, interval: str, start: int | None = None) -> list[tuple[int, int]]:
-        """Missing stretches as (first missing bar, last missing bar) open times."""
-        t = self.load_candles(symbol, interval, start=start).t
-        if len(t) < 2:
-            return []
-        steps = np.diff(t)
-        idx = np.nonzero(steps > interval_ms)[0]
-        return [(int(t[i] + interval_ms), int(t[i + 1] - interval_ms)) for i in idx]
-
-    def candle_gaps(self, symbol: str, interval: str, interval_ms: int, start: int | None = None) -> list[tuple[int, int]]:
-        """Like find_gaps, fast enough for a year of 1m bars on every backfill.
-
-        A count against the span answers the usual "no gaps" case from the index alone;
-        only a series with holes pays for reading its open times.
-        """
-        lo = start if start is not None else -(2**62)
-        n, first, last = self.conn.execute(
-            "SELECT count(*), min(t), max(t) FROM candles WHERE symbol=? AND interval=? AND t>=?", (symbol, interval, lo)
-        ).fetchone()
-        if n < 2 or (last - first) // interval_ms + 1 == n:
-            return []
-        cur = self.conn.execute(
-            "SELECT t FROM candles WHERE symbol=? AND interval=? AND t>=? ORDER BY t", (symbol, interval, lo)
-        )
-        t = np.fromiter((row[0] for row in cur), dtype=np.int64, count=n)
-        idx = np.nonzero(np.diff(t) > interval_ms)[0]
-        return [(int(t[i] + interval_ms), int(t[i + 1] - interval_ms)) for i in idx]
-
-    # --- funding -----------------------------------------------------------------------
-
-    def insert_funding(self, rates: Iterable[FundingRate]) -> int:
-        rows = [(r.symbol, r.time, r.rate, r.premium) for r in rates]
-        if not rows:
-            return 0
-        conn = self.conn
-        before = conn.total_changes
-        with conn:
-            conn.executemany("INSERT OR IGNORE INTO funding_rates VALUES (?,?,?,?)", rows)
-        return conn.total_changes - before
-
-    def latest_funding_time(self, symbol: str) -> int | None:
-        return self.conn.execute("SELECT max(time) FROM funding_rates WHERE symbol=?", (symbol,)).fetchone()[0]
-
-    def first_funding_time(self, symbol: str) -> int | None:
-        return self.conn.execute("SELECT min(time) FROM funding_rates WHERE symbol=?", (symbol,)).fetchone()[0]
-
-    def count_funding(self, symbol: str, start: int | None = None) -> int:
-        """Funding rows of one symbol (with time >= start, if given)."""
-        return self.conn.execute(
-            "SELECT count(*) FROM funding_rates WHERE symbol=? AND time>=?",
-            (symbol, start if start is not None else -(2**62)),
-        ).fetchone()[0]
-
-    def load_funding(self, symbol: str, start: int | None = None, end: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(times int64, hourly rates float64) with start <= time < end."""
-        rows = self.conn.execute(
-            "SELECT time, rate FROM funding_rates WHERE symbol=? AND time>=? AND time<? ORDER BY time",
-            (symbol, start if start is not None else -(2**62), end if end is not None else 2**62),
-        ).fetchall()
-        if not rows:
-            return np.empty(0, dtype=np.int64), np.empty(0)
-        arr = np.asarray(rows, dtype=np.float64)
-        return arr[:, 0].astype(np.int64), arr[:, 1].copy()
 
     # --- trades ------------------------------------------------------------------------
 
@@ -379,37 +199,3 @@ class Store(LedgerStore):
         rows = self.conn.execute(f"SELECT {', '.join(_REMOTE_COLUMNS)} FROM remote_commands ORDER BY id DESC LIMIT ?",
                                  (limit,))
         return [dict(zip(_REMOTE_COLUMNS, row)) for row in rows]
-
-    # --- prediction snapshots ----------------------------------------------------------
-
-    def insert_snapshots(self, snapshots: Iterable[PredictionSnapshot]) -> int:
-        rows = [
-            (s.source, s.market_id, s.question, s.probability, s.status, s.fetched_at, s.detail) for s in snapshots
-        ]
-        with self.conn:
-            self.conn.executemany(
-                "INSERT INTO prediction_snapshots (source, market_id, question, probability, status, fetched_at, detail) "
-                "VALUES (?,?,?,?,?,?,?)",
-                rows,
-            )
-        return len(rows)
-
-    def latest_snapshots(self, at_ms: int | None = None, only_ok: bool = False) -> list[PredictionSnapshot]:
-        """The newest snapshot per (source, market) fetched at or before at_ms."""
-        at = at_ms if at_ms is not None else 2**62
-        status = "AND status='ok'" if only_ok else ""
-        rows = self.conn.execute(
-            f"""SELECT source, market_id, question, probability, status, max(fetched_at), detail
-                FROM prediction_snapshots WHERE fetched_at<=? {status}
-                GROUP BY source, market_id ORDER BY source, market_id""",
-            (at,),
-        ).fetchall()
-        return [PredictionSnapshot(*r) for r in rows]
-
-    def snapshots_between(self, start: int, end: int) -> list[PredictionSnapshot]:
-        rows = self.conn.execute(
-            "SELECT source, market_id, question, probability, status, fetched_at, detail FROM prediction_snapshots "
-            "WHERE fetched_at>=? AND fetched_at<? ORDER BY fetched_at, id",
-            (start, end),
-        ).fetchall()
-        return [PredictionSnapshot(*r) for r in rows]

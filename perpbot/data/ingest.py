@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from perpbot.clock import DAY_MS, HOUR_MS, Clock, floor_ms, interval_ms
-from perpbot.data.client import HyperliquidClient
+from perpbot.data.ports import MarketData
 from perpbot.data.db import Store
 from perpbot.errors import ConfigError
+from perpbot.models import AssetMeta
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +95,19 @@ class DataIngestor:
         clock: decides "now", hence which bars are closed.
     """
 
-    def __init__(self, client: HyperliquidClient, store: Store, clock: Clock) -> None:
+    def __init__(self, client: MarketData, store: Store, clock: Clock) -> None:
         self.client = client
         self.store = store
         self.clock = clock
 
-    def check_symbols(self, symbols: Iterable[str]) -> None:
-        """Raise ConfigError naming any symbol the exchange does not list."""
-        listed = [m.name for m in self.client.meta()]
+    def check_symbols(self, symbols: Iterable[str]) -> list[AssetMeta]:
+        """The exchange's asset list (its `meta`), once it lists every symbol.
+
+        Raises:
+            ConfigError: naming any symbol the exchange does not list.
+        """
+        metas = self.client.meta()
+        listed = [m.name for m in metas]
         unknown = [s for s in symbols if s not in listed]
         if unknown:
             raise ConfigError(
@@ -109,6 +115,7 @@ class DataIngestor:
                 f"use symbols it lists ({', '.join(listed[:12])}{', ...' if len(listed) > 12 else ''}) "
                 "in data.symbols or --symbols",
             )
+        return metas
 
     def backfill(
         self,

@@ -20,7 +20,8 @@ import httpx
 
 from perpbot.clock import MINUTE_MS, Clock
 from perpbot.config import PredictionConfig, PredictionMarket, Settings
-from perpbot.data.db import PredictionSnapshot, Store
+from perpbot.data.db import Store
+from perpbot.models import PredictionSnapshot
 from perpbot.errors import ExchangeError, MalformedResponseError, RateLimitedError, TransientExchangeError
 
 log = logging.getLogger(__name__)

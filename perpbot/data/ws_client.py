@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import math
 import random
 import socket
 import threading
@@ -29,17 +28,15 @@ from websockets.exceptions import WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
 from perpbot.clock import Clock
+from perpbot.data.ports import MarketData
+from perpbot.data.ws_wire import PING, SUBSCRIBE, parse_message, parse_price
 from perpbot.errors import PerpbotError
 
 if TYPE_CHECKING:
     from perpbot.config import Settings
-    from perpbot.data.client import HyperliquidClient
 
 log = logging.getLogger(__name__)
 
-SUBSCRIBE = json.dumps({"method": "subscribe", "subscription": {"type": "allMids"}})
-PING = json.dumps({"method": "ping"})
-_GREETING = "Websocket connection established."  # plain text the exchange sends on connect
 _OPEN_TIMEOUT_S = 10.0
 _CLOSE_TIMEOUT_S = 1.0  # a polite close to a stalled peer is not worth waiting for
 
@@ -70,14 +67,14 @@ class _Post:
         self.error: str | None = None
 
 
-class PriceFeed:
+class WsPriceFeed:
     """allMids subscription feeding a thread-safe mid cache with per-symbol timestamps.
 
     Args:
         ws_url: e.g. wss://api.hyperliquid.xyz/ws or a simulator's ws://127.0.0.1:PORT/ws.
         symbols: coins to keep (others in allMids are ignored).
         clock: measures mid ages (the engine's clock).
-        rest_mids: REST fallback (HyperliquidClient.all_mids) for `refresh_rest()`.
+        rest_mids: REST fallback (`MarketData.all_mids`) for `refresh_rest()`.
         stale_after_s: a mid older than this (by `clock`) is stale.
         ping_interval_s: application ping period; no message at all for a whole period after a ping
             means the connection is dead and is replaced.
@@ -111,7 +108,7 @@ class PriceFeed:
         self._posting = False  # this connection answers posts (off after a timeout until the next one)
 
     @classmethod
-    def from_settings(cls, settings: Settings, client: HyperliquidClient, clock: Clock) -> PriceFeed:
+    def from_settings(cls, settings: Settings, client: MarketData, clock: Clock) -> WsPriceFeed:
         return cls(settings.exchange.ws_url, settings.data.symbols, clock, rest_mids=client.all_mids)
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -281,7 +278,7 @@ class PriceFeed:
         """Store valid prices of subscribed symbols; returns the symbols stored."""
         fresh: dict[str, _Mid] = {}
         for sym in self.symbols:
-            price = _price(prices.get(sym))
+            price = parse_price(prices.get(sym))
             if price is not None:
                 fresh[sym] = _Mid(price, ts_ms, source)
             elif sym in prices:
@@ -396,57 +393,3 @@ class PriceFeed:
         return True
 
 
-def parse_message(message: str | bytes) -> tuple[str, Any]:
-    """Classify one frame: ("allMids", {coin: raw mid}), ("post", (id, data, error or None)),
-    ("pong"|"ack"|"greeting"|"other", None), ("error", data), or ("malformed", the text)."""
-    try:
-        text = message.decode() if isinstance(message, bytes) else message
-        msg = json.loads(text)
-    except ValueError:  # UnicodeDecodeError included
-        if message == _GREETING:
-            return "greeting", None
-        return "malformed", message
-    if not isinstance(msg, dict):
-        return "malformed", text
-    channel = msg.get("channel")
-    if channel == "allMids":
-        data = msg.get("data")
-        mids = data.get("mids") if isinstance(data, dict) else None
-        return ("allMids", mids) if isinstance(mids, dict) else ("malformed", text)
-    if channel == "post":
-        return "post", _post_answer(msg.get("data"))
-    if channel == "pong":
-        return "pong", None
-    if channel == "subscriptionResponse":
-        return "ack", None
-    if channel == "error":
-        return "error", msg.get("data")
-    return "other", None
-
-
-def _post_answer(data: Any) -> tuple[Any, Any, str | None]:
-    """(id, info data, error) of a post answer: {"id", "response": {"type": "info", "payload": {"type", "data"}}},
-    or {"type": "error", "payload": "why"}."""
-    if not isinstance(data, dict):
-        return None, None, "a malformed post answer"
-    response = data.get("response")
-    post_id = data.get("id")
-    if not isinstance(response, dict):
-        return post_id, None, "a malformed post answer"
-    if response.get("type") == "error":
-        return post_id, None, f"the exchange refused the post: {str(response.get('payload'))[:200]}"
-    payload = response.get("payload")
-    if response.get("type") != "info" or not isinstance(payload, dict) or "data" not in payload:
-        return post_id, None, "a malformed post answer"
-    return post_id, payload["data"], None
-
-
-def _price(raw: Any) -> float | None:
-    """A positive finite price from a wire value ("97000.5" or a number), else None."""
-    if raw is None or isinstance(raw, bool):
-        return None
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) and value > 0 else None

@@ -4,8 +4,10 @@ One tick per closed `strategy.timeframe` bar, the backtest's order within it (is
 semantics"): stops first (they happened inside the bar), then timeouts and signal exits (they
 fill now, at what is the next bar's open), then entry decisions on the bar that just closed,
 then delayed entries due now. Between ticks the loop wakes every `execution.tick_seconds` for
-stops and feed health. Commands (`handle`) run under the same lock as ticks, so one thread at a
-time changes trading state; the snapshot is served from the thread-safe EngineState.
+stops and feed health. Commands (`execute`, execution/commands.py) run under the same lock as
+ticks, so one thread at a time changes trading state; the snapshot is served from the thread-safe
+EngineState. The engine sees its parts only through their ports (data/ports.py, executor.py, the
+Clock); perpbot/cli/compose.py chooses and builds them.
 """
 
 from __future__ import annotations
@@ -14,66 +16,64 @@ import logging
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from collections.abc import Callable, Sequence
 
-from perpbot.clock import DAY_MS, Clock, FakeClock, floor_ms, interval_ms
+from perpbot.clock import DAY_MS, Clock, floor_ms, interval_ms
 from perpbot.config import Settings
 from perpbot.data.db import Store
 from perpbot.data.ingest import DataIngestor
-from perpbot.errors import ExchangeError, StorageError
+from perpbot.data.ports import PriceFeed
+from perpbot.errors import StorageError
 from perpbot.execution.engine_commands import EngineCommands
 from perpbot.execution.engine_parts import (
-    EventHook,
     PassFailures,
     PendingBook,
     PendingEntry,
     RegimeSource,
     StorageFault,
-    WindowCache,
-    closed_window,
     finite_or_none,
     position_view,
     recover_risk,
     regime_effect,
     side_of,
 )
+from perpbot.execution.events import EventHook, Listener, Published, Started
 from perpbot.execution.executor import Executor
-from perpbot.ipc.state import EngineState
+from perpbot.execution.state import EngineState
+from perpbot.execution.tick_data import TickData
 from perpbot.models import Side, Trade
-from perpbot.ops.health import Heartbeat
 from perpbot.risk.manager import RiskManager
 from perpbot.signals.decisions import ENTRIES, NO_DATA, TIMEOUT, DecisionTable, decision_row
 from perpbot.signals.engine import Action, BarValues, Decision, decide, required_lookback
+from perpbot.signals.prediction import RegimeState
 
-__all__ = ["EventHook", "TradingEngine", "build_engine"]
+__all__ = ["TradingEngine"]
 
 log = logging.getLogger(__name__)
-_STOP_EVENTS = {"stop_loss": "stop_loss"}
-FUNDING_GRACE_MS = 60_000  # funding times carry jitter past the hour (up to seconds, rarely minutes)
 
 
-def _no_events(event: str, fields: dict[str, Any]) -> None:
+def _no_events(event: str, fields: dict[str, object]) -> None:
     return None
 
 
 class TradingEngine(EngineCommands):
-    """Owns the tick loop over one store, client, feed, executor and risk manager (see build_engine)."""
+    """Owns the tick loop over one store, price feed, executor and risk manager (built by perpbot/cli/compose.py)."""
 
-    def __init__(self, settings: Settings, store: Store, client: Any, feed: Any, executor: Executor,
-                 risk: RiskManager, regime: RegimeSource, clock: Clock, events: EventHook | None = None,
-                 sz_decimals: dict[str, int] | None = None, ingest: bool = True) -> None:
-        self.settings, self.store, self.client, self.feed = settings, store, client, feed
+    def __init__(self, settings: Settings, store: Store, feed: PriceFeed, executor: Executor, risk: RiskManager,
+                 regime: RegimeSource, clock: Clock, *, ingestor: DataIngestor | None = None,
+                 events: EventHook | None = None, listeners: Sequence[Listener] = (),
+                 sz_decimals: dict[str, int] | None = None, closers: Sequence[Callable[[], None]] = ()) -> None:
+        self.settings, self.store, self.feed, self.ingestor = settings, store, feed, ingestor
         self.executor, self.risk, self.regime, self.clock = executor, risk, regime, clock
         self.events: EventHook = events or _no_events
+        self.listeners = list(listeners)
         self.sz_decimals = sz_decimals or {}
+        self.closers = list(closers)  # what close() releases besides the store, in order
         self.symbols = list(settings.data.symbols)
         self.params = settings.strategy
         self.step_ms = interval_ms(settings.strategy.timeframe)
         self.lookback = required_lookback(settings.strategy)
         self.delay = settings.execution.entry_delay_bars
-        self.ingestor = DataIngestor(client, store, clock) if ingest else None
-        self.windows = WindowCache(store, settings.strategy.timeframe, self.lookback)
         self.pending = PendingBook(store)
         self.state = EngineState(mode=executor.mode, timeframe=settings.strategy.timeframe, symbols=self.symbols)
         self.decisions = DecisionTable(self.symbols, lambda rows: self.state.update(signals=rows))
@@ -84,13 +84,11 @@ class TradingEngine(EngineCommands):
         self._stale_looks = 0  # consecutive feed checks that found it stale
         self._capped = False
         self._last_regime: str | None = None
-        self._next_funding_ms = 0
-        self.heartbeat: Heartbeat | None = None
         self.tick_ms: deque[float] = deque(maxlen=1000)  # wall ms of the last ticks (bench/tick.py)
         self._equity: float | None = None
         self.failures = PassFailures()
-        self._pool = ThreadPoolExecutor(max_workers=min(8, max(1, len(self.symbols))), thread_name_prefix="ingest")
         self.storage = StorageFault(store, risk, self._emit)
+        self.data = TickData(settings, store, ingestor, self.lookback, self.storage, self._emit)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -107,7 +105,7 @@ class TradingEngine(EngineCommands):
                 self._emit("reconciliation", text="risk ledger repaired from trades: " + ", ".join(repaired))
             self.state.update(started_at=now, paused=self.risk.paused)
             self._note_regime(self.regime.update(now))  # starting in ELEVATED or CRISIS alerts now, not a bar later
-            self.heartbeat = Heartbeat(self.state, now, self.settings.alerts.heartbeat_minutes)
+            self._tell(Started(now))
             self._started = True
             self._publish(now, full=True)
             log.info("engine_started", extra={"mode": self.executor.mode, "symbols": self.symbols,
@@ -121,7 +119,7 @@ class TradingEngine(EngineCommands):
         next_tick = floor_ms(self.clock.now_ms(), self.step_ms) + self.step_ms
         while not self._stop.is_set():
             next_tick, wait_s = self.pass_once(next_tick)
-            self._sleep(wait_s)
+            self.clock.wait(wait_s, self._stop)
         log.info("engine_stopped")
 
     def pass_once(self, next_tick: int) -> tuple[int, float]:
@@ -147,22 +145,13 @@ class TradingEngine(EngineCommands):
     def stop(self) -> None:
         self._stop.set()
 
-    def _sleep(self, seconds: float) -> None:
-        if isinstance(self.clock, FakeClock):
-            self.clock.sleep(seconds)
-            return
-        speed = float(getattr(self.clock, "speed", 1.0) or 1.0)
-        self._stop.wait(seconds / speed)
 
     def close(self) -> None:
-        """Release the feed, the prediction clients, the exchange client and the store."""
-        for closer in (getattr(self.feed, "stop", None), self.regime.close,
-                       getattr(self.executor, "close_connections", None), getattr(self.client, "close", None),
-                       getattr(self.clock, "close", None)):
-            if closer is not None:
-                closer()
-        self._pool.shutdown(wait=True)
-        self.store.close()
+        """Stop the ingest threads, then release what the composition handed over (the feed, the
+        prediction clients, the exchange's clients and clock, the store)."""
+        self.data.close()
+        for closer in self.closers:
+            closer()
 
     # --- the tick ---------------------------------------------------------------------------------
 
@@ -177,7 +166,7 @@ class TradingEngine(EngineCommands):
             self._feed_upkeep(now)
             regime = self.regime.update(now)
             self._note_regime(regime)
-            windows = self._ingest_and_load(now, boundary)
+            windows = self.data.ingest_and_load(now, boundary)
             for trade in self.executor.sync(now):
                 self._booked(trade)
             used = self._exits(windows, now, boundary)
@@ -199,53 +188,8 @@ class TradingEngine(EngineCommands):
             self._publish(now, full=True)
 
     def ingest(self, now: int) -> None:
-        """Store the bars closed (and funding paid) since the last update; failures only warn.
-
-        Symbols are fetched in parallel (the requests are network-bound; each thread has its own
-        SQLite connection), so a tick's latency does not grow with the symbol count.
-        """
-        if self.ingestor is None:
-            return
-        funding_due = now >= self._next_funding_ms
-        results = list(self._pool.map(lambda s: self._ingest_symbol(s, funding_due), self.symbols))
-        self._note_funding(now, funding_due, results)
-
-    def _ingest_and_load(self, now: int, boundary: int) -> dict[str, BarValues | None]:
-        """ingest(), then each symbol's decision values, in one pool task per symbol.
-
-        A symbol's window needs only its own candles, so its indicators run as soon as its fetch
-        is stored, while the other symbols still wait on the exchange.
-        """
-        funding_due = self.ingestor is not None and now >= self._next_funding_ms
-
-        def one(symbol: str) -> tuple[bool, BarValues | None]:
-            fetched = self._ingest_symbol(symbol, funding_due) if self.ingestor is not None else True
-            return fetched, closed_window(self.store, self.settings, symbol, boundary, self.step_ms, self.lookback,
-                                          self.windows)
-
-        results = list(self._pool.map(one, self.symbols))
-        self._note_funding(now, funding_due, [fetched for fetched, _ in results])
-        return {symbol: values for symbol, (_, values) in zip(self.symbols, results)}
-
-    def _note_funding(self, now: int, due: bool, fetched: list[bool]) -> None:
-        if due and all(fetched):
-            # The hour's rate is published a few ms to seconds after the hour: ask a minute past it.
-            self._next_funding_ms = floor_ms(now, 3_600_000) + 3_600_000 + FUNDING_GRACE_MS
-
-    def _ingest_symbol(self, symbol: str, funding: bool) -> bool:
-        assert self.ingestor is not None
-        try:
-            self.ingestor.update(symbol, self.params.timeframe)
-            if funding:
-                self.ingestor.update_funding(symbol)
-        except ExchangeError as exc:
-            log.warning("ingest_failed", extra={"symbol": symbol, "error": str(exc)})
-            self._emit("error", text=f"{symbol} candles not updated: {exc.message}", symbol=symbol)
-            return False
-        except StorageError as exc:  # the tick goes on (timeouts, exits on stored bars); entries are held
-            self.storage.failed(exc)
-            return False
-        return True
+        """Store the bars closed (and funding paid) since the last update; failures only warn."""
+        self.data.ingest(now)
 
     def _exits(self, windows: dict[str, BarValues | None], now: int, boundary: int) -> set[str]:
         """Timeouts, then signal exits (of the bot's own trades); the symbols whose bar they used up."""
@@ -271,7 +215,7 @@ class TradingEngine(EngineCommands):
         return used
 
     def _entries(self, windows: dict[str, BarValues | None], used: set[str], boundary: int, now: int,
-                 regime: Any) -> None:
+                 regime: RegimeState) -> None:
         held = {t.symbol for t in self.executor.open_trades()}
         unresolved = set(self.executor.unresolved_symbols())  # an entry of unknown outcome is a position
         self._hold_for_executor()
@@ -373,7 +317,7 @@ class TradingEngine(EngineCommands):
                     self._booked(trade)
         self._feed_stale = stale
 
-    def _note_regime(self, regime: Any) -> None:
+    def _note_regime(self, regime: RegimeState) -> None:
         name = regime.regime.value
         if self._last_regime is None and name != "NORMAL":
             self._emit("regime_change", text=f"regime {name} at start: {regime_effect(regime)}", score=regime.score)
@@ -388,11 +332,18 @@ class TradingEngine(EngineCommands):
             self._emit("daily_loss_cap", text="daily loss cap reached: no new entries until UTC midnight")
         self._capped = capped
 
-    def _emit(self, event: str, **fields: Any) -> None:
+    def _emit(self, event: str, **fields: object) -> None:
         try:
             self.events(event, fields)
         except Exception:  # noqa: BLE001 - an alert sink must never stop trading
             log.exception("event hook failed", extra={"alert_event": event})
+
+    def _tell(self, event: Started | Published) -> None:
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:  # noqa: BLE001 - a listener must never stop trading
+                log.exception("engine listener failed", extra={"engine_event": type(event).__name__})
 
     def _publish(self, now: int, full: bool) -> None:
         if full or self._equity is None:
@@ -415,15 +366,5 @@ class TradingEngine(EngineCommands):
             unresolved=sorted(self.executor.unresolved_symbols()),
             positions=positions, pending=[{"symbol": p.symbol, "side": p.side, "fill_at": p.fill_ms}
                                           for p in self.pending.items.values()])
-        if self.heartbeat is not None:
-            self.heartbeat.beat(now, equity=self._equity, positions=len(positions))
+        self._tell(Published(now, self._equity, len(positions)))
 
-
-def build_engine(settings: Settings, *, clock: Clock | None = None, force: bool = False,
-                 events: EventHook | None = None, feed: Any = None, adopt_account: bool = False) -> TradingEngine:
-    """Compose the engine from settings (see engine_build.py); `feed` overrides the price feed;
-    `adopt_account` takes a live account over from another perp-bot the user confirmed is gone."""
-    from perpbot.execution.engine_build import compose
-
-    return compose(TradingEngine, settings, clock=clock, force=force, events=events, feed=feed,
-                   adopt_account=adopt_account)

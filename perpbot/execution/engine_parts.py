@@ -9,13 +9,14 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from perpbot.clock import DAY_MS, MINUTE_MS, floor_ms
 from perpbot.config import Settings
-from perpbot.data.db import CandleArrays, Store
+from perpbot.data.db import Store
+from perpbot.data.frames import CandleArrays
 from perpbot.errors import PerpbotError, StorageError
 from perpbot.models import Side, Trade
 from perpbot.risk.manager import RiskManager
@@ -85,10 +86,18 @@ def _tail(old: CandleArrays, new: CandleArrays, n: int) -> CandleArrays:
 _COLUMNS = ("t", "open", "high", "low", "close", "volume")
 
 
+class MarketPoller(Protocol):
+    """Polls the prediction markets when due and stores their snapshots (data/prediction_client.py)."""
+
+    def poll_if_due(self, now_ms: int) -> object: ...
+
+    def close(self) -> None: ...
+
+
 class RegimeSource:
     """The regime each tick: fixed (prediction disabled) or polled and classified with hysteresis."""
 
-    def __init__(self, settings: Settings, store: Store, poller: Any = None) -> None:
+    def __init__(self, settings: Settings, store: Store, poller: MarketPoller | None = None) -> None:
         self.settings = settings
         self.store = store
         self.poller = poller
@@ -102,7 +111,7 @@ class RegimeSource:
             return self.state
         if self.poller is not None:
             self.poller.poll_if_due(now_ms)  # stamps what it fetched with now_ms: this tick uses it
-        snapshots: list[Any] = list(self.store.latest_snapshots(now_ms))
+        snapshots = list(self.store.latest_snapshots(now_ms))
         self.state = self.classifier.update(snapshots, now_ms)
         return self.state
 
@@ -225,9 +234,6 @@ def side_of(action_value: str) -> Side:
 
 def finite_or_none(x: float | None) -> float | None:
     return x if x is not None and math.isfinite(x) else None
-
-
-EventHook = Callable[[str, dict[str, Any]], None]
 
 
 def regime_effect(state: RegimeState) -> str:

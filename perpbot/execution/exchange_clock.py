@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 
 from perpbot.clock import Clock, WallClock
-from perpbot.data.client import HyperliquidClient
+from perpbot.data.ports import MarketData
 from perpbot.errors import PerpbotError
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,9 @@ class FollowingClock:
         if seconds > 0:
             self.wall.sleep(seconds / self.speed)
 
+    def wait(self, seconds: float, stop: threading.Event) -> bool:
+        return stop.wait(max(seconds, 0.0) / self.speed)
+
     def close(self) -> None:
         """Nothing to release; ExchangeClock closes its client."""
 
@@ -108,7 +111,7 @@ class ExchangeClock(FollowingClock):
         PerpbotError: the exchange cannot be sampled at construction.
     """
 
-    def __init__(self, client: HyperliquidClient, symbol: str, wall: Clock | None = None,
+    def __init__(self, client: MarketData, symbol: str, wall: Clock | None = None,
                  resample_s: float = RESAMPLE_WALL_S) -> None:
         self.client = client
         self.symbol = symbol

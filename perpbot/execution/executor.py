@@ -1,17 +1,18 @@
 """Provides the executor port: what the engine needs from paper and live execution alike.
 
 The engine is mode-agnostic: it calls only these methods, so `PaperExecutor` (paper.py) and
-`LiveExecutor` (live_executor.py) are interchangeable by `execution.mode`.
+`LiveExecutor` (live/executor.py) are interchangeable by `execution.mode`, and a second exchange
+means a second implementation (with the data ports of data/ports.py), chosen in the composition
+root (perpbot/cli/compose.py).
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from perpbot.execution.paper import PaperExecutor
 from perpbot.models import Side, Trade
 
-__all__ = ["Executor", "PaperExecutor"]
+__all__ = ["Executor"]
 
 
 class Executor(Protocol):
@@ -26,7 +27,8 @@ class Executor(Protocol):
 
     def open(self, symbol: str, side: Side, size: float, reason: str, key: object, now_ms: int,
              mid: float | None = None) -> Trade | None:
-        """Enter; `key` names the decision, so the same key never opens twice. None if nothing opened."""
+        """Enter `size` (on the asset's size grid: RiskManager.position_size rounds it); `key` names the
+        decision, so the same key never opens twice. None if nothing opened."""
         ...
 
     def close(self, trade: Trade, reason: str, now_ms: int, mid: float | None = None) -> Trade | None:

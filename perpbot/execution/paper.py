@@ -1,6 +1,7 @@
 """Provides the paper executor: simulated fills at the live mid, with the backtest's cost rules.
 
-Fill semantics are issue 5's, applied to live prices (docs/design.md, "Paper trading"):
+Fill semantics are issue 5's, applied to live prices (docs/design.md, "Paper trading"), and their
+arithmetic is `perpbot.execution.fills`, which the backtest calls and compiles too:
 * every fill is the mid moved `execution.slippage_bps` against the trader; the taker fee is
   charged on its notional;
 * the stop is `RiskManager.stop_price` of the entry fill. It fills at the stop price when the
@@ -24,7 +25,8 @@ import numpy as np
 from perpbot.clock import DAY_MS, HOUR_MS, floor_ms, interval_ms
 from perpbot.config import Settings
 from perpbot.data.db import Store
-from perpbot.execution.signing import derive_cloid
+from perpbot.execution import fills
+from perpbot.execution.cloids import derive_cloid
 from perpbot.models import Side, Trade
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ class PaperExecutor:
         self.store = store
         self.price = price
         self.stop_rule = stop_rule
-        self.slip = ex.slippage_bps / 10_000.0
+        self.slip = fills.slippage(ex.slippage_bps)
         self.taker_fee = ex.taker_fee
         self.base_equity = ex.paper_equity
         self.timeframe = settings.strategy.timeframe
@@ -92,9 +94,9 @@ class PaperExecutor:
             log.warning("paper_entry_skipped", extra={"symbol": symbol, "mid": mid, "size": size})
             return None
         self._now_ms = max(self._now_ms, now_ms)
-        fill = mid * (1.0 + side.sign * self.slip)
+        fill = fills.fill_price(mid, side.sign, self.slip)
         trade = Trade(symbol=symbol, side=side, size=size, entry_time=now_ms, entry_price=fill, mode=self.mode,
-                      stop_price=self.stop_rule(side, fill), fees=size * fill * self.taker_fee,
+                      stop_price=self.stop_rule(side, fill), fees=fills.fee(size, fill, self.taker_fee),
                       entry_reason=reason, expected_entry_price=mid, entry_cloid=cloid)
         self.store.insert_trade(trade)
         assert trade.id is not None
@@ -136,8 +138,8 @@ class PaperExecutor:
         """Pnl if closed at `mark` now, net of the entry fee and funding so far (not the exit fee)."""
         if mark is None:
             return -trade.fees - trade.funding
-        funding = self._funding(trade, now_ms)
-        return trade.side.sign * trade.size * (mark - trade.entry_price) - trade.fees - funding
+        return fills.trade_pnl(trade.side.sign, trade.size, trade.entry_price, mark, trade.fees, 0.0,
+                               self._funding(trade, now_ms))
 
     def position_marks(self, trades: list[Trade], now_ms: int) -> dict[str, dict[str, Any]]:
         """Each open trade's mark (the feed's mid) and unrealized pnl, by symbol."""
@@ -176,8 +178,7 @@ class PaperExecutor:
         stop = trade.stop_price
         if mid is None or stop is None or trade.id is None:
             return None
-        beyond = mid <= stop if trade.side is Side.LONG else mid >= stop
-        if not beyond:
+        if not fills.stop_touched(trade.side.sign, mid, mid, stop):
             self._last_mid[trade.id] = mid
             return None
         crossed = trade.id in self._last_mid  # seen on the safe side before: it crossed between two looks
@@ -193,27 +194,29 @@ class PaperExecutor:
         bars = self.store.load_candles(trade.symbol, self.timeframe, start, floor_ms(now_ms, self.step_ms))
         if len(bars) == 0 or stop is None:
             return None
-        touch = bars.low <= stop if trade.side is Side.LONG else bars.high >= stop
+        touch = fills.stop_touched(trade.side.sign, bars.low, bars.high, stop)
         if not touch.any():
             self._checked_bar[trade.id] = int(bars.t[-1]) + self.step_ms
             return None  # a touch found stays found until its exit is booked (a failed write retries it)
         i = int(np.argmax(touch))
-        gapped = bars.open[i] <= stop if trade.side is Side.LONG else bars.open[i] >= stop
         # Booked at that bar's open, but never before the current UTC day (the risk ledger's day), nor
         # before the entry: an entry filled after its bar opened must not exit before it entered.
-        return (float(bars.open[i]) if gapped else stop), max(int(bars.t[i]), trade.entry_time,
-                                                               floor_ms(now_ms, DAY_MS))
+        return (fills.stop_fill(trade.side.sign, float(bars.open[i]), stop),
+                max(int(bars.t[i]), trade.entry_time, floor_ms(now_ms, DAY_MS)))
 
     def _book_exit(self, open_trade: Trade, reason: str, now_ms: int, price: float) -> Trade:
         assert open_trade.id is not None and open_trade.entry_cloid
-        fill = price * (1.0 - open_trade.side.sign * self.slip)
+        sign = open_trade.side.sign
+        fill = fills.fill_price(price, -sign, self.slip)
         funding = self._funding(open_trade, now_ms)
-        fees = open_trade.fees + open_trade.size * fill * self.taker_fee
+        exit_fee = fills.fee(open_trade.size, fill, self.taker_fee)
         # The exit is built on a copy and written before anything here changes: if the write fails (a
         # full disk) the position stays open as it was, and the next look books it once.
         trade = replace(open_trade, exit_time=now_ms, exit_price=fill, expected_exit_price=price, exit_reason=reason,
-                        funding=funding, fees=fees, exit_cloid=derive_cloid("paper-exit", open_trade.entry_cloid),
-                        pnl=open_trade.side.sign * open_trade.size * (fill - open_trade.entry_price) - fees - funding)
+                        funding=funding, fees=open_trade.fees + exit_fee,
+                        exit_cloid=derive_cloid("paper-exit", open_trade.entry_cloid),
+                        pnl=fills.trade_pnl(sign, open_trade.size, open_trade.entry_price, fill, open_trade.fees,
+                                            exit_fee, funding))
         self.store.update_trade(trade)
         assert trade.id is not None and trade.pnl is not None
         self._open.pop(trade.id, None)
@@ -237,10 +240,10 @@ class PaperExecutor:
             return 0.0
         bars = self.store.load_candles(trade.symbol, self.timeframe, int(bar_t[keep][0]), int(bar_t[keep][-1]) + 1)
         opens = dict(zip(bars.t.tolist(), bars.open.tolist()))
-        total = 0.0
+        per_unit = 0.0
         for t, rate in zip(bar_t[keep].tolist(), rates[keep].tolist()):
             px = opens.get(t)
             if px is None:
                 px = self.price(trade.symbol) or trade.entry_price
-            total += rate * trade.size * px
-        return trade.side.sign * total
+            per_unit += fills.funding_per_unit(rate, px)
+        return fills.funding_paid(trade.side.sign, trade.size, per_unit)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from perpbot.ipc import client
-from perpbot.ipc.protocol import error
+from perpbot.ipc.protocol import Handler, error
 
 log = logging.getLogger(__name__)
 
@@ -18,24 +18,20 @@ class EngineLink(Protocol):
     def request(self, cmd: str, **args: Any) -> dict[str, Any]: ...
 
 
-class _Handles(Protocol):
-    def handle(self, cmd: str, args: dict[str, Any]) -> dict[str, Any]: ...
-
-
 class LocalLink:
-    """The dashboard hosting the engine in-process: calls `engine.handle` directly.
+    """The dashboard hosting the engine in-process: calls its command handler directly.
 
     Args:
-        engine: anything with `handle(cmd, args) -> reply dict` (the same handler the socket serves).
+        handler: `(cmd, args) -> reply dict`, the same handler the socket serves (ipc/commands.py).
     """
 
-    def __init__(self, engine: _Handles) -> None:
-        self.engine = engine
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
 
     def request(self, cmd: str, **args: Any) -> dict[str, Any]:
         """The engine's reply; an exception from the engine becomes an error reply, as over the socket."""
         try:
-            return self.engine.handle(cmd, args)
+            return self.handler(cmd, args)
         except Exception as exc:  # noqa: BLE001 - the UI boundary: a failed command is shown, not raised
             log.exception("engine command failed", extra={"cmd": cmd})
             return error(f"internal error: {type(exc).__name__}: {exc}")

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
+
+Handler = Callable[[str, dict[str, Any]], dict[str, Any]]
+"""(cmd, args) -> reply dict built with ok() / error(): what the socket server, the dashboard's in-process
+link and Telegram control call (ipc/commands.py makes one for the engine). Called from many threads."""
 
 MAX_LINE_BYTES = 65536
 """Longest request line the server reads (newline excluded); a bound on what one client can make us buffer."""

@@ -18,17 +18,13 @@ import socket
 import stat
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from perpbot.errors import PerpbotError
-from perpbot.ipc.protocol import MAX_LINE_BYTES, ProtocolError, encode, error, parse_request
+from perpbot.ipc.protocol import MAX_LINE_BYTES, Handler, ProtocolError, encode, error, parse_request
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[str, dict[str, Any]], dict[str, Any]]
-"""(cmd, args) -> reply dict built with protocol.ok() / protocol.error(). Called from many threads."""
 
 _PROBE_TIMEOUT_S = 1.0  # how long a live daemon gets to accept our probe connection
 _ACCEPT_POLL_S = 0.5  # backstop: accept() wakes this often to notice stop() on any platform

@@ -1,8 +1,9 @@
 """Provides the engine heartbeat: a periodic `heartbeat` log line and uptime fields in the state.
 
-The engine calls `beat()` on every tick and poll; it writes `uptime_s` and `heartbeat_at` into
-the EngineState each time and logs one line every `every_minutes` of clock time (the Watchdog
-in ops/watchdog.py sends the alert heartbeats and the no-tick alarm from its own thread).
+It listens to the engine's events (execution/events.py): `Started` sets the start, every
+`Published` (each tick and poll) writes `uptime_s` and `heartbeat_at` into the EngineState and
+logs one line every `every_minutes` of clock time (the Watchdog in ops/watchdog.py sends the
+alert heartbeats and the no-tick alarm from its own thread).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import logging
 from typing import Any
 
 from perpbot.clock import MINUTE_MS
-from perpbot.ipc.state import EngineState
+from perpbot.execution.events import EngineEvent, Started
+from perpbot.execution.state import EngineState
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,13 @@ class Heartbeat:
         self.every_ms = int(every_minutes * MINUTE_MS)
         self._next_ms = started_ms
         self.beats = 0
+
+    def on_event(self, event: EngineEvent) -> None:
+        """The engine's listener: the start resets the clock, every published pass beats."""
+        if isinstance(event, Started):
+            self.started_ms = self._next_ms = event.now_ms
+            return
+        self.beat(event.now_ms, equity=event.equity, positions=event.positions)
 
     def beat(self, now_ms: int, **fields: Any) -> bool:
         """Update the state; log a heartbeat line when due. Returns True when it logged."""

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from perpbot.errors import PerpbotError
 from perpbot.models import Trade
 
 BPS = 10_000.0
@@ -275,3 +276,20 @@ def compare_trades(actual: Sequence[Trade], backtest: Sequence[Trade], tolerance
         actual_slippage=slippage(actual),
         backtest_slippage=slippage(backtest),
     )
+
+
+def comparison_period(actual: Sequence[Trade], start_ms: int | None, end_ms: int | None,
+                      tolerance_ms: int) -> tuple[int, int]:
+    """[start, end) of the comparison: the given bounds, else the span the bot traded.
+
+    Without --from the period opens one tolerance before the bot's first entry (so a backtest
+    entry a little earlier still finds its twin); without --to it closes at the bot's last
+    entry or exit.
+    """
+    if start_ms is None:
+        start_ms = min(t.entry_time for t in actual) - tolerance_ms
+    if end_ms is None:
+        end_ms = max(t.exit_time or t.entry_time for t in actual) + 1
+    if end_ms <= start_ms:
+        raise PerpbotError("the comparison period is empty", "--to must be after --from")
+    return start_ms, end_ms

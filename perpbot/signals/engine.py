@@ -98,6 +98,29 @@ class BarValues:
     hurst: float
 
 
+@dataclass(frozen=True, slots=True)
+class IndicatorParams:
+    """Every parameter `compute_indicators` reads, and nothing else: its output is a function of these.
+
+    A disabled filter's period is None (its array is all NaN whatever the period). Equal keys mean
+    equal indicators, so sweeps share one indicator pass per key (backtest/sensitivity.py); an
+    indicator added here is part of the key by construction.
+    """
+
+    window: int
+    bb_std: float
+    rsi_period: int | None
+    adx_period: int | None
+    hurst_window: int | None
+
+
+def indicator_key(params: StrategyConfig) -> IndicatorParams:
+    """The indicator parameters of a strategy: what `compute_indicators` computes from."""
+    return IndicatorParams(params.window, params.bb_std, params.rsi_period if params.use_rsi else None,
+                           params.adx_period if params.use_adx else None,
+                           params.hurst_window if params.use_hurst else None)
+
+
 def compute_indicators(high: Any, low: Any, close: Any, params: StrategyConfig) -> Indicators:
     """Every indicator the strategy uses; disabled filters are skipped (left all NaN).
 
@@ -118,16 +141,17 @@ def compute_indicators(high: Any, low: Any, close: Any, params: StrategyConfig) 
     lo = np.asarray(low, dtype=np.float64)
     if not (h.shape == lo.shape == c.shape):
         raise ValueError(f"high, low and close must have the same shape (got {h.shape}, {lo.shape}, {c.shape})")
-    z, middle, upper, lower = zscore_bands(c, params.window, params.bb_std)
+    k = indicator_key(params)  # read nothing else from params: the key must cover the output
+    z, middle, upper, lower = zscore_bands(c, k.window, k.bb_std)
     missing = np.full(c.shape, np.nan, dtype=np.float64)
     return Indicators(
         z=z,
         middle=middle,
         upper=upper,
         lower=lower,
-        rsi=rsi(c, params.rsi_period) if params.use_rsi else missing,
-        adx=adx(h, lo, c, params.adx_period) if params.use_adx else missing.copy(),
-        hurst=hurst(c, params.hurst_window) if params.use_hurst else missing.copy(),
+        rsi=rsi(c, k.rsi_period) if k.rsi_period is not None else missing,
+        adx=adx(h, lo, c, k.adx_period) if k.adx_period is not None else missing.copy(),
+        hurst=hurst(c, k.hurst_window) if k.hurst_window is not None else missing.copy(),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -33,6 +34,9 @@ from perpbot.tui.screens.base import CommandRequested
 from perpbot.tui.screens.positions import PositionsScreen
 from perpbot.tui.session import Session, SessionInfo
 from perpbot.tui.state import Connection, EngineView
+
+if TYPE_CHECKING:  # its request types load numpy: after the first paint
+    from perpbot.tui.runs import Runner
 
 SCREENS = (
     ("positions", "1", "Positions", "Open positions, recent trades, regime, risk and the price chart"),
@@ -66,7 +70,10 @@ class PerpBotApp(App[int]):
 
     Args:
         session: what to run against (a hosted engine, the demo, or a daemon's socket).
+        runner: makes the backtests and searches the screens start (perpbot/cli/runner.py).
         poll_interval_s: how often the bridge asks the engine for a snapshot.
+
+    Build it with the composition root's factory (perpbot/cli/dashboard.py `make_app`).
     """
 
     CSS_PATH = "app.tcss"
@@ -89,9 +96,10 @@ class PerpBotApp(App[int]):
     connection: reactive[Connection] = reactive(Connection("starting", "starting the engine"))
     info: reactive[SessionInfo | None] = reactive(None)
 
-    def __init__(self, session: Session, poll_interval_s: float = POLL_INTERVAL_S) -> None:
+    def __init__(self, session: Session, runner: Runner, poll_interval_s: float = POLL_INTERVAL_S) -> None:
         super().__init__()
         self.session = session
+        self.runner = runner
         self.bridge = EngineBridge(self, poll_interval_s)
         self._started = threading.Event()
         self._stopping = False

@@ -1,8 +1,8 @@
-"""Provides the Backtest and Walk-forward screens' work: reading the forms, running, loading results.
+"""Provides the Backtest and Walk-forward screens' work: reading the forms and loading result files.
 
-Pure functions over the settings and the read-only store, called from worker threads; the
-screens only show what comes back. A run is cancelled by raising from its progress callback,
-which the backtest turns into an abort.
+Pure functions over the form's text and the settings; the runs themselves go through the app's
+`Runner` (runs.py). A run is cancelled by raising from its progress callback, which the backtest
+turns into an abort.
 """
 
 from __future__ import annotations
@@ -118,39 +118,6 @@ def request_settings(settings: Settings, request: BacktestRequest) -> Settings:
     return apply_combo(settings, dict(request.params)) if request.params else settings
 
 
-def run_backtest_request(settings: Settings, db_path: Path, request: BacktestRequest, progress: Progress) -> Any:
-    """Run the backtest on the read-only store (call from a worker). Returns a BacktestResult.
-
-    Raises:
-        PerpbotError: no data, a bad parameter, or RunCancelled from `progress`.
-    """
-    from perpbot.backtest import run_backtest
-
-    chosen = request_settings(settings, request)
-    store = open_store(db_path)
-    try:
-        return run_backtest(chosen, store, list(request.symbols), request.start_ms, request.end_ms,
-                            request.timeframe, progress)
-    finally:
-        store.close()
-
-
-def run_walk_forward_request(settings: Settings, db_path: Path, request: WalkForwardRequest, progress: Progress) -> Any:
-    """Run a walk-forward on the read-only store (call from a worker). Returns a WalkForwardResult."""
-    from perpbot.backtest.walk_forward import run_walk_forward
-
-    bt = request.backtest
-    chosen = request_settings(settings, bt)
-    store = open_store(db_path)
-    try:
-        return run_walk_forward(chosen, store, list(bt.symbols), bt.start_ms, bt.end_ms,
-                                [(k, list(v)) for k, v in request.grid], request.train_days, request.test_days,
-                                anchored=request.anchored, metric=request.metric, timeframe=bt.timeframe,
-                                progress=progress)
-    finally:
-        store.close()
-
-
 def load_result(path: str) -> Any:
     """A walk-forward, sensitivity or optimisation JSON file, whichever it is.
 
@@ -177,14 +144,6 @@ def load_result(path: str) -> Any:
         return OptimizeResult.load(p)
     raise PerpbotError(f"{p} is not a walk-forward, sensitivity or optimisation result",
                        "give a file written by `perpbot walk-forward`, `sensitivity` or `optimize` with --json")
-
-
-def open_store(db_path: Path) -> Any:
-    from perpbot.data.db import Store
-
-    if not db_path.exists():
-        raise PerpbotError(f"no database at {db_path}", "run `perpbot backfill` first")
-    return Store(db_path, read_only=True)
 
 
 def thin(times: np.ndarray, values: np.ndarray, points: int = CURVE_POINTS) -> tuple[tuple[int, ...], tuple[float, ...]]:

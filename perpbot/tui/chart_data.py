@@ -12,7 +12,7 @@ from perpbot.models import Side, Trade
 if TYPE_CHECKING:  # numpy and the store load in the worker that builds the chart, not before the first paint
     import numpy as np
 
-    from perpbot.data.db import CandleArrays
+    from perpbot.data.frames import CandleArrays
 
 CHART_BARS = 120
 """Bars on the chart: enough to see a few reversions, few enough to read at 80 columns."""

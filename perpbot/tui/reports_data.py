@@ -1,23 +1,20 @@
-"""Provides the Reports screen's computations: the weekly review and the comparison with the backtest.
+"""Provides the Reports screen's computations: the weekly review, and the comparison's result.
 
-Both read the trades table (read-only) and call the same pure reporting functions as the
-`review` and `compare` commands, so the screen and the terminal always agree.
+The review reads the trades table (read-only) and calls the same pure reporting function as the
+`review` command, so the screen and the terminal always agree; the comparison with the backtest is
+a run, so the app's `Runner` (runs.py) makes it, as `compare` does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from perpbot.clock import interval_ms
 from perpbot.config import Settings
-from perpbot.errors import PerpbotError
-from perpbot.reporting.compare import Comparison, compare_trades
+from perpbot.reporting.compare import Comparison
 from perpbot.reporting.weekly import WeeklyReview, weekly_review
 from perpbot.tui.data import DashboardData
 
 REVIEW_WEEKS = 4
-TOLERANCE_BARS = 2.0
-"""As `perpbot compare`'s default: entries up to two strategy bars apart still match."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,22 +33,3 @@ def load_review(data: DashboardData, settings: Settings, mode: str, now_ms: int)
     return weekly_review(trades, now_ms, REVIEW_WEEKS, settings.backtest.initial_equity)
 
 
-def compare_with_backtest(data: DashboardData, settings: Settings, mode: str) -> ComparisonResult:
-    """Backtest the period the bot traded with the same settings and match the trades one to one.
-
-    Raises:
-        PerpbotError: no trades to compare, or the backtest failed.
-    """
-    from perpbot.backtest import run_backtest
-    from perpbot.cli_reports import comparison_period
-
-    tolerance_ms = int(TOLERANCE_BARS * interval_ms(settings.strategy.timeframe))
-    every = data.all_trades(mode)
-    if not every:
-        raise PerpbotError(f"no {mode} trades to compare yet", "let the bot trade first")
-    start, end = comparison_period(every, None, None, tolerance_ms)
-    actual = sorted(every, key=lambda t: (t.entry_time, t.id or 0))
-    # One tolerance past the period, so the twins of the bot's last trades can exit as they would have.
-    result = run_backtest(settings, data.store, list(settings.data.symbols), start, end + tolerance_ms)
-    backtest = sorted((t for t in result.trades if t.entry_time < end), key=lambda t: t.entry_time)
-    return ComparisonResult(compare_trades(actual, backtest, tolerance_ms), start, end, len(result.trades))

@@ -1,22 +1,18 @@
-"""Provides the Walk-forward screen's other searches: a sensitivity sweep and an optimisation from the form.
+"""Provides the Walk-forward screen's other searches from the form: a sensitivity sweep and an optimisation.
 
-Pure functions over the settings and the read-only store, called from worker threads like
-backtest_data.py's; a cancel raises RunCancelled from the progress callback. An optimisation
-keeps its study file under the database's folder (named after the search), so a cancelled one
-resumes when run again with the same form.
+Reading the form only; the app's `Runner` (runs.py) runs them. An optimisation keeps its study file
+under the database's folder (named after the search), so a cancelled one resumes when run again with
+the same form.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from perpbot.config import Settings
 from perpbot.errors import ConfigError
-from perpbot.tui.backtest_data import BacktestRequest, Progress, WalkForwardRequest, open_store, request_settings
+from perpbot.tui.backtest_data import BacktestRequest
 
-__all__ = ["OptimizeRequest", "parse_optimize", "run_optimize_request", "run_sensitivity_request"]
+__all__ = ["OptimizeRequest", "parse_optimize"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,32 +47,3 @@ def parse_optimize(backtest: BacktestRequest, ranges: str, objective: str, trial
     return OptimizeRequest(backtest, specs, check_objective(objective.strip() or "sharpe"), count)
 
 
-def run_sensitivity_request(settings: Settings, db_path: Path, request: WalkForwardRequest,
-                            progress: Progress) -> Any:
-    """Run the form's grid as a sensitivity sweep (call from a worker). Returns a SweepResult."""
-    from perpbot.backtest.sensitivity import run_sensitivity
-
-    bt = request.backtest
-    store = open_store(db_path)
-    try:
-        return run_sensitivity(request_settings(settings, bt), store, list(bt.symbols), bt.start_ms, bt.end_ms,
-                               [(k, list(v)) for k, v in request.grid], request.metric, bt.timeframe,
-                               progress=progress)
-    finally:
-        store.close()
-
-
-def run_optimize_request(settings: Settings, db_path: Path, request: OptimizeRequest, progress: Progress) -> Any:
-    """Run the form's optimisation (call from a worker). Returns an OptimizeResult."""
-    from perpbot.backtest.optimize import SearchSpec
-    from perpbot.backtest.optimize_run import run_optimize
-    from perpbot.backtest.search_space import parse_space
-
-    bt = request.backtest
-    spec = SearchSpec(tuple(parse_space(s) for s in request.specs), request.objective, trials=request.trials)
-    store = open_store(db_path)
-    try:
-        return run_optimize(request_settings(settings, bt), store, list(bt.symbols), bt.start_ms, bt.end_ms,
-                            bt.timeframe, spec, progress=progress)
-    finally:
-        store.close()

@@ -7,7 +7,8 @@ from bt_data import START_MS, insert_bars
 from test_backtest_scenarios import DROP, FLAT, make_settings
 
 from perpbot.backtest.engine import run_backtest
-from perpbot.data.db import PredictionSnapshot, Store
+from perpbot.data.db import Store
+from perpbot.models import PredictionSnapshot
 
 H = 3_600_000
 

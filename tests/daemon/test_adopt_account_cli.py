@@ -7,7 +7,7 @@ import io
 import pytest
 
 from perpbot.cli import build_parser
-from perpbot.cli_daemon import confirm_adoption
+from perpbot.cli.trading import confirm_adoption
 
 
 class Terminal(io.StringIO):

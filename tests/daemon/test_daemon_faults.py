@@ -54,14 +54,14 @@ def test_websocket_dropped_and_stalled_feed_recovers(tmp_path):
     """The WebSocket feed on wall time: drops and stalls fall back to REST, then reconnect."""
     from perpbot.config import build_settings
     from perpbot.data.client import HyperliquidClient
-    from perpbot.execution.engine_build import make_feed
+    from perpbot.cli.compose import make_feed
     from perpbot.clock import WallClock
 
     with SimServer(SimOptions(seed=3, history_days=0.1), port=0) as sim:
         settings = build_settings({"exchange": {"base_url": sim.url}, "data": {"db_path": str(tmp_path / "w.db")}},
                                   source="test")
         client = HyperliquidClient.from_settings(settings, WallClock())
-        feed = make_feed(settings, client, WallClock())
+        feed, _ = make_feed(settings, client, WallClock())
         feed.start()
         try:
             deadline = time.monotonic() + 10

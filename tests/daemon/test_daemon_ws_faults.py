@@ -1,4 +1,4 @@
-"""WebSocket faults for the whole engine: build_engine's own WebSocket PriceFeed, the engine's
+"""WebSocket faults for the whole engine: build_engine's own WebSocket feed, the engine's
 run() loop on a thread, the simulator's accelerated clock. The simulator drops every socket, then
 stalls them (open, but silent); the engine keeps ticking and trading on REST prices meanwhile,
 the snapshot's feed health shows the stale stretch and its recovery, and no trade is lost or
@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from perpbot.data.ws_client import PriceFeed
-from perpbot.execution.engine import build_engine
+from perpbot.data.ws_client import WsPriceFeed
+from perpbot.cli.compose import build_engine
 from perpbot.sim.server import SimOptions, SimServer
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "execution"))
@@ -48,7 +48,7 @@ def test_engine_trades_through_dropped_and_stalled_websockets(tmp_path):
                                    execution={"tick_seconds": 60, "slippage_bps": 2.0})
         engine = build_engine(settings, clock=sim.clock,
                               events=lambda e, f: events.append((time.monotonic(), e, dict(f))))
-        assert isinstance(engine.feed, PriceFeed)  # the real WebSocket feed, not RestPriceFeed
+        assert isinstance(engine.feed, WsPriceFeed)  # the real WebSocket feed, not RestPriceFeed
         stop = threading.Event()
         failures: list[BaseException] = []
 

@@ -13,7 +13,8 @@ import pytest
 from perpbot.clock import FakeClock
 from perpbot.config import build_settings
 from perpbot.data.client import HyperliquidClient
-from perpbot.data.ws_client import PriceFeed, parse_message
+from perpbot.data.ws_client import WsPriceFeed
+from perpbot.data.ws_wire import parse_message
 from perpbot.sim.server import SimOptions, SimServer
 
 SYMBOLS = ["BTC", "ETH", "SOL"]
@@ -45,13 +46,13 @@ def rest(sim: SimServer) -> Iterator[HyperliquidClient]:
 
 
 @pytest.fixture
-def make_feed(sim: SimServer, clock: FakeClock, rest: HyperliquidClient) -> Iterator[Callable[..., PriceFeed]]:
-    feeds: list[PriceFeed] = []
+def make_feed(sim: SimServer, clock: FakeClock, rest: HyperliquidClient) -> Iterator[Callable[..., WsPriceFeed]]:
+    feeds: list[WsPriceFeed] = []
 
-    def make(**kw: object) -> PriceFeed:
+    def make(**kw: object) -> WsPriceFeed:
         opts: dict = {"rest_mids": rest.all_mids, "backoff_min_s": 0.05, "backoff_max_s": 0.2,
                       "rng": random.Random(1), **kw}
-        feed = PriceFeed(sim.ws_url, SYMBOLS, clock, **opts)
+        feed = WsPriceFeed(sim.ws_url, SYMBOLS, clock, **opts)
         feeds.append(feed)
         feed.start()
         return feed
@@ -69,11 +70,11 @@ def wait_until(cond: Callable[[], bool], timeout_s: float = WAIT_S, what: str = 
         time.sleep(0.01)
 
 
-def all_mids(feed: PriceFeed) -> bool:
+def all_mids(feed: WsPriceFeed) -> bool:
     return set(feed.mids()) == set(SYMBOLS)
 
 
-def test_mids_arrive_for_the_symbols(make_feed: Callable[..., PriceFeed], sim: SimServer) -> None:
+def test_mids_arrive_for_the_symbols(make_feed: Callable[..., WsPriceFeed], sim: SimServer) -> None:
     feed = make_feed()
     assert feed.mid("BTC") is None and feed.age_s("BTC") is None and feed.is_stale()  # nothing yet
     wait_until(lambda: all_mids(feed), what="mids")
@@ -87,7 +88,7 @@ def test_mids_arrive_for_the_symbols(make_feed: Callable[..., PriceFeed], sim: S
     assert feed.health() == {sym: {"healthy": True, "age_s": 0.0, "source": "ws"} for sym in SYMBOLS}
 
 
-def test_ages_follow_the_injected_clock(make_feed: Callable[..., PriceFeed], clock: FakeClock) -> None:
+def test_ages_follow_the_injected_clock(make_feed: Callable[..., WsPriceFeed], clock: FakeClock) -> None:
     feed = make_feed(stale_after_s=30.0)
     wait_until(lambda: all_mids(feed), what="mids")
     feed.stop()  # freeze the cache so only the clock moves
@@ -99,7 +100,7 @@ def test_ages_follow_the_injected_clock(make_feed: Callable[..., PriceFeed], clo
     assert feed.health()["SOL"] == {"healthy": False, "age_s": 32.5, "source": "ws"}
 
 
-def test_reconnects_after_the_exchange_drops_the_socket(make_feed: Callable[..., PriceFeed], sim: SimServer,
+def test_reconnects_after_the_exchange_drops_the_socket(make_feed: Callable[..., WsPriceFeed], sim: SimServer,
                                                         clock: FakeClock) -> None:
     feed = make_feed()
     wait_until(lambda: all_mids(feed), what="mids")
@@ -111,7 +112,7 @@ def test_reconnects_after_the_exchange_drops_the_socket(make_feed: Callable[...,
     assert {h["source"] for h in feed.health().values()} == {"ws"}
 
 
-def test_reconnect_on_request(make_feed: Callable[..., PriceFeed]) -> None:
+def test_reconnect_on_request(make_feed: Callable[..., WsPriceFeed]) -> None:
     feed = make_feed(ping_interval_s=0.3)
     wait_until(lambda: all_mids(feed), what="mids")
     feed.reconnect()  # too young: a connection gets one ping interval to deliver
@@ -119,7 +120,7 @@ def test_reconnect_on_request(make_feed: Callable[..., PriceFeed]) -> None:
     wait_until(lambda: (feed.reconnect(), feed.reconnects >= 1)[1], what="a reconnect")
 
 
-def test_stall_goes_stale_and_rest_fills_in(make_feed: Callable[..., PriceFeed], sim: SimServer,
+def test_stall_goes_stale_and_rest_fills_in(make_feed: Callable[..., WsPriceFeed], sim: SimServer,
                                             clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
     feed = make_feed(ping_interval_s=0.2)
     wait_until(lambda: all_mids(feed), what="mids")
@@ -145,7 +146,7 @@ def test_stall_goes_stale_and_rest_fills_in(make_feed: Callable[..., PriceFeed],
     wait_until(lambda: {h["source"] for h in feed.health().values()} == {"ws"}, what="ws mids again")
 
 
-def test_rest_never_replaces_a_fresh_ws_mid(make_feed: Callable[..., PriceFeed], sim: SimServer) -> None:
+def test_rest_never_replaces_a_fresh_ws_mid(make_feed: Callable[..., WsPriceFeed], sim: SimServer) -> None:
     feed = make_feed()
     wait_until(lambda: all_mids(feed), what="mids")
     feed.stop()
@@ -156,18 +157,18 @@ def test_rest_never_replaces_a_fresh_ws_mid(make_feed: Callable[..., PriceFeed],
     assert {h["source"] for h in feed.health().values()} == {"ws"}
 
 
-def test_refresh_rest_failures_return_false(make_feed: Callable[..., PriceFeed], sim: SimServer,
+def test_refresh_rest_failures_return_false(make_feed: Callable[..., WsPriceFeed], sim: SimServer,
                                             clock: FakeClock) -> None:
     feed = make_feed()
     feed.stop()
     sim.faults.error_rate = 1.0  # every /info answer is a 5xx; the client has no retries left
     assert feed.refresh_rest() is False
     assert feed.mids() == {}
-    assert PriceFeed(sim.ws_url, SYMBOLS, clock).refresh_rest() is False  # no REST source at all
+    assert WsPriceFeed(sim.ws_url, SYMBOLS, clock).refresh_rest() is False  # no REST source at all
 
 
 def test_malformed_messages_are_skipped(clock: FakeClock) -> None:
-    feed = PriceFeed("ws://127.0.0.1:9/ws", SYMBOLS, clock)  # never started: only the message path runs
+    feed = WsPriceFeed("ws://127.0.0.1:9/ws", SYMBOLS, clock)  # never started: only the message path runs
     for junk in ("Websocket connection established.", "{trunc", b"\xff\xfe", "[1,2]", '{"channel":"allMids"}',
                  '{"channel":"allMids","data":{"mids":[1]}}', '{"channel":"error","data":"bad request"}',
                  '{"channel":"pong"}', '{"channel":"l2Book","data":{}}'):
@@ -191,7 +192,7 @@ def test_parse_message(frame: str, kind: str) -> None:
     assert parse_message(frame)[0] == kind
 
 
-def test_stop_joins_cleanly(make_feed: Callable[..., PriceFeed]) -> None:
+def test_stop_joins_cleanly(make_feed: Callable[..., WsPriceFeed]) -> None:
     feed = make_feed()
     wait_until(lambda: feed.connected, what="a connection")
     started = time.monotonic()
@@ -205,7 +206,7 @@ def test_stop_does_not_wait_out_a_backoff(clock: FakeClock, caplog: pytest.LogCa
     with socket.socket() as probe:  # a loopback port nobody listens on: every connect is refused
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    feed = PriceFeed(f"ws://127.0.0.1:{port}/ws", SYMBOLS, clock, backoff_min_s=10.0, backoff_max_s=10.0)
+    feed = WsPriceFeed(f"ws://127.0.0.1:{port}/ws", SYMBOLS, clock, backoff_min_s=10.0, backoff_max_s=10.0)
     with caplog.at_level(logging.WARNING, logger="perpbot.data.ws_client"):
         feed.start()
         wait_until(lambda: any(r.getMessage() == "price feed connection lost" for r in caplog.records),
@@ -217,7 +218,7 @@ def test_stop_does_not_wait_out_a_backoff(clock: FakeClock, caplog: pytest.LogCa
 
 
 def test_backoff_doubles_with_jitter_up_to_the_cap(clock: FakeClock) -> None:
-    feed = PriceFeed("ws://127.0.0.1:9/ws", SYMBOLS, clock, backoff_min_s=0.5, backoff_max_s=4.0,
+    feed = WsPriceFeed("ws://127.0.0.1:9/ws", SYMBOLS, clock, backoff_min_s=0.5, backoff_max_s=4.0,
                      rng=random.Random(3))
     delays = [feed._backoff_s(n) for n in range(6)]
     for n, delay in enumerate(delays):
@@ -228,7 +229,7 @@ def test_backoff_doubles_with_jitter_up_to_the_cap(clock: FakeClock) -> None:
 
 def test_from_settings(sim: SimServer, rest: HyperliquidClient, clock: FakeClock) -> None:
     settings = build_settings({"exchange": {"base_url": sim.url}, "data": {"symbols": ["eth", "btc"]}}, source="test")
-    feed = PriceFeed.from_settings(settings, rest, clock)
+    feed = WsPriceFeed.from_settings(settings, rest, clock)
     assert feed.ws_url == sim.ws_url
     assert feed.symbols == ["ETH", "BTC"]
     assert feed.rest_mids == rest.all_mids

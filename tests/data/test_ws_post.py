@@ -15,7 +15,8 @@ import pytest
 
 from perpbot.clock import FakeClock
 from perpbot.data.client import HyperliquidClient
-from perpbot.data.ws_client import PriceFeed, WsPostUnavailable, parse_message
+from perpbot.data.ws_client import WsPostUnavailable, WsPriceFeed
+from perpbot.data.ws_wire import parse_message
 from perpbot.sim.server import SimOptions, SimServer
 
 SYMBOLS = ["BTC", "ETH"]
@@ -35,8 +36,8 @@ def healthy(sim: SimServer) -> Iterator[None]:
 
 
 @pytest.fixture
-def feed(sim: SimServer) -> Iterator[PriceFeed]:
-    f = PriceFeed(sim.ws_url, SYMBOLS, FakeClock(sim.now_ms()), backoff_min_s=0.05, backoff_max_s=0.2,
+def feed(sim: SimServer) -> Iterator[WsPriceFeed]:
+    f = WsPriceFeed(sim.ws_url, SYMBOLS, FakeClock(sim.now_ms()), backoff_min_s=0.05, backoff_max_s=0.2,
                   rng=random.Random(1))
     f.start()
     wait_until(lambda: f.connected, "the feed to connect")
@@ -57,7 +58,7 @@ def candles_body(sim: SimServer, coin: str = "BTC") -> dict:
                                               "endTime": end - 1}}  # closed bars only
 
 
-def test_a_post_answers_what_rest_answers(sim: SimServer, feed: PriceFeed) -> None:
+def test_a_post_answers_what_rest_answers(sim: SimServer, feed: WsPriceFeed) -> None:
     body = candles_body(sim)
     with HyperliquidClient(sim.url, max_retries=0) as rest:
         assert feed.post_info(body, 2.0) == rest.post_info(body)
@@ -65,15 +66,15 @@ def test_a_post_answers_what_rest_answers(sim: SimServer, feed: PriceFeed) -> No
         assert feed.post_info(funding, 2.0) == rest.post_info(funding)
 
 
-def test_an_error_answer_and_no_connection_are_unavailable(sim: SimServer, feed: PriceFeed) -> None:
+def test_an_error_answer_and_no_connection_are_unavailable(sim: SimServer, feed: WsPriceFeed) -> None:
     with pytest.raises(WsPostUnavailable, match="refused"):
         feed.post_info({"type": "noSuchRequest"}, 2.0)
-    idle = PriceFeed(sim.ws_url, SYMBOLS, FakeClock(0))  # never started
+    idle = WsPriceFeed(sim.ws_url, SYMBOLS, FakeClock(0))  # never started
     with pytest.raises(WsPostUnavailable, match="not connected"):
         idle.post_info(candles_body(sim), 2.0)
 
 
-def test_a_stalled_socket_costs_one_timeout_per_connection(sim: SimServer, feed: PriceFeed) -> None:
+def test_a_stalled_socket_costs_one_timeout_per_connection(sim: SimServer, feed: WsPriceFeed) -> None:
     sim.faults.ws_stall = True
     start = time.monotonic()
     with pytest.raises(WsPostUnavailable, match="no answer"):
@@ -90,12 +91,12 @@ def test_a_stalled_socket_costs_one_timeout_per_connection(sim: SimServer, feed:
     assert feed.post_info(candles_body(sim), 2.0)  # the new connection answers posts again
 
 
-def test_the_client_routes_candles_over_the_socket_and_falls_back_to_http(sim: SimServer, feed: PriceFeed) -> None:
+def test_the_client_routes_candles_over_the_socket_and_falls_back_to_http(sim: SimServer, feed: WsPriceFeed) -> None:
     body = candles_body(sim)
     start, end = body["req"]["startTime"], body["req"]["endTime"]
-    with HyperliquidClient(sim.url, max_retries=0) as plain, HyperliquidClient(sim.url, max_retries=0) as client:
+    with HyperliquidClient(sim.url, max_retries=0) as plain, HyperliquidClient(sim.url, max_retries=0) as http:
         expected = plain.candle_page("BTC", "15m", start, end, closed_before_ms=end)
-        client.socket_post = feed.post_info
+        client = http.with_socket(feed.post_info)
         assert client.candle_page("BTC", "15m", start, end, closed_before_ms=end) == expected
         assert (client.socket_posts, client.requests_sent) == (1, 0)
         client.all_mids()  # not a per-tick request: always HTTP

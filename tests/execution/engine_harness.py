@@ -6,8 +6,9 @@ from typing import Any
 
 from perpbot.clock import FakeClock, floor_ms, interval_ms
 from perpbot.config import Settings, build_settings
-from perpbot.execution.engine import TradingEngine, build_engine
-from perpbot.execution.rest_feed import RestPriceFeed
+from perpbot.cli.compose import build_engine
+from perpbot.execution.engine import TradingEngine
+from perpbot.data.rest_feed import RestPriceFeed
 
 START_MS = 1_704_067_200_000 + 3 * 86_400_000  # 2024-01-04T00:00Z
 

@@ -21,7 +21,7 @@ from perpbot import crashpoints
 from perpbot.clock import HOUR_MS, MINUTE_MS, floor_ms, interval_ms
 from perpbot.data import schema
 from perpbot.execution.engine import TradingEngine
-from perpbot.execution.signing import is_own_cloid
+from perpbot.execution.cloids import is_own_cloid
 from perpbot.sim.server import SimServer
 
 from hand_trader import HandTrader

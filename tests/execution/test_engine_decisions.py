@@ -9,6 +9,7 @@ import pytest
 from perpbot.clock import FakeClock
 from perpbot.signals.decisions import FIELDS
 from perpbot.sim.server import SimOptions, SimServer
+from perpbot.ipc.commands import answer
 
 from engine_harness import START_MS, drive, engine_settings, make_engine
 
@@ -31,19 +32,19 @@ def test_every_symbol_gets_a_row_from_the_first_bar_and_refusals_name_the_contro
     clock = sim.fake_clock
     engine = make_engine(engine_settings(sim.url, tmp_path / "d.db"), clock)
     try:
-        assert engine.handle("snapshot", {})["data"]["signals"] == []
-        engine.handle("pause", {})
+        assert answer(engine, "snapshot", {})["data"]["signals"] == []
+        answer(engine, "pause", {})
         seen: dict[tuple[str, str], dict] = {}
         with caplog.at_level(logging.INFO, logger="perpbot.signals.decisions"):
             drive(engine, clock, START_MS + STEP + 1)  # one bar close
-            rows = engine.handle("snapshot", {})["data"]["signals"]
+            rows = answer(engine, "snapshot", {})["data"]["signals"]
             assert [r["symbol"] for r in rows] == ["BTC", "ETH", "SOL"]
             assert all(tuple(r) == FIELDS for r in rows)
             assert all(r["bar_time"] == START_MS for r in rows)  # the bar that closed at START_MS + STEP
             assert all(r["z"] is not None and r["rsi"] is None for r in rows)  # use_rsi is off: null
             for _ in range(24 * 12):
                 next_bar(engine, clock)
-                for r in engine.handle("snapshot", {})["data"]["signals"]:
+                for r in answer(engine, "snapshot", {})["data"]["signals"]:
                     seen.setdefault((r["decision"], r["risk"] or ""), r)
                 if ("LONG", "paused") in seen or ("SHORT", "paused") in seen:
                     break
@@ -66,7 +67,7 @@ def test_an_open_position_decides_hold_or_close_and_a_timeout_says_so(sim, tmp_p
         for _ in range(24 * 12):
             next_bar(engine, clock)
             held = {t.symbol for t in engine.executor.open_trades()}
-            for r in engine.handle("snapshot", {})["data"]["signals"]:
+            for r in answer(engine, "snapshot", {})["data"]["signals"]:
                 reasons.setdefault(r["decision"], set()).add(r["reason"])
                 if r["symbol"] in held and r["decision"] == "NONE":
                     assert r["reason"] == "hold"

@@ -14,6 +14,7 @@ from perpbot.errors import ConfigError
 from perpbot.execution.engine_parts import regime_effect
 from perpbot.signals.prediction import Regime, RegimeState, fixed_regime
 from perpbot.sim.server import SimOptions, SimServer
+from perpbot.ipc.commands import answer
 
 from engine_harness import START_MS, drive, drive_until, engine_settings, make_engine
 
@@ -58,7 +59,7 @@ def test_a_full_disk_holds_entries_keeps_open_positions_alerts_once_and_recovers
         trades_before = len(engine.store.recent_trades(1000))
         disk.full = True
         run_until(engine, clock, clock.now_ms() + 3 * HOUR_MS)
-        snap = engine.handle("snapshot", {})["data"]
+        snap = answer(engine, "snapshot", {})["data"]
         blocks = snap["risk_blocks"]
         assert any(b.startswith("storage fault: the disk holding") and b.endswith("retrying") for b in blocks)
         assert 10 < disk.writes_refused < 1000  # it kept trying every pass, without a busy loop, and kept running
@@ -73,7 +74,7 @@ def test_a_full_disk_holds_entries_keeps_open_positions_alerts_once_and_recovers
         # store (nothing half-written), and is booked exactly once when writes work again.
         disk.full = False
         run_until(engine, clock, clock.now_ms() + HOUR_MS)
-        snap = engine.handle("snapshot", {})["data"]
+        snap = answer(engine, "snapshot", {})["data"]
         assert not any(b.startswith("storage fault") for b in snap["risk_blocks"])
         assert _storage_alerts(events)[-1] == "the database takes writes again: entries resume"
         rows = {t.id: t for t in engine.store.recent_trades(1000)}
@@ -117,7 +118,7 @@ def test_starting_in_crisis_alerts_once_and_lists_the_block(sim, tmp_path):
         assert _regime_alerts(events) == ["regime CRISIS at start: no new entries"]
         drive(engine, clock, START_MS + 4 * HOUR_MS, poll_s=120)
         assert _regime_alerts(events) == ["regime CRISIS at start: no new entries"]  # once, not per tick
-        snap = engine.handle("snapshot", {})["data"]
+        snap = answer(engine, "snapshot", {})["data"]
         assert snap["regime"] == "CRISIS" and "regime CRISIS: no new entries" in snap["risk_blocks"]
         assert engine.store.recent_trades(10) == []
     finally:
@@ -136,7 +137,7 @@ def test_entering_elevated_and_crisis_alerts_each_once(sim, tmp_path):
         assert _regime_alerts(events) == ["regime NORMAL -> ELEVATED: sizes x0.5",
                                           "regime ELEVATED -> CRISIS: no new entries",
                                           "regime CRISIS -> NORMAL: normal sizes"]
-        assert not any(b.startswith("regime") for b in engine.handle("snapshot", {})["data"]["risk_blocks"])
+        assert not any(b.startswith("regime") for b in answer(engine, "snapshot", {})["data"]["risk_blocks"])
     finally:
         engine.close()
 

@@ -15,8 +15,8 @@ import logging
 import pytest
 
 from perpbot.clock import HOUR_MS, MINUTE_MS, FakeClock, floor_ms
-from perpbot.execution.exchange_api import ExchangeTransport
-from perpbot.execution.signing import NonceManager, Signer, update_leverage_action
+from perpbot.execution.live.exchange_api import ExchangeTransport
+from perpbot.execution.live.signing import NonceManager, Signer, update_leverage_action
 from perpbot.models import Side
 from perpbot.risk.state import MemoryState
 

@@ -11,9 +11,9 @@ from perpbot.config import TESTNET_URL, Secrets, build_settings
 from perpbot.data.client import HyperliquidClient
 from perpbot.data.db import Store
 from perpbot.errors import ConfigError
-from perpbot.execution.exchange_api import encode_body, frontend_open_orders
-from perpbot.execution.live_executor import LiveExecutor
-from perpbot.execution.signing import update_leverage_action
+from perpbot.execution.live.exchange_api import encode_body, frontend_open_orders
+from perpbot.cli.compose import connect_live
+from perpbot.execution.live.signing import update_leverage_action
 from perpbot.models import Side
 from perpbot.sim.server import SimOptions, SimServer
 
@@ -50,7 +50,7 @@ def make_settings(sim, tmp_path, key=MAIN_KEY, account=None, **risk):
 def live(sim, tmp_path):
     alerts: list[tuple] = []
     store = Store(tmp_path / "live.db")
-    ex = LiveExecutor.connect(make_settings(sim, tmp_path), store, sim.fake_clock,
+    ex = connect_live(make_settings(sim, tmp_path), store, sim.fake_clock,
                               alert=lambda event, text, **f: alerts.append((event, text)))
     ex.alerts = alerts
     ex.start(sim.now_ms())
@@ -75,13 +75,13 @@ def test_connect_validates_the_key_and_the_account(sim, tmp_path):
         (MAIN_KEY, "0xabc", "HL_ACCOUNT_ADDRESS must be 0x"),
     ]:
         with pytest.raises(ConfigError, match=message) as err:
-            LiveExecutor.connect(make_settings(sim, tmp_path, key, account), store, clock)
+            connect_live(make_settings(sim, tmp_path, key, account), store, clock)
         assert (key or "")[4:] not in str(err.value) or not key
     sim.ledger.approve_agent(MAIN, AGENT, "perpbot")
-    agent = LiveExecutor.connect(make_settings(sim, tmp_path, AGENT_KEY, MAIN), store, clock)
+    agent = connect_live(make_settings(sim, tmp_path, AGENT_KEY, MAIN), store, clock)
     assert (agent.account, agent.signer_address) == (MAIN, AGENT) and AGENT_KEY[2:] not in repr(agent.describe())
     with pytest.raises(ConfigError, match="API wallet of"):
-        LiveExecutor.connect(make_settings(sim, tmp_path, AGENT_KEY, POOR), store, clock)
+        connect_live(make_settings(sim, tmp_path, AGENT_KEY, POOR), store, clock)
     agent.close_connections()
     store.close()
 
@@ -89,7 +89,7 @@ def test_connect_validates_the_key_and_the_account(sim, tmp_path):
 def test_entry_is_an_ioc_inside_the_cap_with_a_stop_and_real_costs(sim, live):
     assert sim.ledger.leverage(MAIN, "ETH") == (True, 3)
     mid = sim.universe["ETH"].mid(sim.now_ms())
-    trade = live.open("ETH", Side.LONG, 1.23456, "z=-2.3", key=1, now_ms=sim.now_ms())
+    trade = live.open("ETH", Side.LONG, 1.2345, "z=-2.3", key=1, now_ms=sim.now_ms())
     assert trade is not None and trade.size == 1.2345 and trade.mode == "live" and trade.entry_reason == "z=-2.3"
     assert trade.expected_entry_price == mid and mid < trade.entry_price <= mid * 1.005
     [fill] = _fills(sim)
@@ -98,7 +98,7 @@ def test_entry_is_an_ioc_inside_the_cap_with_a_stop_and_real_costs(sim, live):
     [stop] = frontend_open_orders(live.trader.client, MAIN)
     assert stop.is_trigger and stop.reduce_only and stop.side is Side.SHORT and stop.sz == trade.size
     assert stop.trigger_px == trade.stop_price == pytest.approx(trade.entry_price * 0.98, rel=1e-4)
-    assert live.open("ETH", Side.LONG, 1.23456, "z=-2.3", key=1, now_ms=sim.now_ms()) is None  # same decision
+    assert live.open("ETH", Side.LONG, 1.2345, "z=-2.3", key=1, now_ms=sim.now_ms()) is None  # same decision
     assert len(_fills(sim)) == 1 and live.open_trades() == [trade]
 
 
@@ -182,7 +182,7 @@ def test_testnet_is_chosen_by_config_alone(sim, tmp_path):
     # Only the startup look-ups go to the simulator here: no test ever reaches the real testnet.
     store = Store(tmp_path / "t.db")
     with HyperliquidClient(sim.url) as lookups:
-        ex = LiveExecutor.connect(settings, store, sim.fake_clock, client=lookups)
+        ex = connect_live(settings, store, sim.fake_clock, client=lookups)
         assert ex.transport.base_url == TESTNET_URL and ex.transport.is_mainnet is False
         nonce = ex.transport.nonces.next()
         action = update_leverage_action(1, 2)

@@ -7,9 +7,10 @@ from test_live_executor import MAIN, MAIN_KEY, START_MS, make_settings
 
 from perpbot.clock import FakeClock
 from perpbot.data.db import Store
-from perpbot.execution.exchange_api import ExchangeTransport, frontend_open_orders
-from perpbot.execution.live_executor import LiveExecutor
-from perpbot.execution.signing import NonceManager, OrderIntent, Signer, order_action, round_price
+from perpbot.execution.live.exchange_api import ExchangeTransport, frontend_open_orders
+from perpbot.cli.compose import connect_live
+from perpbot.execution.live.executor import LiveExecutor
+from perpbot.execution.live.signing import NonceManager, OrderIntent, Signer, order_action, round_price
 from perpbot.models import Side
 from perpbot.risk.state import MemoryState
 from perpbot.sim.server import SimOptions, SimServer
@@ -39,7 +40,7 @@ def sim():
 
 def _executor(sim, tmp_path, store_cls=Store) -> LiveExecutor:
     store = store_cls(tmp_path / "live.db")
-    ex = LiveExecutor.connect(make_settings(sim, tmp_path), store, sim.fake_clock)
+    ex = connect_live(make_settings(sim, tmp_path), store, sim.fake_clock)
     return ex
 
 

@@ -10,9 +10,10 @@ from contextlib import contextmanager
 import pytest
 
 from perpbot.clock import HOUR_MS, MINUTE_MS
-from perpbot.execution.live_book import Intent
+from perpbot.execution.live.book import Intent
 from perpbot.models import Side
 from perpbot.sim.info import InfoError
+from perpbot.ipc.commands import answer
 
 from engine_harness import START_MS
 from live_engine_harness import (
@@ -130,17 +131,17 @@ def test_flatten_pauses_entries_and_close_starts_the_cooldown(sim, tmp_path):
     try:
         drive_checked(engine, sim, START_MS + 4 * HOUR_MS, done=lambda: bool(engine.executor.open_trades()))
         symbol = engine.executor.open_trades()[0].symbol
-        reply = engine.handle("close", {"symbol": symbol})
+        reply = answer(engine, "close", {"symbol": symbol})
         assert reply["ok"] and reply["data"]["cooldown_until"] == sim.now_ms() + 30 * MINUTE_MS
         assert engine.risk.cooldown_until(symbol, sim.now_ms()) is not None
         drive_checked(engine, sim, sim.now_ms() + 6 * HOUR_MS, done=lambda: bool(engine.executor.open_trades()))
-        reply = engine.handle("flatten", {})
+        reply = answer(engine, "flatten", {})
         assert reply["ok"] and reply["data"]["paused"] is True and reply["data"]["still_open"] == []
-        assert engine.handle("snapshot", {})["data"]["paused"] is True
+        assert answer(engine, "snapshot", {})["data"]["paused"] is True
         flat_at, trades = sim.now_ms(), len(engine.store.recent_trades(1000, mode="live"))
         drive_checked(engine, sim, flat_at + 6 * HOUR_MS)
         assert len(engine.store.recent_trades(1000, mode="live")) == trades and positions_on_exchange(sim) == {}
-        engine.handle("resume", {})
+        answer(engine, "resume", {})
         drive_checked(engine, sim, sim.now_ms() + 12 * HOUR_MS, done=lambda: bool(engine.executor.open_trades()))
         assert engine.executor.open_trades()
     finally:

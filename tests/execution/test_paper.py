@@ -6,7 +6,7 @@ import pytest
 
 from perpbot.config import build_settings
 from perpbot.data.db import Store
-from perpbot.execution.executor import PaperExecutor
+from perpbot.execution.paper import PaperExecutor
 from perpbot.models import Candle, FundingRate, Side
 from perpbot.risk.manager import RiskManager
 from perpbot.clock import FakeClock

@@ -15,16 +15,15 @@ from hyperliquid.utils.types import Cloid
 
 from perpbot.clock import FakeClock
 from perpbot.errors import ConfigError
-from perpbot.execution.exchange_api import ActionNotSent, ExchangeTransport, encode_body, statuses
-from perpbot.execution.signing import (
+from perpbot.execution.cloids import derive_cloid, is_own_cloid
+from perpbot.execution.live.exchange_api import ActionNotSent, ExchangeTransport, encode_body, statuses
+from perpbot.execution.live.signing import (
     NonceManager,
     OrderIntent,
     Signer,
     cancel_action,
     cancel_by_cloid_action,
     check_address,
-    derive_cloid,
-    is_own_cloid,
     order_action,
     resolve_account,
     round_price,

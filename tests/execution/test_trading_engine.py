@@ -7,9 +7,10 @@ import pytest
 
 from perpbot.clock import DAY_MS, FakeClock
 from perpbot.errors import PerpbotError
-from perpbot.ipc.state import SNAPSHOT_FIELDS
+from perpbot.execution.state import SNAPSHOT_FIELDS
 from perpbot.models import Side, Trade
 from perpbot.sim.server import SimOptions, SimServer
+from perpbot.ipc.commands import answer
 
 from engine_harness import START_MS, drive, drive_until, engine_settings, make_engine
 
@@ -37,7 +38,7 @@ def test_a_day_of_paper_trading(sim, tmp_path):
         assert all(t.entry_time % 300_000 == 0 for t in trades)
         kinds = {e for e, _ in events}
         assert "trade_open" in kinds and kinds & {"trade_close", "stop_loss"}
-        snap = engine.handle("snapshot", {})["data"]
+        snap = answer(engine, "snapshot", {})["data"]
         assert set(SNAPSHOT_FIELDS) <= set(snap)
         assert snap["last_tick"] == START_MS + DAY_MS // 2 - 300_000
         realized = sum(t.pnl for t in closed)
@@ -56,25 +57,25 @@ def test_commands_pause_resume_close_flatten(sim, tmp_path):
     clock = sim.fake_clock
     engine = make_engine(engine_settings(sim.url, tmp_path / "c.db"), clock)
     try:
-        assert engine.handle("ping", {})["ok"]
-        assert engine.handle("bogus", {})["ok"] is False
-        assert engine.handle("close", {})["ok"] is False
-        assert engine.handle("close", {"symbol": "BTC"})["error"].startswith("no open position")
-        assert engine.handle("pause", {})["data"]["paused"] is True
+        assert answer(engine, "ping", {})["ok"]
+        assert answer(engine, "bogus", {})["ok"] is False
+        assert answer(engine, "close", {})["ok"] is False
+        assert answer(engine, "close", {"symbol": "BTC"})["error"].startswith("no open position")
+        assert answer(engine, "pause", {})["data"]["paused"] is True
         drive(engine, clock, START_MS + 6 * 3_600_000, poll_s=120)
         assert engine.store.recent_trades(10) == []  # paused: no entries
-        assert engine.handle("snapshot", {})["data"]["paused"] is True
-        assert "paused by operator" in engine.handle("snapshot", {})["data"]["risk_blocks"]
-        engine.handle("resume", {})
+        assert answer(engine, "snapshot", {})["data"]["paused"] is True
+        assert "paused by operator" in answer(engine, "snapshot", {})["data"]["risk_blocks"]
+        answer(engine, "resume", {})
         until = clock.now_ms() + DAY_MS // 2
         drive_until(engine, clock, engine.executor.open_trades, until)
         trade = engine.executor.open_trades()[0]
-        reply = engine.handle("close", {"symbol": trade.symbol.lower()})
+        reply = answer(engine, "close", {"symbol": trade.symbol.lower()})
         assert reply["ok"] and reply["data"]["closed"][0]["symbol"] == trade.symbol
         assert engine.store.trade_by_cloid(trade.entry_cloid).exit_reason == "manual"
         drive_until(engine, clock, engine.executor.open_trades, until + DAY_MS // 2)
         assert engine.executor.open_trades()
-        reply = engine.handle("flatten", {})
+        reply = answer(engine, "flatten", {})
         assert reply["ok"] and reply["data"]["still_open"] == []
         assert engine.executor.open_trades() == []
         assert all(t.exit_reason == "flatten" for t in engine.store.recent_trades(1) if t.exit_reason != "manual")
@@ -121,7 +122,7 @@ def test_risk_ledger_repaired_from_trades_after_a_crash(sim, tmp_path):
     try:
         assert engine.risk.pnl_today(clock.now_ms()) == pytest.approx(-2.5)
         assert "ETH" in engine.risk.cooldowns(clock.now_ms())
-        snap = engine.handle("snapshot", {})["data"]
+        snap = answer(engine, "snapshot", {})["data"]
         assert snap["pnl_today"] == pytest.approx(-2.5) and "ETH" in snap["cooldowns"]
     finally:
         engine.close()

@@ -28,14 +28,14 @@ class Engine:
 
 def test_local_link_calls_the_engine() -> None:
     engine = Engine()
-    link: EngineLink = LocalLink(engine)
+    link: EngineLink = LocalLink(engine.handle)
     assert link.request("close", symbol="BTC") == {"ok": True, "data": {"cmd": "close", "symbol": "BTC"}}
     assert engine.calls == [("close", {"symbol": "BTC"})]
     assert link.request("nope") == {"ok": False, "error": "unknown command 'nope'"}
 
 
 def test_local_link_turns_exceptions_into_errors() -> None:
-    reply = LocalLink(Engine()).request("explode")
+    reply = LocalLink(Engine().handle).request("explode")
     assert reply["ok"] is False
     assert reply["error"].startswith("internal error: RuntimeError")
 
@@ -45,7 +45,7 @@ def test_socket_link_matches_local_link(sock_path: Path) -> None:
     with StateServer(sock_path, engine.handle):
         link: EngineLink = SocketLink(sock_path, timeout_s=2.0)
         for cmd, args in (("ping", {}), ("close", {"symbol": "SOL"}), ("nope", {})):
-            assert link.request(cmd, **args) == LocalLink(engine).request(cmd, **args)
+            assert link.request(cmd, **args) == LocalLink(engine.handle).request(cmd, **args)
         assert link.request("explode") == {"ok": False, "error": "internal error: RuntimeError"}
 
 

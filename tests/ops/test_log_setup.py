@@ -11,7 +11,7 @@ import warnings
 
 import pytest
 
-from perpbot.cli_args import setup_command_logging
+from perpbot.cli.args import setup_command_logging
 from perpbot.config import build_settings
 from perpbot.ops.logging import setup_logging, stdout_format
 

@@ -154,8 +154,8 @@ def test_a_failing_status_callback_is_logged_and_the_heartbeat_still_goes_out(si
 def test_daemon_watchdog_counts_polls_between_bar_ticks_not_only_bar_closes(sink, discord, clock):
     # A 1h bar ticks once an hour, but the loop polls (and stamps heartbeat_at) every few seconds:
     # 20 minutes after a bar close with a poll a second ago, the loop is alive and must not alarm.
-    from perpbot.cli_daemon import last_pass_ms
-    from perpbot.ipc.state import EngineState
+    from perpbot.cli.host import last_pass_ms
+    from perpbot.execution.state import EngineState
 
     state = EngineState()
     dog = Watchdog(sink, lambda: last_pass_ms(state), clock, no_tick_minutes=10)

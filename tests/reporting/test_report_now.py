@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from perpbot.cli import main
-from perpbot.cli_reports import report_now
+from perpbot.cli.reports import report_now
 from perpbot.clock import FakeClock, WallClock
 from perpbot.config import build_settings
 from perpbot.data.db import Store

@@ -14,7 +14,8 @@ from fakes.prediction_servers import FakeGamma, FakeKalshi
 
 from perpbot.clock import MINUTE_MS
 from perpbot.config import PredictionConfig, PredictionMarket
-from perpbot.data.db import PredictionSnapshot, Store
+from perpbot.data.db import Store
+from perpbot.models import PredictionSnapshot
 from perpbot.errors import ConfigError
 from perpbot.signals.prediction import (
     Regime,

@@ -18,7 +18,7 @@ from shapes import shape_problems
 from perpbot.clock import DAY_MS, HOUR_MS, MINUTE_MS, FakeClock, WallClock, floor_ms
 from perpbot.config import build_settings
 from perpbot.data.client import HyperliquidClient
-from perpbot.preflight import Preflight
+from perpbot.cli.preflight import Preflight
 from perpbot.sim.server import SimOptions, SimServer
 
 pytestmark = pytest.mark.online

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from perpbot.cli import build_parser, main
-from perpbot.sim.runner import options_from_args
+from perpbot.cli.sim import options_from_args
 
 
 def test_sim_command_prints_its_url_serves_and_stops_on_ctrl_c():

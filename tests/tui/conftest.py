@@ -43,8 +43,10 @@ def link() -> FixtureLink:
 
 @pytest.fixture
 def make_app(tui_settings: Settings, link: FixtureLink) -> Callable[[], PerpBotApp]:
+    from perpbot.cli.dashboard import make_app
+
     def make() -> PerpBotApp:
-        return PerpBotApp(FixtureSession(tui_settings, link))
+        return make_app(FixtureSession(tui_settings, link))
 
     return make
 

@@ -14,6 +14,7 @@ from perpbot.tui.screens.reports import ReportsScreen
 from perpbot.tui.widgets.positions_table import PositionsTable
 from perpbot.tui.widgets.price_chart import PriceChart
 from perpbot.tui.widgets.status_bar import StatusBar
+from perpbot.cli.dashboard import make_app as build_app
 from tui.conftest import settle
 
 SIZE = (120, 40)
@@ -135,7 +136,7 @@ async def test_quit_stops_the_session_and_exits_zero(tui_settings, link) -> None
     from tui.fixtures import FixtureSession
 
     session = FixtureSession(tui_settings, link)
-    app = PerpBotApp(session)
+    app = build_app(session)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("q")

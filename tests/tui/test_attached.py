@@ -18,9 +18,9 @@ import pytest
 from perpbot.config import load_settings
 from perpbot.errors import PerpbotError
 from perpbot.execution.exchange_clock import FollowingClock
-from perpbot.tui.app import PerpBotApp
-from perpbot.tui.session import AttachedSession
+from perpbot.cli.sessions import AttachedSession
 from perpbot.tui.widgets.log_view import LogView
+from perpbot.cli.dashboard import make_app
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "daemon"))
 from daemon_procs import cli, start_daemon, start_sim, status, stop, wait_for, write_config  # noqa: E402
@@ -47,7 +47,7 @@ async def test_attached_dashboard_follows_the_daemon(tmp_path: Path) -> None:
         wait_for(lambda: (status(config) or {}).get("last_tick"), 30, "the daemon's first tick", daemon)
         settings = load_settings(config)
         session = AttachedSession(settings)
-        app = PerpBotApp(session, poll_interval_s=0.1)
+        app = make_app(session, poll_interval_s=0.1)
         async with app.run_test(size=SIZE) as pilot:
             await _until(pilot, lambda: app.view is not None and app.view.positions, 40, "an open position")
             assert app.info is not None and app.info.label == "attached"

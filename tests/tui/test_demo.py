@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from perpbot.data.db import Store
-from perpbot.tui.app import PerpBotApp
-from perpbot.tui.session import DemoSession
+from perpbot.cli.sessions import DemoSession
+from perpbot.cli.dashboard import make_app
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 40)
@@ -17,7 +17,7 @@ SIZE = (120, 40)
 
 async def test_demo_trades_then_quits_cleanly(tmp_path: Path) -> None:
     session = DemoSession(tmp_path, seed=3, speed=600)
-    app = PerpBotApp(session, poll_interval_s=0.1)
+    app = make_app(session, poll_interval_s=0.1)
     async with app.run_test(size=SIZE) as pilot:
         # Wait on both conditions, whatever order they come in: a paper trade in the store, and a
         # view that carries the regime score (the view is refreshed on its own poll interval, so it

@@ -65,8 +65,8 @@ async def test_cancel_a_backtest(make_app, monkeypatch) -> None:
         finally:
             cancelled.set()
 
-    monkeypatch.setattr("perpbot.tui.screens.backtest.run_backtest_request", endless)
     app: PerpBotApp = make_app()
+    monkeypatch.setattr(app.runner, "backtest", endless)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("3")
@@ -218,7 +218,7 @@ async def test_run_and_cancel_an_optimisation_from_screen_4(make_app, monkeypatc
             finally:
                 cancelled.set()
 
-        monkeypatch.setattr("perpbot.tui.screens.walk_forward.run_optimize_request", endless)
+        monkeypatch.setattr(app.runner, "optimize", endless)
         await pilot.press("ctrl+r")
         for _ in range(100):
             await pilot.pause(0.02)

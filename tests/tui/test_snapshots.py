@@ -6,9 +6,9 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from perpbot.errors import PerpbotError
-from perpbot.tui.app import PerpBotApp
 from perpbot.tui.session import EngineStoppedCallback, SessionInfo
 from perpbot.tui.widgets.log_view import LogView
+from perpbot.cli.dashboard import make_app
 from tui.conftest import settle, until_idle
 from tui.fixtures import SWEEP_FILE, WF_FILE
 
@@ -83,7 +83,7 @@ async def _unreachable(pilot: Pilot[object]) -> None:
 
 def test_exchange_unreachable(snap_compare) -> None:
     """The app opens anyway and says why nothing is running."""
-    assert snap_compare(PerpBotApp(_Unreachable()), terminal_size=SIZE, run_before=_unreachable)
+    assert snap_compare(make_app(_Unreachable()), terminal_size=SIZE, run_before=_unreachable)
 
 
 async def _backtest(pilot: Pilot[object]) -> None:

@@ -69,7 +69,7 @@ def telegram_control(settings: Settings, commands: CommandHandler, snapshot: Cal
     TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID are set, else NoControl.
 
     Args:
-        commands: the engine's command handler (engine.handle).
+        commands: the engine's command handler (perpbot.ipc.commands.handler(engine)).
         snapshot: the engine's state snapshot.
         now_ms: the engine's clock.
         store: the engine's Store.

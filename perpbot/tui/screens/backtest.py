@@ -17,7 +17,6 @@ from perpbot.tui.backtest_data import (
     BacktestRequest,
     drawdown,
     parse_backtest,
-    run_backtest_request,
     thin,
 )
 from perpbot.tui.screens.run_screen import RunScreen
@@ -97,7 +96,8 @@ class BacktestScreen(RunScreen):
             self.notify(str(exc), title="Cannot run the backtest", severity="error")
             return
         status = f"Running {','.join(request.symbols)} {request.timeframe or info.settings.strategy.timeframe}..."
-        self.start_job(lambda progress: run_backtest_request(info.settings, info.db_path, request, progress),
+        runner = self.runner
+        self.start_job(lambda progress: runner.backtest(info.settings, info.db_path, request, progress),
                        status, steps=len(request.symbols) + 1)
 
     def show_result(self, result: Any) -> None:

@@ -8,7 +8,7 @@ posting `CommandRequested` up to the app, which alone talks to the link.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 from textual.screen import Screen
@@ -16,6 +16,9 @@ from textual.screen import Screen
 from perpbot.tui.session import SessionInfo
 from perpbot.tui.state import Connection, EngineView
 from perpbot.tui.widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:  # its request types load numpy: after the first paint
+    from perpbot.tui.runs import Runner
 
 
 @dataclass
@@ -38,6 +41,12 @@ class DashboardScreen(Screen[None]):
     @property
     def info(self) -> SessionInfo | None:
         return getattr(self.app, "info", None)
+
+    @property
+    def runner(self) -> Runner:
+        """Makes the backtests and searches the screen starts (the app's, from the composition root)."""
+        runner: Runner = self.app.runner  # type: ignore[attr-defined]  # PerpBotApp's
+        return runner
 
     @property
     def engine_view(self) -> EngineView | None:

@@ -15,7 +15,7 @@ from perpbot.errors import PerpbotError
 from perpbot.reporting.weekly import WeeklyReview, headline
 from perpbot.tui import format as fmt
 from perpbot.tui.data import DashboardData
-from perpbot.tui.reports_data import ComparisonResult, compare_with_backtest, load_review
+from perpbot.tui.reports_data import ComparisonResult, load_review
 from perpbot.tui.screens.base import DashboardScreen
 from perpbot.tui.session import SessionInfo
 from perpbot.tui.widgets.breakdown_table import BreakdownTable
@@ -112,7 +112,7 @@ class ReportsScreen(DashboardScreen):
     @work(thread=True, exclusive=True, group="reports-compare", exit_on_error=False)
     def _compare(self, data: DashboardData, info: SessionInfo, mode: str) -> None:
         try:
-            result = compare_with_backtest(data, info.settings, mode)
+            result = self.runner.compare(data, info.settings, mode)
         except PerpbotError as exc:
             self.post_message(self.ComparisonDone(None, exc.message + (f" ({exc.hint})" if exc.hint else "")))
             return

@@ -15,12 +15,11 @@ from perpbot.tui.backtest_data import (
     WalkForwardRequest,
     load_result,
     parse_grid,
-    run_walk_forward_request,
     thin,
 )
 from perpbot.tui.screens.backtest import backtest_fields, read_request
 from perpbot.tui.screens.run_screen import RunScreen
-from perpbot.tui.search_data import parse_optimize, run_optimize_request, run_sensitivity_request
+from perpbot.tui.search_data import parse_optimize
 from perpbot.tui.widgets.curve_plot import Curve, CurvePlot
 from perpbot.tui.widgets.heatmap import Heatmap
 from perpbot.tui.widgets.optimize_summary import OptimizeSummary
@@ -169,8 +168,8 @@ class WalkForwardScreen(RunScreen):
         except PerpbotError as exc:
             self.notify(str(exc), title=f"Cannot run the {self.JOB.lower()}", severity="error")
             return
-        run = {"walk_forward": run_walk_forward_request, "sensitivity": run_sensitivity_request,
-               "optimize": run_optimize_request}[kind]
+        runner = self.runner
+        run = {"walk_forward": runner.walk_forward, "sensitivity": runner.sensitivity, "optimize": runner.optimize}[kind]
         self.start_job(lambda progress: run(info.settings, info.db_path, request, progress),
                        f"Running the {self.JOB.lower()}...")
 

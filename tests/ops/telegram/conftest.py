@@ -18,11 +18,13 @@ from fakes.telegram_bot_api import FakeBotApi
 from perpbot.clock import FakeClock
 from perpbot.config import Settings
 from perpbot.data.client import HyperliquidClient
-from perpbot.execution.engine import TradingEngine, build_engine
-from perpbot.execution.rest_feed import RestPriceFeed
+from perpbot.cli.compose import build_engine
+from perpbot.execution.engine import TradingEngine
+from perpbot.data.rest_feed import RestPriceFeed
 from perpbot.models import Side
 from perpbot.ops.telegram import TelegramController, telegram_control
 from perpbot.sim.server import SimOptions, SimServer
+from perpbot.ipc.commands import handler
 
 from telegram_harness import START_MS, WALL_MS, Waits, nonces, telegram_settings, wait_for
 
@@ -78,7 +80,7 @@ def start(engine, bot_api, wall, alerts) -> Iterator[Callable[..., TelegramContr
 
     def make(settings: Settings | None = None, store: Any = None, snapshot: Any = None,
              waits: Waits | None = None, poll_s: float = 1.0) -> TelegramController:
-        control = telegram_control(settings or engine.settings, engine.handle, snapshot or engine.state.snapshot,
+        control = telegram_control(settings or engine.settings, handler(engine), snapshot or engine.state.snapshot,
                                    engine.clock.now_ms, store or engine.store, lambda e, f: alerts.append((e, f)),
                                    wall=wall, poll_s=poll_s, sleep=waits or Waits(wall), nonce=nonces())
         assert isinstance(control, TelegramController)

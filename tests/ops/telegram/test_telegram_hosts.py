@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from perpbot.sim.server import SimOptions, SimServer
-from perpbot.tui.session import EngineSession
+from perpbot.cli.sessions import EngineSession
 
 from telegram_harness import telegram_settings, wait_for
 
@@ -16,11 +16,10 @@ from telegram_harness import telegram_settings, wait_for
 def test_the_dashboards_engine_session_obeys_telegram_and_stops_it(bot_api):
     folder = Path(tempfile.mkdtemp(prefix="pb-tg-", dir="/tmp"))  # short: the control socket lives here
     bot_api.now_s = lambda: int(time.time())  # the session's controller runs on the real wall clock
-    events = []
     try:
         with SimServer(SimOptions(seed=3, history_days=2, speed=60), port=0) as sim:
             settings = telegram_settings(sim.url, folder / "bot.db", bot_api)
-            session = EngineSession(settings, clock=sim.clock, events=lambda e, f: events.append((e, f)))
+            session = EngineSession(settings, clock=sim.clock)
             session.start(lambda error: None)
             try:
                 wait_for(lambda: bot_api.method_calls("getUpdates"))

@@ -14,6 +14,7 @@ from perpbot.data.db import Store
 from perpbot.errors import ConfigError, StorageError
 from perpbot.ops.telegram import NoControl, telegram_control
 from perpbot.ops.telegram.poller import STATE_KEY
+from perpbot.ipc.commands import answer, handler
 
 from telegram_harness import OWNER, Waits, nonces, wait_for
 
@@ -62,7 +63,7 @@ def group_settings(engine, bot_api, allowed):
 
 def test_a_group_chat_needs_allowed_users(engine, bot_api):
     with pytest.raises(ConfigError, match="telegram_allowed_users"):
-        telegram_control(group_settings(engine, bot_api, []), engine.handle, engine.state.snapshot,
+        telegram_control(group_settings(engine, bot_api, []), handler(engine), engine.state.snapshot,
                          engine.clock.now_ms, engine.store)
 
 
@@ -136,7 +137,7 @@ def test_a_restart_never_runs_a_command_twice(start, bot_api, engine, wall):
         calls.append(cmd)
         entered.set()
         release.wait(10)
-        return engine.handle(cmd, args)
+        return answer(engine, cmd, args)
 
     settings = engine.settings
     first = telegram_control(settings, stuck_handler, engine.state.snapshot, engine.clock.now_ms,
@@ -167,17 +168,17 @@ def test_a_restart_never_runs_a_command_twice(start, bot_api, engine, wall):
 
 def test_commands_are_off_unless_configured(engine, bot_api, caplog):
     off = engine.settings.replace(alerts=dataclasses.replace(engine.settings.alerts, telegram_commands=False))
-    assert isinstance(telegram_control(off, engine.handle, engine.state.snapshot, engine.clock.now_ms,
+    assert isinstance(telegram_control(off, handler(engine), engine.state.snapshot, engine.clock.now_ms,
                                        engine.store), NoControl)
     no_chat = engine.settings.replace()
     no_chat.secrets = Secrets(telegram_bot_token=bot_api.token)
     with caplog.at_level(logging.WARNING):
-        control = telegram_control(no_chat, engine.handle, engine.state.snapshot, engine.clock.now_ms, engine.store)
+        control = telegram_control(no_chat, handler(engine), engine.state.snapshot, engine.clock.now_ms, engine.store)
     assert isinstance(control, NoControl) and "TELEGRAM_CHAT_ID" in caplog.text
     named = engine.settings.replace()
     named.secrets = Secrets(telegram_bot_token=bot_api.token, telegram_chat_id="@perp_alerts")
     with pytest.raises(ConfigError, match="not a numeric chat id"):
-        telegram_control(named, engine.handle, engine.state.snapshot, engine.clock.now_ms, engine.store)
+        telegram_control(named, handler(engine), engine.state.snapshot, engine.clock.now_ms, engine.store)
 
 
 @pytest.mark.parametrize("age_days, first_offset", [(1, 815_000_000), (8, None)])
@@ -208,7 +209,7 @@ def test_a_command_whose_update_id_cannot_be_stored_waits_until_it_can(start, bo
 
     def counting(cmd, args):
         calls.append(cmd)
-        return engine.handle(cmd, args)
+        return answer(engine, cmd, args)
 
     waits = Waits(wall)
     control = telegram_control(engine.settings, counting, engine.state.snapshot, engine.clock.now_ms,

@@ -1,0 +1,150 @@
+"""Provides the console side of `perpbot backtest`: run, print a rich summary, save the JSON.
+
+Every run is saved: to `--json FILE` when given, else to `<db dir>/backtests/` with a
+timestamped name, so runs can be compared later (`BacktestResult.load`).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from perpbot.backtest.engine import run_backtest
+from perpbot.backtest.results import BacktestResult
+from perpbot.cli.args import make_console
+from perpbot.config import Settings
+from perpbot.data.db import Store
+from perpbot.errors import PerpbotError
+from perpbot.reporting.console import signed
+from perpbot.reporting.weekly import sparkline
+
+SPARK_WIDTH = 60
+
+
+def run_backtest_command(settings: Settings, symbols: list[str] | None, start_ms: int | None, end_ms: int | None,
+                         timeframe: str | None, json_path: str | None, console: Console | None = None,
+                         decisions_path: str | None = None, html_path: str | None = None) -> int:
+    """`perpbot backtest`: returns the exit code."""
+    if html_path:
+        from perpbot.reporting.html import require_plotly
+
+        require_plotly()
+    out = console or make_console()
+    if not settings.db_path.exists():
+        raise PerpbotError(f"no database at {settings.db_path}", "run `perpbot backfill` first (or set data.db_path)")
+    chosen = symbols or list(settings.data.symbols)
+    store = Store(settings.db_path, read_only=True)
+    started = time.perf_counter()
+    try:
+        with Progress(TextColumn("backtest"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=out, transient=True, disable=not out.is_terminal) as bar:
+            task = bar.add_task("run", total=len(chosen) + 1)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            if decisions_path:
+                from perpbot.backtest.decisions import backtest_with_decisions, write_decisions_csv
+
+                result, rows = backtest_with_decisions(settings, store, chosen, start_ms, end_ms, timeframe, progress)
+                write_decisions_csv(decisions_path, rows)
+            else:
+                result = run_backtest(settings, store, chosen, start_ms, end_ms, timeframe, progress)
+        elapsed = time.perf_counter() - started
+        path = result.to_json(json_path or default_result_path(settings, result))
+        print_summary(result, out)
+        out.print(f"[dim]{len(result.trades)} trades in {elapsed:.2f} s; saved to {path}[/]")
+        if decisions_path:
+            out.print(f"[dim]decisions of {len(rows)} symbol-bars written to {decisions_path}[/]")
+        if html_path:
+            from perpbot.reporting.html import backtest_report
+
+            out.print(f"[dim]report written to {backtest_report(result, settings, store, html_path)}[/]")
+    finally:
+        store.close()
+    return 0
+
+
+def default_result_path(settings: Settings, result: BacktestResult) -> Path:
+    folder = settings.db_path.parent / "backtests"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return folder / f"backtest-{stamp}-{result.timeframe}.json"
+
+
+def print_summary(result: BacktestResult, console: Console) -> None:
+    m = result.metrics
+    console.print(f"[bold]Backtest[/] {', '.join(result.symbols)} {result.timeframe}, "
+                  f"{_day(result.start_ms)} to {_day(result.end_ms)} UTC")
+    table = Table(box=box.SIMPLE_HEAD, show_header=False, title="metrics", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    cells = [
+        ("total return", signed(_pct(m["total_return"], True))), ("CAGR", signed(_pct(m["cagr"], True))),
+        ("Sharpe", _num(m["sharpe"])), ("Sortino", _num(m["sortino"])),
+        ("max drawdown", _pct(m["max_drawdown"])), ("drawdown length", _span(m["max_drawdown_duration_ms"])),
+        ("trades", str(m["trades"])), ("win rate", _pct(m["win_rate"])),
+        ("profit factor", _num(m["profit_factor"])), ("expectancy", _money(m["expectancy"])),
+        ("exposure", _pct(m["exposure"])), ("average hold", _span(m["avg_hold_ms"])),
+        ("fees paid", _money(m["fees"], signed=False)), ("funding paid", _money(m["funding"])),
+        ("final equity", _money(m["final_equity"], signed=False)), ("net pnl", signed(_money(m["net_pnl"]))),
+    ]
+    for i in range(0, len(cells), 2):
+        (a, av), (b, bv) = cells[i], cells[i + 1]
+        table.add_row(a, av, b, bv)
+    console.print(table)
+    for title, key in (("by symbol", "by_symbol"), ("by exit reason", "by_exit_reason")):
+        if m.get(key):
+            console.print(_breakdown(title, m[key]))
+    if m.get("entries_blocked"):
+        blocked = ", ".join(f"{k} {v}" for k, v in m["entries_blocked"].items())
+        console.print(f"entries refused: {blocked}")
+    if len(result.values):
+        step = max(1, len(result.values) // SPARK_WIDTH)
+        console.print(f"equity  {sparkline([float(v) for v in result.values[::step]])}")
+
+
+def _breakdown(title: str, rows: dict) -> Table:
+    t = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left")
+    for col, justify in (("", "left"), ("trades", "right"), ("win rate", "right"), ("pnl", "right"),
+                         ("fees", "right"), ("funding", "right")):
+        t.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for name, r in rows.items():
+        t.add_row(name, str(r["trades"]), _pct(r["win_rate"]), signed(_money(r["pnl"])), _money(r["fees"], False),
+                  _money(r["funding"]))
+    return t
+
+
+def _pct(v: float | None, signed: bool = False) -> str:
+    if v is None:
+        return "-"
+    return f"{v * 100:+.2f} %" if signed else f"{v * 100:.2f} %"
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def _money(v: float | None, signed: bool = True) -> str:
+    if v is None:
+        return "-"
+    return f"{v:+,.2f}" if signed else f"{v:,.2f}"
+
+
+def _span(ms: float | None) -> str:
+    if ms is None:
+        return "-"
+    hours = ms / 3_600_000
+    return f"{hours / 24:.1f} d" if hours >= 48 else f"{hours:.1f} h"
+
+
+def _day(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")

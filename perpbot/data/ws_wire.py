@@ -1,0 +1,71 @@
+"""Provides the WebSocket feed's wire format: Hyperliquid's frames read into what the feed acts on.
+
+Every frame is classified once here (mids, a post answer, a pong, an error, or something malformed
+that the feed logs and skips), so data/ws_client.py deals only in prices and answers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+SUBSCRIBE = json.dumps({"method": "subscribe", "subscription": {"type": "allMids"}})
+PING = json.dumps({"method": "ping"})
+_GREETING = "Websocket connection established."  # plain text the exchange sends on connect
+
+
+def parse_message(message: str | bytes) -> tuple[str, Any]:
+    """Classify one frame: ("allMids", {coin: raw mid}), ("post", (id, data, error or None)),
+    ("pong"|"ack"|"greeting"|"other", None), ("error", data), or ("malformed", the text)."""
+    try:
+        text = message.decode() if isinstance(message, bytes) else message
+        msg = json.loads(text)
+    except ValueError:  # UnicodeDecodeError included
+        if message == _GREETING:
+            return "greeting", None
+        return "malformed", message
+    if not isinstance(msg, dict):
+        return "malformed", text
+    channel = msg.get("channel")
+    if channel == "allMids":
+        data = msg.get("data")
+        mids = data.get("mids") if isinstance(data, dict) else None
+        return ("allMids", mids) if isinstance(mids, dict) else ("malformed", text)
+    if channel == "post":
+        return "post", _post_answer(msg.get("data"))
+    if channel == "pong":
+        return "pong", None
+    if channel == "subscriptionResponse":
+        return "ack", None
+    if channel == "error":
+        return "error", msg.get("data")
+    return "other", None
+
+
+def _post_answer(data: Any) -> tuple[Any, Any, str | None]:
+    """(id, info data, error) of a post answer: {"id", "response": {"type": "info", "payload": {"type", "data"}}},
+    or {"type": "error", "payload": "why"}."""
+    if not isinstance(data, dict):
+        return None, None, "a malformed post answer"
+    response = data.get("response")
+    post_id = data.get("id")
+    if not isinstance(response, dict):
+        return post_id, None, "a malformed post answer"
+    if response.get("type") == "error":
+        return post_id, None, f"the exchange refused the post: {str(response.get('payload'))[:200]}"
+    payload = response.get("payload")
+    if response.get("type") != "info" or not isinstance(payload, dict) or "data" not in payload:
+        return post_id, None, "a malformed post answer"
+    return post_id, payload["data"], None
+
+
+def parse_price(raw: Any) -> float | None:
+    """A positive finite price from a wire value ("97000.5" or a number), else None."""
+    if raw is None or isinstance(raw, bool):
+        return None
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None

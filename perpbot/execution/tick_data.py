@@ -1,0 +1,92 @@
+"""Provides each tick's data: the bars that closed (and, hourly, funding) fetched, then each symbol's values.
+
+Symbols are fetched in parallel (the requests are network-bound; each thread has its own SQLite
+connection), so a tick's latency does not grow with the symbol count; a symbol's window needs only
+its own candles, so its indicators run as soon as its fetch is stored, while the other symbols still
+wait on the exchange. A failed fetch only warns: the tick goes on with what is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from perpbot.clock import HOUR_MS, floor_ms, interval_ms
+from perpbot.config import Settings
+from perpbot.data.db import Store
+from perpbot.data.ingest import DataIngestor
+from perpbot.errors import ExchangeError, StorageError
+from perpbot.execution.engine_parts import StorageFault, WindowCache, closed_window
+from perpbot.signals.engine import BarValues
+
+log = logging.getLogger(__name__)
+
+FUNDING_GRACE_MS = 60_000  # funding times carry jitter past the hour (up to seconds, rarely minutes)
+
+
+class TickData:
+    """Ingests into the store and reads each symbol's decision values, on a small thread pool.
+
+    Args:
+        ingestor: fetches from the exchange; None trades on what is stored (nothing is fetched).
+        lookback: closed bars a decision needs (signals.engine.required_lookback).
+        storage: the engine's storage-fault hold (a failed write holds entries).
+        emit: the engine's event hook wrapper, `emit(event, **fields)`.
+    """
+
+    def __init__(self, settings: Settings, store: Store, ingestor: DataIngestor | None, lookback: int,
+                 storage: StorageFault, emit: Callable[..., None]) -> None:
+        self.settings, self.store, self.ingestor, self.lookback = settings, store, ingestor, lookback
+        self.storage, self.emit = storage, emit
+        self.symbols = list(settings.data.symbols)
+        self.timeframe = settings.strategy.timeframe
+        self.step_ms = interval_ms(self.timeframe)
+        self.windows = WindowCache(store, self.timeframe, lookback)
+        self._next_funding_ms = 0
+        self._pool = ThreadPoolExecutor(max_workers=min(8, max(1, len(self.symbols))), thread_name_prefix="ingest")
+
+    def ingest(self, now: int) -> None:
+        """Store the bars closed (and funding paid) since the last update."""
+        if self.ingestor is None:
+            return
+        funding_due = now >= self._next_funding_ms
+        results = list(self._pool.map(lambda s: self._ingest_symbol(s, funding_due), self.symbols))
+        self._note_funding(now, funding_due, results)
+
+    def ingest_and_load(self, now: int, boundary: int) -> dict[str, BarValues | None]:
+        """ingest(), then each symbol's decision values on the bar that closed at `boundary`, in one pool
+        task per symbol."""
+        funding_due = self.ingestor is not None and now >= self._next_funding_ms
+
+        def one(symbol: str) -> tuple[bool, BarValues | None]:
+            fetched = self._ingest_symbol(symbol, funding_due) if self.ingestor is not None else True
+            return fetched, closed_window(self.store, self.settings, symbol, boundary, self.step_ms, self.lookback,
+                                          self.windows)
+
+        results = list(self._pool.map(one, self.symbols))
+        self._note_funding(now, funding_due, [fetched for fetched, _ in results])
+        return {symbol: values for symbol, (_, values) in zip(self.symbols, results)}
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def _note_funding(self, now: int, due: bool, fetched: list[bool]) -> None:
+        if due and all(fetched):
+            # The hour's rate is published a few ms to seconds after the hour: ask a minute past it.
+            self._next_funding_ms = floor_ms(now, HOUR_MS) + HOUR_MS + FUNDING_GRACE_MS
+
+    def _ingest_symbol(self, symbol: str, funding: bool) -> bool:
+        assert self.ingestor is not None
+        try:
+            self.ingestor.update(symbol, self.timeframe)
+            if funding:
+                self.ingestor.update_funding(symbol)
+        except ExchangeError as exc:
+            log.warning("ingest_failed", extra={"symbol": symbol, "error": str(exc)})
+            self.emit("error", text=f"{symbol} candles not updated: {exc.message}", symbol=symbol)
+            return False
+        except StorageError as exc:  # the tick goes on (timeouts, exits on stored bars); entries are held
+            self.storage.failed(exc)
+            return False
+        return True
