@@ -72,6 +72,8 @@ CASES: list[tuple[str, ...]] = [
     ("status", "extra"),
     ("control", "explode"),
     ("control", "close"),
+    ("control", "flatten", "BTC"),
+    ("control", "pause", "BTC"),
     ("control", "pause", "--set", "data.symbols=[]"),
     ("dashboard", "--set", "risk.leverage=nan"),
     ("dashboard", "--force", "x"),
