@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from types import SimpleNamespace
 
 import pytest
 from sweep_data import fill_store, sweep_settings
@@ -109,6 +110,23 @@ def test_an_interrupted_study_resumes_and_a_foreign_one_is_refused(db, store, tm
     with pytest.raises(PerpbotError, match="holds another search"):
         run_optimize(settings, store, ["BTC"], None, None, None, spec("strategy.entry_z=2:3", trials=8, seed=1),
                      study_path=path)
+
+
+def test_a_study_made_with_other_base_settings_is_refused_and_the_default_file_is_its_own(db, store, tmp_path):
+    search, path = spec("strategy.entry_z=1.5:3.0", trials=2, seed=1), tmp_path / "base.journal"
+    settings = sweep_settings(db)
+    run_optimize(settings, store, ["BTC"], None, None, None, search, study_path=path)
+    size = path.stat().st_size
+    other = sweep_settings(db, strategy={"exit_z": 0.8})
+    with pytest.raises(PerpbotError, match=r"base settings strategy.exit_z 0.5 in the study, 0.8 now") as caught:
+        run_optimize(other, store, ["BTC"], None, None, None, search, study_path=path)
+    assert "nothing was run" in caught.value.message and path.stat().st_size == size
+    # a searched key's base value and a daemon-only key do not matter
+    searched = sweep_settings(db, strategy={"entry_z": 2.9}, execution={"tick_seconds": 9})
+    assert len(run_optimize(searched, store, ["BTC"], None, None, None, search, study_path=path).trials) == 2
+    data = SimpleNamespace(symbols=["BTC"], timeframe="1h", start_ms=0, end_ms=1)
+    assert search.default_study(tmp_path, data, settings) != search.default_study(tmp_path, data, other)
+    assert search.default_study(tmp_path, data, settings) == search.default_study(tmp_path, data, searched)
 
 
 def test_constraints_and_no_feasible_trial(db, store, tmp_path):
