@@ -201,11 +201,40 @@ def open_storage(path: Path) -> Any:
     from optuna.storages.journal import JournalFileBackend
 
     try:
+        _check_journal(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     except OSError as exc:
         raise PerpbotError(f"cannot open the study file {path}: {exc.strerror}",
                            "pick a writable path for --study") from exc
+
+
+def _check_journal(path: Path) -> None:
+    """An existing study file must be an Optuna journal, every line whole, before Optuna reads it
+    (it fails on the first bad line with a JSONDecodeError) or appends to it.
+
+    Raises:
+        PerpbotError: not a journal, or its last line was cut off by an interrupted write.
+    """
+    if not path.exists() or path.is_dir():
+        return  # a missing file is a new study; a folder fails in the caller with its OSError
+    lines = path.read_bytes().split(b"\n")
+    last = len(lines) - 1 if lines[-1] else len(lines) - 2  # the file normally ends with a newline
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            op = json.loads(line)
+        except ValueError:
+            op = None
+        if isinstance(op, dict) and "op_code" in op:
+            continue
+        if n == last and n > 0:
+            raise PerpbotError(f"the study file {path} ends in a cut-off line (line {n + 1}: a write was "
+                               "interrupted); it was left as it is",
+                               "delete that last line to resume the study, or pass a new --study FILE")
+        raise PerpbotError(f"{path} is not a study file of perpbot optimize (line {n + 1} is not an Optuna "
+                           "journal entry); it was left as it is", "pass a new --study FILE, or none")
 
 
 def sharpe_of(trials: list[Trial]) -> list[float]:
