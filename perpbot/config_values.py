@@ -79,6 +79,15 @@ def scalar(tp: type, value: Any, path: str, source: str) -> Any:
     return value
 
 
+def yaml_word(rule: tuple[Any, ...] | None, value: Any) -> Any:
+    """`off`/`on` written unquoted for a key whose choices hold them: YAML 1.1 reads them (and no/yes)
+    as booleans, so `logging.stdout: off` arrives as False; give it back as the word (which the rule
+    then accepts, or refuses naming the key's choices)."""
+    if not isinstance(value, bool) or rule is None or rule[0] not in ("choice", "choice_or_none"):
+        return value
+    return "on" if value else "off"
+
+
 def _number_text(value: Any) -> Any:
     """A number written as text (YAML reads `1e3`, without a dot, as a string) as that number; else as is."""
     if not isinstance(value, str):
