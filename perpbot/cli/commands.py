@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perpbot.cli.args import (
     MAX_SPEED,
@@ -28,6 +28,9 @@ from perpbot.cli.args import (
     timeframe_arg,
     timeframes_arg,
 )
+
+if TYPE_CHECKING:
+    from perpbot.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,7 @@ def _run_config_check(args: argparse.Namespace) -> int:
     from perpbot.config_checks import config_warnings
 
     settings = load_config(args)
+    _check_telegram_commands(settings)
     out = settings_to_dict(settings)
     out["paths"] = {"db": str(settings.db_path), "socket": str(settings.socket_path), "log": str(settings.log_path),
                     "backups": str(settings.db_path.parent / "backups")}
@@ -56,6 +60,15 @@ def _run_config_check(args: argparse.Namespace) -> int:
     for warning in warnings:
         print(f"perpbot: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _check_telegram_commands(settings: Settings) -> None:
+    """What `trade` would refuse at start about Telegram commands, refused here too."""
+    cfg, secrets = settings.alerts, settings.secrets
+    if cfg.telegram_commands and secrets.telegram_bot_token and secrets.telegram_chat_id:
+        from perpbot.ops.telegram.auth import check_command_chat
+
+        check_command_chat(secrets.telegram_chat_id, cfg.telegram_allowed_users)
 
 
 def _add_backfill(sub: Any) -> None:
