@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from perpbot.errors import PerpbotError
+from perpbot.reporting.numbers import metric_cells, money
 
 __all__ = ["Section", "backtest_report", "optimize_report", "overfitting_section", "require_plotly",
            "walk_forward_report", "write_report"]
@@ -191,7 +192,11 @@ def _trade_row(t: Any) -> list[Any]:
 
 
 def _metric_rows(metrics: dict[str, Any]) -> list[list[Any]]:
-    return [[k.replace("_", " "), _fmt(v)] for k, v in metrics.items() if not isinstance(v, (dict, list))]
+    """The metrics as `perpbot backtest` prints them (signed figures coloured), after the initial equity."""
+    rows: list[list[Any]] = [["initial equity", money(metrics.get("initial_equity"), signed=False)]]
+    for label, text, sign in metric_cells(metrics):
+        rows.append([label, text if sign is None else (text, "pos" if sign > 0 else "neg" if sign < 0 else "")])
+    return rows
 
 
 def _table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
