@@ -302,20 +302,26 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _add_preflight(sub: Any) -> None:
-    sub.add_parser("preflight", help="check the exchange, key, account and symbol rules before going live",
+    p = sub.add_parser("preflight", help="check the exchange, key, account and symbol rules before going live",
                    description="Reaches the configured exchange, checks the key's role and the account, each symbol's "
                    "szDecimals, tick and minimum-order rules, the leverage limit, hourly funding and that every answer "
                    "parses; on testnet (any network but mainnet) places and cancels one order far from the market. "
                    "Exit 0 only if every check passes.")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
 
 
 @command(_add_preflight)
 def _run_preflight(args: argparse.Namespace) -> int:
-    from perpbot.data.client import HyperliquidClient
+    from contextlib import ExitStack
+
+    from perpbot.cli.compose import make_clock
     from perpbot.cli.preflight import Preflight, render
+    from perpbot.data.client import HyperliquidClient
 
     settings = load_config(args)
-    with HyperliquidClient.from_settings(settings) as client:
-        check = Preflight(settings, client)
+    with ExitStack() as stack:
+        clock = make_clock(settings, stack)  # the daemon's clock: its nonces are the ones the exchange takes
+        client = stack.enter_context(HyperliquidClient.from_settings(settings, clock=clock))
+        check = Preflight(settings, client, clock)
         print(render(check.run()))
     return 0 if check.passed else 1
