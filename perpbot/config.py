@@ -21,7 +21,7 @@ import yaml
 from dotenv import dotenv_values
 
 from perpbot.config_values import (  # noqa: F401
-    INTERVALS, check_rule, normalize_symbols, one_line, rule, scalar, shown, yaml_word)
+    INTERVALS, check_rule, normalize_symbols, one_line, resolve_symbols, rule, scalar, shown, yaml_word)
 from perpbot.config_model import (  # noqa: F401 - the model is imported from here
     ALERT_EVENTS,
     AlertsConfig,

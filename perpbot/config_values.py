@@ -135,8 +135,23 @@ def check_rule(rule: tuple[Any, ...] | None, value: Any, path: str, source: str)
         raise ConfigError(f"{source}: {path} {message} (got {shown(value)})")
 
 
+def resolve_symbols(wanted: typing.Iterable[str], listed: typing.Iterable[str]) -> list[str]:
+    """Each wanted coin in the exchange's spelling: an exact match, else the one listed name that
+    matches without regard to case (KPEPE -> kPEPE); a coin nothing matches is kept as it is."""
+    names = list(dict.fromkeys(listed))  # several sources may list a name twice
+    by_fold: dict[str, list[str]] = {}
+    for name in names:
+        by_fold.setdefault(name.casefold(), []).append(name)
+    out = []
+    for coin in wanted:
+        matches = by_fold.get(coin.casefold(), [])
+        out.append(coin if coin in names or len(matches) != 1 else matches[0])
+    return out
+
+
 def normalize_symbols(symbols: typing.Iterable[str], where: str = "data.symbols") -> list[str]:
-    """Coins stripped and upper-cased, each once.
+    """Coins stripped and upper-cased, each once (`resolve_symbols` gives them the exchange's
+    spelling, e.g. kPEPE, once its asset list or the stored candles are known).
 
     Raises:
         ConfigError: an empty name, a name listed twice (btc and BTC are one coin), or no coin.

@@ -33,7 +33,7 @@ def run_optimize_command(settings: Settings, args: argparse.Namespace, symbols: 
         from perpbot.reporting.html import require_plotly
 
         require_plotly()
-    symbols = [s.upper() for s in symbols] if symbols else None
+    symbols = list(symbols) if symbols else None  # the store gives them the stored spelling (kPEPE)
     store = open_store(settings)
     try:
         with progress_bar(out, "optimize") as progress:

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from perpbot.clock import HOUR_MS, Clock, WallClock
-from perpbot.config import Settings
+from perpbot.config import Settings, resolve_symbols
 from perpbot.config_checks import EXCHANGE_MIN_ORDER_USD as MIN_ORDER_USD
 from perpbot.data.client import HyperliquidClient
 from perpbot.errors import PerpbotError
@@ -75,6 +75,7 @@ class Preflight:
 
     def _symbols(self) -> str:
         symbols = self.settings.data.symbols
+        symbols[:] = resolve_symbols(symbols, self.assets)  # the exchange's spelling from here on (kPEPE)
         missing = [s for s in symbols if s not in self.assets]
         if missing:
             raise PerpbotError(f"{', '.join(missing)} not listed", "fix data.symbols")

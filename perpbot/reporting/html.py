@@ -58,7 +58,7 @@ def backtest_report(result: Any, settings: Any, store: Any, path: str | Path, ti
     prices = {}
     for symbol in result.symbols[:MAX_PRICE_PANELS]:
         data = load_market(settings, store, [symbol], result.start_ms, result.end_ms, result.timeframe)
-        frame = data.frames[symbol]
+        (frame,) = data.frames.values()  # keyed by the stored spelling of the coin
         ind = compute_indicators(frame.high, frame.low, frame.close, settings.strategy)
         first = int(np.searchsorted(frame.time, result.start_ms))
         prices[symbol] = (frame.time[first:], frame.close[first:], ind.lower[first:], ind.middle[first:],

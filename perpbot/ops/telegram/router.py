@@ -123,10 +123,12 @@ class Router:
     def _close(self, cmd: Command) -> Outcome:
         if len(cmd.args) != 1 or not _SYMBOL.match(cmd.args[0]):
             return _refused("Usage: /close SYMBOL, e.g. /close BTC")
-        symbol = cmd.args[0].upper()
-        position = next((p for p in self._engine.snapshot().get("positions") or [] if p.get("symbol") == symbol), None)
+        symbol = cmd.args[0]
+        position = next((p for p in self._engine.snapshot().get("positions") or []
+                         if str(p.get("symbol")).upper() == symbol.upper()), None)  # /close kpepe finds kPEPE
         if position is None:
             return _refused(f"No open position on {symbol}.")
+        symbol = str(position.get("symbol"))
         text = (f"Close {symbol} {position.get('side')} {num(position.get('size'))} at market? "
                 f"Mark {price(position.get('mark'))}, PnL {money(position.get('unrealized_pnl'))}.")
         return self._ask(cmd, "close", {"symbol": symbol}, text)
