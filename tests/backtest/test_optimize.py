@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from types import SimpleNamespace
 
@@ -197,3 +198,18 @@ def test_a_dask_cluster_runs_the_same_trials(db, store, tmp_path):
         remote = run_optimize(settings, store, ["BTC"], None, None, None, search, dask_address=c.scheduler_address,
                               study_path=tmp_path / "d.journal")
     assert remote.trials == local.trials and remote.overfitting == local.overfitting
+
+
+def test_optimize_piped_into_head_ends_quietly_as_backtest_does(db, tmp_path):
+    from sweep_data import write_config
+
+    config = write_config(tmp_path, db)
+    argv = [sys.executable, "-m", "perpbot.cli", "--config", str(config), "optimize", "--param", ENTRY,
+            "--symbols", "BTC", "--trials", "3", "--seed", "1", "--study", str(tmp_path / "s.journal")]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(10)  # `| head -c 10`
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(120) == 141 and err == ""
