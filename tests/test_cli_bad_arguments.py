@@ -119,6 +119,9 @@ CASES: list[tuple[str, ...]] = [
     ("db", "backup"),
     ("db", "backup", MISSING + ".db"),
     ("db", "restore", MISSING + ".db"),
+    ("db", "restore", "{file}"),
+    ("db", "backup", ""),
+    ("db", "restore", ""),
     ("db", "check", "--set", "x"),
 ]
 
