@@ -160,6 +160,11 @@ def run_import(settings: Settings, path: str, symbol: str, timeframe: str, conso
         f"{result.ignored} ignored as duplicates ({fmt_ms(result.first_ms)} to {fmt_ms(result.last_ms)}).",
         soft_wrap=True,
     )
+    if result.conflicts:
+        console.print(f"[yellow]{len(result.conflicts)} bar(s) differ[/] from a bar with the same time already stored "
+                      f"or earlier in the file, the first at {fmt_ms(result.conflicts[0])}; the first values were "
+                      "kept (a stored bar is never rewritten: to replace bars, import into a fresh database).",
+                      soft_wrap=True)
     if result.gaps:
         console.print(f"[yellow]{len(result.gaps)} gap(s)[/] remain in that range; the first starts {fmt_ms(result.gaps[0][0])}.")
     return 0
