@@ -146,6 +146,7 @@ def test_a_refusal_found_at_the_order_amends_that_bars_row(caplog):
     table.amend("BTC", T0 - HOUR_MS, "below_min_order")  # an older bar: not the newest row, ignored
     assert table.rows()[0]["risk"] is None
     with caplog.at_level(logging.INFO, logger="perpbot.signals.decisions"):
+        caplog.clear()  # the record above is logged too when another test left INFO on
         table.amend("BTC", T0, "below_min_order")
     assert (table.rows()[0]["decision"], table.rows()[0]["risk"]) == ("LONG", "size")
     assert [r.risk for r in caplog.records if r.getMessage() == "decision"] == ["size"]
