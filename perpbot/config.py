@@ -20,7 +20,8 @@ from typing import Any
 import yaml
 from dotenv import dotenv_values
 
-from perpbot.config_values import INTERVALS, check_rule, normalize_symbols, one_line, rule, scalar, shown  # noqa: F401
+from perpbot.config_values import (  # noqa: F401
+    INTERVALS, check_rule, normalize_symbols, one_line, resolve_symbols, rule, scalar, shown, yaml_word)
 from perpbot.config_model import (  # noqa: F401 - the model is imported from here
     ALERT_EVENTS,
     AlertsConfig,
@@ -155,9 +156,14 @@ def check_key(path: str, value: Any, source: str = "config") -> Any:
     if path not in fields:
         near = [k for k in fields if k.startswith(section + ".")] or list(fields)
         raise ConfigError(_unknown(source, path, near))
-    f = fields[path]
-    built = _build(f.type, value, path, source)
-    check_rule(f.metadata.get("rule"), built, path, source)
+    return _field_value(fields[path], value, path, source)
+
+
+def _field_value(f: dataclasses.Field, value: Any, path: str, source: str) -> Any:
+    """`value` typed for the field `f` and checked by its rule."""
+    rule_ = f.metadata.get("rule")
+    built = _build(f.type, yaml_word(rule_, value), path, source)
+    check_rule(rule_, built, path, source)
     return built
 
 
@@ -199,10 +205,7 @@ def _build_dataclass(cls: Any, value: Any, path: str, source: str) -> Any:
     for key, item in value.items():
         if key not in fields:
             raise ConfigError(_unknown(source, f"{path}.{key}", [f"{path}.{k}" for k in fields]))
-        f = fields[key]
-        built = _build(f.type, item, f"{path}.{key}", source)
-        check_rule(f.metadata.get("rule"), built, f"{path}.{key}", source)
-        kwargs[key] = built
+        kwargs[key] = _field_value(fields[key], item, f"{path}.{key}", source)
     return cls(**kwargs)
 
 

@@ -1,5 +1,6 @@
 """Provides the config checks that need more than the config file itself: the strategy's warm-up
-against the history the timeframe and `data.history_days` can give (a warning), and the stop
+against the history the timeframe and `data.history_days` can give (a warning), sizing below the
+exchange's minimum order (a warning), and the stop
 against each asset's liquidation distance once the exchange's `meta` is known (a refusal)."""
 
 from __future__ import annotations
@@ -15,17 +16,23 @@ from perpbot.signals.engine import required_lookback
 
 CANDLE_LIMIT = 5000
 """Hyperliquid serves only the most recent 5000 candles per coin and interval."""
+EXCHANGE_MIN_ORDER_USD = 10.0
+"""Hyperliquid refuses an order worth less than this (minTradeNtlRejected)."""
 
 
 def config_warnings(settings: Settings) -> list[str]:
     """What a valid config will still do unexpectedly, with the numbers (empty when nothing)."""
+    return [w for w in (_warmup_warning(settings), _sizing_warning(settings)) if w]
+
+
+def _warmup_warning(settings: Settings) -> str | None:
     tf = settings.strategy.timeframe
     step = interval_ms(tf)
     need = required_lookback(settings.strategy)
     history = settings.data.history_days * DAY_MS // step
     reachable = min(history, CANDLE_LIMIT)
     if need <= reachable:
-        return []
+        return None
     span = f"{need} closed {tf} bars ({need * step / DAY_MS:,.1f} days)"
     if need > history:
         why = f"data.history_days {settings.data.history_days} gives {history} bars"
@@ -37,8 +44,29 @@ def config_warnings(settings: Settings) -> list[str]:
     if need > CANDLE_LIMIT:
         fix = ("import older candles (`perpbot import-candles`) or shorten strategy.window, hurst_window, "
                "rsi_period, adx_period")
-    return [f"the strategy needs {span} of warm-up before its first decision, but {why}: "
-            f"it will not trade until that much history is stored ({fix})"]
+    return (f"the strategy needs {span} of warm-up before its first decision, but {why}: "
+            f"it will not trade until that much history is stored ({fix})")
+
+
+def _sizing_warning(settings: Settings) -> str | None:
+    """Sizing whose every order is below the minimum order (known without the account: fixed sizing,
+    or fraction sizing on paper equity)."""
+    risk = settings.risk
+    floor = max(risk.min_order_usd, EXCHANGE_MIN_ORDER_USD)
+    if risk.sizing == "fixed":
+        notional, how, fix = risk.notional_usd, f"risk.notional_usd {risk.notional_usd:g}", "raise risk.notional_usd"
+    elif settings.execution.mode == "paper":
+        equity = settings.execution.paper_equity
+        notional = equity * risk.position_fraction * risk.leverage
+        how = (f"execution.paper_equity {equity:g} x risk.position_fraction {risk.position_fraction:g} "
+               f"x risk.leverage {risk.leverage:g} = {notional:.2f} USD")
+        fix = "raise risk.position_fraction or risk.leverage"
+    else:
+        return None  # live fraction sizing depends on the account's equity, which preflight reads
+    if notional >= floor:
+        return None
+    return (f"every entry will be skipped: {how} is below the minimum order of {floor:g} USD "
+            f"(the exchange refuses smaller orders; the decision table says risk 'size') ({fix})")
 
 
 def check_stop_distance(settings: Settings, metas: Iterable[AssetMeta]) -> None:

@@ -79,6 +79,15 @@ def scalar(tp: type, value: Any, path: str, source: str) -> Any:
     return value
 
 
+def yaml_word(rule: tuple[Any, ...] | None, value: Any) -> Any:
+    """`off`/`on` written unquoted for a key whose choices hold them: YAML 1.1 reads them (and no/yes)
+    as booleans, so `logging.stdout: off` arrives as False; give it back as the word (which the rule
+    then accepts, or refuses naming the key's choices)."""
+    if not isinstance(value, bool) or rule is None or rule[0] not in ("choice", "choice_or_none"):
+        return value
+    return "on" if value else "off"
+
+
 def _number_text(value: Any) -> Any:
     """A number written as text (YAML reads `1e3`, without a dot, as a string) as that number; else as is."""
     if not isinstance(value, str):
@@ -126,8 +135,23 @@ def check_rule(rule: tuple[Any, ...] | None, value: Any, path: str, source: str)
         raise ConfigError(f"{source}: {path} {message} (got {shown(value)})")
 
 
+def resolve_symbols(wanted: typing.Iterable[str], listed: typing.Iterable[str]) -> list[str]:
+    """Each wanted coin in the exchange's spelling: an exact match, else the one listed name that
+    matches without regard to case (KPEPE -> kPEPE); a coin nothing matches is kept as it is."""
+    names = list(dict.fromkeys(listed))  # several sources may list a name twice
+    by_fold: dict[str, list[str]] = {}
+    for name in names:
+        by_fold.setdefault(name.casefold(), []).append(name)
+    out = []
+    for coin in wanted:
+        matches = by_fold.get(coin.casefold(), [])
+        out.append(coin if coin in names or len(matches) != 1 else matches[0])
+    return out
+
+
 def normalize_symbols(symbols: typing.Iterable[str], where: str = "data.symbols") -> list[str]:
-    """Coins stripped and upper-cased, each once.
+    """Coins stripped and upper-cased, each once (`resolve_symbols` gives them the exchange's
+    spelling, e.g. kPEPE, once its asset list or the stored candles are known).
 
     Raises:
         ConfigError: an empty name, a name listed twice (btc and BTC are one coin), or no coin.

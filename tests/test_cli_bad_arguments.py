@@ -14,7 +14,10 @@ H = 3_600_000
 T0 = 1_704_067_200_000
 MISSING = "/nonexistent-perpbot-dir/x"
 
-# (command words, extra arguments); "{csv}" and "{file}" are filled in by the fixture.
+TORN_JOURNAL = ('{"op_code": 0, "worker_id": "w", "study_name": "perpbot", "directions": [2]}\n'
+                '{"op_code": 4, "worker_id": "w", "study_id": 0, "dat')  # a write cut off by a kill
+
+# (command words, extra arguments); "{csv}", "{file}" and "{torn}" are filled in by the fixture.
 CASES: list[tuple[str, ...]] = [
     ("config-check", "--set", "strategy.entry_z=nan"),
     ("config-check", "--set", "nonsense"),
@@ -66,12 +69,16 @@ CASES: list[tuple[str, ...]] = [
     ("backtest", "--symbols", "DOGE"),
     ("backtest", "--set", "strategy.window=5000"),
     ("backtest", "--json", MISSING + ".json"),
+    ("backtest", "--html", MISSING + ".html"),
+    ("backtest", "--decisions", ""),
     ("trade", "--set", "risk.stop_loss_pct=1"),
     ("trade", "--nope"),
     ("status", "--set", "x"),
     ("status", "extra"),
     ("control", "explode"),
     ("control", "close"),
+    ("control", "flatten", "BTC"),
+    ("control", "pause", "BTC"),
     ("control", "pause", "--set", "data.symbols=[]"),
     ("dashboard", "--set", "risk.leverage=nan"),
     ("dashboard", "--force", "x"),
@@ -84,6 +91,13 @@ CASES: list[tuple[str, ...]] = [
     ("sensitivity", "--param", "x"),
     ("sensitivity", "--param", "strategy.entry_z=a:b:c"),
     ("sensitivity", "--param", "strategy.window=10,20", "--workers", "0"),
+    ("sensitivity", "--param", "strategy.entry_z=nan:3:0.5"),
+    ("sensitivity", "--param", "strategy.entry_z=1:inf:1"),
+    ("sensitivity", "--param", "strategy.entry_z=1:3:nan"),
+    ("walk-forward", "--param", "strategy.entry_z=nan:3:0.5"),
+    ("walk-forward", "--param", "strategy.window=10,20", "--html", MISSING + ".html"),
+    ("sensitivity", "--param", "strategy.window=10,20", "--json", MISSING + ".json"),
+    ("walk-forward", "--param", "strategy.entry_z=1:inf:1"),
     ("sensitivity", "--param", "strategy.window=10", "--metric", "bogus"),
     ("walk-forward", "--param", "strategy.window=10,20", "--train-days", "nan"),
     ("walk-forward", "--param", "strategy.window=10,20", "--test-days", "0"),
@@ -93,6 +107,11 @@ CASES: list[tuple[str, ...]] = [
     ("optimize", "--param", "strategy.entry_z=1:2", "--sampler", "grid"),
     ("optimize", "--param", "strategy.entry_z=1:2", "--max-drawdown", "nan"),
     ("optimize", "--param", "strategy.entry_z=1:2", "--partitions", "1"),
+    ("optimize", "--param", "strategy.entry_z=1:inf"),
+    ("optimize", "--param", "strategy.entry_z=1:2", "--html", MISSING + ".html"),
+    ("optimize", "--param", "strategy.entry_z=nan:2"),
+    ("optimize", "--param", "strategy.entry_z=1:2", "--trials", "1", "--study", "{file}"),
+    ("optimize", "--param", "strategy.entry_z=1:2", "--trials", "1", "--study", "{torn}"),
     ("preflight", "extra"),
     ("preflight", "--set", "exchange.timeout_s=nan"),
     ("db",),
@@ -100,6 +119,9 @@ CASES: list[tuple[str, ...]] = [
     ("db", "backup"),
     ("db", "backup", MISSING + ".db"),
     ("db", "restore", MISSING + ".db"),
+    ("db", "restore", "{file}"),
+    ("db", "backup", ""),
+    ("db", "restore", ""),
     ("db", "check", "--set", "x"),
 ]
 
@@ -116,11 +138,12 @@ def home(tmp_path_factory) -> Path:
     store.close()
     (folder / "c.csv").write_text("t,open,high,low,close,volume\n1704067200000,1,2,0.5,1.5,3\n")
     (folder / "afile").write_text("not a folder")
+    (folder / "torn.journal").write_text(TORN_JOURNAL)
     return folder
 
 
 def _argv(home: Path, case: tuple[str, ...]) -> list[str]:
-    fill = {"{csv}": str(home / "c.csv"), "{file}": str(home / "afile")}
+    fill = {"{csv}": str(home / "c.csv"), "{file}": str(home / "afile"), "{torn}": str(home / "torn.journal")}
     return ["--config", str(home / "config.yaml"), *(fill.get(word, word) for word in case)]
 
 
@@ -138,6 +161,8 @@ def test_bad_arguments_exit_2_with_one_line(home, case, capsys):
     assert code == 2, err
     assert len(lines) == 1 and lines[0].startswith("perpbot: error: "), err
     assert "Traceback" not in err
+    assert (home / "afile").read_text() == "not a folder"
+    assert (home / "torn.journal").read_text() == TORN_JOURNAL
 
 
 def test_a_missing_config_file_is_one_line(capsys):

@@ -182,3 +182,25 @@ def test_backfill_ctrl_c_keeps_pages_and_rerun_resumes(tmp_path, capsys, sim, mo
     assert store.find_gaps("BTC", 60_000, "1m") == []
     assert store.latest_candle_time("BTC", "1m") >= floor_ms(sim.now_ms(), 60_000) - 3 * 60_000
     store.close()
+
+
+def test_import_says_when_a_duplicate_bar_differs_and_keeps_the_first(tmp_path, capsys):
+    cfg = _config(tmp_path)
+    f = tmp_path / "btc.csv"
+    f.write_text(H + _rows(5))
+    assert main(["--config", str(cfg), "import-candles", str(f), "--symbol", "BTC"]) == 0
+    assert "differ" not in capsys.readouterr().out
+    # the same bars again, one with another close, and a bar given twice in the file with two closes
+    changed = _rows(5).replace(f"{T0 + 120_000},102,103,101,102.5,2", f"{T0 + 120_000},102,103,101,102.7,2")
+    f.write_text(H + changed + f"{T0 + 300_000},1,2,0.5,1.5,3\n{T0 + 300_000},1,2,0.5,1.6,3\n")
+    assert main(["--config", str(cfg), "import-candles", str(f), "--symbol", "BTC"]) == 0
+    out = capsys.readouterr().out
+    assert "7 rows read, 1 imported, 6 ignored" in out
+    assert "2 bar(s) differ from a bar with the same time already stored or earlier in the file, the first at " \
+           "2024-01-01 00:02" in out
+    store = Store(tmp_path / "bot.db")
+    try:
+        bars = store.load_candles("BTC", "1m")
+        assert float(bars.close[2]) == 102.5 and float(bars.close[5]) == 1.5  # the first values kept
+    finally:
+        store.close()

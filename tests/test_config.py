@@ -73,3 +73,15 @@ def test_example_config_is_valid():
 
     raw = yaml.safe_load((Path(__file__).parents[1] / "config.example.yaml").read_text())
     build_settings(raw, source="config.example.yaml")
+
+
+def test_unquoted_off_is_the_word_off_where_the_key_offers_it(tmp_path):
+    """YAML 1.1 reads `off` as False; the docs write `logging.stdout: off` unquoted."""
+    path = tmp_path / "config.yaml"
+    path.write_text("logging:\n  stdout: off\n")
+    assert load_settings(path, env={}).logging.stdout == "off"
+    assert load_settings(cwd=tmp_path, env={}, overrides=["logging.stdout=off"]).logging.stdout == "off"
+    with pytest.raises(ConfigError, match=r"logging.stdout must be one of auto, json, text, off \(got 'on'\)"):
+        build_settings({"logging": {"stdout": True}}, source="config.yaml")  # `on` is not one of its words
+    with pytest.raises(ConfigError, match="logging.file must be true or false"):
+        build_settings({"logging": {"file": "off"}}, source="config.yaml")  # a real boolean stays one

@@ -206,3 +206,37 @@ def test_a_private_key_pasted_into_the_config_is_never_echoed(override, capsys):
     assert "looks like a private key" in err
     assert not any(part in err.lower() for part in _substrings(key[2:]))
     assert str(int(key, 16))[:8] not in err
+
+
+@pytest.mark.parametrize("chat, allowed, expected", [
+    ("-1001234567890", "[]", "TELEGRAM_CHAT_ID is a group, but alerts.telegram_allowed_users is empty"),
+    ("abc", "[5550001]", "TELEGRAM_CHAT_ID is not a numeric chat id"),
+])
+def test_config_check_refuses_the_telegram_chats_trade_refuses(tmp_path, monkeypatch, capsys, chat, allowed, expected):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "7012345678:AAH-fakeTokenValue_0123456789abcdefXYZ")
+    monkeypatch.setenv("TELEGRAM_CHAT_ID", chat)
+    argv = ["config-check", "--set", "alerts.telegram_commands=true", "--set", f"alerts.telegram_allowed_users={allowed}"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and expected in err[0] and "AAH-fake" not in err[0]
+    assert main([*argv, "--set", "alerts.telegram_commands=false"]) == 0  # commands off: nothing to refuse
+
+
+@pytest.mark.parametrize("sets, expected", [
+    (["risk.sizing=fixed", "risk.notional_usd=5"], "risk.notional_usd 5 is below the minimum order of 10 USD"),
+    (["risk.position_fraction=0.001", "risk.leverage=1"], None),  # 10.00 USD: not below, no warning
+    (["risk.position_fraction=0.0005", "risk.leverage=1"], "= 5.00 USD is below the minimum order of 10 USD"),
+    (["risk.sizing=fixed", "risk.notional_usd=50", "risk.min_order_usd=60"], "minimum order of 60 USD"),
+])
+def test_config_check_warns_when_sizing_can_never_trade(tmp_path, monkeypatch, capsys, sets, expected):
+    monkeypatch.chdir(tmp_path)
+    assert main(["config-check", *(a for s in sets for a in ("--set", s))]) == 0
+    captured = capsys.readouterr()
+    warnings = json.loads(captured.out)["warnings"]
+    if expected is None:
+        assert warnings == []
+        return
+    (warning,) = warnings
+    assert warning.startswith("every entry will be skipped") and expected in warning
+    assert "perpbot: warning: every entry will be skipped" in captured.err

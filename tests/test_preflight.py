@@ -53,3 +53,20 @@ def test_preflight_fails_with_one_line_per_problem(tmp_path, sim, capsys, monkey
     assert "FAIL  leverage limit: risk.leverage 45 is above BTC, ETH's limit" in out
     assert "FAIL  key and role: HL_PRIVATE_KEY is not set" in out
     assert "ok    symbols listed" in out and "preflight: 4 check(s) failed" in out
+
+
+def test_preflight_signs_on_the_clock_the_daemon_would_use(tmp_path, capsys, monkeypatch):
+    """An accelerated simulator far ahead of the wall clock: with execution.clock: exchange the test order's
+    nonce follows the exchange's time, as the daemon's would (wall-clock nonces are "too low" there)."""
+    start = floor_ms(WallClock().now_ms(), MINUTE_MS) + 3 * 86_400_000  # three simulated days ahead
+    opts = SimOptions(seed=41, history_days=2, start_ms=start, speed=60, funds={ACCOUNT.address.lower(): 5_000.0},
+                      agents={AGENT.address.lower(): ACCOUNT.address.lower()})
+    monkeypatch.setenv("HL_PRIVATE_KEY", AGENT_KEY)
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", ACCOUNT.address)
+    with SimServer(opts, port=0, clock=ScaledClock(start, 60.0)) as server:
+        config = _config(tmp_path, server)
+        assert main(["--config", config, "preflight", "--set", "execution.clock=wall"]) == 1
+        assert "nonce too low" in capsys.readouterr().out  # what QA saw: the wall clock's nonces
+        assert main(["--config", config, "preflight", "--set", "execution.clock=exchange"]) == 0
+        out = capsys.readouterr().out
+    assert "preflight: all checks passed" in out and "rested" in out

@@ -5,7 +5,9 @@ Every bar of the tested range, for every symbol, gets the row the live engine wo
 that close, and the risk verdict. The backtest's event loop judges only the bars where an
 answer can change, so a bar it skipped inherits the refusal it is waiting out (the loop skips
 exactly while that refusal holds); a bar whose entry is waiting for its fill says
-`pending_order`, as live does.
+`pending_order`, as live does, and an allowed entry that never filled because its size is below
+the minimum order says `size`, as live amends it (without an entry delay, where that is the only
+reason a fill is skipped; with one, `signal_gone` is possible too and the row is left as decided).
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ def _symbol_rows(symbol: str, frame: SymbolFrame, data: MarketData, settings: Se
                  decided: dict[int, str]) -> list[DecisionRow]:
     params: StrategyConfig = settings.strategy
     ind = compute_indicators(frame.high, frame.low, frame.close, params)
+    delayed = settings.execution.entry_delay_bars > 0
     held, pending, entered, timeouts = _positions(frame, data.interval_ms, trades,
                                                   settings.execution.entry_delay_bars)
     cols = [frame.close.tolist(), ind.z.tolist(), ind.upper.tolist(), ind.lower.tolist(), ind.rsi.tolist(),
@@ -99,6 +102,8 @@ def _symbol_rows(symbol: str, frame: SymbolFrame, data: MarketData, settings: Se
             if k in decided:
                 waiting = None if decided[k] == "ok" else decided[k]
             risk = waiting
+            if risk is None and decided.get(k) == "ok" and not delayed and k + 1 < len(times):
+                risk = "size"  # allowed, yet no trade: without a delay only the minimum order skips a fill
         out.append(decision_row(symbol, times[k], values, d, risk))
     return out
 

@@ -124,6 +124,9 @@ def _range(key: str, text: str) -> list[Any]:
     except InvalidOperation:
         raise ConfigError(f"--param {key}={text}: START, STOP and STEP must be numbers",
                           f"for text values list them: --param {key}=a,b") from None
+    if not (start.is_finite() and stop.is_finite()):
+        raise ConfigError(f"--param {key}={text}: START and STOP must be finite numbers (not nan or inf)",
+                          f"e.g. --param {key}=1.5:3.0:0.25")
     if not step.is_finite() or step <= 0:
         raise ConfigError(f"--param {key}={text}: STEP must be > 0", "ranges run upwards from START to STOP")
     if start > stop:

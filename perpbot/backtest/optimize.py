@@ -27,7 +27,7 @@ from perpbot.backtest.market import BacktestError, MarketData
 from perpbot.backtest.search_space import Constraints, SearchParam, objective_value
 from perpbot.backtest.sensitivity import SweepRunner, jsonable
 from perpbot.backtest.trials import DAILY
-from perpbot.config import Settings
+from perpbot.config import Settings, settings_to_dict
 from perpbot.errors import ConfigError, PerpbotError
 
 __all__ = ["SAMPLERS", "SearchSpec", "Trial", "TrialSearch", "require_optuna"]
@@ -35,6 +35,11 @@ __all__ = ["SAMPLERS", "SearchSpec", "Trial", "TrialSearch", "require_optuna"]
 Progress = Callable[[int, int], None]
 SAMPLERS = ("tpe", "random")
 INSTALL_HINT = "pip install 'perp-bot[optimize]' (Optuna)"
+RESULT_SECTIONS = ("strategy", "risk", "execution", "backtest", "prediction")
+"""The settings sections a backtest reads (data, exchange, alerts and logging never change a trade)."""
+LIVE_ONLY = frozenset({"execution.mode", "execution.clock", "execution.tick_seconds", "execution.reconcile_minutes",
+                       "execution.max_slippage_bps", "execution.paper_equity", "risk.losing_weeks_halt"})
+"""Keys of those sections that only the daemon reads: changing them keeps a study resumable."""
 KEPT_METRICS = ("sharpe", "sortino", "total_return", "cagr", "max_drawdown", "profit_factor", "expectancy", "net_pnl",
                 "trades", "win_rate")
 
@@ -60,14 +65,25 @@ class SearchSpec:
     sampler: str = "tpe"
     seed: int | None = None
 
-    def fingerprint(self, data: MarketData) -> dict[str, Any]:
+    def fingerprint(self, data: MarketData, settings: Settings) -> dict[str, Any]:
+        """The search, its data range and the base settings its trials start from (a trial is a
+        backtest of the base settings with the searched keys changed: other base settings, other trials)."""
         return {"space": [p.describe() for p in self.space], "objective": self.objective,
                 "constraints": self.constraints.describe(), "sampler": self.sampler, "seed": self.seed,
-                "symbols": data.symbols, "timeframe": data.timeframe, "start_ms": data.start_ms, "end_ms": data.end_ms}
+                "symbols": data.symbols, "timeframe": data.timeframe, "start_ms": data.start_ms, "end_ms": data.end_ms,
+                "settings": self.base_settings(settings)}
 
-    def default_study(self, folder: Path, data: MarketData, walk_forward: str = "") -> Path:
-        """A file named after the search, so running the same command again resumes it."""
-        key = json.dumps([self.fingerprint(data), walk_forward], sort_keys=True).encode()
+    def base_settings(self, settings: Settings) -> dict[str, Any]:
+        """Every setting a backtest may read, as {"section.key": value}, less the searched keys."""
+        searched = {p.key for p in self.space}
+        flat = {f"{section}.{key}": value for section, values in settings_to_dict(settings).items()
+                if section in RESULT_SECTIONS for key, value in values.items()}
+        return json.loads(json.dumps({k: v for k, v in flat.items() if k not in searched and k not in LIVE_ONLY}))
+
+    def default_study(self, folder: Path, data: MarketData, settings: Settings, walk_forward: str = "") -> Path:
+        """A file named after the search, so running the same command again resumes it (and the same
+        search over other base settings starts a study of its own)."""
+        key = json.dumps([self.fingerprint(data, settings), walk_forward], sort_keys=True).encode()
         return folder / f"optimize-{self.objective}-{hashlib.blake2b(key, digest_size=5).hexdigest()}.journal"
 
 
@@ -105,9 +121,12 @@ class TrialSearch:
             self._per_trial = hasattr(self.optuna.trial.Trial, "set_constraint")
             extra = {} if self._per_trial else {"constraints_func": _constraint}
             sampler = self.optuna.samplers.TPESampler(seed=seed, **extra)
+        existing = _recorded(self.optuna, storage, name)  # checked before create_study writes to the file
+        _check_same(existing, fingerprint)
         self.study = self.optuna.create_study(study_name=name, storage=storage, direction="maximize",
                                               sampler=sampler, load_if_exists=True)
-        _claim(self.study, fingerprint)
+        if existing is None:
+            self.study.set_user_attr("perpbot", json.loads(json.dumps(fingerprint)))
         self._fail_stale()
 
     def finished(self) -> list[Trial]:
@@ -182,11 +201,40 @@ def open_storage(path: Path) -> Any:
     from optuna.storages.journal import JournalFileBackend
 
     try:
+        _check_journal(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     except OSError as exc:
         raise PerpbotError(f"cannot open the study file {path}: {exc.strerror}",
                            "pick a writable path for --study") from exc
+
+
+def _check_journal(path: Path) -> None:
+    """An existing study file must be an Optuna journal, every line whole, before Optuna reads it
+    (it fails on the first bad line with a JSONDecodeError) or appends to it.
+
+    Raises:
+        PerpbotError: not a journal, or its last line was cut off by an interrupted write.
+    """
+    if not path.exists() or path.is_dir():
+        return  # a missing file is a new study; a folder fails in the caller with its OSError
+    lines = path.read_bytes().split(b"\n")
+    last = len(lines) - 1 if lines[-1] else len(lines) - 2  # the file normally ends with a newline
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            op = json.loads(line)
+        except ValueError:
+            op = None
+        if isinstance(op, dict) and "op_code" in op:
+            continue
+        if n == last and n > 0:
+            raise PerpbotError(f"the study file {path} ends in a cut-off line (line {n + 1}: a write was "
+                               "interrupted); it was left as it is",
+                               "delete that last line to resume the study, or pass a new --study FILE")
+        raise PerpbotError(f"{path} is not a study file of perpbot optimize (line {n + 1} is not an Optuna "
+                           "journal entry); it was left as it is", "pass a new --study FILE, or none")
 
 
 def sharpe_of(trials: list[Trial]) -> list[float]:
@@ -205,16 +253,41 @@ def _constraint(trial: Any) -> list[float]:
     return list(trial.user_attrs.get("constraint", [0.0]))
 
 
-def _claim(study: Any, fingerprint: dict[str, Any]) -> None:
-    """A new study takes the search's fingerprint; an existing one must carry the same."""
+def _recorded(optuna: Any, storage: Any, name: str) -> dict[str, Any] | None:
+    """The fingerprint the study `name` in `storage` was made for ({} for a study without one); None
+    when there is no such study."""
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return None
+    recorded = storage.get_study_user_attrs(study_id).get("perpbot")
+    return recorded if isinstance(recorded, dict) else {}
+
+
+def _check_same(theirs: dict[str, Any] | None, fingerprint: dict[str, Any]) -> None:
+    """An existing study must carry the search's fingerprint.
+
+    Raises:
+        PerpbotError: it was made for another search (named: what differs), before anything is written.
+    """
     mine = json.loads(json.dumps(fingerprint))
-    theirs = study.user_attrs.get("perpbot")
-    if theirs is None:
-        study.set_user_attr("perpbot", mine)
-    elif theirs != mine:
-        differs = sorted(k for k in mine if theirs.get(k) != mine[k])
-        raise PerpbotError(f"the study file holds another search (it differs in {', '.join(differs)})",
-                           "repeat that search's arguments to resume it, or pass a new --study FILE")
+    if theirs is not None and theirs != mine:
+        differs = [k for k in sorted(mine) if k != "settings" and theirs.get(k) != mine[k]]
+        if theirs.get("settings") != mine["settings"]:
+            differs.append(_settings_differ(theirs.get("settings"), mine["settings"]))
+        raise PerpbotError(f"the study file holds another search (it differs in {'; '.join(differs)}); "
+                           "nothing was run",
+                           "repeat that search's arguments and settings to resume it, or pass a new --study FILE "
+                           "(without --study each search gets a file of its own)")
+
+
+def _settings_differ(theirs: Any, mine: dict[str, Any]) -> str:
+    """'base settings strategy.exit_z 0.5 in the study, 0.8 now' (at most three keys named)."""
+    if not isinstance(theirs, dict):
+        return "base settings (the study does not record them: it was made by an older perp-bot)"
+    keys = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
+    named = ", ".join(f"{k} {theirs.get(k)!r} in the study, {mine.get(k)!r} now" for k in keys[:3])
+    return f"base settings {named}" + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
 
 
 def _from_frozen(t: Any) -> Trial:

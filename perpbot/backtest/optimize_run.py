@@ -95,7 +95,7 @@ def run_optimize(settings: Settings, store: History, symbols: list[str] | None, 
     data, snapshots = _load(settings, store, symbols, start_ms, end_ms, timeframe, spec)
     path = _study_path(settings, spec, data, study_path)
     with SweepRunner(data, snapshots, workers, dask_address) as runner:
-        search = TrialSearch(spec, settings, runner, open_storage(path), "perpbot", spec.fingerprint(data))
+        search = TrialSearch(spec, settings, runner, open_storage(path), "perpbot", spec.fingerprint(data, settings))
         trials = search.run(data.start_ms, data.end_ms, progress)
     best = best_trial(trials)
     chosen = apply_combo(settings, best.params)
@@ -125,7 +125,7 @@ def run_optimize_walk_forward(settings: Settings, store: History, symbols: list[
         storage = open_storage(path)
         for n, window in enumerate(windows):
             tr0, tr1 = window[:2]
-            fingerprint = {**spec.fingerprint(data), "window": [tr0, tr1], "walk_forward": kind}
+            fingerprint = {**spec.fingerprint(data, settings), "window": [tr0, tr1], "walk_forward": kind}
             search = TrialSearch(spec, settings, runner, storage, f"window-{n}", fingerprint, seed_offset=n)
             trials = search.run(tr0, tr1, progress, n * spec.trials, total)
             best = best_trial(trials)
@@ -174,4 +174,4 @@ def _study_path(settings: Settings, spec: SearchSpec, data: MarketData, given: s
                 walk_forward: str = "") -> Path:
     if given:
         return Path(given).expanduser()
-    return spec.default_study(settings.db_path.parent / "optimize", data, walk_forward)
+    return spec.default_study(settings.db_path.parent / "optimize", data, settings, walk_forward)

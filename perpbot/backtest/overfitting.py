@@ -156,8 +156,8 @@ class Overfitting:
                          f"{self.splits:,} splits (PBO: {judged})")
         if not parts:
             return f"Overfitting statistics unavailable: {self.note or 'not enough data'}."
-        if self.pbo is None and self.note:
-            parts.append(f"no PBO: {self.note}")
+        if self.note:
+            parts.append(self.note if self.pbo is not None else f"no PBO: {self.note}")
         text = "; ".join(parts)
         return text[0].upper() + text[1:] + "."
 
@@ -201,10 +201,14 @@ def overfitting_stats(selected: np.ndarray, trials: np.ndarray, trial_ids: list[
     else:
         used = _fit_partitions(partitions, distinct.shape[0])
         if used is None:
-            notes.append(f"{distinct.shape[0]} periods are too few for CSCV (4 at least)")
+            notes.append(f"{distinct.shape[0]} periods are too few for CSCV ({2 * MIN_PARTITIONS} at least: "
+                         f"{MIN_PARTITIONS} partitions of 2)")
         else:
             pbo, logits = cscv_pbo(distinct, used)
             splits = len(logits)
+            if used < partitions:
+                notes.append(f"PBO over {used} partitions, not the {partitions} asked: {distinct.shape[0]} periods "
+                             "leave at least 2 per partition only so")
     return Overfitting(dsr=_finite(dsr), sharpe=_finite(sr) if len(sel) > 1 else None, returns=len(sel),
                        skewness=_finite(skew), kurtosis=_finite(kurt), trials=m.shape[1], distinct_trials=len(keep),
                        sharpe_variance=var if len(srs) > 1 else None,
@@ -221,11 +225,16 @@ def _distinct(n: int, ids: list[Any] | None) -> list[int]:
     return sorted(seen.values())
 
 
+MIN_PARTITIONS = 4
+"""Below this CSCV has too few splits to mean anything (S = 2 is two splits, each the other's mirror)."""
+
+
 def _fit_partitions(wanted: int, periods: int) -> int | None:
+    """The largest even S <= wanted that leaves 2 periods per block; None below MIN_PARTITIONS."""
     s = wanted - wanted % 2
-    while s >= 2 and periods // s < 2:
+    while s >= MIN_PARTITIONS and periods // s < 2:
         s -= 2
-    return s if s >= 2 else None
+    return s if s >= MIN_PARTITIONS else None
 
 
 def _finite(value: float | None) -> float | None:

@@ -128,4 +128,6 @@ def _number(text: str, spec: str) -> int | float:
     except ValueError:
         raise ConfigError(f"--param {spec!r}: {text!r} is not a number",
                           "ranges are numbers: LOW:HIGH[:STEP]") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"--param {spec!r}: {text!r} is not a finite number", "ranges are finite: LOW:HIGH[:STEP]")
     return int(value) if value == int(value) and "." not in text and "e" not in text.lower() else value

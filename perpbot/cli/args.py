@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, NoReturn
 
 from perpbot.config import INTERVALS, Settings, load_settings, normalize_symbols
@@ -207,7 +208,23 @@ def _symbol(text: str) -> str:
     return normalize_symbols([text], "--symbol")[0]
 
 
+def _output_file(text: str) -> str:
+    """A file a command will write when it ends: checked now, so a long run never ends in a path error."""
+    if not text.strip():
+        raise PerpbotError("an empty file name", "name the file to write")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise PerpbotError(f"{text} is a folder", "name a file to write in it")
+    folder = path.parent
+    if not folder.is_dir():
+        raise PerpbotError(f"the folder {folder} does not exist", "create it first, or pick another path")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise PerpbotError(f"{text} cannot be written (permission denied)", "pick a path you can write")
+    return text
+
+
 symbols_arg = _typed(_symbols)
+output_file_arg = _typed(_output_file)
 timeframes_arg = _typed(_timeframes)
 timeframe_arg = _typed(_timeframe)
 symbol_arg = _typed(_symbol)

@@ -22,6 +22,7 @@ from perpbot.config import Settings
 from perpbot.data.db import Store
 from perpbot.errors import PerpbotError
 from perpbot.reporting.console import signed
+from perpbot.reporting.numbers import metric_cells, money, pct
 from perpbot.reporting.weekly import sparkline
 
 SPARK_WIDTH = 60
@@ -87,16 +88,7 @@ def print_summary(result: BacktestResult, console: Console) -> None:
     table.add_column("value", justify="right")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    cells = [
-        ("total return", signed(_pct(m["total_return"], True))), ("CAGR", signed(_pct(m["cagr"], True))),
-        ("Sharpe", _num(m["sharpe"])), ("Sortino", _num(m["sortino"])),
-        ("max drawdown", _pct(m["max_drawdown"])), ("drawdown length", _span(m["max_drawdown_duration_ms"])),
-        ("trades", str(m["trades"])), ("win rate", _pct(m["win_rate"])),
-        ("profit factor", _num(m["profit_factor"])), ("expectancy", _money(m["expectancy"])),
-        ("exposure", _pct(m["exposure"])), ("average hold", _span(m["avg_hold_ms"])),
-        ("fees paid", _money(m["fees"], signed=False)), ("funding paid", _money(m["funding"])),
-        ("final equity", _money(m["final_equity"], signed=False)), ("net pnl", signed(_money(m["net_pnl"]))),
-    ]
+    cells = [(label, signed(text) if sign is not None else text) for label, text, sign in metric_cells(m)]
     for i in range(0, len(cells), 2):
         (a, av), (b, bv) = cells[i], cells[i + 1]
         table.add_row(a, av, b, bv)
@@ -118,32 +110,9 @@ def _breakdown(title: str, rows: dict) -> Table:
                          ("fees", "right"), ("funding", "right")):
         t.add_column(col, justify=justify)  # type: ignore[arg-type]
     for name, r in rows.items():
-        t.add_row(name, str(r["trades"]), _pct(r["win_rate"]), signed(_money(r["pnl"])), _money(r["fees"], False),
-                  _money(r["funding"]))
+        t.add_row(name, str(r["trades"]), pct(r["win_rate"]), signed(money(r["pnl"])), money(r["fees"], False),
+                  money(r["funding"]))
     return t
-
-
-def _pct(v: float | None, signed: bool = False) -> str:
-    if v is None:
-        return "-"
-    return f"{v * 100:+.2f} %" if signed else f"{v * 100:.2f} %"
-
-
-def _num(v: float | None) -> str:
-    return "-" if v is None else f"{v:.2f}"
-
-
-def _money(v: float | None, signed: bool = True) -> str:
-    if v is None:
-        return "-"
-    return f"{v:+,.2f}" if signed else f"{v:,.2f}"
-
-
-def _span(ms: float | None) -> str:
-    if ms is None:
-        return "-"
-    hours = ms / 3_600_000
-    return f"{hours / 24:.1f} d" if hours >= 48 else f"{hours:.1f} h"
 
 
 def _day(ms: int) -> str:

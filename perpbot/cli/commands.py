@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perpbot.cli.args import (
     MAX_SPEED,
@@ -28,6 +28,9 @@ from perpbot.cli.args import (
     timeframe_arg,
     timeframes_arg,
 )
+
+if TYPE_CHECKING:
+    from perpbot.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,7 @@ def _run_config_check(args: argparse.Namespace) -> int:
     from perpbot.config_checks import config_warnings
 
     settings = load_config(args)
+    _check_telegram_commands(settings)
     out = settings_to_dict(settings)
     out["paths"] = {"db": str(settings.db_path), "socket": str(settings.socket_path), "log": str(settings.log_path),
                     "backups": str(settings.db_path.parent / "backups")}
@@ -56,6 +60,15 @@ def _run_config_check(args: argparse.Namespace) -> int:
     for warning in warnings:
         print(f"perpbot: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _check_telegram_commands(settings: Settings) -> None:
+    """What `trade` would refuse at start about Telegram commands, refused here too."""
+    cfg, secrets = settings.alerts, settings.secrets
+    if cfg.telegram_commands and secrets.telegram_bot_token and secrets.telegram_chat_id:
+        from perpbot.ops.telegram.auth import check_command_chat
+
+        check_command_chat(secrets.telegram_chat_id, cfg.telegram_allowed_users)
 
 
 def _add_backfill(sub: Any) -> None:
@@ -289,20 +302,26 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _add_preflight(sub: Any) -> None:
-    sub.add_parser("preflight", help="check the exchange, key, account and symbol rules before going live",
+    p = sub.add_parser("preflight", help="check the exchange, key, account and symbol rules before going live",
                    description="Reaches the configured exchange, checks the key's role and the account, each symbol's "
                    "szDecimals, tick and minimum-order rules, the leverage limit, hourly funding and that every answer "
                    "parses; on testnet (any network but mainnet) places and cancels one order far from the market. "
                    "Exit 0 only if every check passes.")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
 
 
 @command(_add_preflight)
 def _run_preflight(args: argparse.Namespace) -> int:
-    from perpbot.data.client import HyperliquidClient
+    from contextlib import ExitStack
+
+    from perpbot.cli.compose import make_clock
     from perpbot.cli.preflight import Preflight, render
+    from perpbot.data.client import HyperliquidClient
 
     settings = load_config(args)
-    with HyperliquidClient.from_settings(settings) as client:
-        check = Preflight(settings, client)
+    with ExitStack() as stack:
+        clock = make_clock(settings, stack)  # the daemon's clock: its nonces are the ones the exchange takes
+        client = stack.enter_context(HyperliquidClient.from_settings(settings, clock=clock))
+        check = Preflight(settings, client, clock)
         print(render(check.run()))
     return 0 if check.passed else 1

@@ -72,7 +72,7 @@ def run_backfill(
 ) -> int:
     """Backfill with a progress bar, then print the summary. Returns the exit code."""
     console = console or make_console()
-    symbols = [s.upper() for s in symbols] if symbols else settings.data.symbols
+    symbols = list(symbols) if symbols else settings.data.symbols  # backfill gives them the exchange's spelling
     timeframes = check_timeframes(timeframes or settings.data.timeframes)
     days = days if days is not None else settings.data.history_days
     if days <= 0:
@@ -151,14 +151,20 @@ def run_import(settings: Settings, path: str, symbol: str, timeframe: str, conso
     (timeframe,) = check_timeframes([timeframe])
     store = Store(settings.db_path)
     try:
-        result = import_candles(store, Path(path), symbol.upper(), timeframe)
+        (symbol,) = store.spelled([symbol])  # the exchange's spelling if the database knows it (kPEPE)
+        result = import_candles(store, Path(path), symbol, timeframe)
     finally:
         store.close()
     console.print(
-        f"{symbol.upper()} {timeframe}: {result.rows_read} rows read, {result.imported} imported, "
+        f"{symbol} {timeframe}: {result.rows_read} rows read, {result.imported} imported, "
         f"{result.ignored} ignored as duplicates ({fmt_ms(result.first_ms)} to {fmt_ms(result.last_ms)}).",
         soft_wrap=True,
     )
+    if result.conflicts:
+        console.print(f"[yellow]{len(result.conflicts)} bar(s) differ[/] from a bar with the same time already stored "
+                      f"or earlier in the file, the first at {fmt_ms(result.conflicts[0])}; the first values were "
+                      "kept (a stored bar is never rewritten: to replace bars, import into a fresh database).",
+                      soft_wrap=True)
     if result.gaps:
         console.print(f"[yellow]{len(result.gaps)} gap(s)[/] remain in that range; the first starts {fmt_ms(result.gaps[0][0])}.")
     return 0

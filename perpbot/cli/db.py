@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from perpbot.cli.args import command, load_config
+from perpbot.cli.args import UsageError, command, load_config
 from perpbot.config import Settings
 from perpbot.errors import StorageCorrupt, StorageError
 
@@ -35,6 +35,10 @@ def _add_db(sub: Any) -> None:
 @command(_add_db)
 def _run_db(args: argparse.Namespace) -> int:
     settings = load_config(args)
+    if getattr(args, "file", None) is not None and not args.file.strip():
+        # Path("") is the current folder: `db backup ""` would write a copy there
+        raise UsageError(f"db {args.db_action}: FILE is empty", f"name a file, e.g. `perpbot db {args.db_action} "
+                         "~/perp-bot-backup.db`" if args.db_action == "backup" else "name a backup file, or none")
     if args.db_action == "check":
         return run_check(settings)
     if args.db_action == "backup":

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from perpbot.backtest.optimize import SearchSpec, require_optuna
 from perpbot.backtest.search_space import Constraints, check_objective, parse_space
+from perpbot.cli.args import make_console
 from perpbot.cli.sweeps import open_store, progress_bar
 from perpbot.config import Settings
 from perpbot.errors import ConfigError
@@ -26,14 +27,14 @@ TOP_TRIALS = 10
 def run_optimize_command(settings: Settings, args: argparse.Namespace, symbols: list[str] | None,
                          start_ms: int | None, end_ms: int | None, console: Console | None = None) -> int:
     """`perpbot optimize`: returns the exit code."""
-    out = console or Console()
+    out = console or make_console()  # `| head` ends it quietly (141), as for backtest
     spec = _spec(args)
     require_optuna()
     if args.html:
         from perpbot.reporting.html import require_plotly
 
         require_plotly()
-    symbols = [s.upper() for s in symbols] if symbols else None
+    symbols = list(symbols) if symbols else None  # the store gives them the stored spelling (kPEPE)
     store = open_store(settings)
     try:
         with progress_bar(out, "optimize") as progress:

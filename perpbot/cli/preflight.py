@@ -15,7 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from perpbot.clock import HOUR_MS, Clock, WallClock
-from perpbot.config import Settings
+from perpbot.config import Settings, resolve_symbols
+from perpbot.config_checks import EXCHANGE_MIN_ORDER_USD as MIN_ORDER_USD
 from perpbot.data.client import HyperliquidClient
 from perpbot.errors import PerpbotError
 from perpbot.execution.live.exchange_api import ExchangeTransport, statuses, user_role
@@ -24,7 +25,6 @@ from perpbot.execution.live.signing import (NonceManager, OrderIntent, Signer, c
                                             order_action, resolve_account, round_price, round_size)
 from perpbot.risk.state import MemoryState
 
-MIN_ORDER_USD = 10.0  # the exchange's minimum order value
 FAR_FROM_MARKET = 0.5  # the test order bids half the mid: it cannot fill
 
 
@@ -75,6 +75,7 @@ class Preflight:
 
     def _symbols(self) -> str:
         symbols = self.settings.data.symbols
+        symbols[:] = resolve_symbols(symbols, self.assets)  # the exchange's spelling from here on (kPEPE)
         missing = [s for s in symbols if s not in self.assets]
         if missing:
             raise PerpbotError(f"{', '.join(missing)} not listed", "fix data.symbols")

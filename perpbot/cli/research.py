@@ -10,6 +10,7 @@ from perpbot.cli.args import (
     command,
     load_config,
     number_arg,
+    output_file_arg,
     setup_command_logging,
     symbols_arg,
     time_arg,
@@ -29,7 +30,7 @@ def _add_review(sub: Any) -> None:
     p.add_argument("--weeks", type=number_arg(1, 520, whole=True), default=4, metavar="N",
                    help="weeks to show (default 4)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    p.add_argument("--markdown", metavar="FILE", help="also write the review as markdown to FILE")
+    p.add_argument("--markdown", type=output_file_arg, metavar="FILE", help="also write the review as markdown to FILE")
     p.add_argument("--mode", choices=("paper", "live"), help="which trades (default: execution.mode)")
     p.add_argument("--at", type=time_arg, metavar="TIME", help="review as of this time, ISO or epoch ms (default: now)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
@@ -90,10 +91,10 @@ def _add_backtest(sub: Any) -> None:
     p.add_argument("--timeframe", type=timeframe_arg, metavar="15m", help="bar interval (default: strategy.timeframe)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override any config key, e.g. strategy.entry_z=2.5")
-    p.add_argument("--json", metavar="FILE", help="write the result here (default: <db dir>/backtests/)")
-    p.add_argument("--decisions", metavar="FILE.csv", help="also write every bar's decision per symbol: the values, "
+    p.add_argument("--json", type=output_file_arg, metavar="FILE", help="write the result here (default: <db dir>/backtests/)")
+    p.add_argument("--decisions", type=output_file_arg, metavar="FILE.csv", help="also write every bar's decision per symbol: the values, "
                    "the decision, its reason and any risk refusal (the table `perpbot status` shows live)")
-    p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report (needs perp-bot[html])")
+    p.add_argument("--html", type=output_file_arg, metavar="FILE", help="also write a self-contained HTML report (needs perp-bot[html])")
 
 
 @command(_add_backtest)
@@ -145,7 +146,7 @@ def _add_walk_forward(sub: Any) -> None:
 
     _sweep_arguments(p)
     window_arguments(p)
-    p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report (needs perp-bot[html])")
+    p.add_argument("--html", type=output_file_arg, metavar="FILE", help="also write a self-contained HTML report (needs perp-bot[html])")
 
 
 @command(_add_walk_forward)

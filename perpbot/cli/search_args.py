@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from perpbot.cli.args import days_arg, number_arg, symbols_arg, time_arg, timeframe_arg
+from perpbot.cli.args import days_arg, number_arg, output_file_arg, symbols_arg, time_arg, timeframe_arg
 
 OBJECTIVE_NAMES = "sharpe (default), sortino, calmar, profit_factor, expectancy, net_pnl"
 
@@ -24,7 +24,7 @@ def range_arguments(p: Any) -> None:
     p.add_argument("--workers", type=number_arg(1, 1024, whole=True), default=1, metavar="N",
                    help="local worker processes (default 1)")
     p.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler instead (needs perp-bot[dask])")
-    p.add_argument("--json", metavar="FILE", help="also write the result to FILE")
+    p.add_argument("--json", type=output_file_arg, metavar="FILE", help="also write the result to FILE")
     p.add_argument("--partitions", type=number_arg(2, 64, whole=True), default=16, metavar="S",
                    help="blocks of the PBO's cross-validation (even; default 16, fewer for short histories)")
 
@@ -67,5 +67,5 @@ def add_optimize_parser(sub: Any) -> Any:
     p.add_argument("--walk-forward", action="store_true", help="optimise inside each train window, test on the next")
     window_arguments(p)
     range_arguments(p)
-    p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report (needs perp-bot[html])")
+    p.add_argument("--html", type=output_file_arg, metavar="FILE", help="also write a self-contained HTML report (needs perp-bot[html])")
     return p

@@ -33,7 +33,7 @@ def run_sensitivity_command(settings: Settings, specs: Sequence[str], symbols: l
     out = console or make_console()
     grid = [parse_param(s) for s in specs]
     check_metric(metric)
-    symbols = [s.upper() for s in symbols] if symbols else None
+    symbols = list(symbols) if symbols else None  # the store gives them the stored spelling (kPEPE)
     store = open_store(settings)
     try:
         with progress_bar(out, "sweep") as progress:
@@ -60,7 +60,7 @@ def run_walk_forward_command(settings: Settings, specs: Sequence[str], symbols: 
     out = console or make_console()
     grid = [parse_param(s) for s in specs]
     check_metric(metric)
-    symbols = [s.upper() for s in symbols] if symbols else None
+    symbols = list(symbols) if symbols else None  # the store gives them the stored spelling (kPEPE)
     store = open_store(settings)
     try:
         with progress_bar(out, "walk-forward") as progress:

@@ -14,6 +14,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
+from perpbot.cli.args import UsageError
 from perpbot.config import Settings
 from perpbot.errors import PerpbotError
 from perpbot.ipc.client import DaemonUnavailable, request
@@ -119,9 +120,13 @@ def run_status(settings: Settings) -> int:
 
 def run_control(settings: Settings, action: str, symbol: str | None) -> int:
     """Send pause | resume | close SYMBOL | flatten; print the reply's data, 1 on an error reply."""
-    args: dict[str, Any] = {"symbol": symbol.upper()} if action == "close" and symbol else {}
     if action == "close" and not symbol:
-        raise PerpbotError("control close needs a SYMBOL", "e.g. `perpbot control close BTC`")
+        raise UsageError("control close needs a SYMBOL", "e.g. `perpbot control close BTC`")
+    if action != "close" and symbol:
+        # `flatten BTC` closing every coin (or `pause BTC` pausing all) would do more than was asked
+        raise UsageError(f"control {action} takes no SYMBOL (got {symbol!r}): it acts on every coin",
+                         "to close one coin use `perpbot control close SYMBOL`")
+    args: dict[str, Any] = {"symbol": symbol} if symbol else {}
     try:
         reply = request(settings.socket_path, action, 5.0, **args)
     except DaemonUnavailable as exc:
@@ -130,5 +135,11 @@ def run_control(settings: Settings, action: str, symbol: str | None) -> int:
     if not reply.get("ok"):
         print(f"perpbot: {action} failed: {reply.get('error')}", file=sys.stderr)
         return 1
-    print(json.dumps(reply.get("data"), sort_keys=True))
+    data = reply.get("data")
+    print(json.dumps(data, sort_keys=True))
+    still_open = data.get("still_open") if isinstance(data, dict) else None
+    if still_open:
+        print(f"perpbot: flatten left {', '.join(map(str, still_open))} open; see the log, and retry "
+              "`perpbot control flatten`", file=sys.stderr)
+        return 1
     return 0

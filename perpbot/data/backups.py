@@ -112,10 +112,13 @@ def restore(db_path: Path, source: Path, now_ms: int) -> Path:
     """
     if not source.is_file():
         raise StorageError(f"no backup at {source}", f"list them with `ls {backup_folder(db_path)}`")
+    if not _is_sqlite(source):  # an empty file passes quick_check; /etc/passwd is "not a database"
+        raise StorageError(f"{source} is not a SQLite database, so not a backup of perp-bot's",
+                           f"name a backup file (`ls {backup_folder(db_path)}`); the database was not touched")
     problems = quick_check(source)
     if problems:
-        raise StorageCorrupt(f"the backup {source} is damaged too (quick_check: {problems[0]})",
-                             "pick an older one: `perpbot db restore FILE`")
+        raise StorageCorrupt(f"the backup {source} is damaged (quick_check: {problems[0]}); the database was not "
+                             "touched", "pick another backup: `perpbot db restore FILE`")
     stamp = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).strftime("%Y%m%d-%H%M%S")
     aside = db_path.with_name(f"{db_path.name}.before-restore-{stamp}")
     try:
@@ -129,3 +132,12 @@ def restore(db_path: Path, source: Path, now_ms: int) -> Path:
     os.replace(db_path.with_name(db_path.name + ".partial"), db_path)
     _sync_dir(db_path.parent)
     return aside
+
+
+def _is_sqlite(path: Path) -> bool:
+    """The file starts with SQLite's header (what every database and backup of ours does)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False

@@ -33,6 +33,7 @@ class ImportResult:
     first_ms: int | None  # the file's first and last bar open times
     last_ms: int | None
     gaps: tuple[tuple[int, int], ...]  # gaps of the stored series within the file's range
+    conflicts: tuple[int, ...] = ()  # bar times whose duplicate differs (in the file, or from the stored bar)
 
 
 def _parse_t(text: str) -> int:
@@ -77,8 +78,9 @@ def _parse_row(values: dict[str, str], symbol: str, interval: str, step: int) ->
     return (symbol, interval, t, o, h, l, c, v, 0)
 
 
-def read_candle_csv(path: str | Path, symbol: str, interval: str) -> tuple[list[CandleRow], int]:
-    """Validate a candle CSV. Returns (rows sorted by t without in-file duplicates, duplicate count).
+def read_candle_csv(path: str | Path, symbol: str, interval: str) -> tuple[list[CandleRow], list[CandleRow]]:
+    """Validate a candle CSV. Returns (rows sorted by t without in-file duplicates, the duplicates: the
+    later rows of a bar time, whose values may differ from the first).
 
     Raises:
         CandleFileError: naming the file, the line and the problem.
@@ -91,7 +93,7 @@ def read_candle_csv(path: str | Path, symbol: str, interval: str) -> tuple[list[
     except OSError as exc:
         raise CandleFileError(f"cannot read {path}: {exc.strerror}", "check the file path") from exc
     by_t: dict[int, CandleRow] = {}
-    duplicates = 0
+    duplicates: list[CandleRow] = []
     with handle:
         reader = csv.reader(handle)
         try:
@@ -117,7 +119,7 @@ def read_candle_csv(path: str | Path, symbol: str, interval: str) -> tuple[list[
                 except ValueError as exc:
                     raise CandleFileError(f"{path}:{line}: {exc}", hint) from None
                 if row[2] in by_t:
-                    duplicates += 1
+                    duplicates.append(row)
                 else:
                     by_t[row[2]] = row
         except (csv.Error, UnicodeDecodeError) as exc:
@@ -128,9 +130,18 @@ def read_candle_csv(path: str | Path, symbol: str, interval: str) -> tuple[list[
 
 
 def import_candles(store: Store, path: str | Path, symbol: str, interval: str = "1m") -> ImportResult:
-    """Validate the whole file, then insert it in one transaction (duplicates ignored)."""
-    rows, in_file_dups = read_candle_csv(path, symbol, interval)
-    imported = store.insert_candle_rows(rows)
+    """Validate the whole file, then insert it in one transaction. A bar stored already, or given twice,
+    keeps its first values (a stored row is never rewritten); one whose values differ is a conflict,
+    which the result lists so the command can say so."""
+    rows, duplicates = read_candle_csv(path, symbol, interval)
     first, last = rows[0][2], rows[-1][2]
+    stored = store.load_candles(symbol, interval, first, last + 1)
+    kept = {int(t): (o, h, l, c, v) for t, o, h, l, c, v in zip(stored.t, stored.open, stored.high, stored.low,
+                                                                  stored.close, stored.volume)}
+    firsts = {row[2]: row[3:8] for row in rows}
+    conflicts = {row[2] for row in duplicates if row[3:8] != firsts[row[2]]}
+    conflicts |= {row[2] for row in rows if row[2] in kept and tuple(row[3:8]) != kept[row[2]]}
+    imported = store.insert_candle_rows(rows)
     gaps = tuple((a, b) for a, b in store.candle_gaps(symbol, interval, interval_ms(interval), start=first) if b < last)
-    return ImportResult(len(rows) + in_file_dups, imported, len(rows) + in_file_dups - imported, first, last, gaps)
+    read = len(rows) + len(duplicates)
+    return ImportResult(read, imported, read - imported, first, last, gaps, tuple(sorted(conflicts)))

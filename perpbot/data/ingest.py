@@ -14,10 +14,14 @@ from dataclasses import dataclass
 from perpbot.clock import DAY_MS, HOUR_MS, Clock, floor_ms, interval_ms
 from perpbot.data.ports import MarketData
 from perpbot.data.db import Store
+from perpbot.config_values import resolve_symbols
 from perpbot.errors import ConfigError
 from perpbot.models import AssetMeta
 
 log = logging.getLogger(__name__)
+
+LISTED_KEY = "exchange_symbols"
+"""bot_state key: the coin names the exchange listed at its last `meta`, in its spelling."""
 
 FUNDING = "funding"  # the `series` name progress events use for funding history
 MAX_GAP_FILLS = 50  # per series and run: an exchange outage must not turn into 1000 requests
@@ -100,14 +104,20 @@ class DataIngestor:
         self.store = store
         self.clock = clock
 
-    def check_symbols(self, symbols: Iterable[str]) -> list[AssetMeta]:
-        """The exchange's asset list (its `meta`), once it lists every symbol.
+    def check_symbols(self, symbols: list[str]) -> list[AssetMeta]:
+        """The exchange's asset list (its `meta`), once it lists every symbol. Names match without
+        regard to case, and `symbols` is rewritten in place in the exchange's spelling (KPEPE ->
+        kPEPE), so whatever is built from it afterwards asks for the coin the exchange knows; the
+        listed names are kept (bot_state `exchange_symbols`) for commands that run offline.
 
         Raises:
             ConfigError: naming any symbol the exchange does not list.
         """
         metas = self.client.meta()
         listed = [m.name for m in metas]
+        symbols[:] = resolve_symbols(symbols, listed)
+        if not self.store.read_only:
+            self.store.set_state(LISTED_KEY, listed, self.clock.now_ms())
         unknown = [s for s in symbols if s not in listed]
         if unknown:
             raise ConfigError(
@@ -127,7 +137,8 @@ class DataIngestor:
     ) -> BackfillReport:
         """Fetch `days` of history for every symbol x interval (and funding) not yet stored."""
         progress = progress or _silent
-        self.check_symbols(symbols)
+        symbols = list(symbols)
+        self.check_symbols(symbols)  # now in the exchange's spelling
         now = self.clock.now_ms()  # one "now" for the whole run keeps the series comparable
         start = now - int(days * DAY_MS)
         candles = [self.backfill_series(s, i, start, now, progress) for s in symbols for i in intervals]

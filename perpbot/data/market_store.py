@@ -8,12 +8,14 @@ series.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
+from perpbot.config_values import resolve_symbols
 from perpbot.data import history
 from perpbot.data.frames import CandleArrays, MarketData
 from perpbot.models import Candle, FundingRate, PredictionSnapshot
@@ -167,7 +169,22 @@ class MarketStore:
         Raises:
             BacktestError: a symbol with no stored candles, or no bars in the range.
         """
-        return history.load_market(self, symbols, start_ms, end_ms, timeframe, warmup_bars)
+        return history.load_market(self, self.spelled(symbols), start_ms, end_ms, timeframe, warmup_bars)
+
+    def spelled(self, symbols: Iterable[str]) -> list[str]:
+        """`symbols` in the exchange's spelling, as far as the database knows it (KPEPE -> kPEPE): the
+        names the exchange listed at the last `meta` (bot_state `exchange_symbols`) and the stored candles'."""
+        listed = self.conn.execute("SELECT value FROM bot_state WHERE key='exchange_symbols'").fetchone()
+        known = [str(name) for name in (json.loads(listed[0]) if listed else [])]
+        return resolve_symbols(symbols, known + self.stored_symbols())
+
+    def stored_symbols(self) -> list[str]:
+        """Every symbol with stored candles: one index seek per symbol (a skip scan), not a table scan."""
+        rows = self.conn.execute(
+            "WITH RECURSIVE s(sym) AS (SELECT min(symbol) FROM candles UNION ALL "
+            "SELECT (SELECT min(symbol) FROM candles WHERE symbol > s.sym) FROM s WHERE s.sym IS NOT NULL) "
+            "SELECT sym FROM s WHERE sym IS NOT NULL").fetchall()
+        return [r[0] for r in rows]
 
     # --- prediction snapshots ----------------------------------------------------------
 

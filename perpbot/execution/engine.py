@@ -267,7 +267,9 @@ class TradingEngine(EngineCommands):
         size = self.risk.position_size(self.executor.equity(), mid, entry.size_factor,
                                        self.sz_decimals.get(entry.symbol))
         if size <= 0:
-            log.info("entry_below_min_order", extra={"symbol": entry.symbol})
+            log.info("entry_below_min_order", extra={"symbol": entry.symbol,
+                                                    "min_order_usd": self.risk.cfg.min_order_usd})
+            self.decisions.amend(entry.symbol, entry.fill_ms - self.step_ms, self.risk.size_check(size).reason)
             return
         trade = self.executor.open(entry.symbol, Side(entry.side), size, entry.reason, entry.decided_ms, now, mid)
         if trade is not None:

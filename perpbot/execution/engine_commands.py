@@ -52,13 +52,15 @@ class EngineCommands:
                 self._publish(now, False)
                 return commands.Paused(self.risk.paused)
             if isinstance(command, commands.ClosePosition):
-                return self._close_symbol(command.symbol.upper(), now)
+                return self._close_symbol(command.symbol, now)
             return self._flatten(now)
 
     def _close_symbol(self, symbol: str, now: int) -> commands.Closed:
-        trades = [t for t in self.executor.open_trades() if t.symbol == symbol]
+        # typed by a person: `close kpepe` finds kPEPE (the exchange's spelling, which the trades keep)
+        trades = [t for t in self.executor.open_trades() if t.symbol.upper() == symbol.upper()]
         if not trades:
             raise commands.CommandRefused(f"no open position on {symbol}")
+        symbol = trades[0].symbol
         closed = self._close_all(trades, "manual", now)
         if not closed:
             self._publish(now, True)

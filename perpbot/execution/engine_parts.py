@@ -224,7 +224,9 @@ def position_view(trade: Trade, mark: dict[str, Any], timeout_ms: int) -> dict[s
         "symbol": trade.symbol, "side": trade.side.value, "size": trade.size, "entry_price": trade.entry_price,
         "mark": mark.get("mark"), "unrealized_pnl": finite_or_none(mark.get("unrealized_pnl")),
         "liquidation_px": mark.get("liquidation_px"), "margin_used": mark.get("margin_used"),
-        "stop": trade.stop_price, "opened_at": trade.entry_time, "timeout_at": trade.entry_time + timeout_ms,
+        "stop": trade.stop_price, "opened_at": trade.entry_time,
+        # a position opened by hand is the owner's: the bot never times it out
+        "timeout_at": None if trade.by_hand else trade.entry_time + timeout_ms,
     }
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from perpbot.errors import PerpbotError
+from perpbot.reporting.numbers import metric_cells, money
 
 __all__ = ["Section", "backtest_report", "optimize_report", "overfitting_section", "require_plotly",
            "walk_forward_report", "write_report"]
@@ -57,7 +58,7 @@ def backtest_report(result: Any, settings: Any, store: Any, path: str | Path, ti
     prices = {}
     for symbol in result.symbols[:MAX_PRICE_PANELS]:
         data = load_market(settings, store, [symbol], result.start_ms, result.end_ms, result.timeframe)
-        frame = data.frames[symbol]
+        (frame,) = data.frames.values()  # keyed by the stored spelling of the coin
         ind = compute_indicators(frame.high, frame.low, frame.close, settings.strategy)
         first = int(np.searchsorted(frame.time, result.start_ms))
         prices[symbol] = (frame.time[first:], frame.close[first:], ind.lower[first:], ind.middle[first:],
@@ -191,7 +192,11 @@ def _trade_row(t: Any) -> list[Any]:
 
 
 def _metric_rows(metrics: dict[str, Any]) -> list[list[Any]]:
-    return [[k.replace("_", " "), _fmt(v)] for k, v in metrics.items() if not isinstance(v, (dict, list))]
+    """The metrics as `perpbot backtest` prints them (signed figures coloured), after the initial equity."""
+    rows: list[list[Any]] = [["initial equity", money(metrics.get("initial_equity"), signed=False)]]
+    for label, text, sign in metric_cells(metrics):
+        rows.append([label, text if sign is None else (text, "pos" if sign > 0 else "neg" if sign < 0 else "")])
+    return rows
 
 
 def _table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:

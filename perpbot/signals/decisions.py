@@ -18,8 +18,10 @@ plus `timeout`, the risk manager's time exit (risk.position_timeout_hours), a CL
 `risk` is null, or why the risk manager refused a LONG/SHORT (RISK_REASONS): regime (crisis
 regime), cooldown, max_positions, daily_loss_cap, paused, halted, pending_order (an entry of
 this symbol is already waiting for its fill, or was sent and its outcome is not known yet),
-storage (entries held while the database cannot be written) and account (live: entries held
-until a reconciliation succeeds, or while another perp-bot trades the account).
+storage (entries held while the database cannot be written), account (live: entries held
+until a reconciliation succeeds, or while another perp-bot trades the account) and size (the
+position the sizing gives is below the exchange's minimum order, risk.min_order_usd: the entry
+is skipped when it would be sent, and that bar's row is amended to say so).
 """
 
 from __future__ import annotations
@@ -43,10 +45,10 @@ REASONS = ("entry:z<=-X", "entry:z>=X", "exit:z>=-X", "exit:z<=X", "warmup", "fl
            "blocked:rsi", "blocked:adx", "blocked:hurst", "hold", "timeout")
 """The closed list of reasons (X stands for the threshold the reason prints)."""
 RISK_REASONS = ("regime", "cooldown", "max_positions", "daily_loss_cap", "paused", "halted", "pending_order",
-                "storage", "account")
+                "storage", "account", "size")
 # The risk manager's verdict names (risk/rules.py VERDICTS) as the table names them: an entry for a
 # symbol that is "already open" can only be a pending entry (an open position decides CLOSE/hold).
-_RISK_NAMES = {"regime_crisis": "regime", "already_open": "pending_order"}
+_RISK_NAMES = {"regime_crisis": "regime", "already_open": "pending_order", "below_min_order": "size"}
 TIMEOUT = Decision(Action.CLOSE, "timeout")
 NO_DATA = BarValues(math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan)
 """The values of a bar not stored yet: `decide` answers "warmup"."""
@@ -104,6 +106,17 @@ class DecisionTable:
         data = row.to_dict()
         self._latest[row.symbol] = data
         log.info("decision", extra=data)
+        if self._on_change is not None:
+            self._on_change(self.rows())
+
+    def amend(self, symbol: str, bar_time: int, verdict: str) -> None:
+        """A refusal found after the row was recorded (the order would be too small): the row of
+        `bar_time`, if it is still the newest, gets the risk reason and is logged again."""
+        row = self._latest.get(symbol)
+        if not row or row.get("bar_time") != bar_time:
+            return
+        row["risk"] = risk_reason(verdict)
+        log.info("decision", extra=row)
         if self._on_change is not None:
             self._on_change(self.rows())
 

@@ -21,6 +21,7 @@ from perpbot.sim.extras import (SCHEDULE_CANCEL_DAILY_TRIGGERS, SCHEDULE_CANCEL_
                                 fee_rate_tenths_bp)
 from perpbot.sim.history import History
 from perpbot.sim.ledger import Ledger
+from perpbot.sim.exchange import SIGNATURE_ERRORS
 from perpbot.sim.orders import WireError
 
 OK: dict[str, Any] = {"status": "ok", "response": {"type": "default"}}
@@ -78,7 +79,7 @@ class ExtraActions:
         message = {k: v for k, v in action.items() if k != "type"}
         try:
             user = str(recover_user_from_user_signed_action(message, signature, types, primary, self.is_mainnet)).lower()
-        except (ValueError, TypeError, OverflowError, KeyError) as exc:
+        except SIGNATURE_ERRORS as exc:
             raise WireError(f"action: signature cannot be recovered ({exc})") from exc
         if user not in self.ledger.accounts:
             return err(f"Must deposit before performing actions. User: {user}")

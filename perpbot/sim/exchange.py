@@ -19,6 +19,7 @@ import json
 import re
 from typing import Any
 
+from eth_keys.exceptions import BadSignature, ValidationError
 from hyperliquid.utils.signing import recover_agent_or_user_from_l1_action, recover_user_from_user_signed_action
 from starlette.requests import Request
 from starlette.responses import Response
@@ -61,6 +62,18 @@ def _list(action: dict[str, Any], key: str) -> list[Any]:
     if not isinstance(value, list):
         raise WireError(f"action.{key}: missing field or invalid type, expected a sequence")
     return value
+
+
+SIGNATURE_ERRORS = (ValueError, TypeError, OverflowError, KeyError, BadSignature, ValidationError)
+"""What recovering a signer raises for a well-formed signature that is not a valid one (r or s off
+the curve, an action msgpack cannot pack): the exchange answers 422 with its text, not a 500."""
+
+
+def body_error(exc: ValueError | RecursionError) -> str:
+    """The exchange's text for a body that is not JSON (axum over serde_json, which refuses nesting
+    beyond 128 levels; Python's decoder gives up with a RecursionError near 1000)."""
+    why = "recursion limit exceeded" if isinstance(exc, RecursionError) else str(exc)
+    return f"Failed to parse the request body as JSON: {why}"
 
 
 def _signature(body: dict[str, Any]) -> dict[str, Any]:
@@ -146,7 +159,7 @@ class ExchangeApi:
             raise WireError(f"vaultAddress: invalid address {vault!r}")
         try:
             signer = recover_agent_or_user_from_l1_action(action, signature, vault, nonce, expires, self.is_mainnet)
-        except (ValueError, TypeError, OverflowError) as exc:
+        except SIGNATURE_ERRORS as exc:
             # msgpack cannot pack the action, or the signature is not a point on the curve.
             raise WireError(f"action: cannot be hashed or signature cannot be recovered ({exc})") from exc
         return str(signer).lower()
@@ -177,7 +190,7 @@ class ExchangeApi:
         try:
             user = str(recover_user_from_user_signed_action(
                 message, signature, _AGENT_TYPES, "HyperliquidTransaction:ApproveAgent", self.is_mainnet)).lower()
-        except (ValueError, TypeError, OverflowError) as exc:
+        except SIGNATURE_ERRORS as exc:
             raise WireError(f"action: signature cannot be recovered ({exc})") from exc
         if user not in self.ledger.accounts:
             return _err(f"Must deposit before performing actions. User: {user}")
@@ -340,8 +353,8 @@ def exchange_route(api: ExchangeApi, injector: FaultInjector | None = None) -> R
         api.raw_bodies.append(raw)
         try:
             body = json.loads(raw)
-        except ValueError as exc:
-            return Response(f"Failed to parse the request body as JSON: {exc}", 400, media_type="text/plain")
+        except (ValueError, RecursionError) as exc:
+            return Response(body_error(exc), 400, media_type="text/plain")
         try:
             answer = api.handle(body)
         except WireError as exc:

@@ -29,7 +29,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from perpbot.clock import MINUTE_MS, Clock, ScaledClock, WallClock, floor_ms
 from perpbot.errors import ConfigError
 from perpbot.sim.control import FaultMiddleware, Scenarios, control_routes
-from perpbot.sim.exchange import build_exchange, exchange_route
+from perpbot.sim.exchange import body_error, build_exchange, exchange_route
 from perpbot.sim.faults import FaultConfig, FaultInjector
 from perpbot.sim.info import InfoApi, InfoError
 from perpbot.sim.options import SimOptions
@@ -64,8 +64,8 @@ def build_app(info: InfoApi, injector: FaultInjector, hub: WsHub, exchange: Rout
         raw = await request.body()
         try:
             body = json.loads(raw)
-        except ValueError as exc:
-            return Response(f"Failed to parse the request body as JSON: {exc}", 400, media_type="text/plain")
+        except (ValueError, RecursionError) as exc:
+            return Response(body_error(exc), 400, media_type="text/plain")
         try:
             text = info.handle(body)
         except InfoError as exc:

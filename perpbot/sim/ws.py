@@ -82,7 +82,7 @@ class _Session:
         try:
             msg = json.loads(text)
             method = msg["method"] if isinstance(msg, dict) else None
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, RecursionError):
             await self.send(_error(f"Error parsing JSON into valid websocket request: {text[:200]}"))
             return
         if method == "ping":

@@ -80,3 +80,15 @@ def test_a_delayed_entry_shows_pending_order_and_the_csv_round_trips(tmp_path):
         read = list(csv.DictReader(fh))
     assert tuple(read[0])[:len(FIELDS)] == FIELDS and len(read) == len(rows)
     assert read[0]["bar_time_utc"] == "2024-01-31T00:00Z" and read[0]["rsi"] != "" and read[0]["hurst"] == ""
+
+
+def test_an_entry_below_the_minimum_order_says_size_as_live_does(db):
+    settings = sweep_settings(db, risk={"sizing": "fixed", "notional_usd": 5})
+    store = Store(db, read_only=True)
+    try:
+        result, rows = backtest_with_decisions(settings, store, ["BTC"], None, None)
+    finally:
+        store.close()
+    assert result.trades == [] and result.metrics["entries_blocked"]["below_min_order"] > 0
+    entries = [r for r in rows if r.decision in ("LONG", "SHORT")][:-1]
+    assert entries and all(r.risk == "size" for r in entries)

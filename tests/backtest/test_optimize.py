@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 from sweep_data import fill_store, sweep_settings
@@ -111,6 +113,23 @@ def test_an_interrupted_study_resumes_and_a_foreign_one_is_refused(db, store, tm
                      study_path=path)
 
 
+def test_a_study_made_with_other_base_settings_is_refused_and_the_default_file_is_its_own(db, store, tmp_path):
+    search, path = spec("strategy.entry_z=1.5:3.0", trials=2, seed=1), tmp_path / "base.journal"
+    settings = sweep_settings(db)
+    run_optimize(settings, store, ["BTC"], None, None, None, search, study_path=path)
+    size = path.stat().st_size
+    other = sweep_settings(db, strategy={"exit_z": 0.8})
+    with pytest.raises(PerpbotError, match=r"base settings strategy.exit_z 0.5 in the study, 0.8 now") as caught:
+        run_optimize(other, store, ["BTC"], None, None, None, search, study_path=path)
+    assert "nothing was run" in caught.value.message and path.stat().st_size == size
+    # a searched key's base value and a daemon-only key do not matter
+    searched = sweep_settings(db, strategy={"entry_z": 2.9}, execution={"tick_seconds": 9})
+    assert len(run_optimize(searched, store, ["BTC"], None, None, None, search, study_path=path).trials) == 2
+    data = SimpleNamespace(symbols=["BTC"], timeframe="1h", start_ms=0, end_ms=1)
+    assert search.default_study(tmp_path, data, settings) != search.default_study(tmp_path, data, other)
+    assert search.default_study(tmp_path, data, settings) == search.default_study(tmp_path, data, searched)
+
+
 def test_constraints_and_no_feasible_trial(db, store, tmp_path):
     settings = sweep_settings(db)
     result = run_optimize(settings, store, ["BTC"], None, None, None,
@@ -179,3 +198,18 @@ def test_a_dask_cluster_runs_the_same_trials(db, store, tmp_path):
         remote = run_optimize(settings, store, ["BTC"], None, None, None, search, dask_address=c.scheduler_address,
                               study_path=tmp_path / "d.journal")
     assert remote.trials == local.trials and remote.overfitting == local.overfitting
+
+
+def test_optimize_piped_into_head_ends_quietly_as_backtest_does(db, tmp_path):
+    from sweep_data import write_config
+
+    config = write_config(tmp_path, db)
+    argv = [sys.executable, "-m", "perpbot.cli", "--config", str(config), "optimize", "--param", ENTRY,
+            "--symbols", "BTC", "--trials", "3", "--seed", "1", "--study", str(tmp_path / "s.journal")]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(10)  # `| head -c 10`
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(120) == 141 and err == ""

@@ -117,6 +117,11 @@ def test_stats_count_identical_trials_once_and_fit_partitions():
     assert stats.partitions == 16 and stats.splits == 12_870
     short = overfitting_stats(m[:20, 2], m[:20], ids, partitions=16)
     assert short.partitions == 10  # 20 periods: 2 per block at most
+    assert "PBO over 10 partitions, not the 16 asked: 20 periods" in short.sentence()  # said, not silent
+    assert "partitions" not in stats.note
+    tiny = overfitting_stats(m[:6, 2], m[:6], ids, partitions=16)  # S = 2 would be two mirrored splits
+    assert tiny.pbo is None and tiny.partitions is None
+    assert "no PBO: 6 periods are too few for CSCV (8 at least" in tiny.sentence()
     assert stats.returns == 40 and stats.kurtosis is not None and stats.kurtosis > 0
     srs = [m[:, j].mean() / m[:, j].std(ddof=1) for j in range(5)]
     assert stats.sharpe_variance == pytest.approx(float(np.var(srs, ddof=1)))

@@ -340,3 +340,24 @@ def test_db_backup_then_restore(config, tmp_path, capsys):
         assert "another perp-bot daemon is already running" in capsys.readouterr().err
     assert main(["--config", str(config), "db", "restore", str(target)]) == 0
     assert f"restored {db} from {target}; the previous database is kept as" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content", [b"root:x:0:0:root:/root:/bin/bash\n", b""], ids=["text", "empty"])
+def test_restoring_a_file_that_is_not_a_database_says_so_and_touches_nothing(config, tmp_path, capsys, content):
+    db = tmp_path / "data" / "bot.db"
+    _filled_store(db, rows=10).close()
+    before = db.read_bytes()
+    source = tmp_path / "passwd"
+    source.write_bytes(content)
+    assert main(["--config", str(config), "db", "restore", str(source)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and f"{source} is not a SQLite database" in err[0] and "damaged" not in err[0]
+    assert db.read_bytes() == before and not list(db.parent.glob("*before-restore*"))
+
+
+def test_db_backup_with_an_empty_file_name_writes_nothing(config, tmp_path, capsys, monkeypatch):
+    _filled_store(tmp_path / "data" / "bot.db", rows=10).close()
+    monkeypatch.chdir(tmp_path)
+    assert main(["--config", str(config), "db", "backup", ""]) == 2
+    assert "db backup: FILE is empty" in capsys.readouterr().err
+    assert not list(tmp_path.glob("bot-*.db"))

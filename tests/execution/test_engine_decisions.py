@@ -77,3 +77,25 @@ def test_an_open_position_decides_hold_or_close_and_a_timeout_says_so(sim, tmp_p
         assert any(r.startswith("entry:z") for r in reasons.get("LONG", set()) | reasons.get("SHORT", set()))
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("delay", [0, 1])
+def test_an_entry_too_small_to_order_says_size_in_its_row(sim, tmp_path, delay):
+    """risk.notional_usd 5 is below the exchange's 10 USD minimum: the row says why nothing opened."""
+    clock = sim.fake_clock
+    settings = engine_settings(sim.url, tmp_path / "s.db", risk={"sizing": "fixed", "notional_usd": 5},
+                               execution={"entry_delay_bars": delay})
+    engine = make_engine(settings, clock)
+    try:
+        sized = []
+        for _ in range(24 * 12):
+            next_bar(engine, clock)
+            rows = answer(engine, "snapshot", {})["data"]["signals"]
+            assert not [r for r in rows if r["decision"] in ("LONG", "SHORT") and r["risk"] is None and not delay]
+            sized += [r for r in rows if r["risk"] == "size"]
+            if sized:
+                break
+        assert sized and sized[0]["decision"] in ("LONG", "SHORT")
+        assert engine.store.recent_trades(10) == []
+    finally:
+        engine.close()

@@ -49,3 +49,13 @@ def test_a_tick_uses_what_it_polled_and_the_backtest_replays_the_same(tmp_path):
     # The backtest replaying the stored snapshots sees the same regimes at the same bars.
     replay = RegimeReplay(settings, history)
     assert [replay.at(NOW_MS), replay.at(NOW_MS + 15 * 60_000)] == live
+
+
+def test_a_position_opened_by_hand_shows_no_timeout():
+    from perpbot.execution.engine_parts import position_view
+    from perpbot.models import Side, Trade
+
+    bot = Trade(symbol="BTC", side=Side.LONG, size=0.1, entry_time=1_000, entry_price=100.0, entry_reason="entry:z")
+    hand = Trade(symbol="ETH", side=Side.SHORT, size=1.0, entry_time=1_000, entry_price=50.0, entry_reason="manual")
+    assert position_view(bot, {}, 86_400_000)["timeout_at"] == 86_401_000
+    assert position_view(hand, {}, 86_400_000)["timeout_at"] is None  # the owner's: never timed out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import sys
 from html.parser import HTMLParser
@@ -12,10 +13,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backtest"))
 from sweep_data import fill_store, write_config  # noqa: E402
 
+from perpbot.backtest.results import BacktestResult  # noqa: E402
 from perpbot.cli import main  # noqa: E402
+from perpbot.reporting.numbers import metric_cells, pct  # noqa: E402
 
 pytest.importorskip("plotly", reason="the optional html extra is not installed")
 
+METRIC_ROW = re.compile(r"<tr><td>([^<]*)</td><td[^>]*>([^<]*)</td></tr>")
 URL = re.compile(r"url\(\s*['\"]?([^'\")]*)", re.IGNORECASE)
 
 
@@ -73,6 +77,14 @@ def test_backtest_html_is_self_contained_and_decisions_csv_written(config, tmp_p
     assert "link" not in parser.tags and "iframe" not in parser.tags and parser.scripts >= 1
     assert "Plotly.newPlot" in text and "BTC close, Bollinger bands" in text and "<h2>Trades" in text
     assert table.read_text().startswith("symbol,bar_time,close,z,bb_lower,bb_upper,rsi,adx,hurst,decision,reason,risk")
+    # the metrics read as the CLI table prints them, not as raw numbers
+    metrics = BacktestResult.load(tmp_path / "r.json").metrics
+    shown = dict(METRIC_ROW.findall(text.split("<h2>Metrics</h2>")[1].split("</table>")[0]))
+    assert shown["initial equity"] == "10,000.00" and shown["total return"] == pct(metrics["total_return"], True)
+    for label, cell, _ in metric_cells(metrics):
+        assert shown[label] == html.escape(cell, quote=True), label
+        assert cell in out, label  # the same text as the CLI table
+    assert "avg hold ms" not in text and "max drawdown duration ms" not in text
 
 
 def test_the_parser_would_catch_an_external_load():

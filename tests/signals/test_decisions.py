@@ -92,6 +92,7 @@ def _risk_cases():
         (manager().check_entry("BTC", ["BTC"], NORMAL, T0), "pending_order"),  # a pending entry counts as open
         (disk_full.check_entry("BTC", [], NORMAL, T0), "storage"),
         (unreconciled.check_entry("BTC", [], NORMAL, T0), "account"),
+        (manager().size_check(manager(sizing="fixed", notional_usd=5).position_size(10_000, 100.0)), "size"),
     ]
 
 
@@ -136,3 +137,16 @@ def test_entry_blocks_tally_matches_the_signal_arrays():
     loose = entry_blocks(ind, close, StrategyConfig(use_hurst=False, entry_z=1.5), first=100)
     assert loose["entries"] == tally["entries"]
     assert loose["bollinger"] - tally["bollinger"] == loose["candidates"] - tally["candidates"] > 0
+
+
+def test_a_refusal_found_at_the_order_amends_that_bars_row(caplog):
+    table = DecisionTable(["BTC"])
+    bar = values(z=-2.5)
+    table.record(decision_row("BTC", T0, bar, decide(bar, None, StrategyConfig())))
+    table.amend("BTC", T0 - HOUR_MS, "below_min_order")  # an older bar: not the newest row, ignored
+    assert table.rows()[0]["risk"] is None
+    with caplog.at_level(logging.INFO, logger="perpbot.signals.decisions"):
+        caplog.clear()  # the record above is logged too when another test left INFO on
+        table.amend("BTC", T0, "below_min_order")
+    assert (table.rows()[0]["decision"], table.rows()[0]["risk"]) == ("LONG", "size")
+    assert [r.risk for r in caplog.records if r.getMessage() == "decision"] == ["size"]

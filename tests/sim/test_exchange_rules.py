@@ -129,3 +129,24 @@ def test_an_agent_approved_by_flag_signs_for_its_account():
         assert as_agent.post(as_agent.body({"type": "noop"})) == {"status": "ok", "response": {"type": "default"}}
         assert as_agent.info({"type": "userRole", "user": agent.address}) == {
             "role": "agent", "data": {"user": TRADER.address.lower()}}
+
+
+@pytest.mark.parametrize("r, s", [("0x" + "ff" * 32, "0x01"), ("0x0", "0x0"), ("0x" + "0" * 63 + "1", "0x" + "ff" * 32)])
+def test_a_well_formed_signature_that_recovers_nobody_is_a_422(sim, signer, caplog, r, s):
+    good = signer.body({"type": "noop"})
+    for action in (good["action"], {"type": "approveAgent", "agentAddress": "0x" + "34" * 20, "nonce": good["nonce"]}):
+        response = signer.http.post("/exchange", json={**good, "action": action, "signature": {"r": r, "s": s, "v": 27}})
+        assert response.status_code == 422, response.text
+        assert response.text.startswith("Failed to deserialize the JSON body into the target type: ")
+    assert not [rec for rec in caplog.records if rec.levelname == "ERROR"]  # no server traceback
+    assert signer.post(signer.body({"type": "noop"}))["status"] == "ok"
+
+
+@pytest.mark.parametrize("path", ["/exchange", "/info"])
+def test_json_nested_too_deep_is_a_400_with_the_exchanges_text(sim, signer, caplog, path):
+    deep = b"[" * 50_000 + b"]" * 50_000
+    response = signer.http.post(path, content=deep, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.text == "Failed to parse the request body as JSON: recursion limit exceeded"
+    assert not [rec for rec in caplog.records if rec.levelname == "ERROR"]
+    assert signer.post(signer.body({"type": "noop"}))["status"] == "ok"

@@ -89,6 +89,8 @@ def test_ping_post_book_and_bad_requests(ws):
     assert "Invalid subscription" in _next(ws, "error")["data"]
     ws.send("not json")
     assert "Error parsing JSON" in _next(ws, "error")["data"]
+    ws.send("[" * 50_000 + "]" * 50_000)  # nested past the decoder's recursion limit: an error, the socket lives
+    assert "Error parsing JSON" in _next(ws, "error")["data"]
 
 
 def test_drop_websockets_closes_every_connection(sim):

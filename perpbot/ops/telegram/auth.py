@@ -2,7 +2,7 @@
 
 Only messages and button presses from TELEGRAM_CHAT_ID count. When `alerts.telegram_allowed_users`
 is set, the sender must also be one of those user ids; in a group it must be set (any member
-could otherwise send /flatten), which `check_group_rule` enforces at start and `refusal` again
+could otherwise send /flatten), which `check_command_chat` enforces at start and `refusal` again
 per message. Messages sent on behalf of a chat (anonymous admins, channels) and from bots never
 count: their `from` is not a person we can check. Everything else is ignored without a word to
 the sender, and logged once per sender so a stranger cannot fill the log.
@@ -22,12 +22,17 @@ log = logging.getLogger(__name__)
 GROUP_TYPES = ("group", "supergroup", "channel")
 
 
-def check_group_rule(chat_id: str, allowed_users: Iterable[int]) -> None:
-    """Refuse a group chat without an allow-list (group and channel ids are negative).
+def check_command_chat(chat_id: str, allowed_users: Iterable[int]) -> None:
+    """Refuse a chat Telegram commands cannot safely obey: not a numeric id, or a group (group and
+    channel ids are negative) without an allow-list. The daemon checks at start, `config-check` too.
 
     Raises:
-        ConfigError: TELEGRAM_CHAT_ID is a group and alerts.telegram_allowed_users is empty.
+        ConfigError: TELEGRAM_CHAT_ID is not a number, or is a group and alerts.telegram_allowed_users is empty.
     """
+    if not chat_id.strip().lstrip("-").isdigit():
+        raise ConfigError("TELEGRAM_CHAT_ID is not a numeric chat id, which Telegram commands need "
+                          f"({len(chat_id)} characters)",
+                          "use the chat's number (the README shows how to find it), not its @name")
     if chat_id.strip().startswith("-") and not list(allowed_users):
         raise ConfigError(
             "alerts.telegram_commands is on and TELEGRAM_CHAT_ID is a group, but alerts.telegram_allowed_users "

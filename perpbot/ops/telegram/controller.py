@@ -16,11 +16,10 @@ from typing import Any, Protocol
 
 from perpbot.clock import Clock, WallClock
 from perpbot.config import Settings
-from perpbot.errors import ConfigError
 from perpbot.ops.telegram import api as bot
 from perpbot.ops.telegram.api import BotApi, BotApiError
 from perpbot.ops.telegram.audit import AuditLog
-from perpbot.ops.telegram.auth import Authorizer, check_group_rule
+from perpbot.ops.telegram.auth import Authorizer, check_command_chat
 from perpbot.ops.telegram.confirm import CANCELLED, EXPIRED, NOT_YOURS, OK, Confirmations, Pending
 from perpbot.ops.telegram.poller import POLL_S, Poller
 from perpbot.ops.telegram.ports import BotStore, CommandHandler, EnginePorts, EventHook
@@ -86,10 +85,7 @@ def telegram_control(settings: Settings, commands: CommandHandler, snapshot: Cal
     if not token or not chat_id:
         log.warning("telegram commands off: alerts.telegram_commands needs both TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID")
         return NoControl()
-    if not chat_id.strip().lstrip("-").isdigit():
-        raise ConfigError(f"TELEGRAM_CHAT_ID {chat_id!r} is not a numeric chat id, which Telegram commands need",
-                          "use the chat's number (the README shows how to find it), not its @name")
-    check_group_rule(chat_id, cfg.telegram_allowed_users)
+    check_command_chat(chat_id, cfg.telegram_allowed_users)
     api = BotApi(cfg.telegram_api_url, token, cfg.timeout_s)
     return TelegramController(api, EnginePorts(commands, snapshot, now_ms), store, settings, chat_id, events, **options)
 

@@ -25,7 +25,11 @@ from perpbot.ops.telegram.ports import BotStore
 log = logging.getLogger(__name__)
 
 STATE_KEY = "telegram_update_id"
-"""bot_state key: {"update_id": the last update handled, "at_ms": when (wall)}."""
+"""bot_state key: {"update_id": the last update handled, "at_ms": when (wall), "bot_id": whose (getMe)}.
+
+Update ids belong to one bot: with another token (another bot) the stored id means nothing, and its
+lower ids would be skipped as handled (against Telegram, offset=id+1 would even discard them).
+A stored id without a bot_id (written before the id was kept) is trusted: at most once comes first."""
 POLL_S = 25.0
 """How long Telegram may hold a getUpdates open when nothing happens."""
 BACKOFF_S = 1.0
@@ -71,6 +75,7 @@ class Poller:
         self._thread: threading.Thread | None = None
         self._ready = False
         self._last: int | None = None
+        self._bot_id: int | None = None  # getMe's id: the stored update_id is this bot's only
         self._last_at_ms = 0  # wall time the last update was handled
         self._failures = 0
         self._conflict_since: int | None = None
@@ -111,7 +116,6 @@ class Poller:
 
     def _run(self) -> None:
         try:
-            self._last = self._load_last()
             while not self._stop.is_set():
                 try:
                     self._step()
@@ -135,6 +139,8 @@ class Poller:
     def _step(self) -> None:
         if not self._ready:
             me = self._api.get_me()
+            self._bot_id = me.get("id") if isinstance(me.get("id"), int) else None
+            self._last = self._load_last()
             self._ready = True
             self._on_ready(me)
         if self._last is not None and self._wall.now_ms() - self._last_at_ms > STALE_OFFSET_MS:
@@ -157,7 +163,8 @@ class Poller:
             log.info("telegram_update_skipped", extra={"update_id": update_id, "why": "already handled"})
             return
         self._last_at_ms = self._wall.now_ms()
-        self._store.set_state(STATE_KEY, {"update_id": update_id, "at_ms": self._last_at_ms}, self._last_at_ms)
+        saved = {"update_id": update_id, "at_ms": self._last_at_ms, "bot_id": self._bot_id}
+        self._store.set_state(STATE_KEY, saved, self._last_at_ms)
         self._last = update_id
         try:
             self._on_update(update)
@@ -165,9 +172,13 @@ class Poller:
             log.exception("telegram_update_failed", extra={"update_id": update_id})
 
     def _load_last(self) -> int | None:
-        """The stored last update_id (a stored one older than a week is dropped by the first step)."""
+        """The stored last update_id of this bot (a stored one older than a week is dropped by the
+        first step; one of another bot at once)."""
         saved = self._store.get_state(STATE_KEY)
         if not isinstance(saved, dict) or not isinstance(saved.get("update_id"), int):
+            return None
+        if saved.get("bot_id") is not None and saved.get("bot_id") != self._bot_id:
+            log.info("telegram_offset_dropped", extra={"update_id": saved["update_id"], "why": "another bot's token"})
             return None
         self._last_at_ms = int(saved.get("at_ms") or 0)
         return int(saved["update_id"])

@@ -21,6 +21,7 @@ from perpbot.ops.telegram.reports import MAX_DAILY, MAX_DAYS, daily_blocks, prof
 from perpbot.ops.telegram.text import BOLD, Block
 from perpbot.ops.telegram.updates import Command
 from perpbot.ops.telegram.views import help_blocks, num, positions_blocks, signals_blocks, status_blocks
+from perpbot.reporting.numbers import price
 from perpbot.reporting.weekly import money
 
 _SYMBOL = re.compile(r"^[A-Za-z0-9]{1,20}$")
@@ -122,12 +123,14 @@ class Router:
     def _close(self, cmd: Command) -> Outcome:
         if len(cmd.args) != 1 or not _SYMBOL.match(cmd.args[0]):
             return _refused("Usage: /close SYMBOL, e.g. /close BTC")
-        symbol = cmd.args[0].upper()
-        position = next((p for p in self._engine.snapshot().get("positions") or [] if p.get("symbol") == symbol), None)
+        symbol = cmd.args[0]
+        position = next((p for p in self._engine.snapshot().get("positions") or []
+                         if str(p.get("symbol")).upper() == symbol.upper()), None)  # /close kpepe finds kPEPE
         if position is None:
             return _refused(f"No open position on {symbol}.")
+        symbol = str(position.get("symbol"))
         text = (f"Close {symbol} {position.get('side')} {num(position.get('size'))} at market? "
-                f"Mark {num(position.get('mark'))}, PnL {money(position.get('unrealized_pnl'))}.")
+                f"Mark {price(position.get('mark'))}, PnL {money(position.get('unrealized_pnl'))}.")
         return self._ask(cmd, "close", {"symbol": symbol}, text)
 
     def _flatten(self, cmd: Command) -> Outcome:
@@ -152,7 +155,7 @@ class Router:
             return _failed(pending.text, reply)
         data = reply.get("data") or {}
         closed = data.get("closed") or []
-        lines = [f"{c.get('symbol')} {c.get('side')} closed at {num(c.get('exit_price'))}, PnL {money(c.get('pnl'))}"
+        lines = [f"{c.get('symbol')} {c.get('side')} closed at {price(c.get('exit_price'))}, PnL {money(c.get('pnl'))}"
                  for c in closed]
         if pending.command == "flatten":
             lines = lines or ["No position was open."]

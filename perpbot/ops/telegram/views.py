@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from perpbot.ops.telegram.text import BOLD, PRE, Block
+from perpbot.reporting.numbers import price
 from perpbot.reporting.weekly import money
 
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -120,8 +121,8 @@ def positions_blocks(snap: dict[str, Any], now_ms: int) -> list[Block]:
         total += pnl or 0.0
         opened = p.get("opened_at")
         age = duration(now_ms - opened) if isinstance(opened, int) else "-"
-        pairs = [("entry", num(p.get("entry_price"))), ("mark", num(p.get("mark"))), ("PnL", money(pnl)),
-                 ("stop", num(p.get("stop"))), ("age", age)]
+        pairs = [("entry", price(p.get("entry_price"))), ("mark", price(p.get("mark"))), ("PnL", money(pnl)),
+                 ("stop", price(p.get("stop"))), ("age", age)]
         blocks.append(Block(f"{p.get('symbol')} {p.get('side')} {num(p.get('size'))}\n{key_values(pairs)}", PRE))
     blocks.append(Block(f"unrealized total {money(total)}"))
     return blocks
@@ -148,11 +149,18 @@ _DECISION_VALUES = ("close", "z", "bb_lower", "bb_upper", "rsi", "adx", "hurst")
 def _decision(row: dict[str, Any]) -> Block:
     risk = f" (risk: {row['risk']})" if row.get("risk") else ""
     head = f"{row.get('symbol')} {row.get('decision')} {row.get('reason')}{risk}  bar {utc(row.get('bar_time'))}"
-    values = "  ".join(f"{k} {_value(row.get(k))}" for k in _DECISION_VALUES if k in row)
+    values = "  ".join(f"{k} {_value(k, row.get(k))}" for k in _DECISION_VALUES if k in row)
     return Block(f"{head}\n{values}" if values else head, PRE)
 
 
-def _value(value: Any) -> str:
+_PRICES = ("close", "bb_lower", "bb_upper")
+
+
+def _value(key: str, value: Any) -> str:
+    """A price with six significant digits in fixed notation (a close and its band must differ on
+    screen); an indicator with two decimals."""
     if value is None:
         return "-"  # disabled or still warming up
-    return f"{value:.4g}" if isinstance(value, float) else num(value) if isinstance(value, int) else str(value)
+    if key in _PRICES:
+        return price(value)
+    return f"{value:.2f}" if isinstance(value, float) else num(value) if isinstance(value, int) else str(value)

@@ -73,7 +73,11 @@ def test_signals_show_recent_signals_and_the_decision_table_when_present(start, 
                             "bb_upper": 2350.0, "rsi": 48.2, "adx": 21.0, "hurst": 0.44, "decision": "NONE",
                             "reason": "flat", "risk": None},
                            {"symbol": "SOL", "bar_time": START, "z": -2.3, "decision": "LONG", "reason": "z<=-2.0",
-                            "risk": "cooldown"}]
+                            "risk": "cooldown"},
+                           {"symbol": "BTC", "bar_time": START, "close": 68712.3, "z": -1.97, "bb_lower": 68701.9,
+                            "bb_upper": 69950.0, "decision": "NONE", "reason": "blocked:bollinger", "risk": None},
+                           {"symbol": "kPEPE", "bar_time": START, "close": 0.0000123456, "bb_lower": 0.0000123401,
+                            "decision": "NONE", "reason": "flat", "risk": None}]
         return snap
 
     start(snapshot=with_table)
@@ -81,6 +85,9 @@ def test_signals_show_recent_signals_and_the_decision_table_when_present(start, 
     assert "Latest decision per symbol" in reply
     assert "ETH NONE flat" in reply and "z -0.41" in reply and "hurst 0.44" in reply
     assert "SOL LONG z&lt;=-2.0" not in reply and "SOL LONG z<=-2.0 (risk: cooldown)" in reply
+    # prices with enough digits to tell the close from its band, never in scientific notation
+    assert "close 68,712.3  z -1.97  bb_lower 68,701.9  bb_upper 69,950.0" in reply
+    assert "close 0.0000123456  bb_lower 0.0000123401" in reply and "e+" not in reply and "e-0" not in reply
 
 
 def _trade(symbol: str, pnl: float, exit_ms: int) -> Trade:

@@ -8,7 +8,7 @@ from fakes.telegram_bot_api import parse_html
 
 from perpbot.clock import FakeClock
 from perpbot.errors import ConfigError
-from perpbot.ops.telegram.auth import Authorizer, check_group_rule
+from perpbot.ops.telegram.auth import Authorizer, check_command_chat
 from perpbot.ops.telegram.confirm import CANCELLED, EXPIRED, NOT_YOURS, OK, UNKNOWN, Confirmations
 from perpbot.ops.telegram.text import BOLD, MAX_CHARS, PRE, Block, chunks, escape, utf16_len
 from perpbot.ops.telegram.updates import Command, Ignored, Press, Sender, parse_update
@@ -145,10 +145,10 @@ def test_the_authorizer_rules():
 
 
 def test_group_ids_need_allowed_users():
-    check_group_rule("111", [])
-    check_group_rule("-1001234567890", [5])
+    check_command_chat("111", [])
+    check_command_chat("-1001234567890", [5])
     with pytest.raises(ConfigError, match="alerts.telegram_allowed_users"):
-        check_group_rule("-1001234567890", [])
+        check_command_chat("-1001234567890", [])
 
 
 # --- config ----------------------------------------------------------------------------------------

@@ -221,3 +221,20 @@ def test_a_command_whose_update_id_cannot_be_stored_waits_until_it_can(start, bo
         assert waits.seconds == [1, 2]  # not run while its id could not be stored; backed off meanwhile
     finally:
         control.stop()
+
+
+@pytest.mark.parametrize("stored_bot, first_offset", [(6_999_999_999, None), (7_012_345_678, 900_000_001),
+                                                       (None, 900_000_001)], ids=["another", "same", "unknown"])
+def test_the_stored_offset_belongs_to_the_bot_that_handled_it(start, bot_api, engine, wall, stored_bot, first_offset):
+    """A new token (another bot) starts fresh: its ids are lower than the old bot's and would be skipped."""
+    at_ms = wall.now_ms() - 60_000
+    engine.store.set_state(STATE_KEY, {"update_id": 900_000_000, "at_ms": at_ms, "bot_id": stored_bot}, at_ms)
+    start()
+    wait_for(lambda: bot_api.offsets)
+    assert bot_api.offsets[0] == first_offset
+    if stored_bot == 6_999_999_999:
+        update_id = bot_api.push_message("/pause")
+        settle(bot_api, update_id)
+        assert engine.state.snapshot()["paused"] is True
+        saved = engine.store.get_state(STATE_KEY)
+        assert saved["update_id"] == update_id and saved["bot_id"] == bot_api.bot_id
