@@ -45,9 +45,10 @@ def _run_daemon(tmp_path, url, discord):
         risk={"stop_loss_pct": 0.015},
         execution={"clock": "exchange", "tick_seconds": 300},
         # No spacing and no dedupe window, so every trade event reaches the webhook exactly once.
-        # no_tick_minutes below the bar length: only a watchdog that watches every loop pass (a tick,
-        # or a poll every tick_seconds) stays quiet; 50 simulated minutes are ~75 wall ms of slack.
-        alerts={"heartbeat_minutes": 0, "min_interval_s": 0, "dedupe_window_s": 0, "no_tick_minutes": 50},
+        # no_tick_minutes: 600 simulated minutes are 1 wall second at this speed, so the alarm means
+        # a stuck loop, not a busy machine (at 50 minutes, 83 wall ms, a loaded CI core raised it).
+        # That polls between hourly bars count as passes is test_watchdog.py's subject.
+        alerts={"heartbeat_minutes": 0, "min_interval_s": 0, "dedupe_window_s": 0, "no_tick_minutes": 600},
     )
     # As a user would: the webhook URL lives in .env next to config.yaml (start_daemon drops
     # DISCORD_* from the inherited environment, so this is the only place it comes from).
