@@ -66,21 +66,32 @@ def test_two_days_status_pause_resume_flatten_and_clean_stop(sim, tmp_path):
 
 
 @pytest.mark.parametrize("sim", [1500], indirect=True)  # slower: a position must outlive the kill
+def _kill_9_with_a_position_open(config, tries: int = 4) -> tuple[dict, set[str], int]:
+    """Run the daemon until it holds a position, then kill -9 it; again when the position closed in
+    the moment between the status and the kill (the sim is fast, a loaded machine slow): the test
+    is about a position open at the kill. Returns the last status, the open entry cloids and the
+    number of trades."""
+    for _ in range(tries):
+        daemon = start_daemon(config)
+        try:
+            wait_for(lambda: (status(config) or {}).get("positions"), 60, "an open position", daemon)
+            before = status(config)
+            daemon.send_signal(signal.SIGKILL)
+            daemon.wait(10)
+        finally:
+            stop(daemon, signal.SIGKILL)
+        store = Store(config.parent / "bot.db")
+        open_before = {t.entry_cloid for t in store.open_trades(mode="paper")}
+        n_before = len(store.recent_trades(10_000))
+        store.close()
+        if open_before:
+            return before, open_before, n_before
+    raise AssertionError(f"no position open at the kill in {tries} tries")
+
+
 def test_kill_9_then_restart_recovers_without_duplicates(sim, tmp_path):
     config = write_config(tmp_path, sim)
-    daemon = start_daemon(config)
-    try:
-        wait_for(lambda: (status(config) or {}).get("positions"), 60, "an open position", daemon)
-        before = status(config)
-        daemon.send_signal(signal.SIGKILL)
-        daemon.wait(10)
-    finally:
-        stop(daemon, signal.SIGKILL)
-    store = Store(tmp_path / "bot.db")
-    open_before = {t.entry_cloid for t in store.open_trades(mode="paper")}
-    n_before = len(store.recent_trades(10_000))
-    store.close()
-    assert open_before
+    before, open_before, n_before = _kill_9_with_a_position_open(config)
     again = start_daemon(config)
     try:
         first = wait_for(lambda: status(config), 30, "the restarted socket", again)
