@@ -89,11 +89,8 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
         if progress:
             progress(n + 1, total)
     regime = RegimeReplay(settings, snapshots or [])
-    if refusals is None and _use_compiled(loop, signals, regime):
-        from perpbot.backtest import fastloop
-
-        (sym, (sig, _)), = signals.items()
-        trades, cols, blocked = fastloop.run_symbol(sym, sig, settings, regime.at(data.start_ms))
+    if refusals is None and _use_compiled(loop, settings, signals):
+        trades, cols, blocked = _run_compiled(signals, settings, regime, data.start_ms)
     else:
         sim = _Simulation(data, settings, signals, regime, progress, total, refusals=refusals)
         trades = sim.run()
@@ -110,26 +107,44 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
 
 
 def preload_compiled_loop() -> None:
-    """Load the compiled loop now, so that `auto` takes it for every one-symbol run from here on."""
-    from perpbot.backtest import fastloop  # noqa: F401
+    """Load the compiled loops now, so that `auto` takes them for every run from here on."""
+    from perpbot.backtest import fastaccount, fastloop  # noqa: F401
 
 
-def _use_compiled(loop: str, signals: dict[str, tuple[SymbolSignals, Indicators]], regime: RegimeReplay) -> bool:
-    """Run the compiled loop? It applies to one symbol under a fixed regime, and it pays once the
-    loop is loaded (a sweep, the dashboard) or the run has many entry candidates: loading numba
-    and the cached machine code costs ~1 s in a fresh process (the first run on a machine also
-    compiles, ~5 s), while the event loop costs ~20 us per event."""
+def compiled_applies(settings: Settings) -> bool:
+    """Can the compiled loops run these settings? Every taker run: maker orders (issue 19) are
+    simulated by the event loop only until the compiled loops learn them. This is the one seam."""
+    ex = settings.execution
+    return getattr(ex, "entry_order", "taker") == "taker" and getattr(ex, "exit_order", "taker") == "taker"
+
+
+def _use_compiled(loop: str, settings: Settings, signals: dict[str, tuple[SymbolSignals, Indicators]]) -> bool:
+    """Run a compiled loop? It pays once numba is loaded (a sweep, the dashboard, `preload_compiled`)
+    or when the run has many entry candidates: loading numba and the cached machine code costs
+    ~0.6 s in a fresh process (the first run on a machine also compiles), the event loop ~20 us
+    per event."""
     if loop not in ("auto", "compiled", "events"):
         raise ValueError(f"loop must be auto, compiled or events (got {loop!r})")
-    applies = len(signals) == 1 and not regime.replaying
+    applies = compiled_applies(settings)
     if loop == "compiled" and not applies:
-        raise ValueError("the compiled loop runs one symbol under a fixed regime")
+        raise ValueError("the compiled loop does not run maker orders yet")
     if loop != "auto":
         return loop == "compiled"
-    if not applies:
-        return False
-    (sig, _), = signals.values()
-    return "perpbot.backtest.fastloop" in sys.modules or len(sig.entry_bars) >= COMPILED_FROM_ENTRIES
+    entries = sum(len(sig.entry_bars) for sig, _ in signals.values())
+    return applies and ("perpbot.backtest.fastloop" in sys.modules or entries >= COMPILED_FROM_ENTRIES)
+
+
+def _run_compiled(signals: dict[str, tuple[SymbolSignals, Indicators]], settings: Settings, regime: RegimeReplay,
+                  start_ms: int) -> tuple:
+    """One symbol under a fixed regime: fastloop.py's loop; anything else: fastaccount.py's."""
+    if len(signals) == 1 and not regime.replaying:
+        from perpbot.backtest import fastloop
+
+        (sym, (sig, _)), = signals.items()
+        return fastloop.run_symbol(sym, sig, settings, regime.at(start_ms))
+    from perpbot.backtest import fastaccount
+
+    return fastaccount.run_account({s: v[0] for s, v in signals.items()}, settings, regime.timeline())
 
 
 def _signals(frame: SymbolFrame, ind: Indicators, params: StrategyConfig, data: MarketData) -> SymbolSignals:
