@@ -12,8 +12,8 @@ paper trading and the event loop call, both compiled here. Tests run both loops 
 series and configurations and compare trades, blocks and equity bit for bit.
 
 numba is imported only when a backtest takes this path (or a sweep preloads it, see
-`engine.preload_compiled_loop`), and compiled functions are cached on disk (`cache=True`), so
-only the first run on a machine pays the compilation.
+`engine.preload_compiled_loop`), and compiled functions are cached on disk (`perpbot.signals.jit`),
+so only the first run of a version on a machine pays the compilation.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-from numba import njit
 
 from perpbot.backtest.columns import LazyTrades, TradeColumns
 from perpbot.errors import StrategyError
@@ -29,6 +28,7 @@ from perpbot.execution import fills as _fills
 from perpbot.models import Side, Trade
 from perpbot.risk import rules as _rules
 from perpbot.signals.engine import entry_reason
+from perpbot.signals.jit import compiled
 from perpbot.signals.prediction import Regime
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ SIGNAL_GONE = len(_rules.VERDICTS)
 BELOW_MIN_ORDER = SIGNAL_GONE + 1
 BLOCK_REASONS = _rules.VERDICTS + ("signal_gone", "below_min_order")
 
-_jit = njit(cache=True, nogil=True)
+_jit = compiled(nogil=True)
 entry_verdict = _jit(_rules.entry_verdict)
 roll_day = _jit(_rules.roll_day)
 day_start_equity = _jit(_rules.day_start_equity)
