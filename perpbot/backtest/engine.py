@@ -111,15 +111,20 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
                           timeframe=data.timeframe, start_ms=data.start_ms, end_ms=data.end_ms, columns=cols)
 
 
-def preload_compiled_loop() -> None:
-    """Load the compiled loops now, so that `auto` takes them for every run from here on."""
+def preload_compiled() -> None:
+    """Load numba, the indicators' kernels and the compiled loops now, so that `auto` takes them for
+    every run from here on (sweeps, big runs; the daemon and the dashboard at start, on a thread)."""
     from perpbot.backtest import fastaccount, fastloop  # noqa: F401
+    from perpbot.signals.indicators import preload_compiled as preload_kernels
+
+    preload_kernels()
+
 
 
 def _preload(data: MarketData, settings: Settings) -> None:
     """Load numba and the compiled loops before a big run's indicators, so that both take them."""
     if compiled_applies(settings) and sum(len(f) for f in data.frames.values()) >= PRELOAD_FROM_BARS:
-        preload_compiled_loop()
+        preload_compiled()
 
 
 def compiled_applies(settings: Settings) -> bool:

@@ -12,7 +12,7 @@ paper trading and the event loop call, both compiled here. Tests run both loops 
 series and configurations and compare trades, blocks and equity bit for bit.
 
 numba is imported only when a backtest takes this path (or a sweep preloads it, see
-`engine.preload_compiled_loop`), and compiled functions are cached on disk (`perpbot.signals.jit`),
+`engine.preload_compiled`), and compiled functions are cached on disk (`perpbot.signals.jit`),
 so only the first run of a version on a machine pays the compilation.
 """
 

@@ -1,4 +1,5 @@
-"""The compiled code's disk cache (perpbot/signals/jit.py): one compile per version and machine.
+"""The compiled code: its disk cache (perpbot/signals/jit.py), one compile per version and machine, and its
+preload at the host's start (perpbot/cli/host.py).
 
 Two copies of the package in two directories stand for two installs of one version (a recreated
 virtualenv, a second checkout): the second must load what the first compiled. An edit to a
@@ -54,3 +55,17 @@ def test_a_second_install_of_the_same_version_loads_the_first_ones_compile(tmp_p
     rules = second / "perpbot" / "risk" / "rules.py"
     rules.write_text(rules.read_text() + "\n# an edit\n")
     assert _run(second, cache)[1:] == (0, 1)  # a source the loops compile changed: compiled again
+
+
+@pytest.mark.e2e
+def test_the_host_preloads_off_the_tick_path_and_ticks_take_the_kernels_once_ready():
+    code = (
+        "from perpbot.signals import indicators as ind\n"
+        "print(ind._path(500).__name__)\n"  # a live window: numpy until the kernels are ready
+        "from perpbot.cli.host import preload_in_background\n"
+        "preload_in_background().join()\n"
+        "print(ind._path(500).__name__)\n"
+        "import sys; print('perpbot.backtest.fastaccount' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["perpbot.signals.vectorised", "perpbot.signals.kernels", "True"]
