@@ -26,9 +26,9 @@ from typing import NamedTuple
 import numpy as np
 
 from perpbot.backtest.columns import TradeColumns
-from perpbot.backtest.cost_model import CostModel, funding_per_unit
-from perpbot.backtest.executor import ExitPlan, SymbolSignals, plan_exit
-from perpbot.backtest.market import BacktestError, History, MarketData, SymbolFrame, load_market
+from perpbot.backtest.cost_model import CostModel
+from perpbot.backtest.executor import ExitPlan, SymbolSignals, plan_exit, symbol_signals
+from perpbot.backtest.market import BacktestError, History, MarketData, load_market
 from perpbot.backtest.metrics import compute_metrics
 from perpbot.backtest.results import BacktestResult, build_equity
 from perpbot.backtest.risk_adapter import NEVER, BacktestRisk, RegimeReplay
@@ -36,7 +36,7 @@ from perpbot.clock import DAY_MS
 from perpbot.config import Settings, StrategyConfig
 from perpbot.execution import fills
 from perpbot.models import Side, Trade
-from perpbot.signals.engine import Indicators, compute_indicators, entry_reason, signal_arrays
+from perpbot.signals.engine import Indicators, compute_indicators, entry_reason
 
 __all__ = ["BacktestError", "MarketData", "indicators_for", "load_market", "run_backtest", "simulate"]
 
@@ -68,7 +68,7 @@ def indicators_for(data: MarketData, params: StrategyConfig) -> dict[str, Indica
 
 def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicators] | None = None,
              progress: Progress | None = None, snapshots: list | None = None, loop: str = "auto",
-             refusals: list[tuple[str, int, str]] | None = None) -> BacktestResult:
+             refusals: list[tuple[str, int, str]] | None = None, shared: dict | None = None) -> BacktestResult:
     """Run the strategy over `data` on one account.
 
     Args:
@@ -82,6 +82,8 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
             applies and pays (see `_use_compiled`).
         refusals: when given, every entry decision is appended as (symbol, bar, risk verdict or "ok")
             (the decision table, backtest/decisions.py); the event loop runs.
+        shared: a dict a sweep hands to every run on the same data and indicators: the arrays that
+            depend only on those and on some thresholds are kept in it (see `symbol_signals`).
     """
     total = len(data.frames) + 1
     if indicators is None and refusals is None and loop == "auto":
@@ -90,7 +92,7 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
     for n, (sym, frame) in enumerate(data.frames.items()):
         ind = indicators[sym] if indicators is not None else compute_indicators(
             frame.high, frame.low, frame.close, settings.strategy)
-        signals[sym] = (_signals(frame, ind, settings.strategy, data), ind)
+        signals[sym] = (symbol_signals(frame, ind, settings.strategy, data, shared), ind)
         if progress:
             progress(n + 1, total)
     regime = RegimeReplay(settings, snapshots or [])
@@ -161,27 +163,6 @@ def _run_compiled(signals: dict[str, tuple[SymbolSignals, Indicators]], settings
     from perpbot.backtest import fastaccount
 
     return fastaccount.run_account({s: v[0] for s, v in signals.items()}, settings, regime.timeline())
-
-
-def _signals(frame: SymbolFrame, ind: Indicators, params: StrategyConfig, data: MarketData) -> SymbolSignals:
-    arrays = signal_arrays(ind, frame.close, params)
-    first = int(np.searchsorted(frame.time, data.start_ms, side="left"))
-    entries = np.flatnonzero(arrays.long_entry | arrays.short_entry)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        bar_range = np.subtract(frame.high, frame.low)  # (high - low) / close, in one buffer
-        np.divide(bar_range, frame.close, out=bar_range)
-    np.nan_to_num(bar_range, copy=False)
-    return SymbolSignals(
-        frame=frame,
-        close_time=frame.time + data.interval_ms,
-        long_entry=arrays.long_entry,
-        short_entry=arrays.short_entry,
-        entry_bars=entries[entries >= first],
-        long_exit_bars=np.flatnonzero(arrays.long_exit),
-        short_exit_bars=np.flatnonzero(arrays.short_exit),
-        funding_cum=funding_per_unit(frame.open, frame.funding),
-        bar_range=bar_range,
-    )
 
 
 class _Position(NamedTuple):  # a tuple: one per trade, built in C rather than by an __init__

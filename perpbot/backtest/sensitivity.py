@@ -232,10 +232,11 @@ def run_task(data: MarketData, snapshots: list, task: Task,
         preload_compiled()  # loading it (~0.5 s, once per process) pays over several runs, indicators included
     indicators = indicators_for(part, task.runs[0][1].strategy)
     out = []
+    shared: dict = {}  # what the runs of this task compute alike (engine.simulate's `shared`)
     for index, settings in task.runs:
-        result = simulate(part, settings, indicators, snapshots=snapshots)
+        result = simulate(part, settings, indicators, snapshots=snapshots, shared=shared)
         row = {k: jsonable(result.metrics.get(k)) for k in ROW_METRICS}
-        out.append((index, {**row, **trial_extras(result, part, indicators, settings.strategy)}))
+        out.append((index, {**row, **trial_extras(result, part, indicators, settings.strategy, shared)}))
         if done:
             done()
     return out

@@ -49,8 +49,7 @@ HURST_MIN_WINDOW = 10
 COMPILED_FROM_BARS = 1_500_000
 PATHS = ("auto", "numpy", "compiled")
 _forced_path: ContextVar[str] = ContextVar("indicator_path", default="auto")
-# Set once preload_compiled has loaded and run every kernel: from then on "auto" takes them. Not
-# "numba is in sys.modules", which is true while another thread is still importing or compiling.
+# Set once preload_compiled has run every kernel (not "numba in sys.modules": true mid-import too).
 _kernels_ready = threading.Event()
 
 
@@ -79,10 +78,8 @@ def use_path(path: str) -> Iterator[None]:
 
 
 def preload_compiled() -> None:
-    """Load numba and the compiled kernels now, so every later call takes them (long-lived
-    processes, sweeps): ~0.6 s, plus a one-time compile of a few seconds on a new machine (README).
-    Until it has returned, other threads keep to numpy: a tick never waits on this load.
-    """
+    """Load numba and the kernels now, so every later call takes them (long-lived processes, sweeps):
+    ~0.6 s (a new machine compiles once, README). Until it returns, calls keep to numpy."""
     from perpbot.signals import kernels
 
     y, out = np.linspace(1.0, 2.0, 64), np.empty(64)  # of the types the real calls pass
