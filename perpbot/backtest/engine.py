@@ -48,9 +48,10 @@ EXIT_FILL, DECIDE, ENTRY_FILL, STOP = 0, 1, 2, 3  # PHASES within one timestamp
 # at every event: compare against these instead.
 LONG, SHORT = Side.LONG, Side.SHORT
 COMPILED_FROM_ENTRIES = 30_000  # entry candidates from which loading the compiled loop pays (see _use_compiled)
-# Bars (all symbols) from which loading numba first pays: the indicators then take its kernels too (~0.25 s
-# less per year of 1m bars), and the loop is compiled, for ~0.4 s of loading (see _preload).
-PRELOAD_FROM_BARS = 1_000_000
+# Bars (all symbols) from which loading numba first pays: the indicators then take its kernels too (~0.3 s
+# less per year of 1m bars) and the loop is compiled (~0.1 s less), for ~1 s of loading numba, the kernels and
+# the loop in a fresh process on a shared 2-core machine (see _preload); three symbol-years do not pay yet.
+PRELOAD_FROM_BARS = 2_000_000
 
 
 def run_backtest(settings: Settings, store: History, symbols: list[str], start_ms: int | None, end_ms: int | None,

@@ -207,20 +207,20 @@ def filter_key(params: StrategyConfig) -> tuple:
             params.adx_max, params.use_hurst, params.hurst_max)
 
 
-def filter_masks(ind: Indicators, close: Any, params: StrategyConfig) -> tuple[BoolArray, BoolArray]:
-    """(long, short): the bars where every enabled entry filter passes, per side."""
+def filter_masks(ind: Indicators, close: Any, params: StrategyConfig) -> tuple[BoolArray | None, BoolArray | None]:
+    """(long, short): the bars where every enabled entry filter passes, per side (None: no filter)."""
     c = np.asarray(close, dtype=np.float64)
-    masks = []
+    masks: list[BoolArray | None] = []
     for long in (True, False):
-        ok = np.ones(c.shape, dtype=bool)
+        ok = None
         for _, _, passes in entry_filters(c, ind.upper, ind.lower, ind.rsi, ind.adx, ind.hurst, params, long):
-            ok &= passes
+            ok = passes if ok is None else ok & passes
         masks.append(ok)
     return masks[0], masks[1]
 
 
 def signal_arrays(ind: Indicators, close: Any, params: StrategyConfig,
-                  masks: tuple[BoolArray, BoolArray] | None = None) -> SignalArrays:
+                  masks: tuple[BoolArray | None, BoolArray | None] | None = None) -> SignalArrays:
     """The vectorised pass: entry and exit booleans for every bar (backtest, sweeps).
 
     A bar's long_entry is what `decide` returns as LONG when flat; long_exit what it returns
@@ -244,9 +244,14 @@ def signal_arrays(ind: Indicators, close: Any, params: StrategyConfig,
     if c.shape != ind.z.shape:
         raise ValueError(f"close has shape {c.shape} but the indicators {ind.z.shape}")
     long_ok, short_ok = masks if masks is not None else filter_masks(ind, c, params)
+    long_entry, short_entry = ind.z <= -params.entry_z, ind.z >= params.entry_z
+    if long_ok is not None:
+        long_entry &= long_ok
+    if short_ok is not None:
+        short_entry &= short_ok
     return SignalArrays(
-        long_entry=(ind.z <= -params.entry_z) & long_ok,
-        short_entry=(ind.z >= params.entry_z) & short_ok,
+        long_entry=long_entry,
+        short_entry=short_entry,
         long_exit=ind.z >= -params.exit_z,
         short_exit=ind.z <= params.exit_z,
     )
