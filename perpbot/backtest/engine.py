@@ -78,9 +78,9 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
         indicators: precomputed per symbol (a sweep shares them); computed when None.
         progress: called as progress(done, total); an exception raised from it aborts the run.
         snapshots: stored prediction snapshots to replay the regime from (see RegimeReplay).
-        loop: which of the two equal loops runs: "events" (engine.py, any run) or "compiled"
-            (fastloop.py: one symbol under a fixed regime); "auto" picks the compiled one where it
-            applies and pays (see `_use_compiled`).
+        loop: which of the equal loops runs: "events" (engine.py, the reference) or "compiled"
+            (fastloop.py for one symbol under a fixed regime, fastaccount.py for any other run;
+            not yet for maker orders); "auto" picks the compiled one where it pays (`_use_compiled`).
         refusals: when given, every entry decision is appended as (symbol, bar, risk verdict or "ok")
             (the decision table, backtest/decisions.py); the event loop runs.
         shared: a dict a sweep hands to every run on the same data and indicators: the arrays that
