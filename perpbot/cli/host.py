@@ -2,7 +2,8 @@
 
 `hosted_engine(settings, ...)` takes the one-engine-per-database lock, builds the engine
 (compose.py) with its alerts, serves the control socket (`perpbot status` / `control`), and runs
-beside it the watchdog, the storage watch (backups, free space) and Telegram control. On exit it
+beside it the watchdog, the storage watch (backups, free space) and Telegram control, and loads
+the compiled code (indicator kernels, backtest loops) on a thread of its own. On exit it
 stops them in reverse order, closes the engine and the alerts (delivering what is queued) and
 releases the lock. The headless daemon (trading.py) runs the engine's loop on its own thread; the
 dashboard (sessions.py) on a thread of the app's.
