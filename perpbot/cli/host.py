@@ -34,6 +34,9 @@ from perpbot.ops.telegram import telegram_control
 from perpbot.ops.watchdog import AlertPort, Watchdog
 
 log = logging.getLogger(__name__)
+# The compiled code is loaded at start only for an engine on (about) wall time: against an accelerated
+# simulator a second of loading on a busy machine is hours of its time, and a tick loop that seems stuck.
+PRELOAD_BELOW_SPEED = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +112,8 @@ def hosted_engine(settings: Settings, *, clock: Clock | None = None, force: bool
         events = alert_hook(sink)
         engine = build_engine(settings, clock=clock, force=force, events=events, adopt_account=adopt_account)
         stack.callback(engine.close)
-        preload_in_background()
+        if engine.clock.speed < PRELOAD_BELOW_SPEED:
+            preload_in_background()
         commands = handler(engine)
         state = engine.state
         server = StateServer(settings.socket_path, commands)
