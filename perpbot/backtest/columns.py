@@ -35,18 +35,18 @@ class TradeColumns:
     @classmethod
     def from_arrays(cls, trades: Sequence[Trade], *, entry_time: np.ndarray, exit_time: np.ndarray, pnl: np.ndarray,
                     fees: np.ndarray, funding: np.ndarray, size: np.ndarray, entry_price: np.ndarray,
-                    exit_price: np.ndarray, sign: np.ndarray, symbol: str,
+                    exit_price: np.ndarray, sign: np.ndarray, by_symbol: tuple[list[str], np.ndarray],
                     exit_reason: tuple[list[str], np.ndarray]) -> "TradeColumns":
-        """Columns of closed one-symbol trades that already exist as arrays (the compiled loop's):
-        the same values the properties would pull out of `trades`, without a pass over them."""
+        """Columns of closed trades that already exist as arrays (the compiled loops'): the same values
+        the properties would pull out of `trades`, without a pass over them. The groupings are
+        (sorted names present, each trade's index among them)."""
         cols = cls(trades)
         pnl = pnl.copy()
         pnl[pnl == 0.0] = 0.0  # -0.0 -> 0.0, as the property does
         cols.__dict__.update(
             entry_time=entry_time, exit_time=np.where(exit_time == 0, entry_time, exit_time), pnl=pnl, fees=fees,
             funding=funding, size=size, entry_price=entry_price, exit_price=exit_price, sign=sign,
-            by_symbol=([symbol], np.zeros(cols.n, dtype=np.intp)) if cols.n else ([], np.zeros(0, dtype=np.intp)),
-            by_exit_reason=exit_reason)
+            by_symbol=by_symbol, by_exit_reason=exit_reason)
         return cols
 
     # --- numbers -------------------------------------------------------------------------

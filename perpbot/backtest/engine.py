@@ -26,9 +26,9 @@ from typing import NamedTuple
 import numpy as np
 
 from perpbot.backtest.columns import TradeColumns
-from perpbot.backtest.cost_model import CostModel, funding_per_unit
-from perpbot.backtest.executor import ExitPlan, SymbolSignals, plan_exit
-from perpbot.backtest.market import BacktestError, History, MarketData, SymbolFrame, load_market
+from perpbot.backtest.cost_model import CostModel
+from perpbot.backtest.executor import ExitPlan, SymbolSignals, plan_exit, symbol_signals
+from perpbot.backtest.market import BacktestError, History, MarketData, load_market
 from perpbot.backtest.metrics import compute_metrics
 from perpbot.backtest.results import BacktestResult, build_equity
 from perpbot.backtest.risk_adapter import NEVER, BacktestRisk, RegimeReplay
@@ -36,7 +36,7 @@ from perpbot.clock import DAY_MS
 from perpbot.config import Settings, StrategyConfig
 from perpbot.execution import fills
 from perpbot.models import Side, Trade
-from perpbot.signals.engine import Indicators, compute_indicators, entry_reason, signal_arrays
+from perpbot.signals.engine import Indicators, compute_indicators, entry_reason
 
 __all__ = ["BacktestError", "MarketData", "indicators_for", "load_market", "run_backtest", "simulate"]
 
@@ -48,6 +48,10 @@ EXIT_FILL, DECIDE, ENTRY_FILL, STOP = 0, 1, 2, 3  # PHASES within one timestamp
 # at every event: compare against these instead.
 LONG, SHORT = Side.LONG, Side.SHORT
 COMPILED_FROM_ENTRIES = 30_000  # entry candidates from which loading the compiled loop pays (see _use_compiled)
+# Bars (all symbols) from which loading numba first pays: the indicators then take its kernels too (~0.3 s
+# less per year of 1m bars) and the loop is compiled (~0.1 s less), for ~1 s of loading numba, the kernels and
+# the loop in a fresh process on a shared 2-core machine (see _preload); three symbol-years do not pay yet.
+PRELOAD_FROM_BARS = 2_000_000
 
 
 def run_backtest(settings: Settings, store: History, symbols: list[str], start_ms: int | None, end_ms: int | None,
@@ -65,7 +69,7 @@ def indicators_for(data: MarketData, params: StrategyConfig) -> dict[str, Indica
 
 def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicators] | None = None,
              progress: Progress | None = None, snapshots: list | None = None, loop: str = "auto",
-             refusals: list[tuple[str, int, str]] | None = None) -> BacktestResult:
+             refusals: list[tuple[str, int, str]] | None = None, shared: dict | None = None) -> BacktestResult:
     """Run the strategy over `data` on one account.
 
     Args:
@@ -74,26 +78,27 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
         indicators: precomputed per symbol (a sweep shares them); computed when None.
         progress: called as progress(done, total); an exception raised from it aborts the run.
         snapshots: stored prediction snapshots to replay the regime from (see RegimeReplay).
-        loop: which of the two equal loops runs: "events" (engine.py, any run) or "compiled"
-            (fastloop.py: one symbol under a fixed regime); "auto" picks the compiled one where it
-            applies and pays (see `_use_compiled`).
+        loop: which of the equal loops runs: "events" (engine.py, the reference) or "compiled"
+            (fastloop.py for one symbol under a fixed regime, fastaccount.py for any other run;
+            not yet for maker orders); "auto" picks the compiled one where it pays (`_use_compiled`).
         refusals: when given, every entry decision is appended as (symbol, bar, risk verdict or "ok")
             (the decision table, backtest/decisions.py); the event loop runs.
+        shared: a dict a sweep hands to every run on the same data and indicators: the arrays that
+            depend only on those and on some thresholds are kept in it (see `symbol_signals`).
     """
     total = len(data.frames) + 1
+    if indicators is None and refusals is None and loop == "auto":
+        _preload(data, settings)
     signals = {}
     for n, (sym, frame) in enumerate(data.frames.items()):
         ind = indicators[sym] if indicators is not None else compute_indicators(
             frame.high, frame.low, frame.close, settings.strategy)
-        signals[sym] = (_signals(frame, ind, settings.strategy, data), ind)
+        signals[sym] = (symbol_signals(frame, ind, settings.strategy, data, shared), ind)
         if progress:
             progress(n + 1, total)
     regime = RegimeReplay(settings, snapshots or [])
-    if refusals is None and _use_compiled(loop, signals, regime):
-        from perpbot.backtest import fastloop
-
-        (sym, (sig, _)), = signals.items()
-        trades, cols, blocked = fastloop.run_symbol(sym, sig, settings, regime.at(data.start_ms))
+    if refusals is None and _use_compiled(loop, settings, signals):
+        trades, cols, blocked = _run_compiled(signals, settings, regime, data.start_ms)
     else:
         sim = _Simulation(data, settings, signals, regime, progress, total, refusals=refusals)
         trades = sim.run()
@@ -109,48 +114,56 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
                           timeframe=data.timeframe, start_ms=data.start_ms, end_ms=data.end_ms, columns=cols)
 
 
-def preload_compiled_loop() -> None:
-    """Load the compiled loop now, so that `auto` takes it for every one-symbol run from here on."""
-    from perpbot.backtest import fastloop  # noqa: F401
+def preload_compiled() -> None:
+    """Load numba, the indicators' kernels and the compiled loops now, so that `auto` takes them for
+    every run from here on (sweeps, big runs; the daemon and the dashboard at start, on a thread)."""
+    from perpbot.backtest import fastaccount, fastloop  # noqa: F401
+    from perpbot.signals.indicators import preload_compiled as preload_kernels
+
+    preload_kernels()
 
 
-def _use_compiled(loop: str, signals: dict[str, tuple[SymbolSignals, Indicators]], regime: RegimeReplay) -> bool:
-    """Run the compiled loop? It applies to one symbol under a fixed regime, and it pays once the
-    loop is loaded (a sweep, the dashboard) or the run has many entry candidates: loading numba
-    and the cached machine code costs ~1 s in a fresh process (the first run on a machine also
-    compiles, ~5 s), while the event loop costs ~20 us per event."""
+
+def _preload(data: MarketData, settings: Settings) -> None:
+    """Load numba and the compiled loops before a big run's indicators, so that both take them."""
+    if compiled_applies(settings) and sum(len(f) for f in data.frames.values()) >= PRELOAD_FROM_BARS:
+        preload_compiled()
+
+
+def compiled_applies(settings: Settings) -> bool:
+    """Can the compiled loops run these settings? Every taker run: maker orders (issue 19) are
+    simulated by the event loop only until the compiled loops learn them. This is the one seam."""
+    ex = settings.execution
+    return getattr(ex, "entry_order", "taker") == "taker" and getattr(ex, "exit_order", "taker") == "taker"
+
+
+def _use_compiled(loop: str, settings: Settings, signals: dict[str, tuple[SymbolSignals, Indicators]]) -> bool:
+    """Run a compiled loop? It pays once numba is loaded (a sweep, the dashboard, `preload_compiled`)
+    or when the run has many entry candidates: loading numba and the cached machine code costs
+    ~0.6 s in a fresh process (the first run on a machine also compiles), the event loop ~20 us
+    per event."""
     if loop not in ("auto", "compiled", "events"):
         raise ValueError(f"loop must be auto, compiled or events (got {loop!r})")
-    applies = len(signals) == 1 and not regime.replaying
+    applies = compiled_applies(settings)
     if loop == "compiled" and not applies:
-        raise ValueError("the compiled loop runs one symbol under a fixed regime")
+        raise ValueError("the compiled loop does not run maker orders yet")
     if loop != "auto":
         return loop == "compiled"
-    if not applies:
-        return False
-    (sig, _), = signals.values()
-    return "perpbot.backtest.fastloop" in sys.modules or len(sig.entry_bars) >= COMPILED_FROM_ENTRIES
+    entries = sum(len(sig.entry_bars) for sig, _ in signals.values())
+    return applies and ("perpbot.backtest.fastloop" in sys.modules or entries >= COMPILED_FROM_ENTRIES)
 
 
-def _signals(frame: SymbolFrame, ind: Indicators, params: StrategyConfig, data: MarketData) -> SymbolSignals:
-    arrays = signal_arrays(ind, frame.close, params)
-    first = int(np.searchsorted(frame.time, data.start_ms, side="left"))
-    entries = np.flatnonzero(arrays.long_entry | arrays.short_entry)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        bar_range = np.subtract(frame.high, frame.low)  # (high - low) / close, in one buffer
-        np.divide(bar_range, frame.close, out=bar_range)
-    np.nan_to_num(bar_range, copy=False)
-    return SymbolSignals(
-        frame=frame,
-        close_time=frame.time + data.interval_ms,
-        long_entry=arrays.long_entry,
-        short_entry=arrays.short_entry,
-        entry_bars=entries[entries >= first],
-        long_exit_bars=np.flatnonzero(arrays.long_exit),
-        short_exit_bars=np.flatnonzero(arrays.short_exit),
-        funding_cum=funding_per_unit(frame.open, frame.funding),
-        bar_range=bar_range,
-    )
+def _run_compiled(signals: dict[str, tuple[SymbolSignals, Indicators]], settings: Settings, regime: RegimeReplay,
+                  start_ms: int) -> tuple:
+    """One symbol under a fixed regime: fastloop.py's loop; anything else: fastaccount.py's."""
+    if len(signals) == 1 and not regime.replaying:
+        from perpbot.backtest import fastloop
+
+        (sym, (sig, _)), = signals.items()
+        return fastloop.run_symbol(sym, sig, settings, regime.at(start_ms))
+    from perpbot.backtest import fastaccount
+
+    return fastaccount.run_account({s: v[0] for s, v in signals.items()}, settings, regime.timeline())
 
 
 class _Position(NamedTuple):  # a tuple: one per trade, built in C rather than by an __init__

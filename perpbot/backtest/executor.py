@@ -19,9 +19,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from perpbot.backtest.market import SymbolFrame
+from perpbot.backtest.cost_model import funding_per_unit
+from perpbot.backtest.market import MarketData, SymbolFrame
+from perpbot.config import StrategyConfig
 from perpbot.execution import fills
 from perpbot.models import Side
+from perpbot.signals.engine import Indicators, filter_key, filter_masks, signal_arrays
 
 LONG = Side.LONG  # an Enum class attribute look-up is slow on Python 3.11: done once here
 
@@ -52,10 +55,14 @@ class SymbolSignals:
 
     def __post_init__(self) -> None:
         # "The first event bar at or after i" for every i: O(1) look-ups at events instead of searches.
+        # (Given when a sweep already has them for the same bars.)
         n = self.n = len(self.frame)
-        self.next_entry = _next_index(self.entry_bars, n)
-        self.next_long_exit = _next_index(self.long_exit_bars, n)
-        self.next_short_exit = _next_index(self.short_exit_bars, n)
+        if self.next_entry is None:
+            self.next_entry = _next_index(self.entry_bars, n)
+        if self.next_long_exit is None:
+            self.next_long_exit = _next_index(self.long_exit_bars, n)
+        if self.next_short_exit is None:
+            self.next_short_exit = _next_index(self.short_exit_bars, n)
 
     def first_entry(self, cursor: int, not_before_ms: int | None = None) -> int | None:
         """The first entry bar >= cursor whose close is at or after not_before_ms."""
@@ -68,6 +75,45 @@ class SymbolSignals:
 
     def entry_holds(self, side: Side, bar: int) -> bool:
         return bool((self.long_entry if side is LONG else self.short_entry)[bar])
+
+
+def symbol_signals(frame: SymbolFrame, ind: Indicators, params: StrategyConfig, data: MarketData,
+                   shared: dict | None = None) -> SymbolSignals:
+    """One symbol's arrays for a run. `shared` (a sweep's, for runs on the same data and indicators)
+    keeps what several runs would compute alike: the bars' close times, ranges and funding, the
+    entry filters (per filter parameters), the entries (per entry_z too) and exits (per exit_z)."""
+    cache = shared if shared is not None else {}
+    sym = frame.symbol
+    base = cache.get(("bars", sym))
+    if base is None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bar_range = np.subtract(frame.high, frame.low)  # (high - low) / close, in one buffer
+            np.divide(bar_range, frame.close, out=bar_range)
+        np.nan_to_num(bar_range, copy=False)
+        base = cache[("bars", sym)] = (frame.time + data.interval_ms, bar_range,
+                                       funding_per_unit(frame.open, frame.funding),
+                                       int(np.searchsorted(frame.time, data.start_ms, side="left")))
+    close_time, bar_range, funding_cum, first = base
+    filters = filter_key(params)
+    masks = cache.get(("filters", sym, filters))
+    if masks is None:
+        masks = cache[("filters", sym, filters)] = filter_masks(ind, frame.close, params)
+    entries = cache.get(("entries", sym, filters, params.entry_z))
+    exits = cache.get(("exits", sym, params.exit_z))
+    if entries is None or exits is None:
+        arrays = signal_arrays(ind, frame.close, params, masks)
+        bars = np.flatnonzero(arrays.long_entry | arrays.short_entry)
+        bars = bars[bars >= first]
+        entries = (arrays.long_entry, arrays.short_entry, bars, _next_index(bars, len(frame)))
+        long_exit, short_exit = np.flatnonzero(arrays.long_exit), np.flatnonzero(arrays.short_exit)
+        exits = (long_exit, short_exit, _next_index(long_exit, len(frame)), _next_index(short_exit, len(frame)))
+        if shared is not None:
+            cache.setdefault(("entries", sym, filters, params.entry_z), entries)
+            cache.setdefault(("exits", sym, params.exit_z), exits)
+    long_entry, short_entry, entry_bars, next_entry = entries
+    long_exit_bars, short_exit_bars, next_long_exit, next_short_exit = exits
+    return SymbolSignals(frame, close_time, long_entry, short_entry, entry_bars, long_exit_bars, short_exit_bars,
+                         funding_cum, bar_range, next_entry, next_long_exit, next_short_exit)
 
 
 def plan_exit(sig: SymbolSignals, side: Side, entry_bar: int, stop: float, timeout_ms: int) -> ExitPlan:

@@ -12,8 +12,8 @@ paper trading and the event loop call, both compiled here. Tests run both loops 
 series and configurations and compare trades, blocks and equity bit for bit.
 
 numba is imported only when a backtest takes this path (or a sweep preloads it, see
-`engine.preload_compiled_loop`), and compiled functions are cached on disk (`cache=True`), so
-only the first run on a machine pays the compilation.
+`engine.preload_compiled`), and compiled functions are cached on disk (`perpbot.signals.jit`),
+so only the first run of a version on a machine pays the compilation.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-from numba import njit
 
 from perpbot.backtest.columns import LazyTrades, TradeColumns
 from perpbot.errors import StrategyError
@@ -29,9 +28,12 @@ from perpbot.execution import fills as _fills
 from perpbot.models import Side, Trade
 from perpbot.risk import rules as _rules
 from perpbot.signals.engine import entry_reason
+from perpbot.signals.jit import compiled
 from perpbot.signals.prediction import Regime
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from perpbot.backtest.executor import SymbolSignals
     from perpbot.config import Settings
     from perpbot.signals.prediction import RegimeState
@@ -45,7 +47,7 @@ SIGNAL_GONE = len(_rules.VERDICTS)
 BELOW_MIN_ORDER = SIGNAL_GONE + 1
 BLOCK_REASONS = _rules.VERDICTS + ("signal_gone", "below_min_order")
 
-_jit = njit(cache=True, nogil=True)
+_jit = compiled(nogil=True)
 entry_verdict = _jit(_rules.entry_verdict)
 roll_day = _jit(_rules.roll_day)
 day_start_equity = _jit(_rules.day_start_equity)
@@ -110,42 +112,59 @@ def run_symbol(symbol: str, sig: "SymbolSignals", settings: "Settings",
                regime: "RegimeState") -> tuple[LazyTrades, TradeColumns, dict[str, int]]:
     """The engine's `_Simulation.run` for one symbol under a fixed regime: trades, their columns
     (for the equity curve and metrics) and the blocked-entry counts."""
-    risk, ex = settings.risk, settings.execution
-    params = LoopParams(
-        delay=ex.entry_delay_bars, slippage=_fills.slippage(ex.slippage_bps),
-        volatility_slippage=ex.volatility_slippage, taker_fee=ex.taker_fee, initial_equity=float(settings.backtest.initial_equity), fixed=risk.sizing == "fixed",
-        notional_usd=risk.notional_usd, position_fraction=risk.position_fraction, leverage=risk.leverage,
-        min_order_usd=risk.min_order_usd, stop_loss_pct=risk.stop_loss_pct,
-        daily_loss_limit_pct=risk.daily_loss_limit_pct, cooldown_minutes=risk.cooldown_minutes,
-        max_positions=risk.max_positions, timeout_ms=_rules.timeout_ms(risk.position_timeout_hours),
-        size_factor=float(regime.size_factor), crisis=regime.regime is Regime.CRISIS)
+    params = loop_params(settings, float(regime.size_factor), regime.regime is Regime.CRISIS)
     try:
         out = run(sig, params)
     except ValueError as exc:  # raised inside the compiled loop, where there is no symbol to name
         raise StrategyError(f"{symbol}: {exc}") from exc
+    return results([symbol], np.zeros(len(out.pnl), dtype=np.intp), out, settings)
+
+
+def loop_params(settings: "Settings", size_factor: float, crisis: bool) -> LoopParams:
+    risk, ex = settings.risk, settings.execution
+    return LoopParams(
+        delay=ex.entry_delay_bars, slippage=_fills.slippage(ex.slippage_bps),
+        volatility_slippage=ex.volatility_slippage, taker_fee=ex.taker_fee,
+        initial_equity=float(settings.backtest.initial_equity), fixed=risk.sizing == "fixed",
+        notional_usd=risk.notional_usd, position_fraction=risk.position_fraction, leverage=risk.leverage,
+        min_order_usd=risk.min_order_usd, stop_loss_pct=risk.stop_loss_pct,
+        daily_loss_limit_pct=risk.daily_loss_limit_pct, cooldown_minutes=risk.cooldown_minutes,
+        max_positions=risk.max_positions, timeout_ms=_rules.timeout_ms(risk.position_timeout_hours),
+        size_factor=size_factor, crisis=crisis)
+
+
+def results(names: list[str], codes: np.ndarray, out: LoopTrades,
+            settings: "Settings") -> tuple[LazyTrades, TradeColumns, dict[str, int]]:
+    """A compiled loop's columns as a run's trades (built on first read), their TradeColumns and the
+    blocked-entry counts; `codes` is each trade's index into `names`."""
     entry_reasons = (entry_reason(Side.LONG, settings.strategy), entry_reason(Side.SHORT, settings.strategy))
-    trades = LazyTrades(len(out.pnl), lambda: _trades(symbol, out, entry_reasons))
-    # The exit reasons as the metrics group them: sorted names present, and each trade's index among them.
-    present = sorted(np.unique(out.reason).tolist(), key=EXIT_REASONS.__getitem__)
-    index = np.zeros(len(EXIT_REASONS), dtype=np.intp)
-    index[present] = np.arange(len(present))
+    trades = LazyTrades(len(out.pnl), lambda: _trades([names[c] for c in codes.tolist()], out, entry_reasons))
     cols = TradeColumns.from_arrays(trades, entry_time=out.entry_ms, exit_time=out.exit_ms, pnl=out.pnl,
                                     fees=out.fees, funding=out.funding, size=out.size, entry_price=out.entry_price,
-                                    exit_price=out.exit_price, sign=out.sign, symbol=symbol,
-                                    exit_reason=([EXIT_REASONS[r] for r in present], index[out.reason]))
+                                    exit_price=out.exit_price, sign=out.sign, by_symbol=_groups(names, codes),
+                                    exit_reason=_groups(EXIT_REASONS, out.reason))
     blocked = {BLOCK_REASONS[i]: n for i, n in enumerate(out.blocked.tolist()) if n}
     return trades, cols, blocked
 
 
-def _trades(symbol: str, out: LoopTrades, entry_reasons: tuple[str, str]) -> list[Trade]:
+def _groups(names: "Sequence[str]", codes: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """TradeColumns' grouping (the sorted names present, each trade's index among them) from codes
+    into `names`."""
+    present = sorted(np.unique(codes).tolist(), key=names.__getitem__)
+    index = np.zeros(len(names), dtype=np.intp)
+    index[present] = np.arange(len(present))
+    return [names[i] for i in present], index[codes]
+
+
+def _trades(symbols: list[str], out: LoopTrades, entry_reasons: tuple[str, str]) -> list[Trade]:
     long, short = (Side.LONG, entry_reasons[0]), (Side.SHORT, entry_reasons[1])
     sides = [long if sign > 0 else short for sign in out.sign.tolist()]
     reasons = [EXIT_REASONS[r] for r in out.reason.tolist()]
     # Positional, in Trade's field order (see engine._Simulation._exit).
     return [Trade(symbol, side, size, entry_ms, price, "backtest", exit_ms, exit_price, stop, fees, funding, pnl,
                   reason, why, expected_entry, expected_exit)
-            for (side, why), size, entry_ms, price, exit_ms, exit_price, stop, fees, funding, pnl, reason,
-            expected_entry, expected_exit in zip(sides, out.size.tolist(), out.entry_ms.tolist(),
+            for symbol, (side, why), size, entry_ms, price, exit_ms, exit_price, stop, fees, funding, pnl, reason,
+            expected_entry, expected_exit in zip(symbols, sides, out.size.tolist(), out.entry_ms.tolist(),
                                                  out.entry_price.tolist(), out.exit_ms.tolist(),
                                                  out.exit_price.tolist(), out.stop.tolist(), out.fees.tolist(),
                                                  out.funding.tolist(), out.pnl.tolist(), reasons,

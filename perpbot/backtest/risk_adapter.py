@@ -10,14 +10,40 @@ change instead of asking again on every bar.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Sequence
+from typing import NamedTuple
+
+import numpy as np
 
 from perpbot.clock import DAY_MS, FakeClock, floor_ms
 from perpbot.config import Settings
 from perpbot.risk.manager import RiskCheck, RiskManager
-from perpbot.signals.prediction import RegimeClassifier, RegimeState, Snapshot, fixed_regime
+from perpbot.signals.prediction import (Regime, RegimeClassifier, RegimeState, Snapshot, apply_hysteresis,
+                                       fixed_regime, size_factor_for)
 
 NEVER = 2**62
+REGIMES = tuple(Regime)  # a regime's index in the timeline's tables
+
+
+class RegimeTimeline(NamedTuple):
+    """A replay as plain arrays (the compiled loop's form of `RegimeReplay.at`).
+
+    Time is cut into intervals (`starts`, the first at -NEVER) inside which every market's reading,
+    hence the score, is constant. `step[i, c]` is the regime an update inside interval i leads to
+    from regime c; updating twice with one score changes nothing (hysteresis is idempotent), so
+    what matters is which intervals saw an update: every poll's (`polls`, interval indices, fed
+    in order) and the one holding the time asked about.
+    """
+
+    starts: np.ndarray  # int64
+    polls: np.ndarray  # int64 indices into starts
+    step: np.ndarray  # int64 [interval, regime index]
+    size_factor: np.ndarray  # per regime index
+    crisis: np.ndarray  # bool per regime index
+    start: int  # the regime index before any update
+    max_age_ms: int  # a refusal for crisis wakes at the next poll or after this long
+    replaying: bool
 
 
 class RegimeReplay:
@@ -34,6 +60,7 @@ class RegimeReplay:
         self._classifier = RegimeClassifier(cfg)
         self._fed = 0  # snapshots handed to the classifier so far
         self._times = sorted({s.fetched_at for s in self._snaps})
+        self._fetched = [s.fetched_at for s in self._snaps]  # sorted: _visible bisects it
 
     @property
     def replaying(self) -> bool:
@@ -60,7 +87,39 @@ class RegimeReplay:
     def _visible(self, now_ms: int) -> list[Snapshot]:
         # The newest snapshots per market are what matter; hand over the last few hours only.
         lo = now_ms - 2 * int(self._classifier.max_age_ms)
-        return [s for s in self._snaps if lo <= s.fetched_at <= now_ms]
+        return self._snaps[bisect_left(self._fetched, lo):bisect_right(self._fetched, now_ms)]
+
+    def timeline(self) -> RegimeTimeline:
+        """This replay for the compiled loop (see RegimeTimeline), built on a classifier of its own.
+
+        A reading changes only at a poll, when a snapshot grows older than the max age, or when it
+        leaves the visible window (2 max ages), so those times bound the intervals. Which last good
+        value a market holds does not depend on when updates happened (each poll updates at its
+        own time, where its snapshot is fresh), so one pass of updates finds every interval's score.
+        """
+        cfg = self._classifier.cfg
+        index = {r: i for i, r in enumerate(REGIMES)}
+        factor = np.array([size_factor_for(r, cfg) for r in REGIMES])
+        crisis = np.array([r is Regime.CRISIS for r in REGIMES])
+        if self._fixed is not None:
+            fixed = index[self._fixed.regime]
+            factor[fixed] = self._fixed.size_factor
+            step = np.full((1, len(REGIMES)), fixed, dtype=np.int64)
+            return RegimeTimeline(np.array([-NEVER]), np.zeros(0, np.int64), step, factor, crisis, fixed, 0, False)
+        age = int(self._classifier.max_age_ms)
+        cuts = set(self._times)
+        for t in self._fetched:
+            cuts.update((t + age + 1, t + 2 * age + 1))
+        starts = [-NEVER, *sorted(cuts)]
+        scratch = RegimeClassifier(cfg)
+        default = index[scratch.default]
+        step = np.empty((len(starts), len(REGIMES)), dtype=np.int64)
+        for i, t in enumerate(starts):
+            score = scratch.update(self._visible(t), t).score
+            step[i] = default if score is None else [index[apply_hysteresis(r, score, cfg)] for r in REGIMES]
+        polls = np.searchsorted(np.array(starts), np.array(self._times, dtype=np.int64))
+        return RegimeTimeline(np.array(starts, dtype=np.int64), polls.astype(np.int64), step, factor, crisis,
+                              default, age, True)
 
 
 class WriteOnlyState:

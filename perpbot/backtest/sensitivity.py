@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perpbot.backtest.engine import indicators_for, preload_compiled_loop, simulate
+from perpbot.backtest.engine import indicators_for, preload_compiled, simulate
 from perpbot.backtest.grid import apply_combo, expand_grid
 from perpbot.backtest.market import BacktestError, History, MarketData, load_market
 from perpbot.backtest.overfitting import DEFAULT_PARTITIONS
@@ -48,7 +48,7 @@ METRICS = {
 ROW_METRICS = ("sharpe", "sortino", "total_return", "cagr", "max_drawdown", "max_drawdown_duration_ms", "win_rate",
                "profit_factor", "expectancy", "net_pnl", "trades", "fees", "funding", "exposure", "final_equity")
 TASKS_PER_WORKER = 1  # runs of one grid cost about the same: fewer tasks share more indicator passes
-PRELOAD_FROM_RUNS = 4  # one-symbol tasks of this many runs load the compiled loop (engine._use_compiled)
+PRELOAD_FROM_RUNS = 4  # tasks of this many runs load the compiled code (engine._use_compiled)
 FORMAT_VERSION = 1
 
 
@@ -228,14 +228,15 @@ def run_task(data: MarketData, snapshots: list, task: Task,
     """Backtest a task's runs on data sliced to its range, with one indicator pass."""
     part = data if (task.start_ms, task.end_ms) == (data.start_ms, data.end_ms) else data.slice(
         task.start_ms, task.end_ms)
+    if len(task.runs) >= PRELOAD_FROM_RUNS:
+        preload_compiled()  # loading it (~0.5 s, once per process) pays over several runs, indicators included
     indicators = indicators_for(part, task.runs[0][1].strategy)
-    if len(part.frames) == 1 and len(task.runs) >= PRELOAD_FROM_RUNS:
-        preload_compiled_loop()  # loading it (~1 s, once per process) pays over several runs
     out = []
+    shared: dict = {}  # what the runs of this task compute alike (engine.simulate's `shared`)
     for index, settings in task.runs:
-        result = simulate(part, settings, indicators, snapshots=snapshots)
+        result = simulate(part, settings, indicators, snapshots=snapshots, shared=shared)
         row = {k: jsonable(result.metrics.get(k)) for k in ROW_METRICS}
-        out.append((index, {**row, **trial_extras(result, part, indicators, settings.strategy)}))
+        out.append((index, {**row, **trial_extras(result, part, indicators, settings.strategy, shared)}))
         if done:
             done()
     return out

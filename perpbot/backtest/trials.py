@@ -23,7 +23,7 @@ from perpbot.clock import DAY_MS
 from perpbot.config import StrategyConfig
 from perpbot.errors import ConfigError
 from perpbot.signals.decisions import entry_blocks
-from perpbot.signals.engine import FILTERS, Indicators
+from perpbot.signals.engine import FILTERS, Indicators, filter_key
 
 __all__ = ["DAILY", "check_partitions", "daily_returns", "describe_group", "identical_groups", "search_overfitting",
            "take_daily", "trial_extras"]
@@ -40,12 +40,21 @@ def check_partitions(partitions: int) -> int:
 
 
 def trial_extras(result: Any, data: MarketData, indicators: dict[str, Indicators],
-                 params: StrategyConfig) -> dict[str, Any]:
-    """The trades' fingerprint, the entry tally over the run's range and the daily returns of one run."""
+                 params: StrategyConfig, shared: dict | None = None) -> dict[str, Any]:
+    """The trades' fingerprint, the entry tally over the run's range and the daily returns of one run.
+
+    `shared` keeps the tallies for the next runs on the same data and indicators (they depend on
+    entry_z and the filters only)."""
     blocks: dict[str, int] = {}
     for symbol, frame in data.frames.items():
-        first = int(np.searchsorted(frame.time, data.start_ms))
-        for k, v in entry_blocks(indicators[symbol], frame.close, params, first).items():
+        key = ("blocks", symbol, filter_key(params), params.entry_z)
+        tally = shared.get(key) if shared is not None else None
+        if tally is None:
+            first = int(np.searchsorted(frame.time, data.start_ms))
+            tally = entry_blocks(indicators[symbol], frame.close, params, first)
+            if shared is not None:
+                shared[key] = tally
+        for k, v in tally.items():
             blocks[k] = blocks.get(k, 0) + v
     initial = float(result.metrics.get("initial_equity", 0.0)) or 1.0
     return {"trades_id": trades_id(result), "blocks": blocks,

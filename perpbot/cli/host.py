@@ -2,7 +2,8 @@
 
 `hosted_engine(settings, ...)` takes the one-engine-per-database lock, builds the engine
 (compose.py) with its alerts, serves the control socket (`perpbot status` / `control`), and runs
-beside it the watchdog, the storage watch (backups, free space) and Telegram control. On exit it
+beside it the watchdog, the storage watch (backups, free space) and Telegram control, and loads
+the compiled code (indicator kernels, backtest loops) on a thread of its own. On exit it
 stops them in reverse order, closes the engine and the alerts (delivering what is queued) and
 releases the lock. The headless daemon (trading.py) runs the engine's loop on its own thread; the
 dashboard (sessions.py) on a thread of the app's.
@@ -11,6 +12,7 @@ dashboard (sessions.py) on a thread of the app's.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -32,6 +34,9 @@ from perpbot.ops.telegram import telegram_control
 from perpbot.ops.watchdog import AlertPort, Watchdog
 
 log = logging.getLogger(__name__)
+# The compiled code is loaded at start only for an engine on (about) wall time: against an accelerated
+# simulator a second of loading on a busy machine is hours of its time, and a tick loop that seems stuck.
+PRELOAD_BELOW_SPEED = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +68,27 @@ def last_pass_ms(state: EngineState) -> int | None:
     return max(stamps) if stamps else None
 
 
+def preload_in_background() -> threading.Thread:
+    """Load the compiled code (the indicators' kernels, the backtest loops) on a thread of its own.
+
+    Off the tick path: until it is done, ticks keep to the numpy path (signals/indicators.py), so a
+    first-ever compile (~10 s) delays nothing; afterwards the live window's indicators run in the
+    kernels (~20x less work, without the GIL) and the dashboard's backtests start compiled. A
+    failure to load numba costs only speed, so it is logged, not raised.
+    """
+    def load() -> None:
+        try:
+            from perpbot.backtest.engine import preload_compiled
+
+            preload_compiled()
+        except Exception:  # noqa: BLE001 - numba missing or broken: numpy and the Python loop still run
+            log.warning("preload_compiled_failed", exc_info=True)
+
+    thread = threading.Thread(target=load, name="preload-compiled", daemon=True)
+    thread.start()
+    return thread
+
+
 @contextmanager
 def hosted_engine(settings: Settings, *, clock: Clock | None = None, force: bool = False,
                   adopt_account: bool = False) -> Iterator[Hosted]:
@@ -86,6 +112,8 @@ def hosted_engine(settings: Settings, *, clock: Clock | None = None, force: bool
         events = alert_hook(sink)
         engine = build_engine(settings, clock=clock, force=force, events=events, adopt_account=adopt_account)
         stack.callback(engine.close)
+        if engine.clock.speed < PRELOAD_BELOW_SPEED:
+            preload_in_background()
         commands = handler(engine)
         state = engine.state
         server = StateServer(settings.socket_path, commands)

@@ -44,7 +44,8 @@ class TickData:
         self.step_ms = interval_ms(self.timeframe)
         self.windows = WindowCache(store, self.timeframe, lookback)
         self._next_funding_ms = 0
-        self._pool = ThreadPoolExecutor(max_workers=min(8, max(1, len(self.symbols))), thread_name_prefix="ingest")
+        # A thread per symbol (up to 16): a second wave of requests would double the tick's latency.
+        self._pool = ThreadPoolExecutor(max_workers=min(16, max(1, len(self.symbols))), thread_name_prefix="ingest")
 
     def ingest(self, now: int) -> None:
         """Store the bars closed (and funding paid) since the last update."""

@@ -201,7 +201,26 @@ def entry_filters(
     return checks
 
 
-def signal_arrays(ind: Indicators, close: Any, params: StrategyConfig) -> SignalArrays:
+def filter_key(params: StrategyConfig) -> tuple:
+    """The strategy parameters `entry_filters` reads besides the indicators (a sweep's cache key)."""
+    return (params.use_bollinger, params.use_rsi, params.rsi_oversold, params.rsi_overbought, params.use_adx,
+            params.adx_max, params.use_hurst, params.hurst_max)
+
+
+def filter_masks(ind: Indicators, close: Any, params: StrategyConfig) -> tuple[BoolArray | None, BoolArray | None]:
+    """(long, short): the bars where every enabled entry filter passes, per side (None: no filter)."""
+    c = np.asarray(close, dtype=np.float64)
+    masks: list[BoolArray | None] = []
+    for long in (True, False):
+        ok = None
+        for _, _, passes in entry_filters(c, ind.upper, ind.lower, ind.rsi, ind.adx, ind.hurst, params, long):
+            ok = passes if ok is None else ok & passes
+        masks.append(ok)
+    return masks[0], masks[1]
+
+
+def signal_arrays(ind: Indicators, close: Any, params: StrategyConfig,
+                  masks: tuple[BoolArray | None, BoolArray | None] | None = None) -> SignalArrays:
     """The vectorised pass: entry and exit booleans for every bar (backtest, sweeps).
 
     A bar's long_entry is what `decide` returns as LONG when flat; long_exit what it returns
@@ -212,6 +231,8 @@ def signal_arrays(ind: Indicators, close: Any, params: StrategyConfig) -> Signal
         ind: from `compute_indicators` on the same bars.
         close: the closes those indicators were computed from.
         params: the strategy section of the settings.
+        masks: `filter_masks(ind, close, params)` when the caller has them (a sweep shares them
+            between runs that differ only in thresholds); computed when None.
 
     Returns:
         Four bool arrays as long as `close`.
@@ -222,15 +243,15 @@ def signal_arrays(ind: Indicators, close: Any, params: StrategyConfig) -> Signal
     c = np.asarray(close, dtype=np.float64)
     if c.shape != ind.z.shape:
         raise ValueError(f"close has shape {c.shape} but the indicators {ind.z.shape}")
-    entries = []
-    for long in (True, False):
-        ok = ind.z <= -params.entry_z if long else ind.z >= params.entry_z
-        for _, _, passes in entry_filters(c, ind.upper, ind.lower, ind.rsi, ind.adx, ind.hurst, params, long):
-            ok &= passes
-        entries.append(ok)
+    long_ok, short_ok = masks if masks is not None else filter_masks(ind, c, params)
+    long_entry, short_entry = ind.z <= -params.entry_z, ind.z >= params.entry_z
+    if long_ok is not None:
+        long_entry &= long_ok
+    if short_ok is not None:
+        short_entry &= short_ok
     return SignalArrays(
-        long_entry=entries[0],
-        short_entry=entries[1],
+        long_entry=long_entry,
+        short_entry=short_entry,
         long_exit=ind.z >= -params.exit_z,
         short_exit=ind.z <= params.exit_z,
     )

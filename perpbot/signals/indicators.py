@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import operator
-import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -49,6 +49,8 @@ HURST_MIN_WINDOW = 10
 COMPILED_FROM_BARS = 1_500_000
 PATHS = ("auto", "numpy", "compiled")
 _forced_path: ContextVar[str] = ContextVar("indicator_path", default="auto")
+# Set once preload_compiled has run every kernel (not "numba in sys.modules": true mid-import too).
+_kernels_ready = threading.Event()
 
 
 # --- which path --------------------------------------------------------------------------
@@ -58,8 +60,8 @@ _forced_path: ContextVar[str] = ContextVar("indicator_path", default="auto")
 def use_path(path: str) -> Iterator[None]:
     """Run the indicators called inside this block on one path (tests and benchmarks compare them).
 
-    "auto" (the default) takes the compiled kernels once numba is loaded in the process
-    (`preload_compiled`, the compiled backtest loop, a sweep) or for inputs of at least
+    "auto" (the default) takes the compiled kernels once they are loaded in the process
+    (`preload_compiled`: a big backtest, a sweep, the daemon's and dashboard's start) or for inputs of at least
     COMPILED_FROM_BARS bars, else numpy: a process computing a few windows, or even a year of
     1m bars, is done before numba would have loaded. The choice is per context (thread, task).
 
@@ -76,9 +78,8 @@ def use_path(path: str) -> Iterator[None]:
 
 
 def preload_compiled() -> None:
-    """Load numba and the compiled kernels now, so every later call takes them (long-lived
-    processes, sweeps): ~0.6 s, plus a one-time compile of a few seconds on a new machine (README).
-    """
+    """Load numba and the kernels now, so every later call takes them (long-lived processes, sweeps):
+    ~0.6 s (a new machine compiles once, README). Until it returns, calls keep to numpy."""
     from perpbot.signals import kernels
 
     y, out = np.linspace(1.0, 2.0, 64), np.empty(64)  # of the types the real calls pass
@@ -86,12 +87,13 @@ def preload_compiled() -> None:
     kernels.rsi(y, 14, out)
     kernels.adx(y, y, y, 14, out)
     kernels.hurst(y, HURST_MIN_WINDOW, *_hurst_plan(HURST_MIN_WINDOW), out)
+    _kernels_ready.set()
 
 
 def _path(bars: int) -> ModuleType:
     """The module whose cores compute an input of `bars` bars (see `use_path`)."""
     forced = _forced_path.get()
-    if forced != "numpy" and (forced == "compiled" or "numba" in sys.modules or bars >= COMPILED_FROM_BARS):
+    if forced != "numpy" and (forced == "compiled" or _kernels_ready.is_set() or bars >= COMPILED_FROM_BARS):
         from perpbot.signals import kernels
 
         return kernels

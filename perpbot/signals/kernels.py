@@ -8,52 +8,31 @@ its twin in vectorised.py does. `bands` performs the same floating-point operati
 reassociation, no fused multiply-add), so the two paths give the same bits; the Wilder filters
 run their recursions bar by bar where numpy uses a blocked closed form (~1e-13 apart).
 
-Machine code is cached on disk (`cache=True`), by default under the user cache directory
-(`platformdirs.user_cache_dir("perp-bot")/numba`) rather than next to the installed source:
-that survives a reinstall that recreates the virtualenv at the same path and works when
-site-packages is read-only. NUMBA_CACHE_DIR, when set, wins. numba keys each entry by its
-version, the Python version, the CPU, the source file's content and its directory, so a new
-install path, version or CPU compiles once again.
+Machine code is cached on disk under the user cache directory (see `perpbot.signals.jit`), so
+every install of the same version on a machine shares one compile.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import numba
 import numpy as np
-import platformdirs
 from numpy.typing import NDArray
+
+from perpbot.signals.jit import CACHE_DIR, compiled  # noqa: F401  (CACHE_DIR: where the code is cached)
 
 FloatArray = NDArray[np.float64]
 
-CACHE_DIR = Path(platformdirs.user_cache_dir("perp-bot")) / "numba"
 _CHUNK_WINDOWS = 256  # windows per pass of `bands`: their sums stay in L1 and vectorise
 _CHUNK_BARS = 4096  # windows per pass of `hurst`: its buffers stay in L2
-
-
-@contextmanager
-def _cache_under_user_dir() -> Iterator[None]:
-    """Point numba's cache at CACHE_DIR while our kernels are decorated (numba fixes each
-    function's cache location then); another library's numba functions keep numba's default."""
-    if numba.config.CACHE_DIR:  # NUMBA_CACHE_DIR was set: the user's choice
-        yield
-        return
-    numba.config.CACHE_DIR = str(CACHE_DIR)
-    try:
-        yield
-    finally:
-        numba.config.CACHE_DIR = ""
 
 
 def _compile(fn: Callable[..., Any]) -> Any:
     # error_model="numpy": a float division by zero gives inf/NaN as in numpy, with no check per
     # division, so the window loops vectorise (no kernel divides by zero on valid input).
-    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+    return compiled(nogil=True, error_model="numpy")(fn)
 
 
 def _bands(y: FloatArray, w: int, num_std: float, z: FloatArray, middle: FloatArray, upper: FloatArray,
@@ -308,11 +287,10 @@ def _block_sums(q: FloatArray, span: int, prefix: FloatArray, suffix: FloatArray
             prefix[stop - 1] = 0.0
 
 
-with _cache_under_user_dir():
-    _write_bands = _compile(_write_bands)
-    bands = _compile(_bands)
-    rsi = _compile(_rsi)
-    adx = _compile(_adx)
-    _block_sums = _compile(_block_sums)
-    _hurst_values = _compile(_hurst_values)
-    hurst = _compile(_hurst)
+_write_bands = _compile(_write_bands)
+bands = _compile(_bands)
+rsi = _compile(_rsi)
+adx = _compile(_adx)
+_block_sums = _compile(_block_sums)
+_hurst_values = _compile(_hurst_values)
+hurst = _compile(_hurst)

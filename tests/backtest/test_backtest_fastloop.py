@@ -83,9 +83,9 @@ def test_compiled_loop_equals_event_loop(store):
     assert seen_blocks >= {"cooldown", "daily_loss_cap", "signal_gone", "below_min_order", "regime_crisis"}
 
 
-def test_auto_takes_the_compiled_loop_only_where_it_applies(store, monkeypatch):
-    """Two symbols (cross-symbol limits) go through the event loop; one symbol, once the
-    compiled loop is loaded, through the compiled one."""
+def test_auto_takes_the_one_symbol_loop_only_where_it_applies(store, monkeypatch):
+    """Two symbols (cross-symbol limits) go through the account loop (test_backtest_fastaccount.py);
+    one symbol, once the compiled loop is loaded, through the one-symbol loop."""
     import perpbot.backtest.fastloop as fastloop
 
     calls = []
@@ -99,8 +99,6 @@ def test_auto_takes_the_compiled_loop_only_where_it_applies(store, monkeypatch):
     simulate(one, settings, loop="events")
     simulate(two, settings)
     assert calls == ["BTC"]
-    with pytest.raises(ValueError, match="one symbol"):
-        simulate(two, settings, loop="compiled")
 
 
 def test_a_compiled_result_builds_its_trades_on_first_read_and_saves_like_any_other(store, tmp_path):

@@ -1,0 +1,268 @@
+"""Provides the compiled event loop for any backtest: several symbols on one account, a replayed regime.
+
+engine.py's `_Simulation` is the readable reference; this is the same loop compiled with numba,
+event for event: a heap of (time, phase, symbol, generation, kind, bar) in the same order, the
+same refusals with the same wake-up times, the same equity marks, the same risk rules
+(`perpbot.risk.rules`) and fill rules (`perpbot.execution.fills`), compiled rather than restated.
+The regime comes as a `RegimeTimeline` (risk_adapter.py): the classifier's replay as tables, so
+the loop asks the regime at exactly the times the event loop does and gets the same answer.
+
+The symbols' arrays are concatenated (one copy, a few tens of ms for three years of 1m bars):
+numba compiles one loop for any number of symbols that way, where a tuple per symbol count would
+compile again for each. One-symbol runs under a fixed regime take fastloop.py's simpler loop.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from perpbot.backtest import fastloop as fl
+from perpbot.errors import StrategyError
+from perpbot.risk import rules as _rules
+
+if TYPE_CHECKING:
+    from perpbot.backtest.columns import LazyTrades, TradeColumns
+    from perpbot.backtest.executor import SymbolSignals
+    from perpbot.backtest.risk_adapter import RegimeTimeline
+    from perpbot.config import Settings
+
+_jit = fl._jit
+NEVER = fl.NEVER
+EXIT_FILL, DECIDE, ENTRY_FILL, STOP = 0, 1, 2, 3  # engine.PHASES, and the event kinds by the same numbers
+# Per-symbol state: integers and floats, one row per symbol (columns named below).
+GEN, CURSOR, SCHEDULED, WAITING, PENDING, PEND_LONG, PEND_FILL, OPEN, BAR, ENTRY_MS, PLAN_BAR, PLAN_REASON, \
+    EXIT_MS = range(13)
+PEND_FACTOR, SIGN, SIZE, PRICE, FEE, STOP_PRICE, EXPECTED, PLAN_PRICE = range(8)
+_ARRAYS = ("time", "close_time", "open", "high", "low", "close", "long_entry", "short_entry", "next_entry",
+           "next_long_exit", "next_short_exit", "funding_cum", "bar_range")
+
+
+def run_account(signals: dict[str, "SymbolSignals"], settings: "Settings",
+                timeline: "RegimeTimeline") -> tuple["LazyTrades", "TradeColumns", dict[str, int]]:
+    """engine._Simulation.run, compiled: trades (sorted as the event loop sorts them), their columns
+    and the blocked-entry counts."""
+    names = list(signals)
+    sigs = list(signals.values())
+    off = np.zeros(len(sigs) + 1, dtype=np.int64)
+    np.cumsum([s.n for s in sigs], out=off[1:])
+    arrays = [np.concatenate([_array(s, name) for s in sigs]) for name in _ARRAYS]
+    capacity = sum(len(s.entry_bars) for s in sigs) + 1
+    p = fl.loop_params(settings, 1.0, False)
+    try:
+        *cols, codes = _loop(off, *arrays, *timeline, capacity, settings.risk.global_cooldown, *p[:-2])
+    except ValueError as exc:  # raised inside the compiled loop
+        raise StrategyError(str(exc)) from exc
+    out = fl.LoopTrades(*cols)
+    if len(names) > 1:  # the event loop sorts by (entry time, symbol)
+        rank = np.argsort(np.argsort(names))
+        order = np.lexsort((rank[codes], out.entry_ms))
+        out = fl.LoopTrades(*(c[order] for c in out[:-1]), out.blocked)
+        codes = codes[order]
+    return fl.results(names, codes, out, settings)
+
+
+def _array(sig: "SymbolSignals", name: str) -> np.ndarray:
+    return getattr(sig.frame, name) if name in ("time", "open", "high", "low", "close") else getattr(sig, name)
+
+
+@_jit
+def _regime_at(now, fed, cur, starts, polls, step):
+    """RegimeReplay.at: feed the polls up to now, then update at now. Returns (fed, regime index)."""
+    while fed < len(polls) and starts[polls[fed]] <= now:
+        cur = step[polls[fed], cur]
+        fed += 1
+    return fed, step[np.searchsorted(starts, now, side="right") - 1, cur]
+
+
+@_jit
+def _push(heap, st, s, time, phase, bar):
+    st[s, GEN] += 1
+    heapq.heappush(heap, (time, phase, s, st[s, GEN], bar))
+
+
+@_jit
+def _schedule(heap, st, s, cursor, not_before, off, close_time, next_entry):
+    """engine._schedule_entry."""
+    o, e = off[s], off[s + 1]
+    st[s, CURSOR] = cursor
+    k = fl._first_entry(close_time[o:e], next_entry[o:e], cursor, not_before)
+    st[s, SCHEDULED] = k
+    if k < 0:
+        st[s, GEN] += 1  # nothing left to decide: drop any stale entry
+    else:
+        _push(heap, st, s, close_time[o + k], DECIDE, k)
+
+
+@_jit
+def _wake_waiting(heap, st, not_before, off, close_time, next_entry):
+    """engine._wake_waiting: a slot freed or the day's pnl moved."""
+    for w in range(len(st)):
+        if not st[w, WAITING] or st[w, OPEN] or st[w, PENDING]:
+            continue
+        o, e = off[w], off[w + 1]
+        k = fl._first_entry(close_time[o:e], next_entry[o:e], st[w, CURSOR], not_before)
+        if k >= 0 and (st[w, SCHEDULED] < 0 or k < st[w, SCHEDULED]):
+            st[w, SCHEDULED] = k
+            _push(heap, st, w, close_time[o + k], DECIDE, k)
+
+
+@_jit
+def _equity(now, cash, st, pf, off, close_time, close, funding_cum):
+    """engine._equity: cash plus open positions marked at the last close at or before now."""
+    eq = cash
+    for s in range(len(st)):
+        if not st[s, OPEN]:
+            continue
+        o, e = off[s], off[s + 1]
+        i = np.searchsorted(close_time[o:e], now, side="right") - 1
+        if i < st[s, BAR]:
+            eq -= pf[s, FEE]
+            continue
+        sign, size = pf[s, SIGN], pf[s, SIZE]
+        paid = fl.funding_paid(sign, size, funding_cum[o + i] - funding_cum[o + st[s, BAR]])
+        eq += fl.trade_pnl(sign, size, pf[s, PRICE], close[o + i], pf[s, FEE], 0.0, paid)
+    return eq
+
+
+@_jit
+def _loop(off, time, close_time, open_, high, low, close, long_entry, short_entry, next_entry, next_long_exit,
+          next_short_exit, funding_cum, bar_range, starts, polls, step, factor, crisis, regime, max_age_ms,
+          replaying, capacity, global_cooldown, delay, slippage, volatility_slippage, taker_fee, initial_equity,
+          fixed, notional_usd, position_fraction, leverage, min_order_usd, stop_loss_pct, daily_loss_limit_pct,
+          cooldown_minutes, max_positions, timeout_ms):
+    n_sym = len(off) - 1
+    t_i = np.empty((7, capacity), np.int64)  # entry bar, exit bar, entry ms, exit ms, reason, symbol, (spare)
+    t_f = np.empty((10, capacity))  # sign, size, entry, exit, expected entry, expected exit, stop, fees, funding, pnl
+    blocked = np.zeros(len(fl.BLOCK_REASONS), np.int64)
+    st = np.zeros((n_sym, 13), np.int64)
+    pf = np.zeros((n_sym, 8))
+    cool = np.zeros(n_sym + 1, np.int64)  # cooldown ends per symbol, the last one for all symbols
+    cash = initial_equity
+    day = -1
+    l_day, l_start, l_real, l_last = _rules.NO_DAY, np.nan, 0.0, np.nan
+    fed = 0
+    count = 0
+    heap = [(np.int64(0), np.int64(0), np.int64(0), np.int64(0), np.int64(0))]
+    heap.pop()
+    for s in range(n_sym):
+        _schedule(heap, st, s, 0, -1, off, close_time, next_entry)
+    while len(heap):
+        now, kind, s, gen, bar = heapq.heappop(heap)
+        if gen != st[s, GEN]:
+            continue
+        o, n = off[s], off[s + 1] - off[s]
+        if now - now % fl.DAY_MS != day:  # engine._note_day
+            day = now - now % fl.DAY_MS
+            eq = _equity(day - 1, cash, st, pf, off, close_time, close, funding_cum)
+            l_day, l_start, l_real, l_last = fl._note_equity(l_day, l_start, l_real, l_last, eq, day - 1)
+        equity = np.nan
+        if kind == DECIDE:
+            st[s, SCHEDULED] = -1
+            equity = _equity(now, cash, st, pf, off, close_time, close, funding_cum)
+            l_day, l_start, l_real, l_last = fl._note_equity(l_day, l_start, l_real, l_last, equity, now)
+            fed, regime = _regime_at(now, fed, regime, starts, polls, step)
+            n_open = 0
+            for w in range(n_sym):
+                if st[w, OPEN] or st[w, PENDING]:
+                    n_open += 1
+            cool_until = max(cool[s], cool[n_sym])
+            verdict = fl.entry_verdict(False, False, st[s, OPEN] + st[s, PENDING] > 0, n_open, max_positions,
+                                       fl.loss_capped(l_real, l_start, daily_loss_limit_pct), cool_until > now,
+                                       crisis[regime])
+            if verdict != _rules.OK:  # engine._refused, BacktestRisk.wake_after
+                blocked[verdict] += 1
+                st[s, WAITING] = 1
+                wake = now + 1
+                if verdict == _rules.COOLDOWN:
+                    wake = cool_until
+                elif verdict == _rules.DAILY_LOSS_CAP:
+                    wake = now - now % fl.DAY_MS + fl.DAY_MS
+                elif verdict == _rules.MAX_POSITIONS or verdict == _rules.REGIME_CRISIS and not replaying:
+                    wake = NEVER
+                elif verdict == _rules.REGIME_CRISIS:
+                    wake = min(starts[polls[fed]] if fed < len(polls) else NEVER, now + max_age_ms)
+                if wake < NEVER:
+                    _schedule(heap, st, s, bar + 1, wake, off, close_time, next_entry)
+                else:
+                    st[s, CURSOR], st[s, SCHEDULED] = bar + 1, -1
+                    st[s, GEN] += 1
+                continue
+            st[s, WAITING] = 0
+            fb = bar + 1 + delay
+            if fb >= n:
+                continue  # no bar left to fill on
+            st[s, PENDING], st[s, PEND_LONG], st[s, PEND_FILL] = 1, long_entry[o + bar], fb
+            pf[s, PEND_FACTOR] = factor[regime]
+            if delay > 0:
+                _push(heap, st, s, time[o + fb], ENTRY_FILL, fb)
+                continue
+            kind, bar = ENTRY_FILL, fb  # fill now with the equity just noted
+        if kind == ENTRY_FILL:  # engine._fill_entry
+            st[s, PENDING] = 0
+            long = st[s, PEND_LONG] == 1
+            if delay > 0 and not (long_entry[o + bar - 1] if long else short_entry[o + bar - 1]):
+                blocked[fl.SIGNAL_GONE] += 1  # cancel-if-signal-gone
+                _schedule(heap, st, s, bar, -1, off, close_time, next_entry)
+                continue
+            expected = open_[o + bar]
+            sign = 1.0 if long else -1.0
+            price = fl.fill_price(expected, sign, fl.slip_fraction(slippage, volatility_slippage, bar_range[o + bar - 1]))
+            if not (price > 0 and np.isfinite(price)):
+                raise ValueError("an entry fill price that is not a positive number (check the candles' opens)")
+            if np.isnan(equity):
+                equity = _equity(time[o + bar], cash, st, pf, off, close_time, close, funding_cum)
+            size = fl.position_size(equity, price, pf[s, PEND_FACTOR], fixed, notional_usd, position_fraction,
+                                    leverage)
+            if fl.order_too_small(size, price, min_order_usd):
+                blocked[fl.BELOW_MIN_ORDER] += 1
+                _schedule(heap, st, s, bar, -1, off, close_time, next_entry)
+                continue
+            stop = fl.stop_price(sign, price, stop_loss_pct)
+            e = off[s + 1]
+            x, reason, planned = fl._plan_exit(time[o:e], close_time[o:e], open_[o:e], high[o:e], low[o:e],
+                                               close[o:e], (next_long_exit if long else next_short_exit)[o:e],
+                                               long, bar, stop, timeout_ms)
+            when = close_time[o + x] if reason == fl.END else time[o + x]
+            st[s, OPEN], st[s, BAR], st[s, ENTRY_MS] = 1, bar, time[o + bar]
+            st[s, PLAN_BAR], st[s, PLAN_REASON], st[s, EXIT_MS] = x, reason, when
+            pf[s, SIGN], pf[s, SIZE], pf[s, PRICE], pf[s, FEE] = sign, size, price, fl.fee(size, price, taker_fee)
+            pf[s, STOP_PRICE], pf[s, EXPECTED], pf[s, PLAN_PRICE] = stop, expected, planned
+            _push(heap, st, s, when, STOP if reason == fl.STOP_LOSS else EXIT_FILL, x)
+            continue
+        # --- an exit: engine._exit ---
+        st[s, OPEN] = 0
+        x, reason, when = st[s, PLAN_BAR], st[s, PLAN_REASON], st[s, EXIT_MS]
+        sign, size, price, fee_in = pf[s, SIGN], pf[s, SIZE], pf[s, PRICE], pf[s, FEE]
+        slip = fl.slip_fraction(slippage, volatility_slippage, bar_range[o + x - 1] if x > 0 else 0.0)
+        out_price = fl.fill_price(pf[s, PLAN_PRICE], -sign, slip)
+        funding = fl.funding_paid(sign, size, funding_cum[o + x] - funding_cum[o + st[s, BAR]])
+        fee_out = fl.fee(size, out_price, taker_fee)
+        pnl = fl.trade_pnl(sign, size, price, out_price, fee_in, fee_out, funding)
+        if not np.isfinite(pnl):
+            raise ValueError("a non-finite pnl (check the candles and funding rates)")
+        cash += pnl
+        t_i[0, count], t_i[1, count], t_i[2, count], t_i[3, count] = st[s, BAR], x, st[s, ENTRY_MS], when
+        t_i[4, count], t_i[5, count] = reason, s
+        t_f[0, count], t_f[1, count], t_f[2, count], t_f[3, count] = sign, size, price, out_price
+        t_f[4, count], t_f[5, count], t_f[6, count] = pf[s, EXPECTED], pf[s, PLAN_PRICE], pf[s, STOP_PRICE]
+        t_f[7, count], t_f[8, count], t_f[9, count] = fee_in + fee_out, funding, pnl
+        count += 1
+        # RiskManager.record_exit: the day's realized pnl, and a cooldown after a stop loss.
+        l_day, l_start, l_real = fl.roll_day(l_day, l_start, l_real, l_last, when)
+        l_real += pnl
+        if reason == fl.STOP_LOSS and cooldown_minutes > 0:
+            until = fl.cooldown_end(when, cooldown_minutes)
+            cool[s] = max(cool[s], until)
+            if global_cooldown:
+                cool[n_sym] = max(cool[n_sym], until)
+        if reason != fl.END:
+            _schedule(heap, st, s, x, -1, off, close_time, next_entry)  # the exit bar's close may enter again
+            # Decisions at this very close came before a stop (STOP is the last phase).
+            _wake_waiting(heap, st, when + 1 if reason == fl.STOP_LOSS else when, off, close_time, next_entry)
+    c = count
+    return (t_i[0, :c], t_i[1, :c], t_i[2, :c], t_i[3, :c], t_f[0, :c], t_f[1, :c], t_f[2, :c], t_f[3, :c],
+            t_f[4, :c], t_f[5, :c], t_f[6, :c], t_f[7, :c], t_f[8, :c], t_f[9, :c], t_i[4, :c].astype(np.int8),
+            blocked, t_i[5, :c].copy())

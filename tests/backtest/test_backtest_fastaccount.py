@@ -1,0 +1,142 @@
+"""The compiled account loop (backtest/fastaccount.py) against the Python event loop, trade for trade.
+
+Several symbols on one shared account (max positions, a global cooldown and the daily loss cap
+bind across symbols), regimes replayed from stored snapshots (crisis spells, stale markets, held
+values), entry delays: every draw is run by both loops and compared bit for bit (trades,
+blocked entries, equity curve, metrics). The regime's tables are also checked against the
+classifier itself at adversarial call times.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+from bt_data import START_MS, insert_walk
+from test_backtest_fastloop import STEP, _compare, _random_config
+
+from perpbot.backtest.engine import load_market, simulate
+from perpbot.backtest.risk_adapter import REGIMES, RegimeReplay
+from perpbot.config import build_settings
+from perpbot.data.db import Store
+from perpbot.models import PredictionSnapshot
+
+SYMBOLS = ["BTC", "ETH", "SOL"]
+MARKETS = [{"source": "polymarket", "id": "m1", "weight": 1.0, "direction": "risk_up"},
+           {"source": "kalshi", "id": "k1", "weight": 0.5, "direction": "risk_down"}]
+
+
+@pytest.fixture(scope="module", params=[(5, 0.0001, False), (9, -0.0002, True)], ids=["funding+", "funding-gaps"])
+def store(request, tmp_path_factory):
+    seed, funding, gaps = request.param
+    path = tmp_path_factory.mktemp("fastaccount") / "d.db"
+    st = Store(path)
+    st.migrate()
+    for i, sym in enumerate(SYMBOLS):
+        insert_walk(st, sym, 4000 - 300 * i, seed=seed + i, funding=funding)  # different lengths
+    if gaps:  # outages: stretches missing on one symbol only, so the frames do not line up
+        with sqlite3.connect(path) as conn:
+            for lo in (900, 2100, 2105):
+                conn.execute("DELETE FROM candles WHERE symbol = 'ETH' AND t >= ? AND t < ?",
+                             (START_MS + lo * STEP, START_MS + (lo + 40) * STEP))
+    yield st
+    st.close()
+
+
+def _snapshots(rng: np.random.Generator, hours: int) -> list[PredictionSnapshot]:
+    """Polls every 1-4 h with a few gaps long enough to go stale, and the odd error or closed market."""
+    snaps, t = [], START_MS
+    while t < START_MS + hours * 3_600_000:
+        t += int(rng.integers(1, 5)) * 3_600_000 + int(rng.integers(0, 60)) * 60_000
+        if rng.random() < 0.1:
+            t += 12 * 3_600_000  # a long silence: readings age out
+        for m in MARKETS:
+            status = "ok" if rng.random() < 0.85 else str(rng.choice(["error", "closed"]))
+            p = float(rng.choice([0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95]))
+            snaps.append(PredictionSnapshot(m["source"], m["id"], "q?", p, status, t))
+    return snaps
+
+
+def _account_config(rng: np.random.Generator, db_path: str, replay: bool) -> dict:
+    cfg = _random_config(rng, db_path)
+    cfg["risk"] |= {"max_positions": int(rng.integers(1, 4)), "global_cooldown": bool(rng.integers(2))}
+    if replay:
+        del cfg["backtest"]["regime"]
+        cfg["prediction"] = {"enabled": True, "max_age_minutes": float(rng.choice([120, 360, 600])),
+                             "hysteresis": float(rng.choice([0.0, 0.1])), "markets": MARKETS}
+    return cfg
+
+
+@pytest.mark.parametrize("replay", [False, True], ids=["fixed-regime", "replayed-regime"])
+def test_compiled_account_loop_equals_event_loop(store, replay):
+    rng = np.random.default_rng(20261207 + replay)
+    seen_blocks: set[str] = set()
+    symbol_sets = [SYMBOLS, SYMBOLS[:2], ["SOL", "BTC"], ["ETH"]]
+    for draw in range(16):
+        settings = build_settings(_account_config(rng, str(store.path), replay), source="test")
+        symbols = symbol_sets[draw % len(symbol_sets)]
+        data = load_market(settings, store, symbols, START_MS + 200 * STEP, None, None)
+        snaps = _snapshots(rng, 1000) if replay else []
+        compiled = simulate(data, settings, snapshots=snaps, loop="compiled")
+        events = simulate(data, settings, snapshots=snaps, loop="events")
+        _compare(compiled, events)
+        seen_blocks |= set(compiled.metrics["entries_blocked"])
+    assert seen_blocks >= {"max_positions", "cooldown", "daily_loss_cap"}
+    if replay:
+        assert "regime_crisis" in seen_blocks
+
+
+def test_the_regime_timeline_answers_as_the_classifier_does():
+    """The tables give RegimeReplay.at's regime at any call times, whatever came before."""
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        cfg = _account_config(rng, ":memory:", True)
+        settings = build_settings(cfg, source="test")
+        snaps = _snapshots(rng, 300)
+        line = RegimeReplay(settings, snaps).timeline()
+        replay = RegimeReplay(settings, snaps)
+        calls = np.sort(rng.integers(START_MS - 3_600_000, START_MS + 320 * 3_600_000, 60))
+        # Adversarial times too: exactly at polls and at the edges where readings age out.
+        edges = np.concatenate([line.starts[1:], line.starts[1:] - 1])
+        calls = np.unique(np.concatenate([calls, rng.choice(edges, 40)]))
+        fed, cur = 0, line.start
+        for now in calls.tolist():
+            while fed < len(line.polls) and line.starts[line.polls[fed]] <= now:
+                cur = line.step[line.polls[fed], cur]
+                fed += 1
+            cur = line.step[np.searchsorted(line.starts, now, side="right") - 1, cur]
+            assert REGIMES[cur] is replay.at(now).regime
+
+
+def test_auto_takes_a_compiled_loop_for_every_run_once_it_is_loaded(store, monkeypatch):
+    import perpbot.backtest.fastaccount as fastaccount
+    import perpbot.backtest.fastloop as fastloop
+
+    calls = []
+    for mod, name in ((fastloop, "run_symbol"), (fastaccount, "run_account")):
+        real = getattr(mod, name)
+        monkeypatch.setattr(mod, name, lambda *a, real=real, name=name: calls.append(name) or real(*a))
+    settings = build_settings(_account_config(np.random.default_rng(1), str(store.path), False), source="test")
+    one = load_market(settings, store, ["BTC"], START_MS + 200 * STEP, None, None)
+    three = load_market(settings, store, SYMBOLS, START_MS + 200 * STEP, None, None)
+    simulate(one, settings)
+    simulate(three, settings)
+    simulate(three, settings, loop="events")
+    assert calls == ["run_symbol", "run_account"]
+
+
+def test_maker_orders_keep_the_event_loop(store):
+    """The seam for issue 19: a maker entry or exit runs on the event loop until the compiled
+    loops model maker fills; asking for the compiled loop then is an error."""
+    from types import SimpleNamespace
+
+    from perpbot.backtest import engine
+
+    settings = build_settings(_account_config(np.random.default_rng(2), str(store.path), False), source="test")
+    assert engine.compiled_applies(settings)
+    maker = SimpleNamespace(execution=SimpleNamespace(entry_order="maker", exit_order="taker"))
+    assert not engine.compiled_applies(maker)
+    assert not engine._use_compiled("auto", maker, {})
+    with pytest.raises(ValueError, match="maker"):
+        engine._use_compiled("compiled", maker, {})
