@@ -73,3 +73,22 @@ def test_example_config_is_valid():
 
     raw = yaml.safe_load((Path(__file__).parents[1] / "config.example.yaml").read_text())
     build_settings(raw, source="config.example.yaml")
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("entry_order", "limit", r"execution.entry_order must be one of taker, maker \(got 'limit'\)"),
+    ("exit_order", "post", r"execution.exit_order must be one of taker, maker"),
+    ("maker_timeout_bars", 0, r"execution.maker_timeout_bars must be >= 1 \(got 0\)"),
+    ("maker_fallback", "market", r"execution.maker_fallback must be one of cancel, taker"),
+    ("maker_fill_ticks", -1, r"execution.maker_fill_ticks must be >= 0 \(got -1\)"),
+])
+def test_maker_keys_are_validated_in_one_line(key, value, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        build_settings({"execution": {key: value}}, source="config.yaml")
+    assert "\n" not in str(err.value)
+
+
+def test_maker_keys_default_to_todays_taker_behaviour():
+    ex = build_settings({}).execution
+    assert (ex.entry_order, ex.exit_order, ex.maker_timeout_bars, ex.maker_fallback, ex.maker_fill_ticks) == (
+        "taker", "taker", 3, "cancel", 1)
