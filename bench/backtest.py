@@ -10,8 +10,13 @@
    the compiled loop), next to vectorbt
    (`Portfolio.from_signals`, warm and cold) and backtesting.py (bench-only dependencies:
    `pip install vectorbt backtesting`; skipped with a note when missing).
+5. maker orders (issue 19) on the same BTC year, full strategy with costs: fees and net pnl with
+   taker orders, maker entries, maker exits and both, the maker fill rate, and the warm time of
+   each on the event loop (the loop maker runs take), next to taker on the compiled loop.
 Targets: (1) <= 2 s and <= 500 MB; (3) <= 60 s; (4) faster than vectorbt warm, >= 20x
-faster than backtesting.py.
+faster than backtesting.py; (5) maker at most 1.5x the time of taker.
+
+    python bench/backtest.py --maker-only   # just (5)
 """
 
 from __future__ import annotations
@@ -184,6 +189,36 @@ def sweep(settings, store) -> tuple[float, int] | str:
     return time.perf_counter() - start, len(result.rows)
 
 
+MAKER_MODES = (("taker", "taker"), ("maker", "taker"), ("taker", "maker"), ("maker", "maker"))
+
+
+def maker_vs_taker(store: Store, db: Path) -> None:
+    """(5): the same year with each order type, warm, on the event loop; taker also on the compiled one."""
+    from perpbot.backtest.engine import load_market, preload_compiled_loop, simulate
+
+    preload_compiled_loop()  # numba loaded for every run alike (the indicators then take its kernels)
+    store.save_sz_decimals({"BTC": 5})  # Hyperliquid's BTC: prices near 100 then carry 1 decimal
+    base = None
+    for entry, exit_ in MAKER_MODES:
+        settings = build_settings({"data": {"db_path": str(db)}, "strategy": {"timeframe": "1m"},
+                                   "execution": {"entry_order": entry, "exit_order": exit_}})
+        data = load_market(settings, store, ["BTC"], None, None, "1m")
+        result = simulate(data, settings, loop="events")
+        seconds = best_of(lambda: simulate(data, settings, loop="events"))
+        m = result.metrics
+        base = seconds if base is None else base
+        orders = m.get("maker_orders")
+        rate = (f"fill rate {orders['fill_rate']:.0%} (entries {orders['entry_fill_rate']:.0%}, exits "
+                f"{orders['exit_fill_rate']:.0%}) of {orders['placed']} orders, {orders['expired']} expired; "
+                f"fees maker {m['fees_maker']:.2f} / taker {m['fees_taker']:.2f}; ") if orders else ""
+        print(f"maker vs taker, entries {entry}, exits {exit_}: {len(result.trades)} trades, fees {m['fees']:.2f}, "
+              f"net pnl {m['final_equity'] - settings.backtest.initial_equity:+.2f}; {rate}"
+              f"{seconds * 1000:.0f} ms warm (event loop, {seconds / base:.2f}x taker; target <= 1.5x)")
+        if entry == exit_ == "taker":
+            compiled = best_of(lambda: simulate(data, settings, loop="compiled"))
+            print(f"maker vs taker, taker on the compiled loop: {compiled * 1000:.0f} ms warm")
+
+
 def _speed(theirs: float, ours: float) -> str:
     return f"ours {theirs / ours:.1f}x faster" if ours <= theirs else f"ours {ours / theirs:.1f}x slower"
 
@@ -192,6 +227,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--skip-others", action="store_true", help="skip vectorbt and backtesting.py")
+    ap.add_argument("--maker-only", action="store_true", help="only the maker vs taker figures (5)")
     args = ap.parse_args()
     n = args.days * 1440
     with tempfile.TemporaryDirectory() as tmp:
@@ -204,6 +240,9 @@ def main() -> None:
         for i, sym in enumerate(["BTC", "ETH", "SOL"]):
             generate(store, sym, n, seed=i + 1)
         print(f"setup: 3 x {n:,} 1m candles + funding generated in {time.perf_counter() - t0:.1f} s")
+        if args.maker_only:
+            maker_vs_taker(store, work / "bench.db")
+            return
 
         # The first run on a new database also writes the column cache (perpbot/data/candle_cache.py).
         for label in ("first run, builds the candle cache", "fresh process again"):
@@ -247,6 +286,7 @@ def main() -> None:
                       f"{bp[0] / ours_pre:.0f}x with indicators precomputed)")
             else:
                 print(bp)
+        maker_vs_taker(store, work / "bench.db")
         store.close()
     print(f"bench process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 

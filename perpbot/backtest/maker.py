@@ -84,19 +84,19 @@ class MakerCounts:
 def rest_entry(open_, high, low, close, holds, sign: float, k: int, rules: MakerRules) -> Resting:
     """A post-only entry placed at bar k's close while `holds[j]` (the side's entry signal) stands."""
     n = len(close)
-    limit = fills.maker_limit(sign, close.item(k), rules.sz_decimals)
-    last = k + rules.timeout_bars
-    for j in range(k + 1, n):
-        if fills.maker_filled(sign, low.item(j), high.item(j), limit, fills.tick_size(limit, rules.sz_decimals),
-                              rules.fill_ticks):
-            return Resting(FILLED, j, limit, j - k - 1)
-        if not holds.item(j):
-            return Resting(CANCELLED, j, limit, j - k - 1)
-        if j == last:
-            if rules.fallback_taker and j + 1 < n:
-                return Resting(TAKER, j + 1, open_.item(j + 1), j - k - 1)
-            return Resting(EXPIRED, j, limit, j - k - 1)
-        limit = fills.maker_limit(sign, close.item(j), rules.sz_decimals)
+    hi = min(n, k + rules.timeout_bars + 2)  # the bars it can rest through, and the one a fallback crosses at
+    o, h, lo, c, held = (a[k:hi].tolist() for a in (open_, high, low, close, holds))  # Python floats: cheap reads
+    limit, tick = fills.maker_quote(sign, c[0], rules.sz_decimals)
+    for i in range(1, hi - k):
+        if fills.maker_filled(sign, lo[i], h[i], limit, tick, rules.fill_ticks):
+            return Resting(FILLED, k + i, limit, i - 1)
+        if not held[i]:
+            return Resting(CANCELLED, k + i, limit, i - 1)
+        if i == rules.timeout_bars:
+            if rules.fallback_taker and k + i + 1 < n:
+                return Resting(TAKER, k + i + 1, o[i + 1], i - 1)
+            return Resting(EXPIRED, k + i, limit, i - 1)
+        limit, tick = fills.maker_quote(sign, c[i], rules.sz_decimals)
     return Resting(END, n - 1, close.item(n - 1), max(0, n - k - 2))
 
 
@@ -105,15 +105,15 @@ def rest_exit(open_, high, low, close, sign: float, d: int, stop: float, rules: 
 
     `CANCELLED` here means the stop fired in `bar` (at `price`, before slippage)."""
     n = len(close)
-    limit = fills.maker_limit(-sign, close.item(d), rules.sz_decimals)
-    last = d + rules.timeout_bars
-    for j in range(d + 1, n):
-        if fills.stop_touched(sign, low.item(j), high.item(j), stop):
-            return Resting(CANCELLED, j, fills.stop_fill(sign, open_.item(j), stop), j - d - 1)
-        if fills.maker_filled(-sign, low.item(j), high.item(j), limit, fills.tick_size(limit, rules.sz_decimals),
-                              rules.fill_ticks):
-            return Resting(FILLED, j, limit, j - d - 1)
-        if j == last and j + 1 < n:
-            return Resting(TAKER, j + 1, open_.item(j + 1), j - d - 1)
-        limit = fills.maker_limit(-sign, close.item(j), rules.sz_decimals)
+    hi = min(n, d + rules.timeout_bars + 2)
+    o, h, lo, c = (a[d:hi].tolist() for a in (open_, high, low, close))
+    limit, tick = fills.maker_quote(-sign, c[0], rules.sz_decimals)
+    for i in range(1, hi - d):
+        if fills.stop_touched(sign, lo[i], h[i], stop):
+            return Resting(CANCELLED, d + i, fills.stop_fill(sign, o[i], stop), i - 1)
+        if fills.maker_filled(-sign, lo[i], h[i], limit, tick, rules.fill_ticks):
+            return Resting(FILLED, d + i, limit, i - 1)
+        if i == rules.timeout_bars and d + i + 1 < n:
+            return Resting(TAKER, d + i + 1, o[i + 1], i - 1)
+        limit, tick = fills.maker_quote(-sign, c[i], rules.sz_decimals)
     return Resting(END, n - 1, close.item(n - 1), max(0, n - d - 2))

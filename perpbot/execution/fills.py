@@ -90,13 +90,19 @@ def tick_size(price: float, sz_decimals: int) -> float:
     return 10.0 ** -price_decimals(price, sz_decimals)
 
 
-def maker_limit(sign: float, price: float, sz_decimals: int) -> float:
-    """A post-only limit at `price` on the price grid, rounded away from crossing: a buy down, a sell up."""
+def maker_quote(sign: float, price: float, sz_decimals: int) -> tuple[float, float]:
+    """A post-only limit at `price` on the price grid, rounded away from crossing (a buy down, a sell
+    up), and the tick there."""
     decimals = price_decimals(price, sz_decimals)
     scale = 10.0 ** decimals
     steps = price * scale
     steps = math.floor(steps + TICK_TOLERANCE) if sign > 0 else math.ceil(steps - TICK_TOLERANCE)
-    return round(steps / scale, decimals)
+    return round(steps / scale, decimals), 1.0 / scale
+
+
+def maker_limit(sign: float, price: float, sz_decimals: int) -> float:
+    """`maker_quote`'s limit alone."""
+    return maker_quote(sign, price, sz_decimals)[0]
 
 
 def maker_filled(sign: float, low: float, high: float, limit: float, tick: float, fill_ticks: float) -> bool:
