@@ -61,8 +61,9 @@ class Executor(Protocol):
         """Move a resting order to `limit` (a modify, never cancel-and-replace); None if it is gone."""
         ...
 
-    def cancel_resting(self, order: MakerOrder, now_ms: int) -> bool:
-        """Cancel a resting order; False if it was not resting (filled or gone already)."""
+    def cancel_resting(self, order: MakerOrder, now_ms: int, outcome: str = "cancelled") -> bool:
+        """Cancel a resting order (`outcome`: cancelled or expired, as booked in maker_orders); False if it
+        was not resting (filled or gone already)."""
         ...
 
     def resting(self) -> list[MakerOrder]:

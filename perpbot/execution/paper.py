@@ -103,6 +103,8 @@ class PaperExecutor:
             return None
         self._resting[order.cloid] = order
         self._save_resting(now_ms)
+        self.store.maker_placed(order.cloid, self.mode, order.symbol, order.kind, order.side, order.size, order.limit,
+                                order.placed_ms)
         log.info("paper_maker_placed", extra={"symbol": order.symbol, "kind": order.kind, "limit": order.limit,
                                               "size": order.size, "cloid": order.cloid})
         return order
@@ -115,10 +117,11 @@ class PaperExecutor:
         self._save_resting(now_ms)
         return moved
 
-    def cancel_resting(self, order: MakerOrder, now_ms: int) -> bool:
+    def cancel_resting(self, order: MakerOrder, now_ms: int, outcome: str = "cancelled") -> bool:
         gone = self._resting.pop(order.cloid, None) is not None
         if gone:
             self._save_resting(now_ms)
+            self.store.maker_ended(order.cloid, outcome, now_ms)
         return gone
 
     def resting(self) -> list[MakerOrder]:
@@ -293,6 +296,7 @@ class PaperExecutor:
         assert trade.id is not None
         self._resting.pop(order.cloid, None)
         self._save_resting(bar_open)
+        self.store.maker_ended(order.cloid, "filled", bar_open, trade.fees)
         self._open[trade.id] = trade
         self._last_mid[trade.id] = order.limit  # filled on the safe side of its stop
         self._checked_bar[trade.id] = bar_open  # the stop is checked from the fill's bar on
@@ -319,6 +323,10 @@ class PaperExecutor:
                         pnl=fills.trade_pnl(sign, open_trade.size, open_trade.entry_price, fill, open_trade.fees,
                                             exit_fee, funding))
         self.store.update_trade(trade)
+        if maker:
+            self._resting.pop(trade.exit_cloid or "", None)
+            self._save_resting(now_ms)
+            self.store.maker_ended(trade.exit_cloid or "", "filled", now_ms, exit_fee)
         assert trade.id is not None and trade.pnl is not None
         self._open.pop(trade.id, None)
         self._last_mid.pop(trade.id, None)

@@ -143,7 +143,7 @@ class MakerDesk:
         return gone
 
     def _cancel(self, order: MakerOrder, now: int, why: str) -> bool:
-        done = self.executor.cancel_resting(order, now)
+        done = self.executor.cancel_resting(order, now, "expired" if why == "expired" else "cancelled")
         log.info("maker_cancelled", extra={"symbol": order.symbol, "kind": order.kind, "why": why,
                                            "cloid": order.cloid, "done": done})
         return done

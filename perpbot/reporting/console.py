@@ -92,6 +92,8 @@ def print_comparison(c: Comparison, mode: str, start_ms: int, end_ms: int, conso
     summary.add_row("net pnl", signed(money(c.actual_pnl)), signed(money(c.backtest_pnl)))
     summary.add_row("entry slippage (bps)", _bps(c.actual_slippage.entry_bps), _bps(c.backtest_slippage.entry_bps))
     summary.add_row("exit slippage (bps)", _bps(c.actual_slippage.exit_bps), _bps(c.backtest_slippage.exit_bps))
+    if c.maker is not None:
+        summary.add_row("maker fill rate", *(_rate(c.maker[k]) for k in ("bot", "backtest")))
     causes = Table("cause", "usd", box=box.SIMPLE_HEAD, title=f"gap {money(c.pnl_gap)} by cause")
     for name, value in c.causes.to_dict().items():
         causes.add_row(name.replace("_", " "), signed(money(value)))
@@ -118,6 +120,11 @@ def print_comparison(c: Comparison, mode: str, start_ms: int, end_ms: int, conso
                 table.add_row(t.symbol, t.side.value, _fmt_ms(t.entry_time), _fmt_ms(t.exit_time),
                               t.exit_reason or "open", signed(money(t.pnl)))
             console.print(table)
+
+
+def _rate(orders: dict) -> str:
+    rate = orders.get("fill_rate")
+    return "-" if rate is None else f"{rate * 100:.0f} % of {orders['placed']}"
 
 
 def _bps(value: float | None) -> str:

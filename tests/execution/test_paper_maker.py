@@ -103,3 +103,17 @@ def test_resting_orders_survive_a_restart_and_a_cancel_removes_them(env):
     third = PaperExecutor(settings, store, prices.get, risk.stop_price)
     third.start(T0 + 3)
     assert third.resting() == []
+
+
+def test_every_maker_order_is_booked_with_its_outcome_and_fee(env):
+    _, store, _, _, ex = env
+    filled = ex.rest(entry(), T0)
+    gone = ex.rest(MakerOrder(ENTRY, "ETH", "short", 1.0, 2000.0, T0, "entry:z", "0x7062" + "cd" * 14,
+                              checked_ms=T0), T0)
+    bar(store, 0, 100.5, 101.0, 99.9, 100.2)
+    ex.sync(T0 + M5)
+    ex.cancel_resting(gone, T0 + M5, "expired")
+    rows = {r["cloid"]: r for r in store.maker_orders("paper")}
+    assert (rows[filled.cloid]["outcome"], rows[filled.cloid]["ended_ms"]) == ("filled", T0)
+    assert rows[filled.cloid]["fee"] == pytest.approx(2 * 100.0 * 0.0002)
+    assert (rows[gone.cloid]["outcome"], rows[gone.cloid]["fee"]) == ("expired", 0.0)
