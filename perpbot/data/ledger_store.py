@@ -75,6 +75,11 @@ class LedgerStore:
         keys = ("cloid", "symbol", "kind", "side", "size", "limit_px", "placed_ms", "outcome", "ended_ms", "fee")
         return [dict(zip(keys, r)) for r in rows]
 
+    def fees_of_cloid(self, cloid: str) -> float:
+        """The fees the booked fills of one order paid."""
+        row = self.conn.execute("SELECT COALESCE(SUM(fee), 0) FROM fills WHERE cloid=?", (cloid,)).fetchone()
+        return float(row[0])
+
     def open_trade(self, symbol: str, mode: str) -> Trade | None:
         """The open trade on `symbol` (the oldest, should a damaged ledger hold several)."""
         row = self.conn.execute(

@@ -49,8 +49,8 @@ class Executor(Protocol):
         """The client order id of the entry decided as `key` (the same key, the same order)."""
         ...
 
-    def exit_cloid(self, trade: Trade) -> str:
-        """The client order id of this trade's exit."""
+    def exit_cloid(self, trade: Trade, placed_ms: int = 0) -> str:
+        """The client order id of this trade's exit (a maker exit placed at `placed_ms`)."""
         ...
 
     def rest(self, order: MakerOrder, now_ms: int) -> MakerOrder | None:

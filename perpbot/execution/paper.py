@@ -92,7 +92,7 @@ class PaperExecutor:
     def entry_cloid(self, symbol: str, side: Side, key: object) -> str:
         return derive_cloid("paper-entry", symbol, side.value, key)
 
-    def exit_cloid(self, trade: Trade) -> str:
+    def exit_cloid(self, trade: Trade, placed_ms: int = 0) -> str:
         return derive_cloid("paper-exit", trade.entry_cloid)
 
     # --- maker orders (execution/resting.py) -----------------------------------------------------

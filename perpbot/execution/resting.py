@@ -127,7 +127,7 @@ class MakerDesk:
     def rest_exit(self, trade, reason: str, close: float, boundary: int, now: int) -> MakerOrder | None:
         sign = -trade.side.sign
         order = MakerOrder(EXIT, trade.symbol, trade.side.value, trade.size, self.price(sign, trade.symbol, close),
-                           boundary, reason, self.executor.exit_cloid(trade), trade_id=trade.id,
+                           boundary, reason, self.executor.exit_cloid(trade, boundary), trade_id=trade.id,
                            checked_ms=boundary)
         return self.executor.rest(order, now)
 

@@ -3,8 +3,9 @@
 Taker orders (IOC, the crossing part of GTC, triggered stops) walk the same synthetic L2 book
 that `/info l2Book` serves at that moment, level by level up to their limit price, so a big
 order pays real slippage and an IOC beyond the visible depth fills partially. Liquidity is not
-consumed: the book is redrawn every second anyway. Resting limit orders (Gtc, Alo) fill in full at
-their price (as maker, the maker fee) once the mid path trades through it by `maker_fill_ticks`
+consumed: the book is redrawn every second anyway. Resting limit orders (Gtc, Alo) fill at their
+price (as maker, the maker fee), up to the size the book shows at the touch at that moment (the rest
+keeps resting and fills on the next crossing), once the mid path trades through it by `maker_fill_ticks`
 price ticks (the backtest's rule: a touch is not a fill, since the queue ahead is unknown; 0 fills
 on a touch), and never at their placement: one placed with the mid already past its fill level (a
 limit inside the spread) waits for the path to come back and cross it. An Alo that would cross the
@@ -260,6 +261,13 @@ class Matcher:
             self._fire(order, at)
             start_ms = at
 
+    def _touch_size(self, order: SimOrder, at_ms: int) -> float:
+        """How much of a resting order one crossing fills: the size shown at the opposite touch then."""
+        book = self.book(order.coin, at_ms)
+        levels = book["levels"][1 if order.is_buy else 0] if book else []
+        shown = round(float(levels[0]["sz"]), self.ledger.sz_decimals(order.coin)) if levels else 0.0
+        return min(order.sz, shown) if shown > 0 else order.sz
+
     def _fill_level(self, order: SimOrder) -> float:
         """Where the path must go for a resting limit to fill: through it by maker_fill_ticks ticks."""
         ticks = self.maker_fill_ticks - TICK_TOLERANCE if self.maker_fill_ticks else 0.0
@@ -268,9 +276,10 @@ class Matcher:
 
     def _fire(self, order: SimOrder, at_ms: int) -> None:
         if not order.is_trigger:
-            # A resting limit the path reached: filled in full at its price, as maker.
-            self.ledger.book_fill(order, order.limit_px, order.sz, at_ms, crossed=False)
-            self.ledger.close_order(order, "filled", at_ms)
+            # A resting limit the path traded through: filled at its price, as maker, as far as the touch goes.
+            self.ledger.book_fill(order, order.limit_px, self._touch_size(order, at_ms), at_ms, crossed=False)
+            if order.sz <= 0:
+                self.ledger.close_order(order, "filled", at_ms)
             self._after_position_change(order.user, order.coin, at_ms)
             return
         trigger = float(order.trigger_px or 0.0)
