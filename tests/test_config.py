@@ -88,6 +88,11 @@ def test_maker_keys_are_validated_in_one_line(key, value, message):
     assert "\n" not in str(err.value)
 
 
+def test_maker_entries_take_no_entry_delay():
+    with pytest.raises(ConfigError, match="entry_delay_bars must be 0 with execution.entry_order: maker"):
+        build_settings({"execution": {"entry_order": "maker", "entry_delay_bars": 1}}, source="config.yaml")
+
+
 def test_maker_keys_default_to_todays_taker_behaviour():
     ex = build_settings({}).execution
     assert (ex.entry_order, ex.exit_order, ex.maker_timeout_bars, ex.maker_fallback, ex.maker_fill_ticks) == (
