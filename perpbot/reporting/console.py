@@ -24,6 +24,7 @@ from perpbot.reporting.weekly import (
     WEEK_COLUMNS,
     WeeklyReview,
     breakdown_cells,
+    fee_split,
     headline,
     money,
     total_cells,
@@ -66,6 +67,7 @@ def print_review(review: WeeklyReview, settings: Settings, mode: str, console: C
     cells = total_cells(review)
     table.add_row(cells[0], cells[1], signed(cells[2]), signed(cells[3]), *cells[4:], style="bold")
     console.print(table)
+    console.print(fee_split(review))
     parts = []
     for title, rows in (("symbol", review.by_symbol), ("exit reason", review.by_exit_reason)):
         part = Table(title.capitalize(), *BREAKDOWN_COLUMNS, box=box.SIMPLE_HEAD, title=f"by {title}")

@@ -335,10 +335,14 @@ def headline(review: WeeklyReview) -> str:
     return (
         f"As of {_utc(review.now_ms):%Y-%m-%d %H:%M} UTC, last {len(review.weeks)} weeks: equity "
         f"{money(review.start_equity, signed=False)} -> {money(review.end_equity, signed=False)} "
-        f"({percent(review.return_pct, signed=True)}), losing-week streak {review.losing_week_streak}; "
-        f"fees {money(review.total.fees, signed=False)} (maker {money(review.fees_maker, signed=False)}, "
-        f"taker {money(review.fees_taker, signed=False)})"
+        f"({percent(review.return_pct, signed=True)}), losing-week streak {review.losing_week_streak}"
     )
+
+
+def fee_split(review: WeeklyReview) -> str:
+    """The fees line under the table: paid as maker and as taker."""
+    return (f"fees {money(review.total.fees, signed=False)}: maker {money(review.fees_maker, signed=False)}, "
+            f"taker {money(review.fees_taker, signed=False)}")
 
 
 def review_markdown(review: WeeklyReview) -> str:
@@ -354,7 +358,8 @@ def review_markdown(review: WeeklyReview) -> str:
     out = ["# perp-bot weekly review", "", headline(review), ""]
     out += table(WEEK_COLUMNS, [*(week_cells(w) for w in review.weeks), total])
     out += ["", "Return is net pnl over realized equity at the week's start "
-            "(initial equity plus every earlier closed trade). Weeks are UTC, Monday to Sunday."]
+            "(initial equity plus every earlier closed trade). Weeks are UTC, Monday to Sunday.", "",
+            fee_split(review) + "."]
     for title, rows in (("By symbol", review.by_symbol), ("By exit reason", review.by_exit_reason)):
         out += ["", f"## {title}", ""]
         out += table((title.split()[-1].capitalize(), *BREAKDOWN_COLUMNS), ([r.key, *breakdown_cells(r)] for r in rows))
