@@ -11,8 +11,8 @@ are tested equal bar for bar), and at every entry decision the live `RiskManager
 
 Within one timestamp the order is: exits filling at the open (and resting entries cancelled at
 the close that ended there), entry decisions at that close, entries filling at the open, then
-stops and maker fills inside the bar (PHASES). Maker orders (backtest/maker.py) run in this loop
-only: the compiled one has no maker model yet.
+stops and maker fills inside the bar (PHASES). Maker orders: backtest/maker.py (the compiled loop:
+fastmaker.py).
 """
 
 from __future__ import annotations
@@ -90,12 +90,12 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
         if progress:
             progress(n + 1, total)
     regime = RegimeReplay(settings, snapshots or [])
-    if refusals is None and _use_compiled(loop, signals, regime, maker_mode(settings)):
+    if refusals is None and _use_compiled(loop, signals, regime):
         from perpbot.backtest import fastloop
 
         (sym, (sig, _)), = signals.items()
-        trades, cols, blocked = fastloop.run_symbol(sym, sig, settings, regime.at(data.start_ms))
-        maker_report = {}
+        trades, cols, blocked, maker_report = fastloop.run_symbol(sym, sig, settings, regime.at(data.start_ms),
+                                                                  data.sz_decimals_of(sym))
     else:
         sim = _Simulation(data, settings, signals, regime, progress, total, refusals=refusals)
         trades = sim.run()
@@ -118,17 +118,14 @@ def preload_compiled_loop() -> None:
     from perpbot.backtest import fastloop  # noqa: F401
 
 
-def _use_compiled(loop: str, signals: dict[str, tuple[SymbolSignals, Indicators]], regime: RegimeReplay,
-                  maker: bool = False) -> bool:
-    """Run the compiled loop? It applies to one symbol under a fixed regime with taker orders only, and it
-    pays once the loop is loaded (a sweep, the dashboard) or the run has many entry candidates: loading
-    numba and its cached machine code costs ~1 s in a fresh process (~5 s compiling on a first run),
-    while the event loop costs ~20 us per event."""
+def _use_compiled(loop: str, signals: dict[str, tuple[SymbolSignals, Indicators]], regime: RegimeReplay) -> bool:
+    """Run the compiled loop? It applies to one symbol under a fixed regime, and it pays once the
+    loop is loaded (a sweep, the dashboard) or the run has many entry candidates: loading numba
+    and the cached machine code costs ~1 s in a fresh process (the first run on a machine also
+    compiles, ~5 s), while the event loop costs ~20 us per event."""
     if loop not in ("auto", "compiled", "events"):
         raise ValueError(f"loop must be auto, compiled or events (got {loop!r})")
-    if loop == "compiled" and maker:
-        raise ValueError("the compiled loop has no maker orders yet: run with loop 'events' or 'auto'")
-    applies = len(signals) == 1 and not regime.replaying and not maker
+    applies = len(signals) == 1 and not regime.replaying
     if loop == "compiled" and not applies:
         raise ValueError("the compiled loop runs one symbol under a fixed regime")
     if loop != "auto":

@@ -92,12 +92,14 @@ def tick_size(price: float, sz_decimals: int) -> float:
 
 def maker_quote(sign: float, price: float, sz_decimals: int) -> tuple[float, float]:
     """A post-only limit at `price` on the price grid, rounded away from crossing (a buy down, a sell
-    up), and the tick there."""
-    decimals = price_decimals(price, sz_decimals)
+    up), and the tick there. (price_decimals is written out here: the compiled loop compiles this
+    function alone.) A whole number of steps divided by an exact power of ten is the double nearest
+    the decimal, the same in Python and compiled (round(x, n) is not)."""
+    decimals = max(0, min(PERP_MAX_DECIMALS - sz_decimals, SIG_FIGS - 1 - math.floor(math.log10(price))))
     scale = 10.0 ** decimals
     steps = price * scale
     steps = math.floor(steps + TICK_TOLERANCE) if sign > 0 else math.ceil(steps - TICK_TOLERANCE)
-    return round(steps / scale, decimals), 1.0 / scale
+    return steps / scale, 1.0 / scale
 
 
 def maker_limit(sign: float, price: float, sz_decimals: int) -> float:

@@ -37,8 +37,11 @@ def run(tmp_path, bars, **execution):
     store = Store(settings.db_path)
     store.save_sz_decimals({"BTC": 4})
     times = insert_bars(store, "BTC", bars)
-    result = run_backtest(settings, store, ["BTC"], START_MS, None)  # auto: maker runs take the event loop
+    result = run_backtest(settings, store, ["BTC"], START_MS, None, loop="events")
+    compiled = run_backtest(settings, store, ["BTC"], START_MS, None, loop="compiled")  # the same, compiled
     store.close()
+    assert compiled.trades == result.trades and compiled.metrics == result.metrics
+    assert (compiled.values == result.values).all()
     return result, times
 
 
@@ -145,16 +148,6 @@ def test_an_expired_exit_always_crosses(tmp_path):
     assert (trade.exit_time, trade.exit_reason) == (t[12], "signal")
     assert trade.exit_price == pytest.approx(101.0 * (1 - SLIP))
     assert orders(result) == (2, 1, 0, 1, 0)
-
-
-def test_a_resting_entry_holds_its_slot_and_the_compiled_loop_is_refused(tmp_path):
-    settings_bars = [F] * 8 + [SIGNAL, (90.0, 91.0, 89.9, 90.5), UP, F, F]
-    result, _ = run(tmp_path, settings_bars)
-    assert "maker_orders" in result.metrics
-    from perpbot.backtest.engine import _use_compiled
-
-    with pytest.raises(ValueError, match="no maker orders"):
-        _use_compiled("compiled", {}, None, maker=True)
 
 
 def test_the_decision_table_shows_a_resting_entry_as_pending(tmp_path):
