@@ -17,6 +17,12 @@ warm, faster than vectorbt from prices, >= 20x faster than backtesting.py; (5) <
 also prints the figure issue 20 measured before this work (BEFORE), and with `--before PATH` (a
 source tree of an older perp-bot, e.g. `git worktree add /tmp/old <commit>`) the fresh-process
 runs and the sweeps are measured with that tree too, on the same data in the same run.
+6. maker orders (issue 19) on the same BTC year, full strategy with costs: fees and net pnl with
+   taker orders, maker entries, maker exits and both, the maker fill rate, and the warm time of
+   each on both loops (the event loop and the compiled one, which one-symbol runs take).
+Target (6), issue 19: maker at most 1.5x the time of taker.
+
+    python bench/backtest.py --maker-only   # just (6)
 """
 
 from __future__ import annotations
@@ -212,6 +218,34 @@ def plain_backtesting(store: Store, window: int, entry: float, exit_: float) -> 
     return time.perf_counter() - start, int(stats["# Trades"])
 
 
+MAKER_MODES = (("taker", "taker"), ("maker", "taker"), ("taker", "maker"), ("maker", "maker"))
+
+
+def maker_vs_taker(store: Store, db: Path) -> None:
+    """(6): the same year with each order type, warm, on both loops."""
+    from perpbot.backtest.engine import load_market, preload_compiled, simulate
+
+    preload_compiled()  # numba loaded for every run alike (the indicators then take its kernels)
+    store.save_sz_decimals({"BTC": 5})  # Hyperliquid's BTC: prices near 100 then carry 1 decimal
+    base: dict[str, float] = {}
+    for entry, exit_ in MAKER_MODES:
+        settings = build_settings({"data": {"db_path": str(db)}, "strategy": {"timeframe": "1m"},
+                                   "execution": {"entry_order": entry, "exit_order": exit_}})
+        data = load_market(settings, store, ["BTC"], None, None, "1m")
+        result = simulate(data, settings, loop="events")
+        seconds = {loop: best_of(lambda: simulate(data, settings, loop=loop), 5) for loop in ("events", "compiled")}
+        m = result.metrics
+        base = base or seconds
+        orders = m.get("maker_orders")
+        rate = (f"fill rate {orders['fill_rate']:.0%} (entries {orders['entry_fill_rate']:.0%}, exits "
+                f"{orders['exit_fill_rate']:.0%}) of {orders['placed']} orders, {orders['expired']} expired; "
+                f"fees maker {m['fees_maker']:.2f} / taker {m['fees_taker']:.2f}; ") if orders else ""
+        print(f"maker vs taker, entries {entry}, exits {exit_}: {len(result.trades)} trades, fees {m['fees']:.2f}, "
+              f"net pnl {m['final_equity'] - settings.backtest.initial_equity:+.2f}; {rate}"
+              + ", ".join(f"{loop} loop {s * 1000:.0f} ms warm ({s / base[loop]:.2f}x taker)"
+                          for loop, s in seconds.items()) + " (target <= 1.5x)")
+
+
 def _speed(theirs: float, ours: float) -> str:
     return f"ours {theirs / ours:.1f}x faster" if ours <= theirs else f"ours {ours / theirs:.1f}x slower"
 
@@ -222,6 +256,7 @@ def main() -> None:
     ap.add_argument("--skip-others", action="store_true", help="skip vectorbt and backtesting.py")
     ap.add_argument("--skip-big-sweep", action="store_true", help="skip the 1,000-combination sweep")
     ap.add_argument("--before", type=Path, help="a source tree of an older perp-bot to measure beside this one")
+    ap.add_argument("--maker-only", action="store_true", help="only the maker vs taker figures (6)")
     args = ap.parse_args()
     n = args.days * 1440
     trees = [("now", None)] + ([("before", args.before.resolve())] if args.before else [])
@@ -235,6 +270,10 @@ def main() -> None:
         for i, sym in enumerate(["BTC", "ETH", "SOL"]):
             generate(store, sym, n, seed=i + 1)
         print(f"setup: 3 x {n:,} 1m candles + funding generated in {time.perf_counter() - t0:.1f} s")
+        if args.maker_only:
+            maker_vs_taker(store, work / "bench.db")
+            return
+
         fresh_runs(work, n, trees)
         sweeps(work / "bench.db", trees, args.skip_big_sweep)
 
@@ -250,6 +289,7 @@ def main() -> None:
         print(f"plain z-score year, ours from prices (simulate, z-score included): {ours * 1000:.0f} ms warm")
         if not args.skip_others:
             peers(store, plain, ours, ours_pre)
+        maker_vs_taker(store, work / "bench.db")
         store.close()
     print(f"bench process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 

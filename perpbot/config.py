@@ -219,6 +219,10 @@ def _check_cross_fields(s: Settings, source: str) -> None:
         raise ConfigError(
             f"{source}: strategy.exit_z must be below strategy.entry_z (got {s.strategy.exit_z} and {s.strategy.entry_z})"
         )
+    if s.execution.entry_order == "maker" and s.execution.entry_delay_bars:
+        raise ConfigError(f"{source}: execution.entry_delay_bars must be 0 with execution.entry_order: maker "
+                          f"(got {s.execution.entry_delay_bars})",
+                          "a maker entry already waits for the market to come to it; set one of them back")
     if s.prediction.elevated_threshold >= s.prediction.crisis_threshold:
         raise ConfigError(f"{source}: prediction.elevated_threshold must be below prediction.crisis_threshold")
     s.data.symbols = normalize_symbols(s.data.symbols, f"{source}: data.symbols")

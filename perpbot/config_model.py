@@ -140,6 +140,17 @@ class ExecutionConfig:
     """How often the daemon wakes to check the feed and stops between bar closes."""
     paper_equity: float = field(default=10_000.0, metadata=rule("gt", 0))
     """Paper trading's starting equity (equity = this + realized + unrealized paper pnl)."""
+    entry_order: str = field(default="taker", metadata=rule("choice", ("taker", "maker")))
+    """taker: entries cross at the next open (IOC); maker: a post-only limit rests at the signal bar's close."""
+    exit_order: str = field(default="taker", metadata=rule("choice", ("taker", "maker")))
+    """taker or maker for signal and timeout exits; stops are always exchange-side taker triggers."""
+    maker_timeout_bars: int = field(default=3, metadata=rule("ge", 1))
+    """A resting maker order not filled after this many bars expires (see maker_fallback)."""
+    maker_fallback: str = field(default="cancel", metadata=rule("choice", ("cancel", "taker")))
+    """What an expired maker entry does: cancel it, or cross as a taker. An expired exit always crosses (a
+    position is never left open past its exit decision)."""
+    maker_fill_ticks: int = field(default=1, metadata=rule("ge", 0))
+    """A resting order fills only when a bar trades through its limit by this many price ticks (0: a touch fills)."""
 
 
 @dataclass

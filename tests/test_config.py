@@ -85,3 +85,27 @@ def test_unquoted_off_is_the_word_off_where_the_key_offers_it(tmp_path):
         build_settings({"logging": {"stdout": True}}, source="config.yaml")  # `on` is not one of its words
     with pytest.raises(ConfigError, match="logging.file must be true or false"):
         build_settings({"logging": {"file": "off"}}, source="config.yaml")  # a real boolean stays one
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("entry_order", "limit", r"execution.entry_order must be one of taker, maker \(got 'limit'\)"),
+    ("exit_order", "post", r"execution.exit_order must be one of taker, maker"),
+    ("maker_timeout_bars", 0, r"execution.maker_timeout_bars must be >= 1 \(got 0\)"),
+    ("maker_fallback", "market", r"execution.maker_fallback must be one of cancel, taker"),
+    ("maker_fill_ticks", -1, r"execution.maker_fill_ticks must be >= 0 \(got -1\)"),
+])
+def test_maker_keys_are_validated_in_one_line(key, value, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        build_settings({"execution": {key: value}}, source="config.yaml")
+    assert "\n" not in str(err.value)
+
+
+def test_maker_entries_take_no_entry_delay():
+    with pytest.raises(ConfigError, match="entry_delay_bars must be 0 with execution.entry_order: maker"):
+        build_settings({"execution": {"entry_order": "maker", "entry_delay_bars": 1}}, source="config.yaml")
+
+
+def test_maker_keys_default_to_todays_taker_behaviour():
+    ex = build_settings({}).execution
+    assert (ex.entry_order, ex.exit_order, ex.maker_timeout_bars, ex.maker_fallback, ex.maker_fill_ticks) == (
+        "taker", "taker", 3, "cancel", 1)

@@ -23,10 +23,11 @@ class CostModel:
     slip: float  # the fixed slippage fraction (execution.slippage_bps / 10,000)
     volatility_slippage: float
     taker_fee: float
+    maker_fee: float = 0.0  # a resting order's fill: no slippage, this fee
 
     @classmethod
     def from_config(cls, cfg: ExecutionConfig) -> "CostModel":
-        return cls(fills.slippage(cfg.slippage_bps), cfg.volatility_slippage, cfg.taker_fee)
+        return cls(fills.slippage(cfg.slippage_bps), cfg.volatility_slippage, cfg.taker_fee, cfg.maker_fee)
 
     def fill_price(self, price: float, sign: float, bar_range: float = 0.0) -> float:
         """The price after slippage for a trade of direction `sign` (+1 buys, -1 sells); bar_range is

@@ -12,6 +12,7 @@ reason a fill is skipped; with one, `signal_gone` is possible too and the row is
 
 from __future__ import annotations
 
+import bisect
 import csv
 import math
 from datetime import datetime, timezone
@@ -57,9 +58,12 @@ def decision_table(data: MarketData, settings: Settings, trades: list[Trade],
     return rows
 
 
-def _positions(frame: SymbolFrame, interval_ms: int, trades: list[Trade], delay: int
+def _positions(frame: SymbolFrame, interval_ms: int, trades: list[Trade], delay: int, decided: dict[int, str]
                ) -> tuple[list[Side | None], np.ndarray, set[int], set[int]]:
-    """Per bar: the side held at its close, whether an entry awaits its fill; entry decision bars; timeout bars."""
+    """Per bar: the side held at its close, whether an entry awaits its fill; entry decision bars; timeout bars.
+
+    `delay` < 0: entries rest as maker orders, so a trade's decision is the last accepted one before it."""
+    accepted = sorted(bar for bar, verdict in decided.items() if verdict == "ok")
     n = len(frame.time)
     close_time = frame.time + interval_ms
     held: list[Side | None] = [None] * n
@@ -70,7 +74,7 @@ def _positions(frame: SymbolFrame, interval_ms: int, trades: list[Trade], delay:
         exit_ms = t.exit_time if t.exit_time is not None else int(close_time[-1])
         last = int(np.searchsorted(close_time, exit_ms, side="right")) - 1
         held[first:last + 1] = [t.side] * max(0, last + 1 - first)
-        decision_bar = first - 1 - delay
+        decision_bar = first - 1 - delay if delay >= 0 else _last_before(accepted, first)
         entered.add(decision_bar)
         pending[decision_bar + 1:first] = True
         if t.exit_reason == "timeout":
@@ -78,13 +82,20 @@ def _positions(frame: SymbolFrame, interval_ms: int, trades: list[Trade], delay:
     return held, pending, entered, timeouts
 
 
+def _last_before(bars: list[int], bar: int) -> int:
+    i = bisect.bisect_left(bars, bar)
+    return bars[i - 1] if i else bar - 1
+
+
 def _symbol_rows(symbol: str, frame: SymbolFrame, data: MarketData, settings: Settings, trades: list[Trade],
                  decided: dict[int, str]) -> list[DecisionRow]:
     params: StrategyConfig = settings.strategy
     ind = compute_indicators(frame.high, frame.low, frame.close, params)
-    delayed = settings.execution.entry_delay_bars > 0
+    ex = settings.execution
+    # a maker entry waits for its fill, like a delayed one: an allowed decision without a trade is no sizing skip
+    delayed = ex.entry_delay_bars > 0 or ex.entry_order == "maker"
     held, pending, entered, timeouts = _positions(frame, data.interval_ms, trades,
-                                                  settings.execution.entry_delay_bars)
+                                                  -1 if ex.entry_order == "maker" else ex.entry_delay_bars, decided)
     cols = [frame.close.tolist(), ind.z.tolist(), ind.upper.tolist(), ind.lower.tolist(), ind.rsi.tolist(),
             ind.adx.tolist(), ind.hurst.tolist()]
     times = frame.time.tolist()

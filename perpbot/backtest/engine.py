@@ -9,14 +9,15 @@ and exit booleans come from `signal_arrays`, the vectorised form of the live `de
 are tested equal bar for bar), and at every entry decision the live `RiskManager` judges it
 (risk_adapter.py).
 
-Within one timestamp the order is: exits filling at the open, entry decisions at the close
-that ended there, entries filling at the open, then stops inside the bar (PHASES).
+Within one timestamp the order is: exits filling at the open (and resting entries cancelled at
+the close that ended there), entry decisions at that close, entries filling at the open, then
+stops and maker fills inside the bar (PHASES). Maker orders: backtest/maker.py (the compiled loop:
+fastmaker.py).
 """
 
 from __future__ import annotations
 
 import heapq
-import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,9 +27,11 @@ from typing import NamedTuple
 import numpy as np
 
 from perpbot.backtest.columns import TradeColumns
-from perpbot.backtest.cost_model import CostModel
+from perpbot.backtest.cost_model import CostModel, funding_per_unit
 from perpbot.backtest.executor import ExitPlan, SymbolSignals, plan_exit, symbol_signals
-from perpbot.backtest.market import BacktestError, History, MarketData, load_market
+from perpbot.backtest.maker import FILLED, MakerRules, Resting
+from perpbot.backtest.maker_loop import ENTRY_FILL, EXIT_FILL, STOP, MakerLoop, maker_mode
+from perpbot.backtest.market import BacktestError, History, MarketData, SymbolFrame, load_market
 from perpbot.backtest.metrics import compute_metrics
 from perpbot.backtest.results import BacktestResult, build_equity
 from perpbot.backtest.risk_adapter import NEVER, BacktestRisk, RegimeReplay
@@ -40,10 +43,8 @@ from perpbot.signals.engine import Indicators, compute_indicators, entry_reason
 
 __all__ = ["BacktestError", "MarketData", "indicators_for", "load_market", "run_backtest", "simulate"]
 
-log = logging.getLogger(__name__)
-
 Progress = Callable[[int, int], None]
-EXIT_FILL, DECIDE, ENTRY_FILL, STOP = 0, 1, 2, 3  # PHASES within one timestamp
+DECIDE = 1  # PHASES within one timestamp: EXIT_FILL, DECIDE, ENTRY_FILL, STOP (maker_loop.py)
 # Side.LONG is an attribute look-up on the Enum class (~0.2 us on Python 3.11) and the loop needs it
 # at every event: compare against these instead.
 LONG, SHORT = Side.LONG, Side.SHORT
@@ -97,17 +98,19 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
         if progress:
             progress(n + 1, total)
     regime = RegimeReplay(settings, snapshots or [])
-    if refusals is None and _use_compiled(loop, settings, signals):
-        trades, cols, blocked = _run_compiled(signals, settings, regime, data.start_ms)
+    if refusals is None and _use_compiled(loop, settings, signals, regime):
+        trades, cols, blocked, maker_report = _run_compiled(signals, settings, regime, data)
     else:
         sim = _Simulation(data, settings, signals, regime, progress, total, refusals=refusals)
         trades = sim.run()
         cols = TradeColumns(trades)  # the trades' fields as arrays, pulled out once for both
         blocked = sim.blocked
+        maker_report = sim.maker_report()
     times, equity = build_equity(data, {s: v[0] for s, v in signals.items()}, trades,
                                  settings.backtest.initial_equity, cols)
     metrics = compute_metrics(times, equity, trades, data.interval_ms, settings.backtest.initial_equity, cols)
     metrics["entries_blocked"] = dict(sorted(blocked.items()))
+    metrics.update(maker_report)
     if progress:
         progress(total, total)
     return BacktestResult(trades=trades, times=times, values=equity, metrics=metrics, symbols=data.symbols,
@@ -126,27 +129,29 @@ def preload_compiled() -> None:
 
 def _preload(data: MarketData, settings: Settings) -> None:
     """Load numba and the compiled loops before a big run's indicators, so that both take them."""
-    if compiled_applies(settings) and sum(len(f) for f in data.frames.values()) >= PRELOAD_FROM_BARS:
+    if compiled_applies(settings, len(data.frames) == 1) and sum(len(f) for f in data.frames.values()) >= PRELOAD_FROM_BARS:
         preload_compiled()
 
 
-def compiled_applies(settings: Settings) -> bool:
-    """Can the compiled loops run these settings? Every taker run: maker orders (issue 19) are
-    simulated by the event loop only until the compiled loops learn them. This is the one seam."""
+def compiled_applies(settings: Settings, single: bool = False) -> bool:
+    """Can a compiled loop run these settings? Every taker run; maker orders (issue 19) only in
+    fastloop.py's loop (`single`: one symbol under a fixed regime), since fastaccount.py's loop has
+    not learned them and the event loop runs them instead. This is the one seam."""
     ex = settings.execution
-    return getattr(ex, "entry_order", "taker") == "taker" and getattr(ex, "exit_order", "taker") == "taker"
+    return single or (ex.entry_order == "taker" and ex.exit_order == "taker")
 
 
-def _use_compiled(loop: str, settings: Settings, signals: dict[str, tuple[SymbolSignals, Indicators]]) -> bool:
+def _use_compiled(loop: str, settings: Settings, signals: dict[str, tuple[SymbolSignals, Indicators]],
+                  regime: RegimeReplay) -> bool:
     """Run a compiled loop? It pays once numba is loaded (a sweep, the dashboard, `preload_compiled`)
     or when the run has many entry candidates: loading numba and the cached machine code costs
     ~0.6 s in a fresh process (the first run on a machine also compiles), the event loop ~20 us
     per event."""
     if loop not in ("auto", "compiled", "events"):
         raise ValueError(f"loop must be auto, compiled or events (got {loop!r})")
-    applies = compiled_applies(settings)
+    applies = compiled_applies(settings, len(signals) == 1 and not regime.replaying)
     if loop == "compiled" and not applies:
-        raise ValueError("the compiled loop does not run maker orders yet")
+        raise ValueError("the compiled loop runs maker orders for one symbol under a fixed regime only")
     if loop != "auto":
         return loop == "compiled"
     entries = sum(len(sig.entry_bars) for sig, _ in signals.values())
@@ -154,16 +159,17 @@ def _use_compiled(loop: str, settings: Settings, signals: dict[str, tuple[Symbol
 
 
 def _run_compiled(signals: dict[str, tuple[SymbolSignals, Indicators]], settings: Settings, regime: RegimeReplay,
-                  start_ms: int) -> tuple:
-    """One symbol under a fixed regime: fastloop.py's loop; anything else: fastaccount.py's."""
+                  data: MarketData) -> tuple:
+    """One symbol under a fixed regime: fastloop.py's loop; anything else: fastaccount.py's (taker
+    orders only, so no maker report)."""
     if len(signals) == 1 and not regime.replaying:
         from perpbot.backtest import fastloop
 
         (sym, (sig, _)), = signals.items()
-        return fastloop.run_symbol(sym, sig, settings, regime.at(start_ms))
+        return fastloop.run_symbol(sym, sig, settings, regime.at(data.start_ms), data.sz_decimals_of(sym))
     from perpbot.backtest import fastaccount
 
-    return fastaccount.run_account({s: v[0] for s, v in signals.items()}, settings, regime.timeline())
+    return (*fastaccount.run_account({s: v[0] for s, v in signals.items()}, settings, regime.timeline()), {})
 
 
 class _Position(NamedTuple):  # a tuple: one per trade, built in C rather than by an __init__
@@ -191,12 +197,14 @@ class _Symbol:
     cursor: int = 0  # first bar whose close may take an entry decision
     scheduled: int | None = None  # the entry bar currently scheduled for a decision
     waiting: bool = False  # refused: exits elsewhere may lift the refusal
-    pending: tuple[Side, int, int, float, str] | None = None  # side, decision bar, fill bar, size factor, reason
+    pending: tuple[Side, int, int, float, str, Resting | None] | None = None  # side, decision bar, fill bar,
+    # size factor, reason, and how its maker order ended (None: a taker entry)
     position: _Position | None = None
+    maker: MakerRules | None = None  # this symbol's maker rules (its price ticks), when any order is a maker
 
 
 @dataclass
-class _Simulation:
+class _Simulation(MakerLoop):
     data: MarketData
     settings: Settings
     signals: dict[str, tuple[SymbolSignals, Indicators]]
@@ -216,6 +224,7 @@ class _Simulation:
         self.cash = self.settings.backtest.initial_equity
         self.heap: list[tuple[int, int, int, int, str, int]] = []
         self.syms = [_Symbol(s, i, sig, ind) for i, (s, (sig, ind)) in enumerate(self.signals.items())]
+        self._init_maker()
         self.trades: list[Trade] = []
         self.events = 0
         self.day: int | None = None
@@ -240,6 +249,8 @@ class _Simulation:
                 self._decide(s, bar, time)
             elif kind == "fill":
                 self._fill_entry(s, bar)
+            elif kind == "unrest":
+                self._entry_gone(s, bar, time)
             else:
                 self._exit(s)
         if len(self.syms) > 1:
@@ -277,7 +288,10 @@ class _Simulation:
         if fill_bar >= s.sig.n:
             return  # no bar left to fill on
         side = LONG if s.sig.long_entry.item(k) else SHORT
-        s.pending = (side, k, fill_bar, regime.size_factor, self.reasons[side])
+        if self.maker_entries:
+            self._rest_entry(s, side, k, regime.size_factor)
+            return
+        s.pending = (side, k, fill_bar, regime.size_factor, self.reasons[side], None)
         if self.delay == 0:
             # Nothing can happen between a close and the next open at the same instant except other
             # symbols' decisions, which see this one as pending either way: fill now, skip the heap.
@@ -298,7 +312,7 @@ class _Simulation:
 
     def _fill_entry(self, s: _Symbol, f: int, equity: float | None = None) -> None:
         assert s.pending is not None
-        side, k, _, size_factor, reason = s.pending
+        side, k, _, size_factor, reason, rest = s.pending
         s.pending = None
         sig = s.sig
         if self.delay and not sig.entry_holds(side, f - 1):
@@ -306,21 +320,24 @@ class _Simulation:
             self._schedule_entry(s, f)  # cancel-if-signal-gone
             return
         now = sig.frame.time.item(f)
-        expected = sig.frame.open.item(f)
         long = side is LONG
         sign = 1 if long else -1
-        price = self.costs.fill_price(expected, sign, sig.bar_range.item(f - 1))
+        maker = rest is not None and rest.outcome == FILLED
+        expected = rest.price if maker else sig.frame.open.item(f)  # a maker fills at its limit, no slippage
+        price = expected if maker else self.costs.fill_price(expected, sign, sig.bar_range.item(f - 1))
         size = self.risk.size(self._equity(now) if equity is None else equity, price, size_factor)
         if size <= 0:
             self.blocked["below_min_order"] = self.blocked.get("below_min_order", 0) + 1
             self._schedule_entry(s, f)
             return
         stop = self.risk.stop_price(side, price)
-        plan = plan_exit(sig, side, f, stop, self.timeout_ms)
+        plan = plan_exit(sig, side, f, stop, self.timeout_ms, s.maker if self.maker_exits else None)
+        if plan.maker is not None:
+            self.maker_counts.count("exit", plan.maker.outcome, plan.maker.reprices)
         when = sig.frame.time.item(plan.bar) if plan.reason != "end" else sig.close_time.item(plan.bar)
-        s.position = _Position(side, sign, size, f, now, price, self.costs.fee(size, price), stop, reason,
+        s.position = _Position(side, sign, size, f, now, price, self._fee(size, price, maker), stop, reason,
                                expected, plan, when)
-        self._push(s, when, STOP if plan.reason == "stop_loss" else EXIT_FILL, "exit", plan.bar)
+        self._push(s, when, STOP if plan.intrabar else EXIT_FILL, "exit", plan.bar)
 
     # --- exits ---------------------------------------------------------------------------
 
@@ -331,9 +348,11 @@ class _Simulation:
         plan, sig, when = p.plan, s.sig, p.exit_ms
         x = plan.bar
         sign = p.sign
-        price = self.costs.fill_price(plan.price, -sign, sig.bar_range.item(x - 1) if x > 0 else 0.0)
+        maker = plan.maker is not None and plan.maker.outcome == FILLED
+        price = plan.price if maker else self.costs.fill_price(plan.price, -sign,
+                                                                sig.bar_range.item(x - 1) if x > 0 else 0.0)
         funding = fills.funding_paid(sign, p.size, sig.funding_cum.item(x) - sig.funding_cum.item(p.bar))
-        fee_out = self.costs.fee(p.size, price)
+        fee_out = self._fee(p.size, price, maker)
         pnl = fills.trade_pnl(sign, p.size, p.price, price, p.fee, fee_out, funding)
         self.cash += pnl
         # Positional, in field order (symbol, side, size, entry_time, entry_price, mode, exit_time,
@@ -343,8 +362,8 @@ class _Simulation:
             s.name, p.side, p.size, p.entry_ms, p.price, "backtest", when, price, p.stop,
             p.fee + fee_out, funding, pnl, plan.reason, p.reason, p.expected, plan.price))
         self.risk.record_exit(s.name, pnl, plan.reason, when)
-        if plan.reason == "stop_loss":
-            self._schedule_entry(s, x)  # a stop does not use up the bar's decision
+        if plan.intrabar:
+            self._schedule_entry(s, x)  # a stop (or a maker fill) does not use up the bar's decision
             self._wake_waiting(when + 1)  # decisions at this very close came before the stop
         elif plan.reason != "end":
             self._schedule_entry(s, x)  # the exit bar's own close may enter again

@@ -9,7 +9,9 @@ Rules (issue 5, "Fill semantics"):
 * a signal exit or a timeout decided at bar j's close fills at bar j+1's open;
 * on a bar where the stop and an exit decision both apply, the stop wins (it is intrabar,
   the decision is at the close); a timeout and a signal exit on one bar: timeout;
-* with no exit before the data ends, the position closes at the last close (`end`).
+* with no exit before the data ends, the position closes at the last close (`end`);
+* with `execution.exit_order: maker`, a signal or timeout exit rests as a post-only order from its
+  decision bar's close instead (backtest/maker.py), under the stop.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from perpbot.backtest.cost_model import funding_per_unit
+from perpbot.backtest.maker import CANCELLED, END, FILLED, MakerRules, Resting, rest_exit
 from perpbot.backtest.market import MarketData, SymbolFrame
 from perpbot.config import StrategyConfig
 from perpbot.execution import fills
@@ -30,9 +33,15 @@ LONG = Side.LONG  # an Enum class attribute look-up is slow on Python 3.11: done
 
 
 class ExitPlan(NamedTuple):  # a tuple: built once per trade, a frozen dataclass costs 4x as much
-    bar: int  # the bar where the exit fills (at its open, intrabar for stops, its close for `end`)
+    bar: int  # the bar where the exit fills (at its open, intrabar for stops and maker fills, its close for `end`)
     reason: str  # stop_loss | signal | timeout | end
-    price: float  # before slippage
+    price: float  # before slippage (a maker fill: the limit, no slippage)
+    maker: Resting | None = None  # how the resting exit order ended, when exits are maker orders
+
+    @property
+    def intrabar(self) -> bool:
+        """Does the exit happen inside its bar (a stop, a maker fill) rather than at its open or close?"""
+        return self.reason == "stop_loss" or (self.maker is not None and self.maker.outcome == FILLED)
 
 
 @dataclass(slots=True)
@@ -116,8 +125,10 @@ def symbol_signals(frame: SymbolFrame, ind: Indicators, params: StrategyConfig, 
                          funding_cum, bar_range, next_entry, next_long_exit, next_short_exit)
 
 
-def plan_exit(sig: SymbolSignals, side: Side, entry_bar: int, stop: float, timeout_ms: int) -> ExitPlan:
-    """Where and why the position opened at `entry_bar`'s open will close."""
+def plan_exit(sig: SymbolSignals, side: Side, entry_bar: int, stop: float, timeout_ms: int,
+              maker: MakerRules | None = None) -> ExitPlan:
+    """Where and why the position opened at `entry_bar`'s open will close (with `maker`, signal and timeout
+    exits rest as post-only orders: backtest/maker.py)."""
     f = sig.frame
     n = sig.n
     long = side is LONG
@@ -132,9 +143,19 @@ def plan_exit(sig: SymbolSignals, side: Side, entry_bar: int, stop: float, timeo
     stop_bar = _first_stop(f, long, stop, entry_bar, min(decision_bar, n - 1))
     if stop_bar is not None:
         return ExitPlan(stop_bar, "stop_loss", fills.stop_fill(1.0 if long else -1.0, f.open.item(stop_bar), stop))
+    if decision_bar < n - 1 and maker is not None:
+        return _maker_exit(f, 1.0 if long else -1.0, decision_bar, stop, reason, maker)
     if decision_bar < n - 1:
         return ExitPlan(decision_bar + 1, reason, f.open.item(decision_bar + 1))
     return ExitPlan(n - 1, "end", f.close.item(n - 1))
+
+
+def _maker_exit(f: SymbolFrame, sign: float, decision_bar: int, stop: float, reason: str,
+                maker: MakerRules) -> ExitPlan:
+    rest = rest_exit(f.open, f.high, f.low, f.close, sign, decision_bar, stop, maker)
+    if rest.outcome == CANCELLED:  # the stop fired while the exit rested
+        return ExitPlan(rest.bar, "stop_loss", rest.price, rest)
+    return ExitPlan(rest.bar, "end" if rest.outcome == END else reason, rest.price, rest)
 
 
 def _next_index(bars: np.ndarray, n: int) -> np.ndarray:

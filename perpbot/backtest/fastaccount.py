@@ -51,15 +51,18 @@ def run_account(signals: dict[str, "SymbolSignals"], settings: "Settings",
     arrays = [np.concatenate([_array(s, name) for s in sigs]) for name in _ARRAYS]
     capacity = sum(len(s.entry_bars) for s in sigs) + 1
     p = fl.loop_params(settings, 1.0, False)
+    taker = p[:p._fields.index("size_factor")]  # the regime comes from the timeline; maker orders keep the event loop
     try:
-        *cols, codes = _loop(off, *arrays, *timeline, capacity, settings.risk.global_cooldown, *p[:-2])
+        *cols, codes = _loop(off, *arrays, *timeline, capacity, settings.risk.global_cooldown, *taker)
     except ValueError as exc:  # raised inside the compiled loop
         raise StrategyError(str(exc)) from exc
-    out = fl.LoopTrades(*cols)
+    no_maker = (np.zeros(9, np.int64), np.zeros(2))  # fastmaker.py's counts and fees: none here
+    out = fl.LoopTrades(*cols, *no_maker)
     if len(names) > 1:  # the event loop sorts by (entry time, symbol)
         rank = np.argsort(np.argsort(names))
         order = np.lexsort((rank[codes], out.entry_ms))
-        out = fl.LoopTrades(*(c[order] for c in out[:-1]), out.blocked)
+        per_trade = out[:out._fields.index("blocked")]
+        out = fl.LoopTrades(*(c[order] for c in per_trade), out.blocked, *no_maker)
         codes = codes[order]
     return fl.results(names, codes, out, settings)
 
@@ -222,9 +225,9 @@ def _loop(off, time, close_time, open_, high, low, close, long_entry, short_entr
                 continue
             stop = fl.stop_price(sign, price, stop_loss_pct)
             e = off[s + 1]
-            x, reason, planned = fl._plan_exit(time[o:e], close_time[o:e], open_[o:e], high[o:e], low[o:e],
-                                               close[o:e], (next_long_exit if long else next_short_exit)[o:e],
-                                               long, bar, stop, timeout_ms)
+            x, reason, planned, _, _ = fl._plan_exit(time[o:e], close_time[o:e], open_[o:e], high[o:e], low[o:e],
+                                                     close[o:e], (next_long_exit if long else next_short_exit)[o:e],
+                                                     long, bar, stop, timeout_ms, False, 0.0, 0, 0)  # taker exits
             when = close_time[o + x] if reason == fl.END else time[o + x]
             st[s, OPEN], st[s, BAR], st[s, ENTRY_MS] = 1, bar, time[o + bar]
             st[s, PLAN_BAR], st[s, PLAN_REASON], st[s, EXIT_MS] = x, reason, when

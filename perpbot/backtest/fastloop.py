@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from perpbot.backtest import fastmaker as _mk
 from perpbot.backtest.columns import LazyTrades, TradeColumns
 from perpbot.errors import StrategyError
 from perpbot.execution import fills as _fills
@@ -85,6 +86,13 @@ class LoopParams(NamedTuple):
     timeout_ms: int
     size_factor: float  # the fixed regime's
     crisis: bool  # the fixed regime is CRISIS: no entries
+    maker_entries: bool  # execution.entry_order == "maker" (backtest/maker.py, fastmaker.py)
+    maker_exits: bool
+    fill_ticks: float
+    maker_timeout: int
+    fallback_taker: bool
+    sz_decimals: int  # the symbol's, for the price ticks
+    maker_fee: float
 
 
 class LoopTrades(NamedTuple):
@@ -106,21 +114,24 @@ class LoopTrades(NamedTuple):
     pnl: np.ndarray
     reason: np.ndarray  # index into EXIT_REASONS
     blocked: np.ndarray
+    maker: np.ndarray  # maker order counts (fastmaker.py's layout)
+    maker_fees: np.ndarray  # fees paid as maker, as taker
 
 
-def run_symbol(symbol: str, sig: "SymbolSignals", settings: "Settings",
-               regime: "RegimeState") -> tuple[LazyTrades, TradeColumns, dict[str, int]]:
+def run_symbol(symbol: str, sig: "SymbolSignals", settings: "Settings", regime: "RegimeState",
+               sz_decimals: int = 0) -> tuple[LazyTrades, TradeColumns, dict[str, int], dict]:
     """The engine's `_Simulation.run` for one symbol under a fixed regime: trades, their columns
-    (for the equity curve and metrics) and the blocked-entry counts."""
-    params = loop_params(settings, float(regime.size_factor), regime.regime is Regime.CRISIS)
+    (for the equity curve and metrics), the blocked-entry counts, and the maker report ({} in taker mode)."""
+    params = loop_params(settings, float(regime.size_factor), regime.regime is Regime.CRISIS, sz_decimals)
     try:
         out = run(sig, params)
     except ValueError as exc:  # raised inside the compiled loop, where there is no symbol to name
         raise StrategyError(f"{symbol}: {exc}") from exc
-    return results([symbol], np.zeros(len(out.pnl), dtype=np.intp), out, settings)
+    maker = _mk.report(out.maker, out.maker_fees) if params.maker_entries or params.maker_exits else {}
+    return (*results([symbol], np.zeros(len(out.pnl), dtype=np.intp), out, settings), maker)
 
 
-def loop_params(settings: "Settings", size_factor: float, crisis: bool) -> LoopParams:
+def loop_params(settings: "Settings", size_factor: float, crisis: bool, sz_decimals: int = 0) -> LoopParams:
     risk, ex = settings.risk, settings.execution
     return LoopParams(
         delay=ex.entry_delay_bars, slippage=_fills.slippage(ex.slippage_bps),
@@ -130,7 +141,10 @@ def loop_params(settings: "Settings", size_factor: float, crisis: bool) -> LoopP
         min_order_usd=risk.min_order_usd, stop_loss_pct=risk.stop_loss_pct,
         daily_loss_limit_pct=risk.daily_loss_limit_pct, cooldown_minutes=risk.cooldown_minutes,
         max_positions=risk.max_positions, timeout_ms=_rules.timeout_ms(risk.position_timeout_hours),
-        size_factor=size_factor, crisis=crisis)
+        size_factor=size_factor, crisis=crisis,
+        maker_entries=ex.entry_order == "maker", maker_exits=ex.exit_order == "maker",
+        fill_ticks=float(ex.maker_fill_ticks), maker_timeout=ex.maker_timeout_bars,
+        fallback_taker=ex.maker_fallback == "taker", sz_decimals=sz_decimals, maker_fee=ex.maker_fee)
 
 
 def results(names: list[str], codes: np.ndarray, out: LoopTrades,
@@ -193,8 +207,9 @@ def _first_entry(close_time, next_entry, cursor, not_before_ms):
 
 
 @_jit
-def _plan_exit(time, close_time, open_, high, low, close, next_exit, long, entry_bar, stop, timeout_ms):
-    """(bar, reason, price before slippage) of the exit: executor.plan_exit's rules."""
+def _plan_exit(time, close_time, open_, high, low, close, next_exit, long, entry_bar, stop, timeout_ms,
+               maker_exits, fill_ticks, maker_timeout, sz_decimals):
+    """(bar, reason, price before slippage, maker outcome, re-prices) of the exit: executor.plan_exit's rules."""
     n = len(time)
     signal_bar = next_exit[entry_bar]
     decision_bar, reason = signal_bar, SIGNAL
@@ -206,10 +221,18 @@ def _plan_exit(time, close_time, open_, high, low, close, next_exit, long, entry
     sign = 1.0 if long else -1.0
     for j in range(entry_bar, min(decision_bar, n - 1) + 1):
         if stop_touched(sign, low[j], high[j], stop):
-            return j, STOP_LOSS, stop_fill(sign, open_[j], stop)
+            return j, STOP_LOSS, stop_fill(sign, open_[j], stop), _mk.NONE, 0
+    if decision_bar < n - 1 and maker_exits:
+        oc, x, price, reprices = _mk.rest_exit(open_, high, low, close, sign, decision_bar, stop, fill_ticks,
+                                               maker_timeout, sz_decimals)
+        if oc == _mk.CANCELLED:  # the stop fired while the exit rested
+            reason = STOP_LOSS
+        elif oc == _mk.END:
+            reason = END
+        return x, reason, price, oc, reprices
     if decision_bar < n - 1:
-        return decision_bar + 1, reason, open_[decision_bar + 1]
-    return n - 1, END, close[n - 1]
+        return decision_bar + 1, reason, open_[decision_bar + 1], _mk.NONE, 0
+    return n - 1, END, close[n - 1], _mk.NONE, 0
 
 
 @_jit
@@ -223,8 +246,11 @@ def _note_equity(l_day, l_start, l_real, l_last, equity, now):
 def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, next_entry, next_long_exit,
           next_short_exit, funding_cum, bar_range, capacity, delay, slippage, volatility_slippage, taker_fee,
           initial_equity, fixed, notional_usd, position_fraction, leverage, min_order_usd, stop_loss_pct,
-          daily_loss_limit_pct, cooldown_minutes, max_positions, timeout_ms, size_factor, crisis):
+          daily_loss_limit_pct, cooldown_minutes, max_positions, timeout_ms, size_factor, crisis, maker_entries,
+          maker_exits, fill_ticks, maker_timeout, fallback_taker, sz_decimals, maker_fee_rate):
     n = len(time)
+    maker = np.zeros(9, np.int64)  # fastmaker.py's counts
+    maker_fees = np.zeros(2)  # paid as maker, as taker
     entry_bar = np.empty(capacity, np.int64)
     exit_bar = np.empty(capacity, np.int64)
     entry_ms = np.empty(capacity, np.int64)
@@ -276,8 +302,24 @@ def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, ne
         if fb >= n:
             break  # no bar left to fill on
         long = bool(long_entry[k])
+        sign = 1.0 if long else -1.0
         equity = cash
-        if delay > 0:
+        maker_in = False
+        if maker_entries:
+            # A resting entry: engine.py's fill event at the open it fills in (or a taker fallback
+            # crosses at), or its cancel event at the close it went, each noting the day first.
+            oc, fb, limit, reprices = _mk.rest_entry(open_, high, low, close, long_entry if long else short_entry,
+                                                     sign, k, fill_ticks, maker_timeout, fallback_taker, sz_decimals)
+            _mk.count(maker, False, oc, reprices)
+            t = time[fb] if oc == _mk.FILLED or oc == _mk.TAKER else close_time[fb]
+            if t - t % DAY_MS != day:
+                day = t - t % DAY_MS
+                l_day, l_start, l_real, l_last = _note_equity(l_day, l_start, l_real, l_last, cash, day - 1)
+            if oc != _mk.FILLED and oc != _mk.TAKER:
+                k = _first_entry(close_time, next_entry, fb + 1, -1)
+                continue
+            maker_in = oc == _mk.FILLED
+        elif delay > 0:
             # --- the fill event at bar fb's open ---
             t = time[fb]
             if t - t % DAY_MS != day:
@@ -287,9 +329,9 @@ def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, ne
                 blocked[SIGNAL_GONE] += 1  # cancel-if-signal-gone
                 k = _first_entry(close_time, next_entry, fb, -1)
                 continue
-        expected = open_[fb]
-        sign = 1.0 if long else -1.0
-        price = fill_price(expected, sign, slip_fraction(slippage, volatility_slippage, bar_range[fb - 1]))
+        expected = limit if maker_in else open_[fb]  # a maker fills at its limit, no slippage
+        price = expected if maker_in else fill_price(expected, sign, slip_fraction(slippage, volatility_slippage,
+                                                                                   bar_range[fb - 1]))
         if not (price > 0 and np.isfinite(price)):
             raise ValueError("an entry fill price that is not a positive number (check the candles' opens)")
         size = position_size(equity, price, size_factor, fixed, notional_usd, position_fraction, leverage)
@@ -298,10 +340,14 @@ def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, ne
             k = _first_entry(close_time, next_entry, fb, -1)
             continue
         stop = stop_price(sign, price, stop_loss_pct)
-        x, reason, planned = _plan_exit(time, close_time, open_, high, low, close,
-                                        next_long_exit if long else next_short_exit, long, fb, stop, timeout_ms)
+        x, reason, planned, exit_oc, reprices = _plan_exit(
+            time, close_time, open_, high, low, close, next_long_exit if long else next_short_exit, long, fb, stop,
+            timeout_ms, maker_exits, fill_ticks, maker_timeout, sz_decimals)
+        if exit_oc != _mk.NONE:
+            _mk.count(maker, True, exit_oc, reprices)
         when = close_time[x] if reason == END else time[x]
-        fee_in = fee(size, price, taker_fee)
+        fee_in = _mk.maker_fee(size, price, maker_fee_rate) if maker_in else fee(size, price, taker_fee)
+        maker_fees[0 if maker_in else 1] += fee_in
         # --- the exit event ---
         if when - when % DAY_MS != day:
             day = when - when % DAY_MS
@@ -314,10 +360,12 @@ def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, ne
                 paid = funding_paid(sign, size, funding_cum[i] - funding_cum[fb])
                 eq += trade_pnl(sign, size, price, close[i], fee_in, 0.0, paid)
             l_day, l_start, l_real, l_last = _note_equity(l_day, l_start, l_real, l_last, eq, day - 1)
+        maker_out = exit_oc == _mk.FILLED
         slip = slip_fraction(slippage, volatility_slippage, bar_range[x - 1] if x > 0 else 0.0)
-        out_price = fill_price(planned, -sign, slip)
+        out_price = planned if maker_out else fill_price(planned, -sign, slip)
         funding = funding_paid(sign, size, funding_cum[x] - funding_cum[fb])
-        fee_out = fee(size, out_price, taker_fee)
+        fee_out = _mk.maker_fee(size, out_price, maker_fee_rate) if maker_out else fee(size, out_price, taker_fee)
+        maker_fees[0 if maker_out else 1] += fee_out
         pnl = trade_pnl(sign, size, price, out_price, fee_in, fee_out, funding)
         if not np.isfinite(pnl):
             raise ValueError("a non-finite pnl (check the candles and funding rates)")
@@ -349,4 +397,4 @@ def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, ne
     return (entry_bar[:count], exit_bar[:count], entry_ms[:count], exit_ms[:count], sign_out[:count],
             size_out[:count], entry_price[:count], exit_price[:count], expected_entry[:count],
             expected_exit[:count], stop_out[:count], fees_out[:count], funding_out[:count], pnl_out[:count],
-            reason_out[:count], blocked)
+            reason_out[:count], blocked, maker, maker_fees)

@@ -168,6 +168,8 @@ def _add_sim(sub: Any) -> None:
     p.add_argument("--network", choices=("testnet", "mainnet"), default="testnet",
                    help="verify signatures as this chain (default testnet, as the SDK signs for any non-mainnet URL)")
     p.add_argument("--scenario", metavar="FILE", help="timed price moves, funding, halts and faults (YAML; see README)")
+    p.add_argument("--maker-fill-ticks", type=number_arg(whole=True), default=1, metavar="N",
+                   help="resting limits fill once the price trades through them by N ticks (default 1; 0 = on touch)")
     faults = p.add_argument_group("fault injection")
     faults.add_argument("--error-rate", type=number_arg(), default=0.0, metavar="P", help="share of /info answered 5xx")
     faults.add_argument("--rate-limit-rate", type=number_arg(), default=0.0, metavar="P",

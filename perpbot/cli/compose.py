@@ -176,7 +176,9 @@ def _executor(settings: Settings, store: Store, clock: Clock, client: Hyperliqui
               risk: RiskManager, events: EventHook | None, adopt_account: bool, metas: list[AssetMeta],
               stack: ExitStack) -> Executor:
     if settings.execution.mode != "live":
-        return PaperExecutor(settings, store, feed.mid, risk.stop_price)
+        paper = PaperExecutor(settings, store, feed.mid, risk.stop_price)
+        paper.sz_decimals = {m.name: m.sz_decimals for m in metas}  # maker orders' price ticks
+        return paper
 
     def alert(event: str, text: str, **fields: Any) -> None:
         if events is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import sqlite3
 from pathlib import Path
 
 from rich.console import Console
@@ -20,7 +21,7 @@ from perpbot.config import Settings
 from perpbot.data.db import Store
 from perpbot.errors import PerpbotError
 from perpbot.models import Trade
-from perpbot.reporting.compare import compare_trades, comparison_period
+from perpbot.reporting.compare import compare_trades, comparison_period, maker_fill
 from perpbot.reporting.console import print_comparison, print_review
 from perpbot.reporting.weekly import review_markdown, weekly_review
 
@@ -61,6 +62,21 @@ def _trades(settings: Settings, mode: str) -> list[Trade]:
         store.close()
 
 
+def _maker_rows(settings: Settings, mode: str, start_ms: int | None = None, end_ms: int | None = None) -> list[dict]:
+    """The maker orders of `mode` placed in the period ([] from a database older than schema v4)."""
+    store = Store(settings.db_path, read_only=True)
+    try:
+        return store.maker_orders(mode, start_ms, end_ms)
+    except sqlite3.OperationalError:  # no maker_orders table: a database no daemon has migrated yet
+        return []
+    finally:
+        store.close()
+
+
+def _maker_fees(settings: Settings, mode: str) -> dict[str, float]:
+    return {r["cloid"]: r["fee"] for r in _maker_rows(settings, mode) if r["outcome"] == "filled"}
+
+
 # --- review ------------------------------------------------------------------------------------
 
 
@@ -73,7 +89,8 @@ def run_review(settings: Settings, weeks: int, mode: str, at_ms: int | None, as_
     if now is None:
         raise PerpbotError(f"cannot tell the time: execution.clock is exchange, and neither a daemon nor the "
                            f"exchange at {settings.exchange.url} answers", "start one of them, or pass --at TIME")
-    review = weekly_review(_trades(settings, mode), now, weeks, settings.backtest.initial_equity)
+    review = weekly_review(_trades(settings, mode), now, weeks, settings.backtest.initial_equity,
+                           _maker_fees(settings, mode))
     if markdown_path:
         path = Path(markdown_path).expanduser()
         try:
@@ -119,6 +136,9 @@ def run_compare(settings: Settings, start_ms: int | None, end_ms: int | None, mo
         store.close()
     backtest = sorted((t for t in result.trades if t.entry_time < end), key=lambda t: t.entry_time)
     comparison = compare_trades(actual, backtest, tolerance_ms)
+    if "maker_orders" in result.metrics:
+        comparison = dataclasses.replace(comparison, maker={"bot": maker_fill(_maker_rows(settings, mode, start, end)),
+                                                "backtest": result.metrics["maker_orders"]})
     if as_json:
         print(json.dumps({"mode": mode, "start_ms": start, "end_ms": end, **comparison.to_dict()}, indent=2))
         return 0

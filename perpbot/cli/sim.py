@@ -27,7 +27,8 @@ def options_from_args(args: argparse.Namespace, start_ms: int | None) -> SimOpti
     return SimOptions(seed=args.seed, symbols=symbols, history_days=args.history_days, speed=args.speed,
                       candle_limit=args.candle_limit, start_ms=start_ms, candles_file=args.candles,
                       funding_file=args.funding, faults=faults, funds=funds, agents=agents,
-                      network=args.network, scenario_file=getattr(args, "scenario", None))
+                      network=args.network, scenario_file=getattr(args, "scenario", None),
+                      maker_fill_ticks=getattr(args, "maker_fill_ticks", 1))
 
 
 def run_sim(args: argparse.Namespace, start_ms: int | None) -> int:

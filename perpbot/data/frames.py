@@ -7,7 +7,7 @@ data/history.py), the live window, the chart and the backtest read them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -77,6 +77,12 @@ class MarketData:
     start_ms: int  # first bar open that may trade (earlier bars are warm-up)
     end_ms: int  # exclusive: bars open before this
     warmup_bars: int
+    sz_decimals: dict[str, int] = field(default_factory=dict)  # from the stored meta; price ticks need it
+
+    def sz_decimals_of(self, symbol: str) -> int:
+        """szDecimals for a symbol's price ticks; 0 when no meta was stored (the finest grid 5 significant
+        figures allow, so an unknown asset is never given a coarser tick than the exchange's)."""
+        return self.sz_decimals.get(symbol, 0)
 
     @property
     def symbols(self) -> list[str]:

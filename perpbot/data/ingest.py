@@ -125,6 +125,7 @@ class DataIngestor:
                 f"use symbols it lists ({', '.join(listed[:12])}{', ...' if len(listed) > 12 else ''}) "
                 "in data.symbols or --symbols",
             )
+        self.store.save_sz_decimals({m.name: m.sz_decimals for m in metas})
         return metas
 
     def backfill(

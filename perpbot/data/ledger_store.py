@@ -50,6 +50,36 @@ class LedgerStore:
 
     conn: sqlite3.Connection
 
+    # --- maker orders (schema v4) --------------------------------------------------------------
+
+    def maker_placed(self, cloid: str, mode: str, symbol: str, kind: str, side: str, size: float, limit_px: float,
+                     placed_ms: int) -> None:
+        """A maker order rests (placing the same cloid again keeps the first row)."""
+        with self.conn:
+            self.conn.execute("INSERT OR IGNORE INTO maker_orders (cloid, mode, symbol, kind, side, size, limit_px, "
+                              "placed_ms) VALUES (?,?,?,?,?,?,?,?)",
+                              (cloid, mode, symbol, kind, side, size, limit_px, placed_ms))
+
+    def maker_ended(self, cloid: str, outcome: str, ended_ms: int, fee: float = 0.0) -> None:
+        """A maker order is done: filled (with the fee its fills paid), cancelled or expired."""
+        with self.conn:
+            self.conn.execute("UPDATE maker_orders SET outcome=?, ended_ms=?, fee=fee+? WHERE cloid=?",
+                              (outcome, ended_ms, fee, cloid))
+
+    def maker_orders(self, mode: str, start_ms: int | None = None, end_ms: int | None = None) -> list[dict]:
+        """Maker orders placed in [start_ms, end_ms), oldest first."""
+        rows = self.conn.execute(
+            "SELECT cloid, symbol, kind, side, size, limit_px, placed_ms, outcome, ended_ms, fee FROM maker_orders "
+            "WHERE mode=? AND placed_ms>=? AND placed_ms<? ORDER BY placed_ms, cloid",
+            (mode, start_ms if start_ms is not None else -2**62, end_ms if end_ms is not None else 2**62))
+        keys = ("cloid", "symbol", "kind", "side", "size", "limit_px", "placed_ms", "outcome", "ended_ms", "fee")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def fees_of_cloid(self, cloid: str) -> float:
+        """The fees the booked fills of one order paid."""
+        row = self.conn.execute("SELECT COALESCE(SUM(fee), 0) FROM fills WHERE cloid=?", (cloid,)).fetchone()
+        return float(row[0])
+
     def open_trade(self, symbol: str, mode: str) -> Trade | None:
         """The open trade on `symbol` (the oldest, should a damaged ledger hold several)."""
         row = self.conn.execute(

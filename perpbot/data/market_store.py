@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,8 @@ from perpbot.config_values import resolve_symbols
 from perpbot.data import history
 from perpbot.data.frames import CandleArrays, MarketData
 from perpbot.models import Candle, FundingRate, PredictionSnapshot
+
+SZ_DECIMALS_KEY = "asset_sz_decimals"  # bot_state: {asset: szDecimals}, written whenever meta is read
 
 
 class MarketStore:
@@ -169,7 +172,8 @@ class MarketStore:
         Raises:
             BacktestError: a symbol with no stored candles, or no bars in the range.
         """
-        return history.load_market(self, self.spelled(symbols), start_ms, end_ms, timeframe, warmup_bars)
+        data = history.load_market(self, self.spelled(symbols), start_ms, end_ms, timeframe, warmup_bars)
+        return replace(data, sz_decimals=self.stored_sz_decimals())
 
     def spelled(self, symbols: Iterable[str]) -> list[str]:
         """`symbols` in the exchange's spelling, as far as the database knows it (KPEPE -> kPEPE): the
@@ -185,6 +189,20 @@ class MarketStore:
             "SELECT (SELECT min(symbol) FROM candles WHERE symbol > s.sym) FROM s WHERE s.sym IS NOT NULL) "
             "SELECT sym FROM s WHERE sym IS NOT NULL").fetchall()
         return [r[0] for r in rows]
+
+    # --- the exchange's asset rules --------------------------------------------------------
+
+    def save_sz_decimals(self, sz_decimals: dict[str, int]) -> None:
+        """Remember each asset's szDecimals from the exchange's meta (the backtest's price ticks need it)."""
+        stored = {**self.stored_sz_decimals(), **sz_decimals}
+        with self.conn:
+            self.conn.execute("INSERT INTO bot_state (key, value, updated_at) VALUES (?,?,0) "
+                              "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (SZ_DECIMALS_KEY, json.dumps(stored)))
+
+    def stored_sz_decimals(self) -> dict[str, int]:
+        """szDecimals per asset as last read from the exchange's meta ({} before any)."""
+        row = self.conn.execute("SELECT value FROM bot_state WHERE key=?", (SZ_DECIMALS_KEY,)).fetchone()
+        return {str(k): int(v) for k, v in json.loads(row[0]).items()} if row else {}
 
     # --- prediction snapshots ----------------------------------------------------------
 

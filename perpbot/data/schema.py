@@ -9,6 +9,8 @@ v2: the live ledger by fill identity. `fills` holds every exchange fill the bot 
     position) are folded into the first (sizes, fees and funding added, the entry price their
     VWAP); the folded rows are kept with mode `merged` for the record.
 v3: `remote_commands`, the audit trail of commands sent from Telegram.
+v4: `maker_orders`, one row per maker order (issue 19) of paper and live trading: placed, then
+    filled (with its fee), cancelled or expired, for `compare`'s fill rate and `review`'s fee split.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ def _fold_doubled_trades(conn: sqlite3.Connection) -> None:
                          "pnl=0, entry_reason=entry_reason || ? WHERE id=?", (r[6], f" (merged into #{keep[0]})", r[0]))
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 MIGRATIONS: dict[int, list[Step]] = {
     1: [
@@ -120,6 +122,13 @@ MIGRATIONS: dict[int, list[Step]] = {
             user_id TEXT NOT NULL, user_name TEXT NOT NULL DEFAULT '', command TEXT NOT NULL,
             result TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', finished_ms INTEGER)""",
         "CREATE INDEX IF NOT EXISTS idx_remote_commands_time ON remote_commands (at_ms)",
+    ],
+    4: [
+        """CREATE TABLE IF NOT EXISTS maker_orders (
+            cloid TEXT PRIMARY KEY, mode TEXT NOT NULL, symbol TEXT NOT NULL, kind TEXT NOT NULL,
+            side TEXT NOT NULL, size REAL NOT NULL, limit_px REAL NOT NULL, placed_ms INTEGER NOT NULL,
+            outcome TEXT NOT NULL DEFAULT 'resting', ended_ms INTEGER, fee REAL NOT NULL DEFAULT 0)""",
+        "CREATE INDEX IF NOT EXISTS idx_maker_orders_placed ON maker_orders (mode, placed_ms)",
     ],
 }
 

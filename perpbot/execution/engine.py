@@ -1,13 +1,13 @@
 """Provides the trading engine: the tick loop the headless daemon and the dashboard both run.
 
 One tick per closed `strategy.timeframe` bar, the backtest's order within it (issue 5, "Fill
-semantics"): stops first (they happened inside the bar), then timeouts and signal exits (they
-fill now, at what is the next bar's open), then entry decisions on the bar that just closed,
-then delayed entries due now. Between ticks the loop wakes every `execution.tick_seconds` for
-stops and feed health. Commands (`execute`, execution/commands.py) run under the same lock as
-ticks, so one thread at a time changes trading state; the snapshot is served from the thread-safe
-EngineState. The engine sees its parts only through their ports (data/ports.py, executor.py, the
-Clock); perpbot/cli/compose.py chooses and builds them.
+semantics"): stops first (they happened inside the bar), resting maker orders (execution/resting.py:
+fills, then cancels, expiries and re-prices at this close), timeouts and signal exits (they fill now,
+at what is the next bar's open), entry decisions on the bar that just closed, delayed entries due
+now. Between ticks the loop wakes every `execution.tick_seconds` for stops and feed health. Commands
+(`execute`, execution/commands.py) run under the same lock as ticks, so one thread at a time changes
+trading state; the snapshot is served from the thread-safe EngineState. The engine sees its parts
+only through their ports (data/ports.py, executor.py, the Clock); perpbot/cli/compose.py builds them.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from perpbot.execution.engine_parts import (
 )
 from perpbot.execution.events import EventHook, Listener, Published, Started
 from perpbot.execution.executor import Executor
+from perpbot.execution.resting import MakerDesk
 from perpbot.execution.state import EngineState
 from perpbot.execution.tick_data import TickData
 from perpbot.models import Side, Trade
@@ -75,6 +76,7 @@ class TradingEngine(EngineCommands):
         self.lookback = required_lookback(settings.strategy)
         self.delay = settings.execution.entry_delay_bars
         self.pending = PendingBook(store)
+        self.maker = MakerDesk(settings, executor, self.sz_decimals, self.step_ms)
         self.state = EngineState(mode=executor.mode, timeframe=settings.strategy.timeframe, symbols=self.symbols)
         self.decisions = DecisionTable(self.symbols, lambda rows: self.state.update(signals=rows))
         self._lock = threading.RLock()
@@ -145,10 +147,14 @@ class TradingEngine(EngineCommands):
     def stop(self) -> None:
         self._stop.set()
 
-
     def close(self) -> None:
-        """Stop the ingest threads, then release what the composition handed over (the feed, the
-        prediction clients, the exchange's clients and clock, the store)."""
+        """Cancel resting maker orders (none rests while the bot is down), stop the ingest threads, then release
+        what the composition handed over (the feed, prediction clients, exchange clients and clock, the store)."""
+        with self._lock:
+            try:
+                self.maker.cancel_all(self.clock.now_ms())
+            except Exception:  # noqa: BLE001 - closing goes on; a live order left is found at the next start
+                log.exception("maker_cancel_on_close_failed")
         self.data.close()
         for closer in self.closers:
             closer()
@@ -169,7 +175,8 @@ class TradingEngine(EngineCommands):
             windows = self.data.ingest_and_load(now, boundary)
             for trade in self.executor.sync(now):
                 self._booked(trade)
-            used = self._exits(windows, now, boundary)
+            used = self._manage_resting(windows, boundary, now)
+            used |= self._exits(windows, now, boundary)
             self._entries(windows, used, boundary, now, regime)
             self._fill_pending(windows, boundary, now)
             self.state.update(last_tick=now)
@@ -191,13 +198,26 @@ class TradingEngine(EngineCommands):
         """Store the bars closed (and funding paid) since the last update; failures only warn."""
         self.data.ingest(now)
 
+    def _manage_resting(self, windows: dict[str, BarValues | None], boundary: int, now: int) -> set[str]:
+        """Resting maker orders at this close; what expired crosses as a taker now (the next open)."""
+        used, crossing = self.maker.manage(windows, boundary, now)
+        for order, trade in crossing:
+            closed = self.executor.close(trade, order.reason, now) if order.kind == "exit" and trade else None
+            if closed is not None:
+                self._booked(closed)
+            elif order.kind == "entry":
+                self._enter(PendingEntry(order.symbol, order.side, order.placed_ms, boundary, order.size_factor,
+                                         order.reason), now)
+        return used
+
     def _exits(self, windows: dict[str, BarValues | None], now: int, boundary: int) -> set[str]:
         """Timeouts, then signal exits (of the bot's own trades); the symbols whose bar they used up."""
         used = set()
+        exiting = self.maker.exiting()
         for trade in self.executor.open_trades():
             values = windows.get(trade.symbol)
-            if trade.by_hand:
-                continue  # a position opened by hand is the owner's to close; the bot keeps it under a stop
+            if trade.by_hand or trade.id in exiting:
+                continue  # a position opened by hand is the owner's to close (under a stop); an exit rests
             if self.risk.is_timed_out(trade.entry_time, now):
                 reason = "timeout"
                 self._decided(trade.symbol, boundary, values, TIMEOUT)
@@ -209,6 +229,9 @@ class TradingEngine(EngineCommands):
                 self.state.add_signal(now, trade.symbol, d.action.value, d.reason)
                 reason = "signal"
             used.add(trade.symbol)
+            if self.maker.exits and values is not None:
+                self.maker.rest_exit(trade, reason, values.close, boundary, now)
+                continue
             closed = self.executor.close(trade, reason, now)
             if closed is not None:
                 self._booked(closed)
@@ -217,7 +240,8 @@ class TradingEngine(EngineCommands):
     def _entries(self, windows: dict[str, BarValues | None], used: set[str], boundary: int, now: int,
                  regime: RegimeState) -> None:
         held = {t.symbol for t in self.executor.open_trades()}
-        unresolved = set(self.executor.unresolved_symbols())  # an entry of unknown outcome is a position
+        # An entry of unknown outcome is a position, and so is a resting maker entry.
+        unresolved = set(self.executor.unresolved_symbols()) | self.maker.symbols()
         self._hold_for_executor()
         for symbol in self.symbols:
             values = windows.get(symbol)
@@ -239,7 +263,7 @@ class TradingEngine(EngineCommands):
             if self.delay:
                 self.pending.add(entry, now)
             else:
-                self._enter(entry, now)
+                self._enter(entry, now, values.close if self.maker.entries and values is not None else None)
 
     def _decided(self, symbol: str, boundary: int, values: BarValues | None, decision: Decision,
                  risk: str | None = None) -> None:
@@ -259,8 +283,10 @@ class TradingEngine(EngineCommands):
                 continue
             self._enter(entry, now)
 
-    def _enter(self, entry: PendingEntry, now: int) -> None:
-        mid = self.feed.mid(entry.symbol)
+    def _enter(self, entry: PendingEntry, now: int, close: float | None = None) -> None:
+        """Enter now as a taker, or with `close` rest a maker entry at that close."""
+        mid = self.feed.mid(entry.symbol) if close is None else self.maker.price(
+            1.0 if entry.side == Side.LONG.value else -1.0, entry.symbol, close)
         if mid is None:
             self._emit("error", text=f"{entry.symbol} entry skipped: no price", symbol=entry.symbol)
             return
@@ -270,6 +296,10 @@ class TradingEngine(EngineCommands):
             log.info("entry_below_min_order", extra={"symbol": entry.symbol,
                                                     "min_order_usd": self.risk.cfg.min_order_usd})
             self.decisions.amend(entry.symbol, entry.fill_ms - self.step_ms, self.risk.size_check(size).reason)
+            return
+        if close is not None:
+            self.maker.rest_entry(entry.symbol, Side(entry.side), size, close, entry.reason, entry.size_factor,
+                                  entry.decided_ms, entry.decided_ms, now)
             return
         trade = self.executor.open(entry.symbol, Side(entry.side), size, entry.reason, entry.decided_ms, now, mid)
         if trade is not None:
@@ -298,9 +328,9 @@ class TradingEngine(EngineCommands):
         self.risk.hold("account", "; ".join(blocks) if blocks else None)
 
     def _open_symbols(self) -> list[str]:
-        """Symbols holding a position, a delayed entry, or an entry whose outcome is not known yet."""
+        """Symbols holding a position, a delayed or resting entry, or an entry whose outcome is not known yet."""
         held = [t.symbol for t in self.executor.open_trades()] + list(self.pending.items)
-        return held + sorted(set(self.executor.unresolved_symbols()) - set(held))
+        return held + sorted((set(self.executor.unresolved_symbols()) | self.maker.symbols()) - set(held))
 
     # --- upkeep, events, state --------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from perpbot.clock import Clock
 from perpbot.execution import commands
 from perpbot.execution.engine_parts import PendingBook
 from perpbot.execution.executor import Executor
+from perpbot.execution.resting import ENTRY, MakerDesk
 from perpbot.execution.state import EngineState
 from perpbot.models import Trade
 from perpbot.risk.manager import RiskManager
@@ -29,6 +30,7 @@ class EngineCommands:
     executor: Executor
     risk: RiskManager
     pending: PendingBook
+    maker: MakerDesk
     state: EngineState
     _lock: threading.RLock
     _publish: Callable[[int, bool], None]  # TradingEngine._publish(now, full)
@@ -48,6 +50,8 @@ class EngineCommands:
             now = self.clock.now_ms()
             if isinstance(command, (commands.Pause, commands.Resume)):
                 self.risk.set_paused(isinstance(command, commands.Pause), now)
+                if self.risk.paused:
+                    self.maker.cancel_all(now, kind=ENTRY)  # paused: no entry rests
                 log.info("engine_paused" if isinstance(command, commands.Pause) else "engine_resumed")
                 self._publish(now, False)
                 return commands.Paused(self.risk.paused)
@@ -61,6 +65,7 @@ class EngineCommands:
         if not trades:
             raise commands.CommandRefused(f"no open position on {symbol}")
         symbol = trades[0].symbol
+        self.maker.cancel_all(now, trade_ids={t.id for t in trades if t.id is not None})
         closed = self._close_all(trades, "manual", now)
         if not closed:
             self._publish(now, True)
@@ -73,6 +78,7 @@ class EngineCommands:
         for symbol in list(self.pending.items):
             self.pending.pop(symbol, now)
         self.risk.set_paused(True, now)
+        self.maker.cancel_all(now)  # resting entries and exits first: nothing may fill after the flatten
         closed = self._close_all(self.executor.open_trades(), "flatten", now)
         left = tuple(t.symbol for t in self.executor.open_trades())
         log.warning("engine_flattened", extra={"closed": len(closed), "still_open": list(left)})

@@ -8,9 +8,12 @@ root (perpbot/cli/compose.py).
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from perpbot.models import Side, Trade
+
+if TYPE_CHECKING:
+    from perpbot.execution.resting import MakerOrder
 
 __all__ = ["Executor"]
 
@@ -40,6 +43,31 @@ class Executor(Protocol):
         ...
 
     def open_trades(self) -> list[Trade]:
+        ...
+
+    def entry_cloid(self, symbol: str, side: Side, key: object) -> str:
+        """The client order id of the entry decided as `key` (the same key, the same order)."""
+        ...
+
+    def exit_cloid(self, trade: Trade, placed_ms: int = 0) -> str:
+        """The client order id of this trade's exit (a maker exit placed at `placed_ms`)."""
+        ...
+
+    def rest(self, order: MakerOrder, now_ms: int) -> MakerOrder | None:
+        """Rest a post-only maker order (execution/resting.py); None if it was not placed."""
+        ...
+
+    def reprice(self, order: MakerOrder, limit: float, now_ms: int) -> MakerOrder | None:
+        """Move a resting order to `limit` (a modify, never cancel-and-replace); None if it is gone."""
+        ...
+
+    def cancel_resting(self, order: MakerOrder, now_ms: int, outcome: str = "cancelled") -> bool:
+        """Cancel a resting order (`outcome`: cancelled or expired, as booked in maker_orders); False if it
+        was not resting (filled or gone already)."""
+        ...
+
+    def resting(self) -> list[MakerOrder]:
+        """The maker orders resting now (their fills are booked by `sync`)."""
         ...
 
     def unresolved_symbols(self) -> set[str]:

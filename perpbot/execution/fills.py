@@ -6,6 +6,12 @@ funding time is rate x size x the price of the bar starting then (a positive rat
 a stop triggers when a bar's range (or a sampled mid) reaches it and fills at the stop price, or
 at the bar's open when the market opened beyond it (a gap).
 
+Maker orders (issue 19): a post-only limit rests at a bar's close, on the exchange's price grid (a
+tick is the price step at that price: 5 significant figures, at most 6 - szDecimals decimals,
+integers always allowed), and fills only when a later bar trades through it by
+`execution.maker_fill_ticks` ticks (touching is not filling: the queue ahead is unknown); it fills
+at the limit, pays the maker fee and no slippage.
+
 `PaperExecutor` calls these on live prices, the backtest's event loop on stored bars, and the
 compiled one-symbol loop (`perpbot.backtest.fastloop`) compiles these very functions with numba,
 the way it compiles `perpbot.risk.rules`. So they are written in the subset numba compiles:
@@ -16,6 +22,12 @@ functions also take numpy arrays (elementwise), which the vectorised searches us
 """
 
 from __future__ import annotations
+
+import math
+
+SIG_FIGS = 5  # perp prices carry at most 5 significant figures (integers always allowed)
+PERP_MAX_DECIMALS = 6  # ... and at most 6 - szDecimals decimals
+TICK_TOLERANCE = 1e-6  # of a tick: float noise in a price difference never decides a fill
 
 
 def slippage(slippage_bps: float) -> float:
@@ -65,3 +77,43 @@ def trade_pnl(sign: float, size: float, entry_price: float, exit_price: float, e
               funding: float) -> float:
     """Realized pnl of a position closed at `exit_price` (its unrealized pnl at a mark with exit_fee 0)."""
     return sign * size * (exit_price - entry_price) - entry_fee - exit_fee - funding
+
+
+def price_decimals(price: float, sz_decimals: int) -> int:
+    """Decimals a perp price may carry at `price`: 5 significant figures, at most 6 - szDecimals, never < 0."""
+    magnitude = math.floor(math.log10(price))
+    return max(0, min(PERP_MAX_DECIMALS - sz_decimals, SIG_FIGS - 1 - magnitude))
+
+
+def tick_size(price: float, sz_decimals: int) -> float:
+    """The exchange's price step at `price`."""
+    return 10.0 ** -price_decimals(price, sz_decimals)
+
+
+def maker_quote(sign: float, price: float, sz_decimals: int) -> tuple[float, float]:
+    """A post-only limit at `price` on the price grid, rounded away from crossing (a buy down, a sell
+    up), and the tick there. (price_decimals is written out here: the compiled loop compiles this
+    function alone.) A whole number of steps divided by an exact power of ten is the double nearest
+    the decimal, the same in Python and compiled (round(x, n) is not)."""
+    decimals = max(0, min(PERP_MAX_DECIMALS - sz_decimals, SIG_FIGS - 1 - math.floor(math.log10(price))))
+    scale = 10.0 ** decimals
+    steps = price * scale
+    steps = math.floor(steps + TICK_TOLERANCE) if sign > 0 else math.ceil(steps - TICK_TOLERANCE)
+    return steps / scale, 1.0 / scale
+
+
+def maker_limit(sign: float, price: float, sz_decimals: int) -> float:
+    """`maker_quote`'s limit alone."""
+    return maker_quote(sign, price, sz_decimals)[0]
+
+
+def maker_filled(sign: float, low: float, high: float, limit: float, tick: float, fill_ticks: float) -> bool:
+    """Does a bar (or a sampled price as both low and high) trade through a resting limit of direction
+    `sign` by `fill_ticks` ticks? A buy needs low <= limit - fill_ticks ticks, a sell high >= limit + them."""
+    through = limit - low if sign > 0 else high - limit
+    return through >= (fill_ticks - TICK_TOLERANCE) * tick
+
+
+def maker_fee(size: float, price: float, fee_rate: float) -> float:
+    """The maker fee on a resting order's fill (negative: a rebate)."""
+    return abs(size) * price * fee_rate

@@ -164,6 +164,7 @@ class Comparison:
     extra: tuple[Trade, ...]  # bot trades the backtest did not take (open ones included)
     actual_slippage: Slippage
     backtest_slippage: Slippage
+    maker: dict[str, dict[str, Any]] | None = None  # maker orders: {"bot": maker_fill(...), "backtest": ...}
 
     @property
     def actual_pnl(self) -> float:
@@ -212,11 +213,25 @@ class Comparison:
             "mean_entry_diff_bps": _mean([m.entry_diff_bps for m in self.matched]),
             "mean_exit_diff_bps": _mean([m.exit_diff_bps for m in closed]),
             "exit_reason_mismatches": self.exit_reason_mismatches,
+            "maker_fill_rate": None if self.maker is None else {k: v["fill_rate"] for k, v in self.maker.items()},
+            "maker_orders": self.maker,
             "actual_slippage": self.actual_slippage.to_dict(), "backtest_slippage": self.backtest_slippage.to_dict(),
             "pairs": [m.to_dict() for m in self.matched],
             "missed_trades": [_trade_dict(t) for t in self.missed],
             "extra_trades": [_trade_dict(t) for t in self.extra],
         }
+
+
+def maker_fill(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Counts of maker orders (the store's maker_orders rows) and their fill rate: filled over those
+    that ended (an order still resting has no outcome yet)."""
+    counts = {"placed": 0, "filled": 0, "cancelled": 0, "expired": 0}
+    for row in rows:
+        counts["placed"] += 1
+        if row["outcome"] in counts:
+            counts[row["outcome"]] += 1
+    ended = counts["filled"] + counts["cancelled"] + counts["expired"]
+    return {**counts, "fill_rate": counts["filled"] / ended if ended else None}
 
 
 def _mean(values: Sequence[float | int | None]) -> float | None:

@@ -24,6 +24,7 @@ from perpbot.reporting.weekly import (
     WEEK_COLUMNS,
     WeeklyReview,
     breakdown_cells,
+    fee_split,
     headline,
     money,
     total_cells,
@@ -66,6 +67,7 @@ def print_review(review: WeeklyReview, settings: Settings, mode: str, console: C
     cells = total_cells(review)
     table.add_row(cells[0], cells[1], signed(cells[2]), signed(cells[3]), *cells[4:], style="bold")
     console.print(table)
+    console.print(fee_split(review))
     parts = []
     for title, rows in (("symbol", review.by_symbol), ("exit reason", review.by_exit_reason)):
         part = Table(title.capitalize(), *BREAKDOWN_COLUMNS, box=box.SIMPLE_HEAD, title=f"by {title}")
@@ -92,6 +94,8 @@ def print_comparison(c: Comparison, mode: str, start_ms: int, end_ms: int, conso
     summary.add_row("net pnl", signed(money(c.actual_pnl)), signed(money(c.backtest_pnl)))
     summary.add_row("entry slippage (bps)", _bps(c.actual_slippage.entry_bps), _bps(c.backtest_slippage.entry_bps))
     summary.add_row("exit slippage (bps)", _bps(c.actual_slippage.exit_bps), _bps(c.backtest_slippage.exit_bps))
+    if c.maker is not None:
+        summary.add_row("maker fill rate", *(_rate(c.maker[k]) for k in ("bot", "backtest")))
     causes = Table("cause", "usd", box=box.SIMPLE_HEAD, title=f"gap {money(c.pnl_gap)} by cause")
     for name, value in c.causes.to_dict().items():
         causes.add_row(name.replace("_", " "), signed(money(value)))
@@ -118,6 +122,11 @@ def print_comparison(c: Comparison, mode: str, start_ms: int, end_ms: int, conso
                 table.add_row(t.symbol, t.side.value, _fmt_ms(t.entry_time), _fmt_ms(t.exit_time),
                               t.exit_reason or "open", signed(money(t.pnl)))
             console.print(table)
+
+
+def _rate(orders: dict) -> str:
+    rate = orders.get("fill_rate")
+    return "-" if rate is None else f"{rate * 100:.0f} % of {orders['placed']}"
 
 
 def _bps(value: float | None) -> str:

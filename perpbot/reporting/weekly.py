@@ -135,6 +135,11 @@ class WeeklyReview:
     by_symbol: tuple[Breakdown, ...]
     by_exit_reason: tuple[Breakdown, ...]
     losing_week_streak: int  # completed losing weeks in a row, as the startup halt counts them
+    fees_maker: float = 0.0  # of total.fees, what the window's trades paid on maker fills (the rest: taker)
+
+    @property
+    def fees_taker(self) -> float:
+        return self.total.fees - self.fees_maker
 
     @property
     def start_equity(self) -> float:
@@ -154,6 +159,7 @@ class WeeklyReview:
             "now_ms": self.now_ms, "initial_equity": self.initial_equity,
             "start_equity": self.start_equity, "end_equity": self.end_equity, "return": self.return_pct,
             "losing_week_streak": self.losing_week_streak, "total": self.total.to_dict(),
+            "fees_maker": self.fees_maker, "fees_taker": self.fees_taker,
             "by_symbol": {b.key: b.to_dict() for b in self.by_symbol},
             "by_exit_reason": {b.key: b.to_dict() for b in self.by_exit_reason},
             "weeks": [w.to_dict() for w in self.weeks],
@@ -214,7 +220,8 @@ def sparkline(values: Sequence[float]) -> str:
     return "".join(_BLOCKS[round((v - low) / (high - low) * top)] for v in values)
 
 
-def weekly_review(trades: Iterable[Trade], now_ms: int, weeks: int = 4, initial_equity: float = 10_000.0) -> WeeklyReview:
+def weekly_review(trades: Iterable[Trade], now_ms: int, weeks: int = 4, initial_equity: float = 10_000.0,
+                  maker_fees: dict[str, float] | None = None) -> WeeklyReview:
     """The review of the last `weeks` UTC weeks, the running week included.
 
     Args:
@@ -223,6 +230,8 @@ def weekly_review(trades: Iterable[Trade], now_ms: int, weeks: int = 4, initial_
         now_ms: review time; the week containing it is the last, incomplete one.
         weeks: how many weeks to show (>= 1).
         initial_equity: equity before the first trade (backtest.initial_equity).
+        maker_fees: the fee each filled maker order paid, by cloid (the store's maker_orders): a trade's
+            entry or exit leg with that cloid paid it as maker, the rest of its fees as taker.
 
     Returns:
         A WeeklyReview; weeks without trades are present with zero figures.
@@ -256,7 +265,13 @@ def weekly_review(trades: Iterable[Trade], now_ms: int, weeks: int = 4, initial_
         total=period_stats(window_trades, window_start_equity),
         by_symbol=breakdown(window_trades, "symbol"), by_exit_reason=breakdown(window_trades, "exit_reason"),
         losing_week_streak=losing_week_streak(((ts, _pnl(t)) for ts, t in closed), now_ms),
+        fees_maker=maker_fee_total(window_trades, maker_fees or {}),
     )
+
+
+def maker_fee_total(trades: Iterable[Trade], maker_fees: dict[str, float]) -> float:
+    """What these trades paid on maker fills (their entry and exit orders' fees, by cloid)."""
+    return sum(maker_fees.get(t.entry_cloid or "", 0.0) + maker_fees.get(t.exit_cloid or "", 0.0) for t in trades)
 
 
 def _closed(trades: Iterable[Trade], now_ms: int) -> list[tuple[int, Trade]]:
@@ -324,6 +339,12 @@ def headline(review: WeeklyReview) -> str:
     )
 
 
+def fee_split(review: WeeklyReview) -> str:
+    """The fees line under the table: paid as maker and as taker."""
+    return (f"fees {money(review.total.fees, signed=False)}: maker {money(review.fees_maker, signed=False)}, "
+            f"taker {money(review.fees_taker, signed=False)}")
+
+
 def review_markdown(review: WeeklyReview) -> str:
     """The review as a markdown document (headline, weekly table, breakdowns)."""
 
@@ -337,7 +358,8 @@ def review_markdown(review: WeeklyReview) -> str:
     out = ["# perp-bot weekly review", "", headline(review), ""]
     out += table(WEEK_COLUMNS, [*(week_cells(w) for w in review.weeks), total])
     out += ["", "Return is net pnl over realized equity at the week's start "
-            "(initial equity plus every earlier closed trade). Weeks are UTC, Monday to Sunday."]
+            "(initial equity plus every earlier closed trade). Weeks are UTC, Monday to Sunday.", "",
+            fee_split(review) + "."]
     for title, rows in (("By symbol", review.by_symbol), ("By exit reason", review.by_exit_reason)):
         out += ["", f"## {title}", ""]
         out += table((title.split()[-1].capitalize(), *BREAKDOWN_COLUMNS), ([r.key, *breakdown_cells(r)] for r in rows))

@@ -320,14 +320,15 @@ class SimAccounts:
 
 
 def build_exchange(universe: Universe, book: BookFn, clock: Clock, funds: dict[str, float],
-                   network: str = "testnet", agents: dict[str, str] | None = None) -> tuple[ExchangeApi, SimAccounts]:
+                   network: str = "testnet", agents: dict[str, str] | None = None,
+                   maker_fill_ticks: int = 1) -> tuple[ExchangeApi, SimAccounts]:
     """The exchange side of the simulator: the /exchange handler and the AccountBook for /info."""
     ledger = Ledger(universe)
     for address, usd in funds.items():
         ledger.fund(address, usd)
     for agent, account in (agents or {}).items():
         ledger.approve_agent(account, agent, "perpbot sim --agent")
-    matcher = Matcher(ledger, book)
+    matcher = Matcher(ledger, book, maker_fill_ticks)
     return ExchangeApi(ledger, matcher, clock, network == "mainnet"), SimAccounts(ledger, matcher, clock)
 
 

@@ -3,9 +3,14 @@
 Taker orders (IOC, the crossing part of GTC, triggered stops) walk the same synthetic L2 book
 that `/info l2Book` serves at that moment, level by level up to their limit price, so a big
 order pays real slippage and an IOC beyond the visible depth fills partially. Liquidity is not
-consumed: the book is redrawn every second anyway. Resting limit orders fill in full at their
-price (as maker) when the mid path reaches it; trigger orders fire when the path crosses their
-trigger price. `advance(now)` replays the path since the last call in time order, settling
+consumed: the book is redrawn every second anyway. Resting limit orders (Gtc, Alo) fill at their
+price (as maker, the maker fee), up to the size the book shows at the touch at that moment (the rest
+keeps resting and fills on the next crossing), once the mid path trades through it by `maker_fill_ticks`
+price ticks (the backtest's rule: a touch is not a fill, since the queue ahead is unknown; 0 fills
+on a touch), and never at their placement: one placed with the mid already past its fill level (a
+limit inside the spread) waits for the path to come back and cross it. An Alo that would cross the
+book is rejected with the exchange's text. Trigger orders fire when the path crosses their trigger
+price. `advance(now)` replays the path since the last call in time order, settling
 hourly funding on the way, so a stop hit while nobody was asking fills at the right time.
 """
 
@@ -15,13 +20,14 @@ from collections.abc import Callable
 from typing import Any
 
 from perpbot.clock import HOUR_MS
-from perpbot.sim.assets import fmt_num
+from perpbot.sim.assets import fmt_num, tick_size
 from perpbot.sim.ledger import Ledger, SimOrder
 from perpbot.sim.liquidation import replay
 from perpbot.sim.orders import OrderError, OrderSpec, check_rules
-from perpbot.sim.path import first_touch, path_points
+from perpbot.sim.path import first_cross, first_touch, path_points
 
 MARKET_TRIGGER_SLIPPAGE = 0.10  # a triggered market order may fill up to 10% past its trigger
+TICK_TOLERANCE = 1e-6  # of a tick: float noise in a price never decides a fill (as execution/fills.py)
 BookFn = Callable[[str, int], "dict[str, Any] | None"]
 
 
@@ -41,9 +47,10 @@ class Matcher:
         book: (coin, time) -> the l2Book object the exchange shows at that time.
     """
 
-    def __init__(self, ledger: Ledger, book: BookFn) -> None:
+    def __init__(self, ledger: Ledger, book: BookFn, maker_fill_ticks: int = 1) -> None:
         self.ledger = ledger
         self.book = book
+        self.maker_fill_ticks = maker_fill_ticks
         self.synced_ms: int | None = None
 
     # --- placing ----------------------------------------------------------------------------
@@ -242,9 +249,10 @@ class Matcher:
                      for coin in {o.coin for o in pending}}
             hits = []
             for order in pending:
-                level = order.trigger_px if order.trigger_px is not None else order.limit_px
-                from_above = order.fires_on_fall if order.is_trigger else order.is_buy
-                at = first_touch(*paths[order.coin], level, from_above)
+                if order.is_trigger:
+                    at = first_touch(*paths[order.coin], float(order.trigger_px or 0.0), order.fires_on_fall)
+                else:
+                    at = first_cross(*paths[order.coin], self._fill_level(order), order.is_buy)
                 if at is not None:
                     hits.append((at, order.oid, order))
             if not hits:
@@ -253,11 +261,25 @@ class Matcher:
             self._fire(order, at)
             start_ms = at
 
+    def _touch_size(self, order: SimOrder, at_ms: int) -> float:
+        """How much of a resting order one crossing fills: the size shown at the opposite touch then."""
+        book = self.book(order.coin, at_ms)
+        levels = book["levels"][1 if order.is_buy else 0] if book else []
+        shown = round(float(levels[0]["sz"]), self.ledger.sz_decimals(order.coin)) if levels else 0.0
+        return min(order.sz, shown) if shown > 0 else order.sz
+
+    def _fill_level(self, order: SimOrder) -> float:
+        """Where the path must go for a resting limit to fill: through it by maker_fill_ticks ticks."""
+        ticks = self.maker_fill_ticks - TICK_TOLERANCE if self.maker_fill_ticks else 0.0
+        depth = ticks * tick_size(order.limit_px, self.ledger.sz_decimals(order.coin))
+        return order.limit_px - depth if order.is_buy else order.limit_px + depth
+
     def _fire(self, order: SimOrder, at_ms: int) -> None:
         if not order.is_trigger:
-            # A resting limit the path reached: filled in full at its price, as maker.
-            self.ledger.book_fill(order, order.limit_px, order.sz, at_ms, crossed=False)
-            self.ledger.close_order(order, "filled", at_ms)
+            # A resting limit the path traded through: filled at its price, as maker, as far as the touch goes.
+            self.ledger.book_fill(order, order.limit_px, self._touch_size(order, at_ms), at_ms, crossed=False)
+            if order.sz <= 0:
+                self.ledger.close_order(order, "filled", at_ms)
             self._after_position_change(order.user, order.coin, at_ms)
             return
         trigger = float(order.trigger_px or 0.0)

@@ -42,6 +42,9 @@ class SimOptions:
     """A scenario (YAML or JSON) of timed price moves, funding rates, halts and faults; see perpbot.sim.scenario."""
     schedule_cancel_min_volume: float = 1_000_000.0
     """USD an account must have traded before scheduleCancel is accepted (the exchange's gate; 0 lifts it)."""
+    maker_fill_ticks: int = 1
+    """A resting limit fills (as maker) once the price path trades through it by this many price ticks, as
+    the backtest assumes (the queue ahead is unknown); 0 fills it when the path touches its price."""
 
     def validate(self) -> None:
         """Raise ConfigError naming the first bad option and how to fix it."""
@@ -53,6 +56,9 @@ class SimOptions:
             raise ConfigError(f"history days must be between 0 and 3650 (got {self.history_days:g})", "pass --history-days 7")
         if not self.speed > 0:
             raise ConfigError(f"speed must be > 0 (got {self.speed:g})", "pass --speed 1 for real time, 60 for a minute per second")
+        if not isinstance(self.maker_fill_ticks, int) or self.maker_fill_ticks < 0:
+            raise ConfigError(f"maker fill ticks must be a whole number >= 0 (got {self.maker_fill_ticks})",
+                              "pass --maker-fill-ticks 1 (trade-through), or 0 to fill resting orders on a touch")
         if self.candle_limit < 0:
             raise ConfigError(f"candle limit must be >= 0 (got {self.candle_limit})", "pass --candle-limit 5000, or 0 for all history")
         if self.candles_file is not None:

@@ -36,6 +36,17 @@ def path_points(market: SymbolMarket, start_ms: int, end_ms: int) -> tuple[np.nd
     return all_t, all_px
 
 
+def first_cross(times: np.ndarray, prices: np.ndarray, level: float, from_above: bool) -> int | None:
+    """Like `first_touch`, but the path must first be strictly on the near side of `level` (above it if
+    from_above): an order placed with the price already past its fill level (a limit inside the
+    spread) waits for the price to come back and cross it, rather than filling at its placement."""
+    near = prices > level if from_above else prices < level
+    if not near.any():
+        return None
+    k = int(np.argmax(near))
+    return first_touch(times[k:], prices[k:], level, from_above)
+
+
 def first_touch(times: np.ndarray, prices: np.ndarray, level: float, from_above: bool) -> int | None:
     """The first time the path reaches `level` (coming down to it if from_above), or None.
 

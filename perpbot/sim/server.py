@@ -120,7 +120,7 @@ class SimServer:
         # The exchange side books against the same book /info serves (self.info exists before any order).
         self.exchange, accounts = build_exchange(self.universe, lambda coin, t: self.info.l2_book_obj(coin, t),
                                                  self.clock, self.options.funds, self.options.network,
-                                                 self.options.agents)
+                                                 self.options.agents, self.options.maker_fill_ticks)
         self.ledger = self.exchange.ledger
         self.scenarios = Scenarios(self.universe, self.clock)
         if self.options.scenario_file:

@@ -126,9 +126,10 @@ def test_auto_takes_a_compiled_loop_for_every_run_once_it_is_loaded(store, monke
     assert calls == ["run_symbol", "run_account"]
 
 
-def test_maker_orders_keep_the_event_loop(store):
-    """The seam for issue 19: a maker entry or exit runs on the event loop until the compiled
-    loops model maker fills; asking for the compiled loop then is an error."""
+def test_maker_orders_keep_the_event_loop_beyond_one_symbol(store):
+    """The seam for issue 19: fastloop.py's one-symbol loop models maker fills (fastmaker.py), the
+    account loop does not, so a maker run of several symbols or a replayed regime takes the event
+    loop; asking for the compiled loop then is an error."""
     from types import SimpleNamespace
 
     from perpbot.backtest import engine
@@ -137,6 +138,10 @@ def test_maker_orders_keep_the_event_loop(store):
     assert engine.compiled_applies(settings)
     maker = SimpleNamespace(execution=SimpleNamespace(entry_order="maker", exit_order="taker"))
     assert not engine.compiled_applies(maker)
-    assert not engine._use_compiled("auto", maker, {})
+    assert engine.compiled_applies(maker, single=True)
+    replaying, fixed = SimpleNamespace(replaying=True), SimpleNamespace(replaying=False)
+    two = {"BTC": (SimpleNamespace(entry_bars=[]), None), "ETH": (SimpleNamespace(entry_bars=[]), None)}
+    assert not engine._use_compiled("auto", maker, two, fixed)
+    assert not engine._use_compiled("auto", maker, {"BTC": two["BTC"]}, replaying)
     with pytest.raises(ValueError, match="maker"):
-        engine._use_compiled("compiled", maker, {})
+        engine._use_compiled("compiled", maker, two, fixed)

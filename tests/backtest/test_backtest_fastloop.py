@@ -83,6 +83,33 @@ def test_compiled_loop_equals_event_loop(store):
     assert seen_blocks >= {"cooldown", "daily_loss_cap", "signal_gone", "below_min_order", "regime_crisis"}
 
 
+def test_compiled_loop_equals_event_loop_with_maker_orders(store):
+    """Issue 19: resting entries and exits (fills by trade-through, re-prices, cancels, expiries with and
+    without the taker fallback, stops while an exit rests) give the same trades, counts and equity."""
+    rng = np.random.default_rng(20261207)
+    seen: set[str] = set()
+    store.save_sz_decimals({"BTC": 4})
+    for _ in range(16):
+        raw = _random_config(rng, str(store.path))
+        pick = lambda *values: values[int(rng.integers(len(values)))]  # noqa: E731
+        maker = {"entry_order": pick("taker", "maker", "maker"), "exit_order": pick("taker", "maker"),
+                 "maker_timeout_bars": pick(1, 3), "maker_fallback": pick("cancel", "taker"),
+                 "maker_fill_ticks": pick(0, 1, 3), "maker_fee": pick(0.00015, -0.00002)}
+        if "maker" not in (maker["entry_order"], maker["exit_order"]):
+            maker["exit_order"] = "maker"
+        raw["execution"] |= maker
+        if maker["entry_order"] == "maker":
+            raw["execution"]["entry_delay_bars"] = 0
+        settings = build_settings(raw, source="test")
+        data = load_market(settings, store, ["BTC"], START_MS + 200 * STEP, None, None)
+        compiled = simulate(data, settings, loop="compiled")
+        events = simulate(data, settings, loop="events")
+        _compare(compiled, events)
+        orders = compiled.metrics["maker_orders"]
+        seen |= {k for k in ("filled", "cancelled", "expired", "reprices") if orders[k]}
+    assert seen == {"filled", "cancelled", "expired", "reprices"}
+
+
 def test_auto_takes_the_one_symbol_loop_only_where_it_applies(store, monkeypatch):
     """Two symbols (cross-symbol limits) go through the account loop (test_backtest_fastaccount.py);
     one symbol, once the compiled loop is loaded, through the one-symbol loop."""

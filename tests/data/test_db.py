@@ -61,7 +61,7 @@ def test_a_v1_database_gains_the_remote_commands_table_and_keeps_its_rows(tmp_pa
         assert oldest == {"id": first, "at_ms": 10, "channel": "telegram", "chat_id": "111", "user_id": "111",
                           "user_name": "ann", "command": "/pause", "result": "ok", "detail": '{"paused": true}',
                           "finished_ms": 12}
-        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     finally:
         store.close()
 

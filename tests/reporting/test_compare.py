@@ -139,3 +139,11 @@ def test_pair_causes_always_sum_to_the_gap(side, ea, eb, xa, xb, qa, qb, fa, fb,
     pair = MatchedTrade(paper("BTC", side, qa, 0, ea, HOUR_MS, xa, fa, ua), bt("BTC", side, qb, 0, eb, HOUR_MS, xb, fb, ub))
     assert pair.causes.total == pytest.approx(pair.pnl_gap, rel=1e-9, abs=1e-6)
     assert pair.causes.other == pytest.approx(0.0, abs=1e-6 * max(1.0, abs(pair.pnl_gap or 0.0)))
+
+
+def test_maker_fill_rate_counts_only_orders_that_ended():
+    from perpbot.reporting.compare import maker_fill
+
+    rows = [{"outcome": o} for o in ("filled", "filled", "cancelled", "expired", "resting")]
+    assert maker_fill(rows) == {"placed": 5, "filled": 2, "cancelled": 1, "expired": 1, "fill_rate": 0.5}
+    assert maker_fill([])["fill_rate"] is None

@@ -199,3 +199,17 @@ def test_review_command_without_a_database(tmp_path, capsys):
     path.write_text(yaml.safe_dump({"data": {"db_path": str(tmp_path / "none.db")}, "logging": {"file": False}}))
     assert main(["--config", str(path), "review"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_fees_are_split_maker_and_taker_by_the_legs_cloids():
+    from perpbot.models import Side, Trade
+    from perpbot.reporting.weekly import weekly_review
+
+    t0 = 1_704_067_200_000
+    both = Trade("BTC", Side.LONG, 1.0, t0, 100.0, exit_time=t0 + 60_000, exit_price=101.0, fees=0.05, pnl=0.95,
+                 entry_cloid="0xa", exit_cloid="0xb")
+    taker = Trade("ETH", Side.SHORT, 1.0, t0, 100.0, exit_time=t0 + 60_000, exit_price=99.0, fees=0.09, pnl=0.91,
+                  entry_cloid="0xc", exit_cloid="0xd")
+    review = weekly_review([both, taker], t0 + 3_600_000, 1, maker_fees={"0xa": 0.02, "0xb": 0.03, "0xz": 9.0})
+    assert review.fees_maker == pytest.approx(0.05) and review.fees_taker == pytest.approx(0.09)
+    assert review.to_dict()["fees_maker"] == pytest.approx(0.05)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import eth_account
+import numpy as np
 import pytest
 from exchange_signer import TRADER, Signer
 
@@ -69,16 +70,65 @@ def test_a_stop_loss_fires_where_the_path_first_crosses_it(sim):
     assert float(fill["fee"]) == pytest.approx(float(fill["px"]) * 2 * TAKER_FEE, abs=1e-6)
 
 
-def test_a_resting_limit_fills_in_full_at_its_price_as_maker(sim):
+def _through(sim, coin: str, level: float, below: bool) -> int:
+    """When the path first trades one tick through `level` (the default fill rule of a resting limit)."""
+    market = sim.universe[coin]
+    now = sim.now_ms()
+    times, prices = path_points(market, now, now + 6 * HOUR_MS)
+    tick = tick_size(level, market.meta.sz_decimals)
+    return first_touch(times, prices, level - tick if below else level + tick, from_above=below)
+
+
+@pytest.mark.parametrize("tif", ["Gtc", "Alo"])
+def test_a_resting_limit_fills_in_full_at_its_price_as_maker_once_traded_through(sim, tif):
     signer = Signer(sim)
-    level, crossing, _ = _level_reached(sim, "SOL", 6, below=False)
-    resting = signer.order("SOL", False, f"{level}", "10", tif="Gtc")
+    level, _, _ = _level_reached(sim, "SOL", 6, below=False)
+    through = _through(sim, "SOL", level, below=False)
+    resting = signer.order("SOL", False, f"{level}", "10", tif=tif)
     assert "resting" in resting
+    (shown,) = signer.info({"type": "frontendOpenOrders", "user": TRADER.address})
+    assert (shown["tif"], shown["limitPx"]) == (tif, str(level))
     sim.fake_clock.advance(6 * 3600)
     [fill] = signer.info({"type": "userFills", "user": TRADER.address})
-    assert (fill["px"], fill["sz"], fill["crossed"]) == (str(level), "10.0", False) and abs(fill["time"] - crossing) <= 5
+    assert (fill["px"], fill["sz"], fill["crossed"]) == (str(level), "10.0", False) and abs(fill["time"] - through) <= 5
     assert float(fill["fee"]) == pytest.approx(level * 10 * MAKER_FEE, abs=1e-6)
     assert signer.info({"type": "openOrders", "user": TRADER.address}) == []
+
+
+def test_on_touch_a_resting_limit_fills_where_the_path_reaches_it():
+    clock = FakeClock(START_MS)
+    opts = SimOptions(seed=9, history_days=0.2, start_ms=START_MS, funds={TRADER.address: 100_000.0},
+                      maker_fill_ticks=0)
+    with SimServer(opts, port=0, clock=clock) as server:
+        signer = Signer(server)
+        level, crossing, _ = _level_reached(server, "SOL", 6, below=False)
+        assert "resting" in signer.order("SOL", False, f"{level}", "10", tif="Gtc")
+        clock.advance(6 * 3600)
+        [fill] = signer.info({"type": "userFills", "user": TRADER.address})
+        assert fill["px"] == str(level) and abs(fill["time"] - crossing) <= 5
+
+
+def test_a_limit_inside_the_spread_does_not_fill_at_its_placement():
+    """Issue 17's leftover: a buy at the mid (above the bid, below the ask) rests. Even on touch (the
+    loosest rule) the mid being at its price when it is placed is no trade at it: it fills only once
+    the path has moved away and come back."""
+    clock = FakeClock(START_MS)
+    opts = SimOptions(seed=9, history_days=0.2, start_ms=START_MS, funds={TRADER.address: 100_000.0},
+                      maker_fill_ticks=0)
+    with SimServer(opts, port=0, clock=clock) as server:
+        signer = Signer(server)
+        book = signer.info({"type": "l2Book", "coin": "BTC"})
+        bid, ask = (float(side[0]["px"]) for side in book["levels"])
+        placed = server.now_ms()
+        mid = server.universe["BTC"].mid(placed)
+        assert bid < mid < ask
+        assert "resting" in signer.order("BTC", True, f"{mid:g}", "0.01", tif="Alo")
+        clock.advance(120)
+        times, prices = path_points(server.universe["BTC"], placed, server.now_ms())
+        fills = signer.info({"type": "userFills", "user": TRADER.address})
+        assert [float(f["px"]) for f in fills] == [mid]
+        above = int(times[np.argmax(prices > mid)])
+        assert fills[0]["time"] > above > placed  # the path rose above the bid first, then came back to it
 
 
 def test_a_big_ioc_walks_the_book_and_fills_partially(sim):
@@ -122,3 +172,13 @@ def test_closing_a_position_cancels_its_reduce_only_stop(sim):
     status = signer.info({"type": "orderStatus", "user": TRADER.address, "oid": stop})["order"]["status"]
     assert status == "reduceOnlyCanceled"
     assert signer.info({"type": "frontendOpenOrders", "user": TRADER.address}) == []
+
+
+def test_a_crossing_post_only_order_is_rejected_with_the_exchange_text(sim):
+    signer = Signer(sim)
+    book = signer.info({"type": "l2Book", "coin": "BTC"})
+    bid, ask = (side[0]["px"] for side in book["levels"])
+    assert signer.order("BTC", True, ask, "0.01", tif="Alo") == {
+        "error": f"Post only order would have immediately matched, bbo was {float(bid):g}@{float(ask):g}. asset=0"}
+    assert signer.info({"type": "openOrders", "user": TRADER.address}) == []
+    assert signer.info({"type": "userFills", "user": TRADER.address}) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
@@ -54,6 +55,8 @@ def _has_paper_trade(store_path: Path) -> bool:
     store = Store(store_path, read_only=True)
     try:
         return bool(store.recent_trades(10, mode="paper"))
+    except sqlite3.OperationalError:  # the file exists before the demo's first migration commits its tables
+        return False
     finally:
         store.close()
 

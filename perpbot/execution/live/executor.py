@@ -29,6 +29,7 @@ from perpbot.execution.live.exchange_api import ExchangeTransport, user_role
 from perpbot.execution.live.reconcile import Reconciler, Resolution
 from perpbot.execution.live.signing import Signer, check_address, resolve_account, update_leverage_action
 from perpbot.execution.live.trader import LiveTrader
+from perpbot.execution.resting import MakerOrder
 from perpbot.models import Side, Trade
 
 log = logging.getLogger(__name__)
@@ -157,6 +158,7 @@ class LiveExecutor:
         """Reconcile if due (every execution.reconcile_minutes), forced, or while an order's outcome or the
         ledger is uncertain (then with backoff); the trades closed since the last call."""
         every_ms = int(self.trader.settings.execution.reconcile_minutes * 60_000)
+        self.trader.maker.check(now_ms)  # resting orders' fills, each protected from the first
         if force or self.reconcile_due(now_ms, every_ms) or self._retry_due(now_ms, every_ms):
             self._reconcile_safely(now_ms)
         closed, self.trader.closed = self.trader.closed, []
@@ -176,6 +178,26 @@ class LiveExecutor:
         delay = min(delay * 2, every_ms)
         self._retry = (now_ms + delay, delay)
         return True
+
+    # --- maker orders (execution/resting.py, live/maker.py) ---------------------------------------
+
+    def entry_cloid(self, symbol: str, side: Side, key: object) -> str:
+        return self.trader.entry_cloid(symbol, side, key)
+
+    def exit_cloid(self, trade: Trade, placed_ms: int = 0) -> str:
+        return self.trader.cloid("maker-exit", self.trader.key(trade), placed_ms)
+
+    def rest(self, order: MakerOrder, now_ms: int) -> MakerOrder | None:
+        return self.trader.maker.rest(order, now_ms)
+
+    def reprice(self, order: MakerOrder, limit: float, now_ms: int) -> MakerOrder | None:
+        return self.trader.maker.reprice(order, limit, now_ms)
+
+    def cancel_resting(self, order: MakerOrder, now_ms: int, outcome: str = "cancelled") -> bool:
+        return self.trader.maker.cancel(order, now_ms, outcome)
+
+    def resting(self) -> list[MakerOrder]:
+        return self.trader.maker.resting()
 
     def unresolved_symbols(self) -> set[str]:
         """Symbols with an entry sent whose outcome is not known yet (counted as open positions)."""

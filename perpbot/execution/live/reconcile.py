@@ -109,6 +109,9 @@ class Reconciler:
             if execution.filled:
                 out += t.sync_fills(now_ms, execution.fills, own={cloid})
             t.book.forget(cloid, now_ms)
+            if "maker" in intent.extra:  # a resting order that ended while nobody watched
+                t.store.maker_ended(cloid, "filled" if execution.filled else "cancelled", now_ms,
+                                    t.store.fees_of_cloid(cloid))
             trade = t.store.trade_by_cloid(cloid) if intent.kind == "entry" else None
             if intent.kind == "entry" and trade is None:
                 t.book.set_stop(cloid, None, now_ms)
@@ -186,7 +189,7 @@ class Reconciler:
 
     def _orphans(self, orders: list[ExchangeOrder]) -> list[Resolution]:
         t = self.trader
-        wanted = {t.book.stop_cloid(t.key(tr)) for tr in t.store.open_trades(mode="live")}
+        wanted = {t.book.stop_cloid(t.key(tr)) for tr in t.store.open_trades(mode="live")} | t.maker.wanted()
         known = t.guard.known()
         out = []
         for order in orders:

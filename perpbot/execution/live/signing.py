@@ -28,10 +28,9 @@ from hyperliquid.utils.types import Cloid
 
 from perpbot.clock import Clock
 from perpbot.errors import ConfigError
+from perpbot.execution import fills
 from perpbot.risk.state import StatePort
 
-SIG_FIGS = 5
-PERP_MAX_DECIMALS = 6
 _KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
@@ -162,9 +161,8 @@ def round_size(sz: float, sz_decimals: int) -> float:
 
 
 def price_decimals(px: float, sz_decimals: int) -> int:
-    """Decimals a perp price may carry: 5 significant figures, at most 6 - szDecimals, never < 0."""
-    magnitude = math.floor(math.log10(px))
-    return max(0, min(PERP_MAX_DECIMALS - sz_decimals, SIG_FIGS - 1 - magnitude))
+    """Decimals a perp price may carry: 5 significant figures, at most 6 - szDecimals (execution/fills.py)."""
+    return fills.price_decimals(px, sz_decimals)
 
 
 def round_price(px: float, sz_decimals: int, direction: int = 0) -> float:

@@ -28,6 +28,7 @@ from perpbot.execution.live.account_guard import AccountGuard
 from perpbot.execution.live.exchange_api import user_fills_by_time
 from perpbot.execution.live.fill_book import FillBook, Origin, Resolution, describe
 from perpbot.execution.live.book import Intent, LiveBook, StopRecord
+from perpbot.execution.live.maker import LiveMaker
 from perpbot.execution.live.orders import Execution, OrderDesk
 from perpbot.execution.live.stops import StopKeeper
 from perpbot.execution.cloids import derive_cloid, is_own_cloid
@@ -60,6 +61,7 @@ class LiveTrader:
         self.fills = FillBook(store, self.explain, self.stop_price, lambda f: self.cloid("manual", f.tid),
                               lambda trade: self.book.realized(trade.entry_cloid))
         self.stops = StopKeeper(self)
+        self.maker = LiveMaker(self)
         self.cap = settings.execution.max_slippage_bps / 10_000
         self.closed: list[Trade] = []  # closed by fills booked on the way, not yet handed to the engine
 
@@ -102,15 +104,9 @@ class LiveTrader:
         earlier entry's outcome is unknown.
         """
         asset = self.assets[symbol]
-        cloid = self.cloid("entry", self.account, symbol, side.value, key)
-        if self.store.trade_by_cloid(cloid) is not None or self.store.open_trade(symbol, "live") is not None:
-            return None  # this decision was executed already, or the coin is taken
-        if any(i.kind == "entry" and i.symbol == symbol for i in self.book.intents().values()):
-            log.warning("entry_refused_unresolved", extra={"symbol": symbol, "cloid": cloid})
-            return None  # an earlier entry's outcome is not known yet: it may be a position already
-        if any(p.symbol == symbol for p in self.client.clearinghouse_state(self.account).positions if p.size):
-            log.warning("entry_refused_position", extra={"symbol": symbol})
-            return None  # a position the ledger does not know yet: reconciliation adopts it
+        cloid = self.entry_cloid(symbol, side, key)
+        if self.entry_refused(symbol, cloid):
+            return None
         mid = mid if mid is not None else self.mid(symbol)
         sz = size  # on the exchange's size grid already: RiskManager.position_size rounds it, once
         if sz <= 0:
@@ -130,6 +126,22 @@ class LiveTrader:
                        error=str(exc))
             return None  # the intent stays: the next look-up resolves it
         return self.record_entry(cloid, intent, execution, now_ms)
+
+    def entry_cloid(self, symbol: str, side: Side, key: object) -> str:
+        return self.cloid("entry", self.account, symbol, side.value, key)
+
+    def entry_refused(self, symbol: str, cloid: str) -> bool:
+        """Must this entry not go out? Executed already, the coin taken (in the ledger or on the exchange),
+        or an earlier entry's outcome not known yet (it may be a position already; a resting one is)."""
+        if self.store.trade_by_cloid(cloid) is not None or self.store.open_trade(symbol, "live") is not None:
+            return True
+        if any(i.kind == "entry" and i.symbol == symbol for i in self.book.intents().values()):
+            log.warning("entry_refused_unresolved", extra={"symbol": symbol, "cloid": cloid})
+            return True
+        if any(p.symbol == symbol for p in self.client.clearinghouse_state(self.account).positions if p.size):
+            log.warning("entry_refused_position", extra={"symbol": symbol})
+            return True  # a position the ledger does not know yet: reconciliation adopts it
+        return False
 
     def record_entry(self, cloid: str, intent: Intent, execution: Execution, now_ms: int) -> Trade | None:
         """Book what an entry filled, protect it exactly, and forget the intent."""
