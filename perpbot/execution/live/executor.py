@@ -93,6 +93,10 @@ class LiveExecutor:
             t.alert("reconciliation", f"account taken over from instance(s) {', '.join(sorted(taken))}: "
                                       "their orders are canceled, their positions adopted", rule="adopt")
             out += self._reconcile_safely(now_ms)
+        # What closed while the bot was down is in the trades table, which the engine's risk recovery
+        # (engine_parts.recover_risk) books into the day's ledger: handing it to the engine's sync as
+        # well would count it twice.
+        self.trader.closed = []
         return out
 
     def reconcile(self, now_ms: int, startup: bool = False) -> list[Resolution]:
