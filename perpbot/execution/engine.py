@@ -23,7 +23,7 @@ from perpbot.config import Settings
 from perpbot.data.db import Store
 from perpbot.data.ingest import DataIngestor
 from perpbot.data.ports import PriceFeed
-from perpbot.errors import StorageError
+from perpbot.errors import ExchangeError, StorageError
 from perpbot.execution.engine_commands import EngineCommands
 from perpbot.execution.engine_parts import (
     PassFailures,
@@ -107,7 +107,7 @@ class TradingEngine(EngineCommands):
             self._note_regime(self.regime.update(now))  # starting in ELEVATED or CRISIS alerts now, not a bar later
             self._tell(Started(now))
             self._started = True
-            self._publish(now, full=True)
+            self._publish_at_start(now)
             log.info("engine_started", extra={"mode": self.executor.mode, "symbols": self.symbols,
                                               "timeframe": self.params.timeframe, "open": len(self.executor.open_trades())})
 
@@ -345,10 +345,22 @@ class TradingEngine(EngineCommands):
             except Exception:  # noqa: BLE001 - a listener must never stop trading
                 log.exception("engine listener failed", extra={"engine_event": type(event).__name__})
 
+    def _publish_at_start(self, now: int) -> None:
+        """The first publish: an account the exchange cannot report right now (a 5xx, a 429 storm) holds
+        entries until a pass reads it, instead of ending the start; the loss cap needs the day's equity."""
+        try:
+            self._publish(now, full=True)
+        except ExchangeError as exc:
+            reason = f"account state not read yet ({exc.message}); retrying every pass"
+            self.risk.hold("equity", reason)
+            log.warning("start_equity_unread", extra={"error": str(exc)})
+            self._emit("error", text=f"{reason}: no new entries until it reads, open positions keep their stops")
+
     def _publish(self, now: int, full: bool) -> None:
         if full or self._equity is None:
             self._equity = self.executor.equity()
             self.risk.note_equity(self._equity, now)
+            self.risk.hold("equity", None)
         trades = self.executor.open_trades()
         views = self.executor.position_marks(trades, now)
         positions = [position_view(t, views.get(t.symbol, {}), self.risk.timeout_ms) for t in trades]
