@@ -184,10 +184,10 @@ def _executor(settings: Settings, store: Store, clock: Clock, client: Hyperliqui
         return PaperExecutor(settings, store, feed.mid, risk.stop_price)
 
     def alert(event: str, text: str, **fields: Any) -> None:
-        if events is not None:
-            events(event, {"text": text, **fields})
+        assert events is not None
+        events(event, {"text": text, **fields})
 
-    live = connect_live(settings, store, clock, client, alert=alert, adopt_account=adopt_account,
+    live = connect_live(settings, store, clock, client, alert=alert if events is not None else None, adopt_account=adopt_account,
                         assets={m.name: m for m in metas})
     stack.callback(live.close_connections)
     return live

@@ -53,7 +53,8 @@ log = logging.getLogger(__name__)
 
 
 def _no_events(event: str, fields: dict[str, object]) -> None:
-    return None
+    """No alert hook (a library caller, a test): the event is still a log line."""
+    log.info("alert", extra={"alert_event": event, "text": fields.get("text", event)})
 
 
 class TradingEngine(EngineCommands):
