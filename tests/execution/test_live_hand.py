@@ -131,6 +131,41 @@ def test_stops_canceled_or_moved_by_hand_and_a_flip(sim, tmp_path):
         engine.close()
 
 
+def test_a_stop_of_the_owners_that_covers_the_position_is_its_stop(sim, tmp_path):
+    """QA finding 5: the bot's stop moved with the SDK's default modify_order (no cloid), and a position opened
+    by hand under the owner's own stop: each stop is kept where the owner put it, and the bot adds none."""
+    settings = live_settings(sim, tmp_path, agent=True)
+    events: list = []
+    engine = live_engine(sim, settings, events)
+    try:
+        drive_checked(engine, sim, START_MS + 12 * HOUR_MS, done=lambda: bool(engine.executor.open_trades()))
+        [trade] = engine.executor.open_trades()[:1]
+        with HandTrader(sim, LIVE_KEY) as hand:
+            moved = hand.move_stop(trade.symbol, 0.99 if trade.side.value == "long" else 1.01, keep_cloid=False)
+            engine.executor.sync(sim.now_ms(), force=True)
+            [stop] = hand.stops(trade.symbol)
+            assert stop["cloid"] is None and float(stop["triggerPx"]) == moved and float(stop["sz"]) == trade.size
+            assert engine.store.trade_by_id(trade.id).stop_price == moved
+            assert "covers the position: kept there" in _events_text(events)
+            engine.executor.sync(sim.now_ms() + 1, force=True)
+            assert len(hand.stops(trade.symbol)) == 1  # and stays the only one
+
+            coin = next(c for c in ("BTC", "ETH", "SOL") if c not in positions_on_exchange(sim))
+            hand.market(coin, True, 2_000 / float(hand.info.all_mids()[coin]))
+            own = hand.place_stop(coin, 0.97)
+            engine.executor.sync(sim.now_ms(), force=True)
+            [adopted] = [t for t in engine.executor.open_trades() if t.symbol == coin]
+            [stop] = hand.stops(coin)
+            assert stop["cloid"] is None and float(stop["triggerPx"]) == own == adopted.stop_price
+            hand.cancel_stops(coin)  # the owner's stop gone: the bot's own goes in, where the owner had it
+            engine.executor.sync(sim.now_ms(), force=True)
+            [stop] = hand.stops(coin)
+            assert stop["cloid"] is not None and float(stop["triggerPx"]) == own
+            assert float(stop["sz"]) == abs(positions_on_exchange(sim)[coin])
+    finally:
+        engine.close()
+
+
 class Killed(BaseException):
     """The daemon process died here."""
 
