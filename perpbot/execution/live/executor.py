@@ -122,11 +122,19 @@ class LiveExecutor:
         if self.failed is not None:
             self.trader.alert("reconciliation", "reconciliation succeeded again: entries allowed", rule="recovered")
         self.failed = None
-        other = self.trader.guard.message()
-        if other is not None and other != self._conflict and not startup:
-            self.trader.alert("error", f"{other}: no new entries until it stops (or the account is taken over)")
-        self._conflict = other
+        if not startup:
+            self._note_conflict()
         return out
+
+    def _note_conflict(self) -> None:
+        """Another perp-bot seen (by its orders or fills): alert loudly, once per change; the trader enters
+        nothing more from that moment (LiveTrader.open), and its positions keep their stops."""
+        other = self.trader.guard.message()
+        if other is not None and other != self._conflict:
+            self.trader.alert("error", f"STANDING DOWN: {other}. No new entries from now on; open positions keep "
+                                       "one stop each. Stop the other bot, then restart this one (or take the "
+                                       "account over with --adopt-account)")
+        self._conflict = other
 
     def reconcile_due(self, now_ms: int, every_ms: int) -> bool:
         return self.last_reconcile_ms is None or now_ms - self.last_reconcile_ms >= every_ms
@@ -139,7 +147,10 @@ class LiveExecutor:
     def open(self, symbol: str, side: Side, size: float, reason: str, key: object, now_ms: int,
              mid: float | None = None) -> Trade | None:
         """Enter (IOC within the slippage cap, its stop attached); None if nothing filled."""
-        return self.trader.open(symbol, side, size, reason, key, now_ms, mid)
+        try:
+            return self.trader.open(symbol, side, size, reason, key, now_ms, mid)
+        finally:
+            self._note_conflict()  # the entry's fills may be the first sight of another bot
 
     def close(self, trade: Trade, reason: str, now_ms: int, mid: float | None = None) -> Trade | None:
         """Exit (reduce-only IOC), book the trade; None if still (partly) open.

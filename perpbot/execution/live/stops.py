@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from perpbot.data.db import Store
 from perpbot.data.ports import AccountData
 from perpbot.errors import ExchangeError
+from perpbot.execution.cloids import cloid_instance
 from perpbot.execution.live.account_guard import AccountGuard
 from perpbot.execution.live.book import LiveBook, StopRecord
 from perpbot.execution.live.exchange_api import ExchangeOrder, frontend_open_orders
@@ -96,8 +97,10 @@ class StopKeeper:
         stops = [o for o in orders if o.symbol == trade.symbol and o.is_stop]
         mine = [o for o in stops if self.t.guard.is_mine(o.cloid, known)]
         theirs = [o for o in stops if o not in mine and o.side is not trade.side and not self.t.guard.is_adopted(o)]
-        if sum(o.sz for o in theirs) >= trade.size * (1 - _EPS):
-            return [self._cancel(trade, o) for o in mine] + self._covered(trade, theirs)
+        deferred = [o for o in theirs if self._defer_to(o)]
+        if self._covers(deferred, trade) or (not mine and self._covers(theirs, trade)):
+            cover = deferred if self._covers(deferred, trade) else theirs
+            return [self._cancel(trade, o) for o in mine] + self._covered(trade, cover)
         keep = next((o for o in mine if record is not None and o.cloid == record.cloid), None)
         keep = keep or max(mine, key=lambda o: o.oid, default=None)
         notes = [self._cancel(trade, o) for o in mine if o is not keep]
@@ -120,6 +123,18 @@ class StopKeeper:
         if not _same(keep.trigger_px, want) or not _same(keep.sz, trade.size):
             notes.append(self.move(trade, keep, record, want, now_ms))
         return notes
+
+    @staticmethod
+    def _covers(orders: list[ExchangeOrder], trade: Trade) -> bool:
+        return bool(orders) and sum(o.sz for o in orders) >= trade.size * (1 - _EPS)
+
+    def _defer_to(self, order: ExchangeOrder) -> bool:
+        """Whether the bot cancels its own stop for `order`, one it did not place that covers the position:
+        the owner's always; another perp-bot's only if that instance's id sorts before this one's, so of
+        two bots on one account exactly one keeps its stop (each canceling its own for the other's would
+        leave none). Where the bot has no stop, any covering stop (not one of a taken-over instance) will do."""
+        other = cloid_instance(order.cloid)
+        return other is None or other < self.t.guard.instance.id
 
     def _covered(self, trade: Trade, theirs: list[ExchangeOrder]) -> list[str]:
         """Stops the bot did not place (by hand, or moved without the bot's cloid) cover the position: they

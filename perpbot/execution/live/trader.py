@@ -105,6 +105,9 @@ class LiveTrader:
         """
         asset = self.assets[symbol]
         cloid = self.cloid("entry", self.account, symbol, side.value, key)
+        if self.guard.seen:
+            log.warning("entry_refused_other_bot", extra={"symbol": symbol, "others": sorted(self.guard.seen)})
+            return None  # another perp-bot trades this account: stand down at once, not at the next tick
         if self.store.trade_by_cloid(cloid) is not None or self.store.open_trade(symbol, "live") is not None:
             return None  # this decision was executed already, or the coin is taken
         if any(i.kind == "entry" and i.symbol == symbol for i in self.book.intents().values()):
