@@ -21,7 +21,7 @@ from perpbot.data.client import HyperliquidClient
 from perpbot.data.db import Store
 from perpbot.data.ingest import DataIngestor
 from perpbot.data.patience import patiently
-from perpbot.data.ports import AccountData, MarketData, PriceFeed
+from perpbot.data.ports import AccountData, AccountStream, MarketData, PriceFeed
 from perpbot.data.rest_feed import RestPriceFeed
 from perpbot.data.storage import check_storage
 from perpbot.errors import ConfigError, PerpbotError
@@ -187,8 +187,10 @@ def _executor(settings: Settings, store: Store, clock: Clock, client: Hyperliqui
         assert events is not None
         events(event, {"text": text, **fields})
 
-    live = connect_live(settings, store, clock, client, alert=alert if events is not None else None, adopt_account=adopt_account,
-                        assets={m.name: m for m in metas})
+    live = connect_live(settings, store, clock, client, alert=alert if events is not None else None,
+                        adopt_account=adopt_account, assets={m.name: m for m in metas})
+    if isinstance(feed, AccountStream):  # the WebSocket feed: fills booked as the exchange streams them
+        live.use_stream(feed)
     stack.callback(live.close_connections)
     return live
 

@@ -26,6 +26,7 @@ from perpbot.data.ports import PriceFeed
 from perpbot.errors import ExchangeError, StorageError
 from perpbot.execution.engine_commands import EngineCommands
 from perpbot.execution.engine_parts import (
+    AccountWatch,
     PassFailures,
     PendingBook,
     PendingEntry,
@@ -90,6 +91,7 @@ class TradingEngine(EngineCommands):
         self.failures = PassFailures()
         self.storage = StorageFault(store, risk, self._emit)
         self.data = TickData(settings, store, ingestor, self.lookback, self.storage, self._emit)
+        self.watch = AccountWatch(self._account_pass)  # live with user streams: fills booked as they arrive
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -101,6 +103,8 @@ class TradingEngine(EngineCommands):
             now = self.clock.now_ms() if now_ms is None else now_ms
             for resolution in self.executor.start(now) or []:
                 self._emit("reconciliation", text=str(resolution))
+            if self.executor.listen(self.watch.moved):
+                self.watch.start()
             repaired = recover_risk(self.store, self.risk, self.executor.mode, now)
             if repaired:
                 self._emit("reconciliation", text="risk ledger repaired from trades: " + ", ".join(repaired))
@@ -150,6 +154,7 @@ class TradingEngine(EngineCommands):
     def close(self) -> None:
         """Stop the ingest threads, then release what the composition handed over (the feed, the
         prediction clients, the exchange's clients and clock, the store)."""
+        self.watch.stop()
         self.data.close()
         for closer in self.closers:
             closer()
@@ -187,6 +192,14 @@ class TradingEngine(EngineCommands):
             for trade in self.executor.sync(now):
                 self._booked(trade)
             self._publish(now, full=True)
+
+    def _account_pass(self) -> None:
+        """What the account's streams reported (AccountWatch's thread): fills booked, trades closed."""
+        with self._lock:
+            now = self.clock.now_ms()
+            for trade in self.executor.sync(now):
+                self._booked(trade)
+            self._publish(now, full=False)
 
     def ingest(self, now: int) -> None:
         """Store the bars closed (and funding paid) since the last update; failures only warn."""

@@ -8,6 +8,7 @@ root (perpbot/cli/compose.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from perpbot.models import Side, Trade
@@ -40,6 +41,11 @@ class Executor(Protocol):
         ...
 
     def open_trades(self) -> list[Trade]:
+        ...
+
+    def listen(self, wake: Callable[[], None]) -> bool:
+        """Call `wake` from any thread when the account moved outside the engine's calls (live: a fill the
+        exchange streamed), so the engine syncs at once instead of at its next poll; False: never."""
         ...
 
     def unresolved_symbols(self) -> set[str]:

@@ -74,6 +74,9 @@ class PaperExecutor:
         self._checked_bar = {i: self._first_bar(t) for i, t in self._open.items()}
         return []
 
+    def listen(self, wake: Callable[[], None]) -> bool:
+        return False  # paper stops are found by sync() itself, on the mids and bars
+
     def open_trades(self) -> list[Trade]:
         return sorted(self._open.values(), key=lambda t: (t.entry_time, t.id or 0))
 

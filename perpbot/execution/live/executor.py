@@ -19,14 +19,16 @@ leaves every stop where it is, refuses new entries, and tries again with backoff
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from perpbot.config import Settings
-from perpbot.data.ports import AccountData
+from perpbot.data.ports import AccountData, AccountStream
 from perpbot.data.records import AccountState
 from perpbot.errors import ConfigError, ExchangeError
 from perpbot.execution.live.exchange_api import ExchangeTransport, user_role
 from perpbot.execution.live.reconcile import Reconciler, Resolution
+from perpbot.execution.live.inbox import StreamInbox
 from perpbot.execution.live.signing import Signer, check_address, resolve_account, update_leverage_action
 from perpbot.execution.live.trader import LiveTrader
 from perpbot.models import Side, Trade
@@ -56,6 +58,8 @@ class LiveExecutor:
         self._retry: tuple[int, int] | None = None  # (next look-up time, current delay) while something is unknown
         self._account: AccountState | None = None
         self._conflict: str | None = None  # another bot seen (alerted once per change)
+        self.stream = StreamInbox()  # what the account's user streams reported, for the next sync
+        self._streaming = False
 
     @property
     def account(self) -> str:
@@ -136,6 +140,17 @@ class LiveExecutor:
                                        "account over with --adopt-account)")
         self._conflict = other
 
+    def use_stream(self, stream: AccountStream) -> None:
+        """Book the account's fills as the exchange streams them (orderUpdates, userFills on the feed's
+        socket) instead of at the next poll; the composition root calls it before the feed starts."""
+        stream.watch_account(self.account, self.stream.receive)
+        self._streaming = True
+
+    def listen(self, wake: Callable[[], None]) -> bool:
+        """Call `wake` (from the feed's thread) when the streams report something; False: no streams."""
+        self.stream.wake = wake
+        return self._streaming
+
     def reconcile_due(self, now_ms: int, every_ms: int) -> bool:
         return self.last_reconcile_ms is None or now_ms - self.last_reconcile_ms >= every_ms
 
@@ -169,10 +184,17 @@ class LiveExecutor:
         return fresh
 
     def sync(self, now_ms: int, force: bool = False) -> list[Trade]:
-        """Reconcile if due (every execution.reconcile_minutes), forced, or while an order's outcome or the
+        """Book the fills the streams brought; reconcile if due (every execution.reconcile_minutes), forced,
+        after the streams (re)subscribed or reported an order canceled, or while an order's outcome or the
         ledger is uncertain (then with backoff); the trades closed since the last call."""
+        fills, due = self.stream.take()
+        try:
+            self.trader.book_fills(fills, now_ms)  # a stop's fill, streamed: booked now, not at the next poll
+        except Exception:
+            self.stream.again()  # the next sync reconciles: REST reads the same fills from the cursor
+            raise
         every_ms = int(self.trader.settings.execution.reconcile_minutes * 60_000)
-        if force or self.reconcile_due(now_ms, every_ms) or self._retry_due(now_ms, every_ms):
+        if force or due or self.reconcile_due(now_ms, every_ms) or self._retry_due(now_ms, every_ms):
             self._reconcile_safely(now_ms)
         closed, self.trader.closed = self.trader.closed, []
         return closed

@@ -256,6 +256,16 @@ class LiveTrader:
         if since is None:
             since = self.guard.instance.since
         fills = user_fills_by_time(self.client, self.account, since) + list(extra)
+        out = self.book_fills(fills, now_ms, own)
+        if fills:
+            newest = max(f.time for f in fills)
+            self.book.set_fills_since(max(since, newest - FILLS_OVERLAP_MS), now_ms)
+        return out
+
+    def book_fills(self, fills: list[Fill], now_ms: int, own: set[str] | None = None) -> list[Resolution]:
+        """Book the fills not booked yet (by tid): from a REST read, or streamed (userFills) as they happen.
+        The cursor is left to REST reads, which read streamed fills again and skip them."""
+        fills = [f for f in fills if f.time >= self.guard.instance.since]
         self.guard.check_fills(fills)
         out = []
         for booked in self.fills.book(fills):
@@ -264,9 +274,6 @@ class LiveTrader:
                 self.finish(booked.trade, now_ms)
             if booked.fill.cloid not in (own or set()):
                 out.append(self.report(describe(booked)))
-        if fills:
-            newest = max(f.time for f in fills)
-            self.book.set_fills_since(max(since, newest - FILLS_OVERLAP_MS), now_ms)
         return out
 
     def explain(self, fill: Fill, trade: Trade | None) -> Origin:
