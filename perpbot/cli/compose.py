@@ -20,7 +20,8 @@ from perpbot.config_checks import check_stop_distance
 from perpbot.data.client import HyperliquidClient
 from perpbot.data.db import Store
 from perpbot.data.ingest import DataIngestor
-from perpbot.data.ports import AccountData, MarketData, PriceFeed
+from perpbot.data.patience import patiently
+from perpbot.data.ports import AccountData, AccountStream, MarketData, PriceFeed
 from perpbot.data.rest_feed import RestPriceFeed
 from perpbot.data.storage import check_storage
 from perpbot.errors import ConfigError, PerpbotError
@@ -106,9 +107,9 @@ def connect_live(settings: Settings, store: Store, clock: Clock, client: Account
     from perpbot.execution.live.trader import LiveTrader
 
     client = client or HyperliquidClient.from_settings(settings, clock)
-    signer, account = authorize(settings, client)
+    signer, account = patiently("the key's role (userRole)", lambda: authorize(settings, client), clock)
     if assets is None:
-        assets = {meta.name: meta for meta in client.meta()}
+        assets = {meta.name: meta for meta in patiently("meta", client.meta, clock)}
     missing = [s for s in settings.data.symbols if s not in assets]
     if missing:
         raise ConfigError(f"{', '.join(missing)} not listed on {settings.exchange.url}", "fix data.symbols")
@@ -126,7 +127,10 @@ def build_engine(settings: Settings, *, clock: Clock | None = None, force: bool 
                  events: EventHook | None = None, feed: PriceFeed | None = None,
                  adopt_account: bool = False) -> TradingEngine:
     """Compose and start the engine: recover, reconcile (live), backfill the window missed while stopped,
-    judge the losing-weeks halt. On failure everything opened is closed again and the error raised.
+    judge the losing-weeks halt. On failure everything opened is closed again and the error raised; what
+    the start cannot do without (the exchange's time, meta, the key's role) is asked again for about a
+    minute while the exchange fails transiently (data/patience.py), and what it can (the account's
+    equity, a reconciliation) is retried by the running engine with entries held.
 
     Args:
         clock: the engine's clock; None picks it from `execution.clock` (wall, or the exchange's).
@@ -147,7 +151,8 @@ def build_engine(settings: Settings, *, clock: Clock | None = None, force: bool 
             # retry backoff and weight budget on the engine's clock (an accelerated sim's, too).
             clock = make_clock(settings, stack)
         client = stack.enter_context(HyperliquidClient.from_settings(settings, clock=clock))
-        metas = DataIngestor(client, store, clock).check_symbols(settings.data.symbols)  # the one meta fetch
+        ingestor = DataIngestor(client, store, clock)
+        metas = patiently("meta", lambda: ingestor.check_symbols(settings.data.symbols), clock)  # the one meta fetch
         check_stop_distance(settings, metas)  # a stop beyond the liquidation distance would never act
         market: MarketData = client
         if feed is None:
@@ -181,11 +186,13 @@ def _executor(settings: Settings, store: Store, clock: Clock, client: Hyperliqui
         return paper
 
     def alert(event: str, text: str, **fields: Any) -> None:
-        if events is not None:
-            events(event, {"text": text, **fields})
+        assert events is not None
+        events(event, {"text": text, **fields})
 
-    live = connect_live(settings, store, clock, client, alert=alert, adopt_account=adopt_account,
-                        assets={m.name: m for m in metas})
+    live = connect_live(settings, store, clock, client, alert=alert if events is not None else None,
+                        adopt_account=adopt_account, assets={m.name: m for m in metas})
+    if isinstance(feed, AccountStream):  # the WebSocket feed: fills booked as the exchange streams them
+        live.use_stream(feed)
     stack.callback(live.close_connections)
     return live
 

@@ -2,7 +2,8 @@
 
 The engine, the backfill and live reconciliation are written against these Protocols, never a
 concrete client: `HyperliquidClient` (data/client.py) implements `MarketData` and `AccountData`,
-`WsPriceFeed` (data/ws_client.py) and `RestPriceFeed` (data/rest_feed.py) implement `PriceFeed`.
+`WsPriceFeed` (data/ws_client.py) and `RestPriceFeed` (data/rest_feed.py) implement `PriceFeed`, and
+the WebSocket feed also `AccountStream` (the account's user streams on the same socket).
 A second exchange means implementing these (and the executor port, execution/executor.py), then
 choosing them in the composition root (perpbot/cli/compose.py).
 """
@@ -10,7 +11,7 @@ choosing them in the composition root (perpbot/cli/compose.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from perpbot.data.records import AccountState, CandleRow, Fill, L2Book, OpenOrder, OrderStatus
 from perpbot.models import AssetMeta, FundingRate
@@ -92,4 +93,15 @@ class PriceFeed(Protocol):
 
     def health(self) -> dict[str, dict[str, Any]]:
         """{symbol: {"healthy": bool, "age_s": float | None, "source": "ws" | "rest"}}."""
+        ...
+
+
+@runtime_checkable
+class AccountStream(Protocol):
+    """An account's order updates and fills as they happen (Hyperliquid's orderUpdates and userFills)."""
+
+    def watch_account(self, user: str, handler: Callable[[str, Any], None]) -> None:
+        """Subscribe `user`'s streams (before the source starts); `handler(channel, data)` gets each message,
+        on the source's thread: ("userFills", {"isSnapshot"?, "fills"}), ("orderUpdates", [...]), and
+        ("reconnected", None) after a connection that replaced a lost one (nothing missed is replayed)."""
         ...

@@ -13,7 +13,6 @@ use real seconds, with waits on an Event so `stop()` never waits out a backoff.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import random
@@ -29,7 +28,8 @@ from websockets.sync.client import ClientConnection, connect
 
 from perpbot.clock import Clock
 from perpbot.data.ports import MarketData
-from perpbot.data.ws_wire import PING, SUBSCRIBE, parse_message, parse_price
+from perpbot.data.ws_posts import Posts
+from perpbot.data.ws_wire import PING, SUBSCRIBE, account_subscriptions, parse_message, parse_price
 from perpbot.errors import PerpbotError
 
 if TYPE_CHECKING:
@@ -48,23 +48,15 @@ class _Mid:
     source: str  # "ws" | "rest"
 
 
+AccountHandler = Callable[[str, Any], None]
+
+
 class _Silent(Exception):
     """The connection is open but the peer answered no ping: treat as dropped."""
 
 
 class WsPostUnavailable(PerpbotError):
     """An info request over the socket got no usable answer: send it over REST instead."""
-
-
-class _Post:
-    """One info request in flight over the socket, answered by the feed thread."""
-
-    __slots__ = ("done", "data", "error")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.data: Any = None
-        self.error: str | None = None
 
 
 class WsPriceFeed:
@@ -103,13 +95,19 @@ class WsPriceFeed:
         self._sessions = 0  # connections that delivered mids
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._posts: dict[int, _Post] = {}  # info requests in flight, by id (guarded by _lock)
-        self._post_ids = itertools.count(1)
+        self._posts = Posts()  # info requests in flight over the socket
         self._posting = False  # this connection answers posts (off after a timeout until the next one)
+        self._account: tuple[list[str], AccountHandler] | None = None  # user stream frames, their handler
 
     @classmethod
     def from_settings(cls, settings: Settings, client: MarketData, clock: Clock) -> WsPriceFeed:
         return cls(settings.exchange.ws_url, settings.data.symbols, clock, rest_mids=client.all_mids)
+
+    def watch_account(self, user: str, handler: AccountHandler) -> None:
+        """Also subscribe `user`'s orderUpdates and userFills on every connection (call before start()):
+        `handler(channel, data)` gets each of their messages on the feed thread, and ("reconnected", None)
+        when a connection after the first delivers (what was missed meanwhile is not replayed)."""
+        self._account = (account_subscriptions(user), handler)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -209,8 +207,7 @@ class WsPriceFeed:
                 raise WsPostUnavailable("this WebSocket connection left a post unanswered; REST until it reconnects")
             conn = self._conn
             assert conn is not None
-            post_id = next(self._post_ids)
-            post = self._posts[post_id] = _Post()
+        post_id, post = self._posts.open()
         try:
             conn.send(json.dumps({"method": "post", "id": post_id, "request": {"type": "info", "payload": payload}},
                                  separators=(",", ":")))
@@ -224,27 +221,10 @@ class WsPriceFeed:
         except (OSError, WebSocketException) as exc:
             raise WsPostUnavailable(f"WebSocket post failed: {exc}") from exc
         finally:
-            with self._lock:
-                self._posts.pop(post_id, None)
+            self._posts.close(post_id)
         if post.error is not None:
             raise WsPostUnavailable(post.error)
         return post.data
-
-    def _answer_post(self, answer: tuple[Any, Any, str | None]) -> None:
-        post_id, data, error = answer
-        with self._lock:
-            post = self._posts.get(post_id) if isinstance(post_id, int) else None
-        if post is None:
-            return  # timed out already, or not ours
-        post.data, post.error = data, error
-        post.done.set()
-
-    def _fail_posts(self, why: str) -> None:
-        with self._lock:
-            posts = list(self._posts.values())
-        for post in posts:
-            post.error = why
-            post.done.set()
 
     # --- REST fallback -------------------------------------------------------------------
 
@@ -332,13 +312,15 @@ class WsPriceFeed:
                 if self._stop.is_set():
                     return
                 conn.send(SUBSCRIBE)
+                for frame in self._account[0] if self._account else ():
+                    conn.send(frame)
                 with self._lock:
                     self._connected = self._posting = True
                 self._pump(conn, down_since)
             finally:
                 with self._lock:
                     self._conn, self._connected, self._posting = None, False, False
-                self._fail_posts("the WebSocket connection closed")
+                self._posts.fail_all("the WebSocket connection closed")
 
     def _pump(self, conn: ClientConnection, down_since: float) -> None:
         got_mids = False
@@ -366,14 +348,24 @@ class WsPriceFeed:
             log.info("price feed connected", extra={"url": self.ws_url})
         else:
             log.info("reconnected", extra={"after_s": round(time.monotonic() - down_since, 3)})
+            self._tell_account("reconnected", None)
+
+    def _tell_account(self, channel: str, data: Any) -> None:
+        if self._account is not None:
+            try:
+                self._account[1](channel, data)
+            except Exception:  # noqa: BLE001 - the feed thread must outlive any bug in the handler
+                log.exception("account stream handler failed", extra={"channel": channel})
 
     def _on_message(self, message: str | bytes) -> bool:
         """Handle one frame; True if it carried mids. Anything malformed is logged and skipped."""
         kind, payload = parse_message(message)
         if kind == "allMids":
             return bool(self._store(payload, "ws", self.clock.now_ms()))
-        if kind == "post":
-            self._answer_post(payload)
+        if kind == "account":
+            self._tell_account(*payload)
+        elif kind == "post":
+            self._posts.answer(payload)
         elif kind == "error":
             log.warning("price feed: exchange sent an error", extra={"error": str(payload)[:200]})
         elif kind == "malformed":

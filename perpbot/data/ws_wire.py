@@ -12,11 +12,19 @@ from typing import Any
 
 SUBSCRIBE = json.dumps({"method": "subscribe", "subscription": {"type": "allMids"}})
 PING = json.dumps({"method": "ping"})
+ACCOUNT_CHANNELS = ("userFills", "orderUpdates")  # the user streams the live trader books from
+
+
+def account_subscriptions(user: str) -> list[str]:
+    """The subscribe frames of the account's user streams (sent again on every connection)."""
+    return [json.dumps({"method": "subscribe", "subscription": {"type": kind, "user": user}})
+            for kind in ACCOUNT_CHANNELS]
 _GREETING = "Websocket connection established."  # plain text the exchange sends on connect
 
 
 def parse_message(message: str | bytes) -> tuple[str, Any]:
-    """Classify one frame: ("allMids", {coin: raw mid}), ("post", (id, data, error or None)),
+    """Classify one frame: ("allMids", {coin: raw mid}), ("post", (id, data, error or None)), ("account",
+    (channel, data)) for a user stream,
     ("pong"|"ack"|"greeting"|"other", None), ("error", data), or ("malformed", the text)."""
     try:
         text = message.decode() if isinstance(message, bytes) else message
@@ -34,6 +42,8 @@ def parse_message(message: str | bytes) -> tuple[str, Any]:
         return ("allMids", mids) if isinstance(mids, dict) else ("malformed", text)
     if channel == "post":
         return "post", _post_answer(msg.get("data"))
+    if channel in ACCOUNT_CHANNELS:
+        return "account", (channel, msg.get("data"))
     if channel == "pong":
         return "pong", None
     if channel == "subscriptionResponse":

@@ -25,19 +25,18 @@ from perpbot.data.ingest import DataIngestor
 from perpbot.data.ports import PriceFeed
 from perpbot.errors import StorageError
 from perpbot.execution.engine_commands import EngineCommands
+from perpbot.execution.engine_upkeep import EngineUpkeep
 from perpbot.execution.engine_parts import (
+    AccountWatch,
     PassFailures,
     PendingBook,
     PendingEntry,
     RegimeSource,
     StorageFault,
-    finite_or_none,
-    position_view,
     recover_risk,
-    regime_effect,
     side_of,
 )
-from perpbot.execution.events import EventHook, Listener, Published, Started
+from perpbot.execution.events import EventHook, Listener, Started
 from perpbot.execution.executor import Executor
 from perpbot.execution.resting import MakerDesk
 from perpbot.execution.state import EngineState
@@ -54,10 +53,11 @@ log = logging.getLogger(__name__)
 
 
 def _no_events(event: str, fields: dict[str, object]) -> None:
-    return None
+    """No alert hook (a library caller, a test): the event is still a log line."""
+    log.info("alert", extra={"alert_event": event, "text": fields.get("text", event)})
 
 
-class TradingEngine(EngineCommands):
+class TradingEngine(EngineCommands, EngineUpkeep):
     """Owns the tick loop over one store, price feed, executor and risk manager (built by perpbot/cli/compose.py)."""
 
     def __init__(self, settings: Settings, store: Store, feed: PriceFeed, executor: Executor, risk: RiskManager,
@@ -91,6 +91,7 @@ class TradingEngine(EngineCommands):
         self.failures = PassFailures()
         self.storage = StorageFault(store, risk, self._emit)
         self.data = TickData(settings, store, ingestor, self.lookback, self.storage, self._emit)
+        self.watch = AccountWatch(self._account_pass)  # live with user streams: fills booked as they arrive
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -102,6 +103,8 @@ class TradingEngine(EngineCommands):
             now = self.clock.now_ms() if now_ms is None else now_ms
             for resolution in self.executor.start(now) or []:
                 self._emit("reconciliation", text=str(resolution))
+            if self.executor.listen(self.watch.moved):
+                self.watch.start()
             repaired = recover_risk(self.store, self.risk, self.executor.mode, now)
             if repaired:
                 self._emit("reconciliation", text="risk ledger repaired from trades: " + ", ".join(repaired))
@@ -109,7 +112,7 @@ class TradingEngine(EngineCommands):
             self._note_regime(self.regime.update(now))  # starting in ELEVATED or CRISIS alerts now, not a bar later
             self._tell(Started(now))
             self._started = True
-            self._publish(now, full=True)
+            self._publish_at_start(now)
             log.info("engine_started", extra={"mode": self.executor.mode, "symbols": self.symbols,
                                               "timeframe": self.params.timeframe, "open": len(self.executor.open_trades())})
 
@@ -148,13 +151,15 @@ class TradingEngine(EngineCommands):
         self._stop.set()
 
     def close(self) -> None:
-        """Cancel resting maker orders (none rests while the bot is down), stop the ingest threads, then release
-        what the composition handed over (the feed, prediction clients, exchange clients and clock, the store)."""
+        """Cancel resting maker orders (none rests while the bot is down), stop the ingest and stream
+        threads, then release what the composition handed over (the feed, prediction clients, exchange
+        clients and clock, the store)."""
         with self._lock:
             try:
                 self.maker.cancel_all(self.clock.now_ms())
             except Exception:  # noqa: BLE001 - closing goes on; a live order left is found at the next start
                 log.exception("maker_cancel_on_close_failed")
+        self.watch.stop()
         self.data.close()
         for closer in self.closers:
             closer()
@@ -193,6 +198,14 @@ class TradingEngine(EngineCommands):
             for trade in self.executor.sync(now):
                 self._booked(trade)
             self._publish(now, full=True)
+
+    def _account_pass(self) -> None:
+        """What the account's streams reported (AccountWatch's thread): fills booked, trades closed."""
+        with self._lock:
+            now = self.clock.now_ms()
+            for trade in self.executor.sync(now):
+                self._booked(trade)
+            self._publish(now, full=False)
 
     def ingest(self, now: int) -> None:
         """Store the bars closed (and funding paid) since the last update; failures only warn."""
@@ -331,72 +344,3 @@ class TradingEngine(EngineCommands):
         """Symbols holding a position, a delayed or resting entry, or an entry whose outcome is not known yet."""
         held = [t.symbol for t in self.executor.open_trades()] + list(self.pending.items)
         return held + sorted((set(self.executor.unresolved_symbols()) | self.maker.symbols()) - set(held))
-
-    # --- upkeep, events, state --------------------------------------------------------------------
-
-    def _feed_upkeep(self, now: int) -> None:
-        stale = bool(self.feed.is_stale())
-        # Alert on the second stale look in a row: the first look after a start (no prices yet)
-        # or one missed message is healed at once by the REST refresh below.
-        self._stale_looks = self._stale_looks + 1 if stale else 0
-        if self._stale_looks == 2:
-            self._emit("stale_feed", text="price feed stale: reconnecting, REST prices meanwhile")
-        if stale:
-            self.feed.reconnect()
-            self.feed.refresh_rest()
-            if self.executor.mode == "live":
-                for trade in self.executor.sync(now, force=True):
-                    self._booked(trade)
-        self._feed_stale = stale
-
-    def _note_regime(self, regime: RegimeState) -> None:
-        name = regime.regime.value
-        if self._last_regime is None and name != "NORMAL":
-            self._emit("regime_change", text=f"regime {name} at start: {regime_effect(regime)}", score=regime.score)
-        elif self._last_regime is not None and name != self._last_regime:
-            self._emit("regime_change", text=f"regime {self._last_regime} -> {name}: {regime_effect(regime)}",
-                       score=regime.score)
-        self._last_regime = name
-
-    def _note_cap(self, reason: str | None) -> None:
-        capped = reason == "daily_loss_cap" or any(b.startswith("daily loss cap") for b in self.risk.blocks())
-        if capped and not self._capped:
-            self._emit("daily_loss_cap", text="daily loss cap reached: no new entries until UTC midnight")
-        self._capped = capped
-
-    def _emit(self, event: str, **fields: object) -> None:
-        try:
-            self.events(event, fields)
-        except Exception:  # noqa: BLE001 - an alert sink must never stop trading
-            log.exception("event hook failed", extra={"alert_event": event})
-
-    def _tell(self, event: Started | Published) -> None:
-        for listener in self.listeners:
-            try:
-                listener(event)
-            except Exception:  # noqa: BLE001 - a listener must never stop trading
-                log.exception("engine listener failed", extra={"engine_event": type(event).__name__})
-
-    def _publish(self, now: int, full: bool) -> None:
-        if full or self._equity is None:
-            self._equity = self.executor.equity()
-            self.risk.note_equity(self._equity, now)
-        trades = self.executor.open_trades()
-        views = self.executor.position_marks(trades, now)
-        positions = [position_view(t, views.get(t.symbol, {}), self.risk.timeout_ms) for t in trades]
-        marks = {t.symbol: views.get(t.symbol, {}).get("mark") for t in trades}
-        for symbol, price in self.feed.mids().items():
-            if symbol in self.symbols and marks.get(symbol) is None:
-                marks[symbol] = price
-        regime = self.regime.state
-        self._hold_for_executor()
-        self.state.update(
-            mode=self.executor.mode, paused=self.risk.paused, halted=self.risk.halt_reason is not None,
-            halt_reason=self.risk.halt_reason, equity=self._equity, pnl_today=self.risk.pnl_today(now),
-            regime=regime.regime.value, regime_score=finite_or_none(regime.score), feed=self.feed.health(),
-            risk_blocks=self.risk.blocks(now, regime), cooldowns=self.risk.cooldowns(now), marks=marks,
-            unresolved=sorted(self.executor.unresolved_symbols()),
-            positions=positions, pending=[{"symbol": p.symbol, "side": p.side, "fill_at": p.fill_ms}
-                                          for p in self.pending.items.values()])
-        self._tell(Published(now, self._equity, len(positions)))
-

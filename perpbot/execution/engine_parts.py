@@ -288,3 +288,42 @@ class StorageFault:
         self.risk.hold("storage", None)
         log.warning("storage_recovered", extra={"was": was})
         self.emit("error", text="the database takes writes again: entries resume")
+
+
+class AccountWatch:
+    """Runs the engine's account pass on a thread of its own each time `moved()` is called (from the live
+    executor's stream thread, which must never wait for the engine's lock): a stop's fill is booked as it
+    arrives. A pass that fails is logged; the engine's next poll syncs anyway (polling stays the fallback).
+    """
+
+    def __init__(self, react: Callable[[], None]) -> None:
+        self.react = react
+        self._moved = threading.Event()
+        self._closing = False
+        self._thread: threading.Thread | None = None
+
+    def moved(self) -> None:
+        self._moved.set()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="perpbot-account-watch", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._closing = True
+        self._moved.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            self._moved.wait()
+            if self._closing:
+                return
+            self._moved.clear()
+            try:
+                self.react()
+            except Exception as exc:  # noqa: BLE001 - thread boundary: the poll books it instead
+                log.warning("account_pass_failed", extra={"error": str(exc)}, exc_info=not isinstance(exc, PerpbotError))

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 
 from perpbot.clock import Clock, WallClock
+from perpbot.data.patience import START_DELAYS_S
 from perpbot.data.ports import MarketData
 from perpbot.errors import PerpbotError
 
@@ -37,13 +38,14 @@ class FollowingClock:
         source: names the other side in errors ("the exchange at ...", "the daemon at ...").
         wall: the local clock (injectable for tests).
         resample_s: wall seconds between samples.
+        first_delays_s: wall waits before sampling again while the first sample fails (none: fail at once).
 
     Raises:
-        PerpbotError: the first sample failed.
+        PerpbotError: the first sample (and each retry) failed.
     """
 
     def __init__(self, sample: Callable[[], int], source: str, wall: Clock | None = None,
-                 resample_s: float = RESAMPLE_WALL_S) -> None:
+                 resample_s: float = RESAMPLE_WALL_S, first_delays_s: tuple[float, ...] = ()) -> None:
         self.sample_time = sample
         self.source = source
         self.wall = wall or WallClock()
@@ -54,6 +56,11 @@ class FollowingClock:
         self._last: tuple[int, int] | None = None  # the latest sample
         self._returned = 0
         first = self._sample()
+        for delay_s in first_delays_s:
+            if first is not None:
+                break
+            self.wall.sleep(delay_s)
+            first = self._sample()
         if first is None:
             raise PerpbotError(f"cannot read the time of {source}", "check that it is running and reachable, "
                                "or use execution.clock: wall")
@@ -105,7 +112,9 @@ class FollowingClock:
 
 
 class ExchangeClock(FollowingClock):
-    """The exchange's time: the `time` of an l2Book answer for `symbol`, followed as above.
+    """The exchange's time: the `time` of an l2Book answer for `symbol`, followed as above. A first
+    sample that fails is tried again for about a minute (data/patience.py): a daemon starting during
+    a bad minute of the exchange waits it out.
 
     Raises:
         PerpbotError: the exchange cannot be sampled at construction.
@@ -116,7 +125,7 @@ class ExchangeClock(FollowingClock):
         self.client = client
         self.symbol = symbol
         super().__init__(lambda: int(client.l2_book(symbol).time), f"the exchange at {client.base_url}", wall,
-                         resample_s)
+                         resample_s, START_DELAYS_S)
 
     def close(self) -> None:
         self.client.close()

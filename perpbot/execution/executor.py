@@ -8,6 +8,7 @@ root (perpbot/cli/compose.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from perpbot.models import Side, Trade
@@ -68,6 +69,11 @@ class Executor(Protocol):
 
     def resting(self) -> list[MakerOrder]:
         """The maker orders resting now (their fills are booked by `sync`)."""
+        ...
+
+    def listen(self, wake: Callable[[], None]) -> bool:
+        """Call `wake` from any thread when the account moved outside the engine's calls (live: a fill the
+        exchange streamed), so the engine syncs at once instead of at its next poll; False: never."""
         ...
 
     def unresolved_symbols(self) -> set[str]:

@@ -84,6 +84,9 @@ class PaperExecutor:
         self._resting = {o["cloid"]: MakerOrder(**o) for o in self.store.get_state(KEY_RESTING) or []}
         return []
 
+    def listen(self, wake: Callable[[], None]) -> bool:
+        return False  # paper stops are found by sync() itself, on the mids and bars
+
     def open_trades(self) -> list[Trade]:
         return sorted(self._open.values(), key=lambda t: (t.entry_time, t.id or 0))
 

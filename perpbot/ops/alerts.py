@@ -1,6 +1,7 @@
 """Provides alerts to a Discord webhook and a Telegram bot that never block or break trading.
 
-`AlertSink.send()` only filters, deduplicates and enqueues (a bounded queue per channel); one
+`AlertSink.send()` logs the alert (every alert is also a log line, so nothing vanishes when no channel
+is configured or a channel fails), then only filters, deduplicates and enqueues (a bounded queue per channel); one
 background thread per channel posts over httpx, spaced by `alerts.min_interval_s`, with bounded
 retries that honour the server's `retry_after`. A failing channel is logged, never raised, and
 neither the webhook URL nor the bot token reaches a log line or an error message.
@@ -37,6 +38,17 @@ _TITLES = {
     "daily_loss_cap": "DAILY LOSS CAP", "halt": "HALT", "regime_change": "REGIME CHANGE",
     "stale_feed": "STALE FEED", "reconciliation": "RECONCILIATION", "error": "ERROR", "heartbeat": "HEARTBEAT",
 }
+
+
+_QUIET = {"trade_open", "trade_close", "heartbeat", "regime_change"}  # logged at INFO; the rest at WARNING
+_RECORD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+def log_alert(event: str, text: str, fields: dict[str, Any]) -> None:
+    """The alert as a log line (`alert`, with its event, text and fields)."""
+    extra = {(f"alert_{k}" if k in _RECORD_ATTRS else k): v for k, v in fields.items()}
+    log.log(logging.INFO if event in _QUIET else logging.WARNING, "alert",
+            extra={**extra, "alert_event": event, "text": text})
 
 
 def format_alert(event: str, text: str, fields: dict[str, Any]) -> str:
@@ -223,8 +235,9 @@ class AlertSink:
             sink is closed, or every queue is full.
         """
         if event not in ALERT_EVENTS:
-            log.error("unknown alert event", extra={"alert_event": event})
+            log.error("unknown alert event", extra={"alert_event": event, "text": text})
             return False
+        log_alert(event, text, fields)
         if not self._workers or event not in self._events:
             return False
         message = format_alert(event, text, fields)

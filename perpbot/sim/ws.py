@@ -283,7 +283,7 @@ class WsHub:
         while self._sockets:
             now = self.clock.now_ms()
             last = self._drops_checked if self._drops_checked is not None else now
-            self._drops_checked = now
+            self._drops_checked = max(last, now)
             if self.drops(last, now):
                 await self._close_all(list(self._sockets))
             await asyncio.sleep(PUSH_TICK_S)
@@ -304,6 +304,10 @@ class WsHub:
         self._loop = asyncio.get_running_loop()
         self._sockets.add(ws)
         if self._watcher is None:
+            # Drops are judged from the moment this socket was accepted, not from the watcher's first look:
+            # that comes a loop turn later, and a clock moved past a drop in between (a test's FakeClock, a
+            # fast ScaledClock) would make the window (now, now] and the drop would never come.
+            self._drops_checked = self.clock.now_ms()
             self._watcher = asyncio.create_task(self._watch_drops())
         session = _Session(ws, self.info, self.faults, self.clock, self._wall, self.feeds, self.stalled)
         woken = asyncio.Event()

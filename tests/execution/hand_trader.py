@@ -73,15 +73,24 @@ class HandTrader:
             self.exchange.cancel(coin, order["oid"])
         return len(stops)
 
-    def move_stop(self, coin: str, factor: float) -> float:
-        """Move the (first) stop's trigger by `factor`, keeping its cloid, size and side, as an app would."""
+    def move_stop(self, coin: str, factor: float, keep_cloid: bool = True) -> float:
+        """Move the (first) stop's trigger by `factor`, keeping its size and side, and its cloid as an app
+        would (or, `keep_cloid` False, as the SDK's modify_order does by default: the order loses it)."""
         [order] = self.stops(coin)[:1]
         trigger = self._round_px(coin, float(order["triggerPx"]) * factor)
         kind = {"trigger": {"triggerPx": trigger, "isMarket": True, "tpsl": "sl"}}
-        cloid = Cloid.from_str(order["cloid"]) if order.get("cloid") else None
+        cloid = Cloid.from_str(order["cloid"]) if order.get("cloid") and keep_cloid else None
         answer = self.exchange.modify_order(order["oid"], coin, order["side"] == "B", float(order["sz"]), trigger, kind,
                                             reduce_only=True, cloid=cloid)
         assert answer["status"] == "ok", answer
+        return trigger
+
+    def place_stop(self, coin: str, factor: float) -> float:
+        """A reduce-only stop-market of the whole position, `factor` times the mid, without a cloid."""
+        szi = self.size(coin)
+        trigger = self._round_px(coin, float(self.info.all_mids()[coin]) * factor)
+        kind = {"trigger": {"triggerPx": trigger, "isMarket": True, "tpsl": "sl"}}
+        self._status(self.exchange.order(coin, szi < 0, abs(szi), trigger, kind, reduce_only=True))
         return trigger
 
     # --- internals --------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ the environment, and look-ups of what the exchange itself holds (orders, fills, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from perpbot.clock import FakeClock, floor_ms, interval_ms
 from perpbot.config import Settings, load_settings
 from perpbot.execution.engine import TradingEngine
 from perpbot.models import Side, Trade
+from perpbot.sim.info import InfoError
 from perpbot.sim.server import SimOptions, SimServer
 
 from engine_harness import START_MS, make_engine
@@ -156,3 +157,24 @@ def drive_checked(engine: TradingEngine, sim: SimServer, until_ms: int, poll_s: 
         target = min(next_tick, now + int(poll_s * 1000))
         clock.set(target if target > now else now + int(poll_s * 1000))  # a failed tick is retried a poll later
     return closed
+
+
+@contextmanager
+def info_failing(sim, kind: str, answer: str | None = None, when: Callable[[], bool] = lambda: True,
+                 ) -> Iterator[None]:
+    """/info `kind` answers HTTP 500 (or 200 with `answer`, a malformed body) whenever `when()` holds,
+    until the block ends."""
+    original = sim.info._handlers[kind]
+
+    def broken(body, now):
+        if not when():
+            return original(body, now)
+        if answer is None:
+            raise InfoError(500, "null", "application/json")
+        return answer
+
+    sim.info._handlers[kind] = broken
+    try:
+        yield
+    finally:
+        sim.info._handlers[kind] = original

@@ -171,10 +171,12 @@ def test_a_rejected_entry_books_nothing_alerts_and_is_not_resent(sim, tmp_path):
     try:
         _set_leverage_behind_the_bots_back(sim, 1)  # 3x sizing, 1x on the exchange: not enough margin
         drive_checked(engine, sim, START_MS + 2 * HOUR_MS)
-        errors = [f["text"] for e, f in events if e == "error" and "entry rejected" in f["text"]]
+        errors = [f["text"] for e, f in events if e == "error" and "refused for margin" in f["text"]]
         assert errors and all("Insufficient margin" in text for text in errors)
         ours = [o for o in sim.ledger.orders.values() if o.cloid and not o.is_trigger]
         assert len(ours) == len(errors) and {o.status for o in ours} == {"perpMarginRejected"}
+        # The first refusal holds the coin until its free margin grows: not sent again at every bar.
+        assert len({o.coin for o in ours}) == len(ours)
         assert len({o.cloid for o in ours}) == len(ours)  # each decision sent once: a refusal is final
         assert engine.store.recent_trades(100, mode="live") == [] and fills(sim) == []
         assert engine.executor.trader.book.intents() == {} and positions_on_exchange(sim) == {}

@@ -153,10 +153,11 @@ def test_a_partial_fill_becomes_a_smaller_trade_with_a_matching_stop(sim, live):
     assert stop.sz == trade.size == sim.ledger.position(MAIN, "SOL").szi
 
 
-def test_a_rejected_entry_records_nothing_and_alerts(sim, live):
+def test_an_entry_beyond_the_free_margin_records_nothing_and_alerts(sim, live):
+    """Skipped before it is sent (the exchange would refuse it: perpMarginRejected)."""
     assert live.open("BTC", Side.LONG, 1_000, "z=-2", key=3, now_ms=sim.now_ms()) is None
-    assert live.open_trades() == [] and sim.ledger.open_orders(MAIN) == []
-    assert any(event == "error" and "Insufficient margin" in text for event, text in live.alerts)
+    assert live.open_trades() == [] and sim.ledger.open_orders(MAIN) == [] and not sim.ledger.orders
+    assert any(event == "error" and "entry skipped: it needs" in text for event, text in live.alerts)
     assert live.trader.book.intents() == {}
 
 

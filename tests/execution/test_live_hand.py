@@ -8,6 +8,9 @@ import pytest
 from perpbot import crashpoints
 from perpbot.clock import HOUR_MS, MINUTE_MS
 from perpbot.errors import ConfigError
+from perpbot.data.db import Store
+from perpbot.execution.cloids import cloid_instance
+from perpbot.execution.live.book import KEY_INSTANCE
 
 from engine_harness import START_MS
 from hand_trader import HandTrader
@@ -16,6 +19,7 @@ from live_engine_harness import (
     assert_protected,
     drive_checked,
     fills,
+    info,
     live_engine,
     live_settings,
     live_sim,
@@ -131,6 +135,41 @@ def test_stops_canceled_or_moved_by_hand_and_a_flip(sim, tmp_path):
         engine.close()
 
 
+def test_a_stop_of_the_owners_that_covers_the_position_is_its_stop(sim, tmp_path):
+    """QA finding 5: the bot's stop moved with the SDK's default modify_order (no cloid), and a position opened
+    by hand under the owner's own stop: each stop is kept where the owner put it, and the bot adds none."""
+    settings = live_settings(sim, tmp_path, agent=True)
+    events: list = []
+    engine = live_engine(sim, settings, events)
+    try:
+        drive_checked(engine, sim, START_MS + 12 * HOUR_MS, done=lambda: bool(engine.executor.open_trades()))
+        [trade] = engine.executor.open_trades()[:1]
+        with HandTrader(sim, LIVE_KEY) as hand:
+            moved = hand.move_stop(trade.symbol, 0.99 if trade.side.value == "long" else 1.01, keep_cloid=False)
+            engine.executor.sync(sim.now_ms(), force=True)
+            [stop] = hand.stops(trade.symbol)
+            assert stop["cloid"] is None and float(stop["triggerPx"]) == moved and float(stop["sz"]) == trade.size
+            assert engine.store.trade_by_id(trade.id).stop_price == moved
+            assert "covers the position: kept there" in _events_text(events)
+            engine.executor.sync(sim.now_ms() + 1, force=True)
+            assert len(hand.stops(trade.symbol)) == 1  # and stays the only one
+
+            coin = next(c for c in ("BTC", "ETH", "SOL") if c not in positions_on_exchange(sim))
+            hand.market(coin, True, 2_000 / float(hand.info.all_mids()[coin]))
+            own = hand.place_stop(coin, 0.97)
+            engine.executor.sync(sim.now_ms(), force=True)
+            [adopted] = [t for t in engine.executor.open_trades() if t.symbol == coin]
+            [stop] = hand.stops(coin)
+            assert stop["cloid"] is None and float(stop["triggerPx"]) == own == adopted.stop_price
+            hand.cancel_stops(coin)  # the owner's stop gone: the bot's own goes in, where the owner had it
+            engine.executor.sync(sim.now_ms(), force=True)
+            [stop] = hand.stops(coin)
+            assert stop["cloid"] is not None and float(stop["triggerPx"]) == own
+            assert float(stop["sz"]) == abs(positions_on_exchange(sim)[coin])
+    finally:
+        engine.close()
+
+
 class Killed(BaseException):
     """The daemon process died here."""
 
@@ -186,3 +225,59 @@ def test_a_second_bot_on_the_account_is_refused_and_may_take_it_over(sim, tmp_pa
     finally:
         second.close()
         first.close()
+
+
+@pytest.mark.parametrize("first", ["a", "b"])  # which bot's instance id sorts first (and keeps its stop)
+def test_two_bots_started_on_a_flat_account_both_stand_down_with_one_stop_per_position(sim, tmp_path, first):
+    """QA finding 2: two fresh databases on one flat account cannot see each other until one trades; a bot
+    that sees the other's order or fill enters nothing more, alerts naming the other instance, and every
+    position keeps exactly one stop (the instance whose id sorts first keeps its own, the other defers)."""
+    events: dict[str, list] = {"a": [], "b": []}
+    for name in "ab":  # fixed instance ids (fresh databases draw random ones)
+        store = Store(tmp_path / f"{name}.db")
+        store.set_state(KEY_INSTANCE, {"id": "111111" if name == first else "999999", "since": START_MS})
+        store.close()
+    bots = {name: live_engine(sim, live_settings(sim, tmp_path, db=f"{name}.db"), events[name]) for name in "ab"}
+    ids = {name: e.executor.trader.guard.instance.id for name, e in bots.items()}
+    clock, step = sim.fake_clock, bots["a"].step_ms
+    ticks = {name: (clock.now_ms() // step + 1) * step for name in bots}
+
+    def passes() -> None:
+        for name, engine in bots.items():
+            ticks[name], _ = engine.pass_once(ticks[name])
+        positions, stops = positions_on_exchange(sim), stops_on_exchange_all(sim)
+        assert set(stops) <= set(positions)
+        for coin, szi in positions.items():
+            assert len(stops.get(coin, [])) == 1 and float(stops[coin][0]["sz"]) == abs(szi), (coin, szi, stops)
+        clock.set(min(min(ticks.values()), clock.now_ms() + 60_000))
+
+    def entries_by(name: str) -> int:
+        return len([o for o in sim.ledger.orders.values() if not o.reduce_only and cloid_instance(o.cloid) == ids[name]])
+
+    try:
+        while clock.now_ms() < START_MS + 24 * HOUR_MS and not any(e.executor.entry_blocks() for e in bots.values()):
+            passes()
+        down = [name for name, e in bots.items() if e.executor.entry_blocks()]
+        assert down, "neither bot saw the other"
+        sent = {name: entries_by(name) for name in down}
+        for _ in range(36):  # three hours on: the bots that saw the other enter nothing more
+            passes()
+        for name in down:
+            other = "b" if name == "a" else "a"
+            loud = [f["text"] for e, f in events[name] if e == "error" and f["text"].startswith("STANDING DOWN")]
+            assert len(loud) == 1 and ids[other] in loud[0] and ids[name] in loud[0]
+            assert entries_by(name) == sent[name]
+        for name in set(bots) - set(down):  # it never saw the other: the other never sent an order
+            assert not [o for o in sim.ledger.orders.values() if cloid_instance(o.cloid) != ids[name]]
+    finally:
+        for engine in bots.values():
+            engine.close()
+
+
+def stops_on_exchange_all(sim) -> dict[str, list]:
+    """Every reduce-only trigger on the account, by coin."""
+    out: dict[str, list] = {}
+    for order in info(sim, "frontendOpenOrders"):
+        if order.get("isTrigger") and order.get("reduceOnly"):
+            out.setdefault(order["coin"], []).append(order)
+    return out

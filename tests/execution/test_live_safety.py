@@ -4,21 +4,19 @@ answer, flatten that stays flat, a close by hand that starts the cooldown."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 import pytest
 
 from perpbot.clock import HOUR_MS, MINUTE_MS
 from perpbot.execution.live.book import Intent
 from perpbot.models import Side
-from perpbot.sim.info import InfoError
 from perpbot.ipc.commands import answer
 
 from engine_harness import START_MS
 from live_engine_harness import (
     assert_protected,
     drive_checked,
+    info_failing,
     live_engine,
     live_settings,
     live_sim,
@@ -31,27 +29,6 @@ from live_engine_harness import (
 def sim():
     with live_sim(seed=3) as server:
         yield server
-
-
-@contextmanager
-def info_failing(sim, kind: str, answer: str | None = None, when: Callable[[], bool] = lambda: True,
-                 ) -> Iterator[None]:
-    """/info `kind` answers HTTP 500 (or 200 with `answer`, a malformed body) whenever `when()` holds,
-    until the block ends."""
-    original = sim.info._handlers[kind]
-
-    def broken(body, now):
-        if not when():
-            return original(body, now)
-        if answer is None:
-            raise InfoError(500, "null", "application/json")
-        return answer
-
-    sim.info._handlers[kind] = broken
-    try:
-        yield
-    finally:
-        sim.info._handlers[kind] = original
 
 
 def entry_orders_by_coin(sim) -> Counter:

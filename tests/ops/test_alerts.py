@@ -110,6 +110,18 @@ def test_switched_off_and_unknown_events_are_not_sent(discord, clock, caplog):
     assert discord.contents == ["perp-bot TRADE CLOSE: BTC closed"]
 
 
+def test_every_alert_is_a_log_line_even_with_no_channel_or_switched_off(clock, caplog):
+    """QA finding 3: with no channel configured (the default) an error alert still reaches the log."""
+    sink = AlertSink([], config(events=["trade_close"]), clock)
+    with caplog.at_level(logging.INFO, logger="perpbot.ops.alerts"):
+        assert not sink.send("error", "ETH exit not done (halted)", cloid="0xab", name="clash")
+        assert not sink.send("trade_open", "BTC long")
+    [error, opened] = [r for r in caplog.records if r.msg == "alert"]
+    assert error.levelno == logging.WARNING and error.alert_event == "error" and error.text.startswith("ETH exit")
+    assert error.cloid == "0xab" and error.alert_name == "clash"  # a field named like a LogRecord attribute
+    assert opened.levelno == logging.INFO and opened.text == "BTC long"
+
+
 # --- dedupe and rate limit ---------------------------------------------------------------------
 
 
@@ -205,7 +217,7 @@ def test_client_errors_are_not_retried(discord, telegram, clock, caplog):
         sink.send("halt", "halted")
         assert sink.close(timeout_s=5)
     assert len(discord.requests) == len(telegram.requests) == 1
-    details = sorted(r.detail for r in caplog.records)
+    details = sorted(r.detail for r in caplog.records if r.msg == "alert not delivered")
     assert details == ["Bad Request: chat not found", "Unknown Webhook (code 10015)"]
 
 

@@ -19,14 +19,16 @@ leaves every stop where it is, refuses new entries, and tries again with backoff
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from perpbot.config import Settings
-from perpbot.data.ports import AccountData
+from perpbot.data.ports import AccountData, AccountStream
 from perpbot.data.records import AccountState
 from perpbot.errors import ConfigError, ExchangeError
 from perpbot.execution.live.exchange_api import ExchangeTransport, user_role
 from perpbot.execution.live.reconcile import Reconciler, Resolution
+from perpbot.execution.live.inbox import StreamInbox
 from perpbot.execution.live.signing import Signer, check_address, resolve_account, update_leverage_action
 from perpbot.execution.live.trader import LiveTrader
 from perpbot.execution.resting import MakerOrder
@@ -57,6 +59,8 @@ class LiveExecutor:
         self._retry: tuple[int, int] | None = None  # (next look-up time, current delay) while something is unknown
         self._account: AccountState | None = None
         self._conflict: str | None = None  # another bot seen (alerted once per change)
+        self.stream = StreamInbox()  # what the account's user streams reported, for the next sync
+        self._streaming = False
 
     @property
     def account(self) -> str:
@@ -94,6 +98,10 @@ class LiveExecutor:
             t.alert("reconciliation", f"account taken over from instance(s) {', '.join(sorted(taken))}: "
                                       "their orders are canceled, their positions adopted", rule="adopt")
             out += self._reconcile_safely(now_ms)
+        # What closed while the bot was down is in the trades table, which the engine's risk recovery
+        # (engine_parts.recover_risk) books into the day's ledger: handing it to the engine's sync as
+        # well would count it twice.
+        self.trader.closed = []
         return out
 
     def reconcile(self, now_ms: int, startup: bool = False) -> list[Resolution]:
@@ -119,11 +127,30 @@ class LiveExecutor:
         if self.failed is not None:
             self.trader.alert("reconciliation", "reconciliation succeeded again: entries allowed", rule="recovered")
         self.failed = None
-        other = self.trader.guard.message()
-        if other is not None and other != self._conflict and not startup:
-            self.trader.alert("error", f"{other}: no new entries until it stops (or the account is taken over)")
-        self._conflict = other
+        if not startup:
+            self._note_conflict()
         return out
+
+    def _note_conflict(self) -> None:
+        """Another perp-bot seen (by its orders or fills): alert loudly, once per change; the trader enters
+        nothing more from that moment (LiveTrader.open), and its positions keep their stops."""
+        other = self.trader.guard.message()
+        if other is not None and other != self._conflict:
+            self.trader.alert("error", f"STANDING DOWN: {other}. No new entries from now on; open positions keep "
+                                       "one stop each. Stop the other bot, then restart this one (or take the "
+                                       "account over with --adopt-account)")
+        self._conflict = other
+
+    def use_stream(self, stream: AccountStream) -> None:
+        """Book the account's fills as the exchange streams them (orderUpdates, userFills on the feed's
+        socket) instead of at the next poll; the composition root calls it before the feed starts."""
+        stream.watch_account(self.account, self.stream.receive)
+        self._streaming = True
+
+    def listen(self, wake: Callable[[], None]) -> bool:
+        """Call `wake` (from the feed's thread) when the streams report something; False: no streams."""
+        self.stream.wake = wake
+        return self._streaming
 
     def reconcile_due(self, now_ms: int, every_ms: int) -> bool:
         return self.last_reconcile_ms is None or now_ms - self.last_reconcile_ms >= every_ms
@@ -136,7 +163,10 @@ class LiveExecutor:
     def open(self, symbol: str, side: Side, size: float, reason: str, key: object, now_ms: int,
              mid: float | None = None) -> Trade | None:
         """Enter (IOC within the slippage cap, its stop attached); None if nothing filled."""
-        return self.trader.open(symbol, side, size, reason, key, now_ms, mid)
+        try:
+            return self.trader.open(symbol, side, size, reason, key, now_ms, mid)
+        finally:
+            self._note_conflict()  # the entry's fills may be the first sight of another bot
 
     def close(self, trade: Trade, reason: str, now_ms: int, mid: float | None = None) -> Trade | None:
         """Exit (reduce-only IOC), book the trade; None if still (partly) open.
@@ -155,11 +185,18 @@ class LiveExecutor:
         return fresh
 
     def sync(self, now_ms: int, force: bool = False) -> list[Trade]:
-        """Reconcile if due (every execution.reconcile_minutes), forced, or while an order's outcome or the
+        """Book the fills the streams brought; reconcile if due (every execution.reconcile_minutes), forced,
+        after the streams (re)subscribed or reported an order canceled, or while an order's outcome or the
         ledger is uncertain (then with backoff); the trades closed since the last call."""
+        fills, due = self.stream.take()
+        try:
+            self.trader.book_fills(fills, now_ms)  # a stop's fill, streamed: booked now, not at the next poll
+        except Exception:
+            self.stream.again()  # the next sync reconciles: REST reads the same fills from the cursor
+            raise
         every_ms = int(self.trader.settings.execution.reconcile_minutes * 60_000)
         self.trader.maker.check(now_ms)  # resting orders' fills, each protected from the first
-        if force or self.reconcile_due(now_ms, every_ms) or self._retry_due(now_ms, every_ms):
+        if force or due or self.reconcile_due(now_ms, every_ms) or self._retry_due(now_ms, every_ms):
             self._reconcile_safely(now_ms)
         closed, self.trader.closed = self.trader.closed, []
         return closed

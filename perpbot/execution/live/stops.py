@@ -8,6 +8,11 @@ The stop covers the trade's whole size at the trade's stop price. What the keepe
   wrong price   moved to the trade's stop price if the bot set the old one (a move that did not
                 land, or the stop re-measured from a changed entry); a trigger the bot never set was
                 moved by hand, and is kept (the trade's stop price follows it)
+  the owner's   reduce-only stop-loss triggers without the bot's cloid (placed by hand, or the bot's
+                moved with a modify that dropped its cloid, e.g. the SDK's default) that cover the whole
+                position are its stop: kept where they are, the trade's stop price follows the nearest,
+                and the bot's own is canceled or never added (two full-size stops would close twice
+                the position's worth of orders). Where they cover less, the bot keeps its own as above.
 A move that the exchange refuses is done as place-new-then-cancel-old, so there is never a moment
 without a stop. The book records a stop (cloid, trigger) before it is sent, so a daemon killed in
 between recognizes the order as its own.
@@ -22,6 +27,7 @@ from typing import Any, Protocol
 from perpbot.data.db import Store
 from perpbot.data.ports import AccountData
 from perpbot.errors import ExchangeError
+from perpbot.execution.cloids import cloid_instance
 from perpbot.execution.live.account_guard import AccountGuard
 from perpbot.execution.live.book import LiveBook, StopRecord
 from perpbot.execution.live.exchange_api import ExchangeOrder, frontend_open_orders
@@ -88,7 +94,13 @@ class StopKeeper:
         key = self.t.key(trade)
         record = self.t.book.stop(key)
         known = self.t.guard.known()
-        mine = [o for o in orders if o.symbol == trade.symbol and o.is_stop and self.t.guard.is_mine(o.cloid, known)]
+        stops = [o for o in orders if o.symbol == trade.symbol and o.is_stop]
+        mine = [o for o in stops if self.t.guard.is_mine(o.cloid, known)]
+        theirs = [o for o in stops if o not in mine and o.side is not trade.side and not self.t.guard.is_adopted(o)]
+        deferred = [o for o in theirs if self._defer_to(o)]
+        if self._covers(deferred, trade) or (not mine and self._covers(theirs, trade)):
+            cover = deferred if self._covers(deferred, trade) else theirs
+            return [self._cancel(trade, o) for o in mine] + self._covered(trade, cover)
         keep = next((o for o in mine if record is not None and o.cloid == record.cloid), None)
         keep = keep or max(mine, key=lambda o: o.oid, default=None)
         notes = [self._cancel(trade, o) for o in mine if o is not keep]
@@ -111,6 +123,31 @@ class StopKeeper:
         if not _same(keep.trigger_px, want) or not _same(keep.sz, trade.size):
             notes.append(self.move(trade, keep, record, want, now_ms))
         return notes
+
+    @staticmethod
+    def _covers(orders: list[ExchangeOrder], trade: Trade) -> bool:
+        return bool(orders) and sum(o.sz for o in orders) >= trade.size * (1 - _EPS)
+
+    def _defer_to(self, order: ExchangeOrder) -> bool:
+        """Whether the bot cancels its own stop for `order`, one it did not place that covers the position:
+        the owner's always; another perp-bot's only if that instance's id sorts before this one's, so of
+        two bots on one account exactly one keeps its stop (each canceling its own for the other's would
+        leave none). Where the bot has no stop, any covering stop (not one of a taken-over instance) will do."""
+        other = cloid_instance(order.cloid)
+        return other is None or other < self.t.guard.instance.id
+
+    def _covered(self, trade: Trade, theirs: list[ExchangeOrder]) -> list[str]:
+        """Stops the bot did not place (by hand, or moved without the bot's cloid) cover the position: they
+        are its stop, kept where they are; the trade's stop price follows the nearest one."""
+        triggers = [o.trigger_px for o in theirs if o.trigger_px is not None]
+        nearest = max(triggers) if trade.side is Side.LONG else min(triggers)
+        if _same(trade.stop_price, nearest):
+            return []
+        was, trade.stop_price = trade.stop_price, nearest
+        self.t.store.update_trade(trade)
+        log.info("stop_kept_by_hand", extra={"symbol": trade.symbol, "trigger": nearest, "orders": len(theirs)})
+        return [f"stop of the owner's ({len(theirs)} order(s), {sum(o.sz for o in theirs):g} @ {nearest}) covers the "
+                f"position: kept there as its stop (was {was}); the bot adds none"]
 
     def move(self, trade: Trade, order: ExchangeOrder, record: StopRecord, trigger: float, now_ms: int) -> str:
         """Move the stop `order` to `trigger` and the trade's size (modify; else place new, cancel old)."""

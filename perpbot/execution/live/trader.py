@@ -64,6 +64,8 @@ class LiveTrader:
         self.maker = LiveMaker(self)
         self.cap = settings.execution.max_slippage_bps / 10_000
         self.closed: list[Trade] = []  # closed by fills booked on the way, not yet handed to the engine
+        self.short_of_margin: dict[str, float] = {}  # coin -> the free margin its last entry lacked (alerted)
+        self.free_margin = 0.0  # the account's free margin when the last entry was checked
 
     @property
     def account(self) -> str:
@@ -105,18 +107,19 @@ class LiveTrader:
         """
         asset = self.assets[symbol]
         cloid = self.entry_cloid(symbol, side, key)
-        if self.entry_refused(symbol, cloid):
+        state = self.entry_state(symbol, cloid)
+        if state is None:
             return None
         mid = mid if mid is not None else self.mid(symbol)
         sz = size  # on the exchange's size grid already: RiskManager.position_size rounds it, once
-        if sz <= 0:
+        is_buy = side is Side.LONG
+        if sz <= 0 or not self.margin_free(symbol, sz * self.ioc_limit(symbol, is_buy, mid), state.withdrawable):
             return None
         child_px = self.stop_price(symbol, side, mid)
         intent = Intent("entry", symbol, side.value, sz, mid, reason, now_ms, stop_px=child_px)
         self.book.remember(cloid, intent)
         stop_cloid = self.cloid("stop", cloid, 0)
         self.book.set_stop(cloid, StopRecord(stop_cloid, child_px), now_ms)
-        is_buy = side is Side.LONG
         parent = OrderIntent(asset.index, is_buy, sz, self.ioc_limit(symbol, is_buy, mid), IOC, False, cloid)
         child = self.stops.stop_order(symbol, side, stop_cloid, child_px, sz)
         try:
@@ -131,16 +134,45 @@ class LiveTrader:
         return self.cloid("entry", self.account, symbol, side.value, key)
 
     def entry_refused(self, symbol: str, cloid: str) -> bool:
-        """Must this entry not go out? Executed already, the coin taken (in the ledger or on the exchange),
-        or an earlier entry's outcome not known yet (it may be a position already; a resting one is)."""
+        return self.entry_state(symbol, cloid) is None
+
+    def entry_state(self, symbol: str, cloid: str) -> Any | None:
+        """The account's state (clearinghouseState) when this entry may go out; None when it must not:
+        another perp-bot trades the account, the entry was executed already, the coin is taken (in the
+        ledger or on the exchange), or an earlier entry's outcome is not known yet (it may be a position
+        already; a resting one is)."""
+        if self.guard.seen:
+            log.warning("entry_refused_other_bot", extra={"symbol": symbol, "others": sorted(self.guard.seen)})
+            return None  # another perp-bot trades this account: stand down at once, not at the next tick
         if self.store.trade_by_cloid(cloid) is not None or self.store.open_trade(symbol, "live") is not None:
-            return True
+            return None
         if any(i.kind == "entry" and i.symbol == symbol for i in self.book.intents().values()):
             log.warning("entry_refused_unresolved", extra={"symbol": symbol, "cloid": cloid})
-            return True
-        if any(p.symbol == symbol for p in self.client.clearinghouse_state(self.account).positions if p.size):
+            return None
+        state = self.client.clearinghouse_state(self.account)
+        if any(p.symbol == symbol for p in state.positions if p.size):
             log.warning("entry_refused_position", extra={"symbol": symbol})
-            return True  # a position the ledger does not know yet: reconciliation adopts it
+            return None  # a position the ledger does not know yet: reconciliation adopts it
+        return state
+
+    def margin_free(self, symbol: str, notional: float, free: float) -> bool:
+        """Whether the account's free margin (the exchange's `withdrawable`) covers an entry of `notional`
+        at the coin's leverage, and has grown since the exchange last refused the coin for margin. One
+        that does not is skipped: logged each time, alerted once until an entry on the coin fits again
+        (sent anyway, the exchange would refuse it, perpMarginRejected, every bar)."""
+        asset = self.assets[symbol]
+        need = notional / max(1, min(int(round(self.settings.risk.leverage)), asset.max_leverage))
+        short = self.short_of_margin.get(symbol)
+        self.free_margin = free
+        if need <= free and (short is None or free > short):
+            self.short_of_margin.pop(symbol, None)
+            return True
+        log.warning("entry_refused_margin", extra={"symbol": symbol, "margin_needed": round(need, 2),
+                                                   "margin_free": round(free, 2)})
+        if short is None:
+            self.alert("error", f"{symbol} entry skipped: it needs {need:.2f} USDC of margin and {free:.2f} is free; "
+                                f"entries on {symbol} wait until it fits (lower risk.notional_usd or raise risk.leverage)")
+        self.short_of_margin[symbol] = free if short is None else max(short, free)
         return False
 
     def record_entry(self, cloid: str, intent: Intent, execution: Execution, now_ms: int) -> Trade | None:
@@ -148,7 +180,12 @@ class LiveTrader:
         if not execution.filled:
             self.book.forget(cloid, now_ms)
             self.book.set_stop(cloid, None, now_ms)
-            if execution.state == "rejected":
+            if execution.state == "rejected" and "margin" in (execution.error or "").lower():
+                # The coin's entries wait until the free margin grows (margin_free): resent, it would be refused again.
+                self.short_of_margin[intent.symbol] = self.free_margin
+                self.alert("error", f"{intent.symbol} entry refused for margin ({execution.error}); entries on "
+                                    f"{intent.symbol} wait until the account has more free margin", cloid=cloid)
+            elif execution.state == "rejected":
                 self.alert("error", f"{intent.symbol} entry rejected: {execution.error}", cloid=cloid)
             else:
                 log.info("entry_not_filled", extra={"symbol": intent.symbol, "cloid": cloid, "state": execution.state})
@@ -204,6 +241,9 @@ class LiveTrader:
         if fresh is None:
             return None
         if fresh.is_open:
+            if not any(e.filled for e in sent):
+                why = next((e.error for e in reversed(sent) if e.error), "nothing filled within the slippage cap")
+                self.alert("error", f"{fresh.symbol} exit not done ({why}); the position stays open under its stop")
             if any(e.filled for e in sent):
                 self.alert("error", f"{fresh.symbol} exit filled in part; {fresh.size:g} left open")
                 self.stops.ensure(fresh, now_ms)
@@ -234,6 +274,16 @@ class LiveTrader:
         if since is None:
             since = self.guard.instance.since
         fills = user_fills_by_time(self.client, self.account, since) + list(extra)
+        out = self.book_fills(fills, now_ms, own)
+        if fills:
+            newest = max(f.time for f in fills)
+            self.book.set_fills_since(max(since, newest - FILLS_OVERLAP_MS), now_ms)
+        return out
+
+    def book_fills(self, fills: list[Fill], now_ms: int, own: set[str] | None = None) -> list[Resolution]:
+        """Book the fills not booked yet (by tid): from a REST read, or streamed (userFills) as they happen.
+        The cursor is left to REST reads, which read streamed fills again and skip them."""
+        fills = [f for f in fills if f.time >= self.guard.instance.since]
         self.guard.check_fills(fills)
         out = []
         for booked in self.fills.book(fills):
@@ -242,9 +292,6 @@ class LiveTrader:
                 self.finish(booked.trade, now_ms)
             if booked.fill.cloid not in (own or set()):
                 out.append(self.report(describe(booked)))
-        if fills:
-            newest = max(f.time for f in fills)
-            self.book.set_fills_since(max(since, newest - FILLS_OVERLAP_MS), now_ms)
         return out
 
     def explain(self, fill: Fill, trade: Trade | None) -> Origin:
