@@ -13,6 +13,7 @@ from perpbot.errors import ExchangeError
 from perpbot.execution.engine_parts import PendingBook, RegimeSource, finite_or_none, position_view, regime_effect
 from perpbot.execution.events import EventHook, Listener, Published, Started
 from perpbot.execution.executor import Executor
+from perpbot.execution.resting import MakerOrder
 from perpbot.execution.state import EngineState
 from perpbot.models import Trade
 from perpbot.risk.manager import RiskManager
@@ -20,6 +21,13 @@ from perpbot.data.ports import PriceFeed
 from perpbot.signals.prediction import RegimeState
 
 log = logging.getLogger("perpbot.execution.engine")  # the engine's events keep the engine's logger
+
+
+def resting_view(order: MakerOrder) -> dict[str, object]:
+    """A resting maker order as `status` shows it: an entry buys for a long, an exit sells it."""
+    buys = (order.kind == "entry") == (order.side == "long")
+    return {"symbol": order.symbol, "kind": order.kind, "side": "buy" if buys else "sell", "size": order.size,
+            "limit": order.limit, "placed_at": order.placed_ms, "reason": order.reason, "cloid": order.cloid}
 
 
 class EngineUpkeep:
@@ -116,6 +124,7 @@ class EngineUpkeep:
             regime=regime.regime.value, regime_score=finite_or_none(regime.score), feed=self.feed.health(),
             risk_blocks=self.risk.blocks(now, regime), cooldowns=self.risk.cooldowns(now), marks=marks,
             unresolved=sorted(self.executor.unresolved_symbols()),
+            resting_orders=[resting_view(o) for o in self.executor.resting()],
             positions=positions, pending=[{"symbol": p.symbol, "side": p.side, "fill_at": p.fill_ms}
                                           for p in self.pending.items.values()])
         self._tell(Published(now, self._equity, len(positions)))

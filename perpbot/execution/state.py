@@ -26,7 +26,7 @@ def _empty() -> dict[str, Any]:
         "mode": "paper", "paused": False, "halted": False, "halt_reason": None, "equity": None, "pnl_today": 0.0,
         "regime": None, "regime_score": None, "last_tick": None, "started_at": None, "timeframe": None,
         "symbols": [], "feed": {}, "risk_blocks": [], "cooldowns": {}, "recent_signals": [], "marks": {},
-        "positions": [], "signals": [],
+        "positions": [], "signals": [], "pending": [], "resting_orders": [],
     }
 
 

@@ -65,6 +65,17 @@ class DecisionView:
 
 
 @dataclass(frozen=True, slots=True)
+class RestingView:
+    """A resting post-only (maker) order: an entry waiting for its fill, or an exit."""
+
+    symbol: str
+    kind: str  # entry | exit
+    side: str  # buy | sell
+    size: float
+    limit: float
+
+
+@dataclass(frozen=True, slots=True)
 class EngineView:
     """Everything the dashboard shows about the running engine, at one instant."""
 
@@ -87,6 +98,7 @@ class EngineView:
     marks: tuple[tuple[str, float], ...]
     positions: tuple[PositionView, ...]
     signals: tuple[DecisionView, ...] = ()
+    resting: tuple[RestingView, ...] = ()
 
     @classmethod
     def from_snapshot(cls, data: Mapping[str, Any]) -> EngineView:
@@ -116,6 +128,7 @@ class EngineView:
                 marks=tuple(sorted((str(k), float(v)) for k, v in (data.get("marks") or {}).items())),
                 positions=tuple(_position(p) for p in data.get("positions") or ()),
                 signals=tuple(_decision(d) for d in data.get("signals") or ()),
+                resting=tuple(_resting(r) for r in data.get("resting_orders") or ()),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"the engine's snapshot is malformed ({type(exc).__name__}: {exc})") from exc
@@ -148,6 +161,10 @@ def _decision(raw: Mapping[str, Any]) -> DecisionView:
     risk = raw.get("risk")
     return DecisionView(symbol=str(raw["symbol"]), bar_time=int(raw["bar_time"]), decision=str(raw["decision"]),
                         reason=str(raw.get("reason") or ""), risk=None if risk is None else str(risk), **numbers)
+
+
+def _resting(raw: Mapping[str, Any]) -> RestingView:
+    return RestingView(str(raw["symbol"]), str(raw["kind"]), str(raw["side"]), float(raw["size"]), float(raw["limit"]))
 
 
 def _position(raw: Mapping[str, Any]) -> PositionView:

@@ -27,8 +27,13 @@ def test_resting_entries_hold_their_slot_and_go_on_pause_flatten_and_close(tmp_p
             (symbol,) = resting()  # max_positions 1: the resting entry holds the only slot
             assert engine._open_symbols() == [symbol]
             assert engine.executor.open_trades() == []
+            [shown] = engine.state.snapshot()["resting_orders"]  # `status` shows what rests
+            [order] = engine.executor.resting()
+            assert shown == {"symbol": symbol, "kind": "entry", "side": "buy" if order.side == "long" else "sell",
+                             "size": order.size, "limit": order.limit, "placed_at": order.placed_ms,
+                             "reason": order.reason, "cloid": order.cloid}
             engine.execute(commands.Pause())
-            assert resting() == set()
+            assert resting() == set() and engine.state.snapshot()["resting_orders"] == []
             engine.execute(commands.Resume())
             drive_until(engine, clock, resting, limit)
             engine.execute(commands.Flatten())

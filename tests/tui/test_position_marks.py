@@ -3,6 +3,8 @@ unknown unrealized pnl is not shown as +0.00."""
 
 from __future__ import annotations
 
+import pytest
+
 from perpbot.tui.screens.positions import _marks_line
 from perpbot.tui.state import _position
 
@@ -21,3 +23,36 @@ def test_paper_has_no_liquidation_and_unknown_pnl_stays_unknown():
     assert _marks_line(paper) == "Unrealized PnL now -121.10 at 2060.55."
     unknown = _position({**RAW, "unrealized_pnl": None})
     assert unknown.unrealized_pnl is None and _marks_line(unknown) == "Unrealized PnL unknown right now."
+
+
+RESTING = {"symbol": "SOL", "kind": "entry", "side": "buy", "size": 3.5, "limit": 150.12, "placed_at": 1,
+           "reason": "entry:z<=-1.60", "cloid": "0x" + "1" * 32}
+
+
+def test_resting_maker_orders_are_parsed_from_the_snapshot():
+    from perpbot.tui.state import EngineView
+
+    view = EngineView.from_snapshot({"mode": "paper", "paused": False, "resting_orders": [RESTING]})
+    [order] = view.resting
+    assert (order.symbol, order.kind, order.side, order.size, order.limit) == ("SOL", "entry", "buy", 3.5, 150.12)
+    assert EngineView.from_snapshot({"mode": "paper", "paused": False}).resting == ()
+
+
+@pytest.mark.anyio
+async def test_the_positions_table_names_what_rests_under_it():
+    from textual.app import App, ComposeResult
+
+    from perpbot.tui.state import _resting
+    from perpbot.tui.widgets.positions_table import PositionsTable
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield PositionsTable()
+
+    app = One()
+    async with app.run_test(size=(100, 20)):
+        table = app.query_one(PositionsTable)
+        table.resting = (_resting(RESTING),)
+        assert table.border_subtitle == "resting: SOL entry buy 3.5 @ 150.120"  # as the table prints prices
+        table.resting = ()
+        assert table.border_subtitle == ""

@@ -136,11 +136,13 @@ class Router:
     def _flatten(self, cmd: Command) -> Outcome:
         snap = self._engine.snapshot()
         positions, pending = snap.get("positions") or [], snap.get("pending") or []
-        if not positions and not pending:
+        resting = snap.get("resting_orders") or []
+        if not positions and not pending and not resting:
             return _refused("Nothing to flatten: no open positions and no pending entries.")
         names = ", ".join(f"{p.get('symbol')} {p.get('side')}" for p in positions) or "none"
         text = (f"Flatten: close every position at market ({names}) and cancel {len(pending)} pending "
-                f"entr{'y' if len(pending) == 1 else 'ies'}?")
+                f"entr{'y' if len(pending) == 1 else 'ies'}"
+                + (f" and {len(resting)} resting order{'' if len(resting) == 1 else 's'}?" if resting else "?"))
         return self._ask(cmd, "flatten", {}, text)
 
     def _ask(self, cmd: Command, command: str, args: dict[str, Any], text: str) -> Outcome:

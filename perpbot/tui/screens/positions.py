@@ -84,6 +84,7 @@ class PositionsScreen(DashboardScreen):
         table = self.query_one(PositionsTable)
         table.now_ms = now
         table.positions = view.positions
+        table.resting = view.resting
         risk = self.query_one(RiskPanel)
         risk.now_ms = now
         risk.view = view

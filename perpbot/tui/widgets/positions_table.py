@@ -11,7 +11,7 @@ from textual.widgets import DataTable
 from perpbot.models import Side
 from perpbot.tui import format as fmt
 from perpbot.tui.widgets.table_fit import fit_columns
-from perpbot.tui.state import PositionView
+from perpbot.tui.state import PositionView, RestingView
 
 _COLUMNS = ("Symbol", "Side", "Size", "Entry", "Mark", "uPnL", "Stop", "Liq", "Margin", "Age", "Timeout")
 
@@ -20,6 +20,7 @@ class PositionsTable(DataTable[object]):
     """One row per open position; the cursor row is the one `close` acts on."""
 
     positions: reactive[tuple[PositionView, ...]] = reactive(tuple, always_update=True)
+    resting: reactive[tuple[RestingView, ...]] = reactive(tuple)
     now_ms: reactive[int] = reactive(0)
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -34,6 +35,12 @@ class PositionsTable(DataTable[object]):
 
     def watch_now_ms(self) -> None:
         self._fill()
+
+    def watch_resting(self) -> None:
+        """Resting maker orders under the table: they count as positions for their coin, not yet filled."""
+        self.border_subtitle = "resting: " + ", ".join(
+            f"{r.symbol} {r.kind} {r.side} {fmt.size(r.size)} @ {fmt.price(r.limit)}" for r in self.resting
+        ) if self.resting else ""
 
     @property
     def selected_symbol(self) -> str | None:
