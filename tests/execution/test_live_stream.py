@@ -112,3 +112,31 @@ def test_the_inbox_books_live_fills_and_turns_snapshots_and_garbage_into_a_recon
     assert inbox.take() == ([], True)
     inbox.receive("orderUpdates", [{"order": {"coin": "BTC", "oid": 7}, "status": "open", "statusTimestamp": 1}])
     assert inbox.take() == ([], False) and len(woken) == 3
+
+
+def test_the_owners_stop_kept_as_the_positions_stop_fires_as_its_stop_loss(streamed):
+    """A stop the owner moved with the SDK's default modify (no cloid) is kept as the position's stop; when
+    it fires, the trade closes as `stop_loss` (its cooldown starts), not as a close by hand."""
+    sim, engine, events = streamed
+    executor = engine.executor
+    _until(lambda: engine.feed.connected, "the feed's socket")
+    drive_checked(engine, sim, START_MS + 12 * HOUR_MS, done=lambda: bool(executor.open_trades()), check=None)
+    trade = executor.open_trades()[0]
+    with HandTrader(sim, LIVE_KEY) as hand:
+        moved = hand.move_stop(trade.symbol, 0.99 if trade.side is Side.LONG else 1.01, keep_cloid=False)
+        executor.sync(sim.now_ms(), force=True)
+        [stop] = hand.stops(trade.symbol)
+        assert stop["cloid"] is None and float(stop["triggerPx"]) == moved
+    crash = sim.http.post("/sim/scenario", json={"kind": "price_move", "coin": trade.symbol, "at": "30s", "over": "1s",
+                                                 "pct": -6 if trade.side is Side.LONG else 6})
+    assert crash.status_code == 200, crash.text
+    clock = sim.fake_clock
+    while engine.store.trade_by_id(trade.id).is_open:
+        assert clock.now_ms() < START_MS + 13 * HOUR_MS, "the owner's stop was never booked"
+        clock.advance(STEP_MS / 1000)
+        time.sleep(0.005)  # the stream's thread books it
+    closed = engine.store.trade_by_id(trade.id)
+    assert closed.exit_reason == "stop_loss" and closed.exit_cloid is None
+    _until(lambda: any(e == "stop_loss" for e, _ in events), "the stop_loss event")  # the engine's ledger next
+    assert trade.symbol in engine.risk.cooldowns(clock.now_ms())
+    assert any("by its stop (the owner's)" in str(f.get("text")) for e, f in events if e == "reconciliation")

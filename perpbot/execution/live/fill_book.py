@@ -186,7 +186,9 @@ _BY = {"manual": "by hand", "other-bot": "by another perp-bot"}
 def describe(b: Booked) -> Resolution:
     """What a fill booked outside the bot's own order did, in words."""
     f = b.fill
-    who = _BY.get(b.source, "by its stop" if b.trade is not None and b.trade.exit_reason == "stop_loss" else "by the bot")
+    stopped = b.trade is not None and b.trade.exit_reason == "stop_loss"
+    who = ("by its stop (the owner's)" if stopped and b.source == "manual" else
+           _BY.get(b.source, "by its stop" if stopped else "by the bot"))
     rule = "fill" if b.source == "bot" else b.source
     what = f"{f.dir} {f.sz:g} @ {f.px:g}"
     if b.kind == "opened" and b.opened is not None:

@@ -74,6 +74,10 @@ class StopKeeper:
 
     def __init__(self, trader: StopHost) -> None:
         self.t = trader
+        # oids of stops the bot did not place that it keeps as a position's stop (`_covered`): a fill of
+        # one is that position's stop loss, not a close by hand. Learnt at every check; a restart
+        # relearns them at its first check (one that fired while the bot was down reads as by hand).
+        self.covering: set[int] = set()
 
     def stop_order(self, symbol: str, side: Side, cloid: str, trigger: float, size: float) -> OrderIntent:
         """The reduce-only stop-market trigger order protecting a `side` position on `symbol`.
@@ -139,6 +143,7 @@ class StopKeeper:
     def _covered(self, trade: Trade, theirs: list[ExchangeOrder]) -> list[str]:
         """Stops the bot did not place (by hand, or moved without the bot's cloid) cover the position: they
         are its stop, kept where they are; the trade's stop price follows the nearest one."""
+        self.covering.update(o.oid for o in theirs)
         triggers = [o.trigger_px for o in theirs if o.trigger_px is not None]
         nearest = max(triggers) if trade.side is Side.LONG else min(triggers)
         if _same(trade.stop_price, nearest):

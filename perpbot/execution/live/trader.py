@@ -312,6 +312,8 @@ class LiveTrader:
                 return Origin("bot", trade.entry_reason, trade.expected_entry_price, cloid)
         if self.guard.is_mine(cloid):
             return Origin("bot", "reconcile", None, cloid if trade is None else None)
+        if trade is not None and fill.oid in self.stops.covering:  # the owner's stop the bot kept as the trade's
+            return Origin("manual", "stop_loss", trade.stop_price)
         return Origin("other-bot" if is_own_cloid(cloid) else "manual", "other-bot" if is_own_cloid(cloid) else "manual")
 
     def report(self, res: Resolution) -> Resolution:
