@@ -85,6 +85,7 @@ class TradingEngine(EngineCommands, EngineUpkeep):
         self._feed_stale = False
         self._stale_looks = 0  # consecutive feed checks that found it stale
         self._capped = False
+        self._announced: set[int | None] = set()  # open trades told as trade_open (a maker entry: once it fills)
         self._last_regime: str | None = None
         self.tick_ms: deque[float] = deque(maxlen=1000)  # wall ms of the last ticks (bench/tick.py)
         self._equity: float | None = None
@@ -112,6 +113,7 @@ class TradingEngine(EngineCommands, EngineUpkeep):
             self._note_regime(self.regime.update(now))  # starting in ELEVATED or CRISIS alerts now, not a bar later
             self._tell(Started(now))
             self._started = True
+            self._announced = {t.id for t in self.executor.open_trades()}  # told before, or by reconciliation
             self._publish_at_start(now)
             log.info("engine_started", extra={"mode": self.executor.mode, "symbols": self.symbols,
                                               "timeframe": self.params.timeframe, "open": len(self.executor.open_trades())})
@@ -316,9 +318,7 @@ class TradingEngine(EngineCommands, EngineUpkeep):
             return
         trade = self.executor.open(entry.symbol, Side(entry.side), size, entry.reason, entry.decided_ms, now, mid)
         if trade is not None:
-            self._emit("trade_open", text=f"{trade.symbol} {trade.side.value} {trade.size:g} @ {trade.entry_price:.6g}",
-                       symbol=trade.symbol, side=trade.side.value, size=trade.size, price=trade.entry_price,
-                       reason=entry.reason)
+            self._announce(trade)
 
     def _booked(self, trade: Trade) -> None:
         """A closed trade: the risk ledger (daily pnl, cooldowns) and an event."""

@@ -47,6 +47,7 @@ class EngineUpkeep:
     _feed_stale: bool
     _last_regime: str | None
     _capped: bool
+    _announced: set[int | None]
     _booked: Callable[[Trade], None]
     _hold_for_executor: Callable[[], None]
 
@@ -86,6 +87,16 @@ class EngineUpkeep:
         except Exception:  # noqa: BLE001 - an alert sink must never stop trading
             log.exception("event hook failed", extra={"alert_event": event})
 
+    def _announce(self, trade: Trade) -> None:
+        """trade_open, once per trade: a taker entry as it fills, a resting maker entry when `_publish` first
+        sees its trade. Positions opened by hand or by another bot are told by reconciliation instead."""
+        self._announced.add(trade.id)
+        if trade.by_hand:
+            return
+        self._emit("trade_open", text=f"{trade.symbol} {trade.side.value} {trade.size:g} @ {trade.entry_price:.6g}",
+                   symbol=trade.symbol, side=trade.side.value, size=trade.size, price=trade.entry_price,
+                   reason=trade.entry_reason)
+
     def _tell(self, event: Started | Published) -> None:
         for listener in self.listeners:
             try:
@@ -110,6 +121,10 @@ class EngineUpkeep:
             self.risk.note_equity(self._equity, now)
             self.risk.hold("equity", None)
         trades = self.executor.open_trades()
+        for trade in trades:
+            if trade.id not in self._announced:
+                self._announce(trade)
+        self._announced &= {t.id for t in trades}
         views = self.executor.position_marks(trades, now)
         positions = [position_view(t, views.get(t.symbol, {}), self.risk.timeout_ms) for t in trades]
         marks = {t.symbol: views.get(t.symbol, {}).get("mark") for t in trades}

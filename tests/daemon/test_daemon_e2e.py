@@ -65,7 +65,6 @@ def test_two_days_status_pause_resume_flatten_and_clean_stop(sim, tmp_path):
     assert {t.exit_reason for t in trades} <= {"signal", "stop_loss", "timeout", "flatten"}
 
 
-@pytest.mark.parametrize("sim", [1500], indirect=True)  # slower: a position must outlive the kill
 def _kill_9_with_a_position_open(config, tries: int = 4) -> tuple[dict, set[str], int]:
     """Run the daemon until it holds a position, then kill -9 it; again when the position closed in
     the moment between the status and the kill (the sim is fast, a loaded machine slow): the test
@@ -89,6 +88,7 @@ def _kill_9_with_a_position_open(config, tries: int = 4) -> tuple[dict, set[str]
     raise AssertionError(f"no position open at the kill in {tries} tries")
 
 
+@pytest.mark.parametrize("sim", [1500], indirect=True)  # slower: a position must outlive the kill
 def test_kill_9_then_restart_recovers_without_duplicates(sim, tmp_path):
     config = write_config(tmp_path, sim)
     before, open_before, n_before = _kill_9_with_a_position_open(config)

@@ -58,7 +58,8 @@ def kill(engine) -> None:
 
 
 def test_a_resting_entry_fills_in_parts_as_maker_under_a_stop_of_what_filled(sim, tmp_path):
-    engine = live_engine(sim, live_settings(sim, tmp_path, execution=MAKER, risk=BIG))
+    events: list = []
+    engine = live_engine(sim, live_settings(sim, tmp_path, execution=MAKER, risk=BIG), events)
     sizes: list[tuple[float, float]] = []
 
     def partly_then_fully() -> bool:
@@ -80,6 +81,11 @@ def test_a_resting_entry_fills_in_parts_as_maker_under_a_stop_of_what_filled(sim
         assert trade.fees == pytest.approx(sum(float(f["fee"]) for f in own))
         rows = {r["cloid"]: r for r in engine.store.maker_orders("live")}
         assert rows[trade.entry_cloid]["outcome"] == "filled"
+        # The bot's own maker fills are told as trades (one trade_open per trade), not as reconciliations.
+        opened = [f for e, f in events if e == "trade_open"]
+        assert len(opened) == len(engine.store.recent_trades(100, mode="live"))
+        assert sum(f["symbol"] == trade.symbol and f["size"] <= trade.size for f in opened) >= 1
+        assert not [f for e, f in events if e == "reconciliation" and "by the bot" in f.get("text", "")]
     finally:
         engine.close()
     # Stopping the engine canceled what rested; what is left are the positions' stops.

@@ -285,12 +285,17 @@ class LiveTrader:
         The cursor is left to REST reads, which read streamed fills again and skip them."""
         fills = [f for f in fills if f.time >= self.guard.instance.since]
         self.guard.check_fills(fills)
+        makers = set(self.maker.intents())  # the bot's resting orders: the engine tells their fills (trade_open/close)
         out = []
         for booked in self.fills.book(fills):
             if booked.trade is not None and not booked.trade.is_open:
                 self.closed.append(booked.trade)
                 self.finish(booked.trade, now_ms)
-            if booked.fill.cloid not in (own or set()):
+            if booked.fill.cloid in makers:
+                res = describe(booked)
+                log.info("maker_fill", extra={"symbol": res.symbol, "detail": res.detail})
+                out.append(res)
+            elif booked.fill.cloid not in (own or set()):
                 out.append(self.report(describe(booked)))
         return out
 
