@@ -114,6 +114,24 @@ def test_a_crossing_post_only_entry_is_sent_again_at_the_touch(sim, tmp_path):
     assert [o for o in info(sim, "frontendOpenOrders") if o["coin"] == "ETH"] == []  # the stop went with the entry
 
 
+def test_a_post_only_order_that_crosses_again_at_the_touch_waits_for_the_next_close(sim, tmp_path):
+    """A fast market: the order crossed at its limit and again at the touch. Not a fault (no error alert):
+    nothing rests, the coin is free, and the next close decides anew."""
+    events: list = []
+    engine = live_engine(sim, live_settings(sim, tmp_path, execution=MAKER), events)
+    try:
+        engine.start()
+        book = sim.http.post("/info", json={"type": "l2Book", "coin": "ETH"}).json()
+        ask = float(book["levels"][1][0]["px"])
+        cloid = engine.executor.entry_cloid("ETH", Side.LONG, 2)
+        order = MakerOrder(ENTRY, "ETH", "long", 0.5, ask + 1.0, sim.now_ms(), "entry:z", cloid)
+        assert engine.executor.trader.maker._send(order, sim.now_ms(), retry=False) is None  # the second try
+        assert engine.executor.resting() == [] and engine._open_symbols() == []
+        assert not [f for e, f in events if e == "error"]
+    finally:
+        engine.close()
+
+
 def test_killed_with_an_order_resting_then_restarted(sim, tmp_path):
     settings = live_settings(sim, tmp_path, execution={**MAKER, "maker_fill_ticks": 1})
     dying = live_engine(sim, settings)

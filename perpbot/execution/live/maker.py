@@ -110,6 +110,10 @@ class LiveMaker:
             log.info("maker_would_cross", extra={"symbol": order.symbol, "limit": order.limit, "touch": touch})
             again = dataclasses.replace(order, limit=touch, cloid=t.cloid("touch", order.cloid))
             return self._send(again, now_ms, retry=False)
+        if touch is not None:  # crossed again at the touch: a fast market, not a fault; the next close decides anew
+            log.warning("maker_not_placed_crossing", extra={"symbol": order.symbol, "kind": order.kind,
+                                                            "limit": order.limit, "touch": touch})
+            return None
         t.alert("error", f"{order.symbol} maker {order.kind} not placed: {execution.error or execution.state}",
                 cloid=order.cloid)
         return None
