@@ -120,10 +120,11 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
 def preload_compiled() -> None:
     """Load numba, the indicators' kernels and the compiled loops now, so that `auto` takes them for
     every run from here on (sweeps, big runs; the daemon and the dashboard at start, on a thread)."""
-    from perpbot.backtest import fastaccount, fastloop  # noqa: F401
+    from perpbot.backtest import fastaccount, fastloop, fastmetrics  # noqa: F401
     from perpbot.signals.indicators import preload_compiled as preload_kernels
 
     preload_kernels()
+    fastmetrics.preload()
 
 
 
