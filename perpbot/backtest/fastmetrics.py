@@ -8,7 +8,8 @@ integers are exact in any order, and the sums restate numpy's own pairwise summa
 (`pairwise_sum`: blocks of 128 in eight lanes, halves at multiples of eight), which is what
 `ndarray.sum`, `mean` and `std` run on a contiguous float64 array. Curves with a non-finite
 value or a non-positive start take the numpy reference instead (the cases its general forms
-exist for). metrics.py calls these only once numba is loaded (`ready`), as the loops do.
+exist for). metrics.py calls these only once `preload` has loaded them (`LOADED`; the compiled
+loops' runs and `preload_compiled` do), so a short command never imports numba for them.
 """
 
 from __future__ import annotations

@@ -6,9 +6,10 @@ a second checkout, a container layer) compiled again: ~10 s on first use. Our lo
 perp-bot function's machine code under one folder per module in the user cache directory
 (`platformdirs.user_cache_dir("perp-bot")/numba`, or NUMBA_CACHE_DIR when set), in a subfolder
 named after a hash of the sources the compiled code is built from (and stamped with it), so that
-versions side by side keep their own code. numba still keys each entry by its own version, the Python version and the CPU, and checks the stamp on load: the same version installed
-anywhere on the machine reuses the code; any change to those sources compiles afresh (numba's own
-stamp looks at the calling file only, so an edit to risk/rules.py alone would have kept stale code).
+versions side by side keep their own code. numba still keys each entry by its own version, the
+Python version and the CPU, and checks the stamp on load: the same version installed anywhere on
+the machine reuses the code; any change to those sources compiles afresh (numba's own stamp
+looks at the calling file only, so an edit to risk/rules.py alone would have kept stale code).
 
 The locator plugs in through numba's `FunctionCache._impl_class`, for our functions only; numba's
 config and other libraries' functions are left alone.
