@@ -43,7 +43,9 @@ import numpy as np
 # (vectorbt imports it before backtesting.py runs).
 os.environ.setdefault("TQDM_DISABLE", "1")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# Not bench/ itself (Python puts a script's folder first): bench/telegram.py would shadow the
+# `telegram` package that vectorbt imports, and vectorbt would read as missing.
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
 from perpbot.config import build_settings  # noqa: E402
 from perpbot.data.db import Store  # noqa: E402
@@ -163,8 +165,8 @@ def plain_vectorbt(store: Store, window: int, entry: float,
     try:
         t0 = time.perf_counter()
         import vectorbt as vbt
-    except ImportError:
-        return "vectorbt not installed (pip install vectorbt)"
+    except ImportError as exc:  # its message: a missing dependency of vectorbt reads differently from vectorbt
+        return f"vectorbt not importable ({exc}; pip install vectorbt)"
     c, le, lx, se, sx = plain_signals(store, window, entry, exit_)
 
     def once() -> int:

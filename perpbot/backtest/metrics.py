@@ -9,6 +9,7 @@ rather than a made-up number.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -33,8 +34,7 @@ def compute_metrics(times: np.ndarray, equity: np.ndarray, trades: list[Trade], 
     out["total_return"] = final / initial_equity - 1.0
     span_ms = (int(times[-1]) - int(times[0]) + interval_ms) if len(times) else 0
     out["cagr"] = _cagr(initial_equity, final, span_ms)
-    out.update(_ratios(equity, initial_equity, interval_ms))
-    out.update(_drawdown(times, equity))
+    out.update(_curve(times, equity, initial_equity, interval_ms))
     out.update(trade_stats(cols))
     out["exposure"] = _time_in_market(cols) / span_ms if span_ms else 0.0
     out["by_symbol"] = _breakdown(cols, *cols.by_symbol)
@@ -75,6 +75,22 @@ def _cagr(initial: float, final: float, span_ms: int) -> float | None:
     if span_ms <= 0 or initial <= 0 or final <= 0:
         return None
     return (final / initial) ** (YEAR_MS / span_ms) - 1.0
+
+
+def compiled_metrics() -> Any:
+    """fastmetrics.py once `preload_compiled` has loaded it (numba loaded), else None: the numpy here."""
+    module = sys.modules.get("perpbot.backtest.fastmetrics")
+    return module if module is not None and module.LOADED.is_set() else None
+
+
+def _curve(times: np.ndarray, equity: np.ndarray, initial: float, interval_ms: int) -> dict[str, Any]:
+    """Sharpe, Sortino and the drawdown figures: compiled when loaded (the same floats), else numpy."""
+    fast = compiled_metrics()
+    if fast is not None:
+        figures = fast.curve_metrics(times, equity, initial, math.sqrt(YEAR_MS / interval_ms))
+        if figures is not None:
+            return figures
+    return {**_ratios(equity, initial, interval_ms), **_drawdown(times, equity)}
 
 
 def _ratios(equity: np.ndarray, initial: float, interval_ms: int) -> dict[str, float | None]:

@@ -18,6 +18,7 @@ import numpy as np
 
 from perpbot.backtest.columns import TradeColumns
 from perpbot.backtest.market import MarketData
+from perpbot.backtest.metrics import compiled_metrics
 from perpbot.backtest.overfitting import DEFAULT_PARTITIONS, Overfitting, overfitting_stats
 from perpbot.clock import DAY_MS
 from perpbot.config import StrategyConfig
@@ -78,6 +79,9 @@ def daily_returns(times: np.ndarray, values: np.ndarray, initial: float) -> np.n
     v = np.asarray(values, dtype=np.float64)
     if not len(t):
         return np.empty(0)
+    fast = compiled_metrics()
+    if fast is not None:  # the same floats in one compiled pass (fastmetrics.py)
+        return fast.daily_returns(t, v, float(initial))
     day = (t - 1) // DAY_MS
     last = np.r_[np.flatnonzero(np.diff(day)), len(day) - 1]
     closes = v[last]

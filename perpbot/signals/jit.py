@@ -4,11 +4,12 @@ numba's own cache sits next to the source (`__pycache__`) or, under NUMBA_CACHE_
 named after the source's absolute directory, so every new install path (a recreated virtualenv,
 a second checkout, a container layer) compiled again: ~10 s on first use. Our locator puts every
 perp-bot function's machine code under one folder per module in the user cache directory
-(`platformdirs.user_cache_dir("perp-bot")/numba`, or NUMBA_CACHE_DIR when set), and stamps it with a
-hash of the sources the compiled code is built from. numba still keys each entry by its own
-version, the Python version and the CPU, and checks the stamp on load: the same version installed
-anywhere on the machine reuses the code; any change to those sources compiles afresh (numba's own
-stamp looks at the calling file only, so an edit to risk/rules.py alone would have kept stale code).
+(`platformdirs.user_cache_dir("perp-bot")/numba`, or NUMBA_CACHE_DIR when set), in a subfolder
+named after a hash of the sources the compiled code is built from (and stamped with it), so that
+versions side by side keep their own code. numba still keys each entry by its own version, the
+Python version and the CPU, and checks the stamp on load: the same version installed anywhere on
+the machine reuses the code; any change to those sources compiles afresh (numba's own stamp
+looks at the calling file only, so an edit to risk/rules.py alone would have kept stale code).
 
 The locator plugs in through numba's `FunctionCache._impl_class`, for our functions only; numba's
 config and other libraries' functions are left alone.
@@ -30,7 +31,7 @@ PACKAGE = Path(__file__).resolve().parents[1]  # perpbot/
 CACHE_DIR = Path(platformdirs.user_cache_dir("perp-bot")) / "numba"
 # Every source compiled code is built from: the kernels, the loops and the rules they compile.
 SOURCES = ("signals/kernels.py", "risk/rules.py", "execution/fills.py", "backtest/fastloop.py",
-           "backtest/fastaccount.py")
+           "backtest/fastaccount.py", "backtest/fastmetrics.py")
 
 
 def compiled(**options: Any) -> Callable[[Callable[..., Any]], Any]:
@@ -60,7 +61,11 @@ class _Locator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
     def __init__(self, py_func: Callable[..., Any], py_file: str) -> None:
         self._py_file = py_file
         self._lineno = py_func.__code__.co_firstlineno
-        self._cache_path = str(cache_root() / py_func.__module__)
+        # One subfolder per version of the sources: numba's index holds one stamp per function and
+        # rewrites it on a mismatch, so two versions sharing a folder (two checkouts, an upgrade
+        # and a rollback, a bench measuring an older tree beside this one) compiled each other's
+        # code away on every switch: ~9 s a time.
+        self._cache_path = str(cache_root() / py_func.__module__ / source_stamp()[:16])
 
     def get_cache_path(self) -> str:
         return self._cache_path

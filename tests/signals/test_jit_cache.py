@@ -55,6 +55,7 @@ def test_a_second_install_of_the_same_version_loads_the_first_ones_compile(tmp_p
     rules = second / "perpbot" / "risk" / "rules.py"
     rules.write_text(rules.read_text() + "\n# an edit\n")
     assert _run(second, cache)[1:] == (0, 1)  # a source the loops compile changed: compiled again
+    assert _run(first, cache)[1:] == (1, 0)  # the first version's code was kept beside the second's
 
 
 @pytest.mark.e2e
