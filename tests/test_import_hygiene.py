@@ -136,7 +136,7 @@ def _under(*prefixes: str) -> Callable[[str], bool]:
 def test_the_graph_reads_lazy_imports_too():
     """The static reading sees what the contract is about: cli reaches the engine, a lazy import counts."""
     assert "perpbot.cli.compose" in _chains("perpbot.cli")
-    assert "perpbot.backtest.fastloop" in _imports("perpbot.backtest.engine")  # imported inside a function
+    assert "perpbot.backtest.fastloop" in _imports("perpbot.backtest.loops")  # imported inside a function
 
 
 def test_brain_reaches_no_io():

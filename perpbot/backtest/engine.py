@@ -18,7 +18,6 @@ fastmaker.py).
 from __future__ import annotations
 
 import heapq
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -33,6 +32,7 @@ from perpbot.backtest.maker import FILLED, MakerRules, Resting
 from perpbot.backtest.maker_loop import ENTRY_FILL, EXIT_FILL, STOP, MakerLoop, maker_mode
 from perpbot.backtest.market import BacktestError, History, MarketData, SymbolFrame, load_market
 from perpbot.backtest.allocator import keep_freed_arrays
+from perpbot.backtest.loops import preload, preload_compiled, run_compiled, use_compiled
 from perpbot.backtest.metrics import compute_metrics
 from perpbot.backtest.results import BacktestResult, build_equity
 from perpbot.backtest.risk_adapter import NEVER, BacktestRisk, RegimeReplay
@@ -42,18 +42,13 @@ from perpbot.execution import fills
 from perpbot.models import Side, Trade
 from perpbot.signals.engine import Indicators, compute_indicators, entry_reason
 
-__all__ = ["BacktestError", "MarketData", "indicators_for", "load_market", "run_backtest", "simulate"]
+__all__ = ["BacktestError", "MarketData", "indicators_for", "load_market", "preload_compiled", "run_backtest", "simulate"]
 
 Progress = Callable[[int, int], None]
 DECIDE = 1  # PHASES within one timestamp: EXIT_FILL, DECIDE, ENTRY_FILL, STOP (maker_loop.py)
 # Side.LONG is an attribute look-up on the Enum class (~0.2 us on Python 3.11) and the loop needs it
 # at every event: compare against these instead.
 LONG, SHORT = Side.LONG, Side.SHORT
-COMPILED_FROM_ENTRIES = 30_000  # entry candidates from which loading the compiled loop pays (see _use_compiled)
-# Bars (all symbols) from which loading numba first pays: the indicators then take its kernels too (~0.3 s
-# less per year of 1m bars) and the loop is compiled (~0.1 s less), for ~1 s of loading numba, the kernels and
-# the loop in a fresh process on a shared 2-core machine (see _preload); three symbol-years do not pay yet.
-PRELOAD_FROM_BARS = 2_000_000
 
 
 def run_backtest(settings: Settings, store: History, symbols: list[str], start_ms: int | None, end_ms: int | None,
@@ -81,8 +76,8 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
         progress: called as progress(done, total); an exception raised from it aborts the run.
         snapshots: stored prediction snapshots to replay the regime from (see RegimeReplay).
         loop: which of the equal loops runs: "events" (engine.py, the reference) or "compiled"
-            (fastloop.py for one symbol under a fixed regime, fastaccount.py for any other run;
-            not yet for maker orders); "auto" picks the compiled one where it pays (`_use_compiled`).
+            (fastloop.py for one symbol under a fixed regime, maker orders included; fastaccount.py
+            for any other taker run); "auto" picks the compiled one where it pays (loops.py).
         refusals: when given, every entry decision is appended as (symbol, bar, risk verdict or "ok")
             (the decision table, backtest/decisions.py); the event loop runs.
         shared: a dict a sweep hands to every run on the same data and indicators: the arrays that
@@ -91,7 +86,7 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
     keep_freed_arrays()  # half-million-element temporaries reuse memory instead of faulting pages in
     total = len(data.frames) + 1
     if indicators is None and refusals is None and loop == "auto":
-        _preload(data, settings)
+        preload(data, settings)
     signals = {}
     for n, (sym, frame) in enumerate(data.frames.items()):
         ind = indicators[sym] if indicators is not None else compute_indicators(
@@ -100,8 +95,8 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
         if progress:
             progress(n + 1, total)
     regime = RegimeReplay(settings, snapshots or [])
-    if refusals is None and _use_compiled(loop, settings, signals, regime):
-        trades, cols, blocked, maker_report = _run_compiled(signals, settings, regime, data)
+    if refusals is None and use_compiled(loop, settings, signals, regime):
+        trades, cols, blocked, maker_report = run_compiled(signals, settings, regime, data)
     else:
         sim = _Simulation(data, settings, signals, regime, progress, total, refusals=refusals)
         trades = sim.run()
@@ -117,67 +112,6 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
         progress(total, total)
     return BacktestResult(trades=trades, times=times, values=equity, metrics=metrics, symbols=data.symbols,
                           timeframe=data.timeframe, start_ms=data.start_ms, end_ms=data.end_ms, columns=cols)
-
-
-def preload_compiled() -> None:
-    """Load numba, the indicators' kernels and the compiled loops now, so that `auto` takes them for
-    every run from here on (sweeps, big runs; the daemon and the dashboard at start, on a thread)."""
-    from perpbot.backtest import fastaccount, fastloop, fastmetrics  # noqa: F401
-    from perpbot.signals.indicators import preload_compiled as preload_kernels
-
-    preload_kernels()
-    fastmetrics.preload()
-
-
-
-def _preload(data: MarketData, settings: Settings) -> None:
-    """Load numba and the compiled loops before a big run's indicators, so that both take them."""
-    if compiled_applies(settings, len(data.frames) == 1) and sum(len(f) for f in data.frames.values()) >= PRELOAD_FROM_BARS:
-        preload_compiled()
-
-
-def compiled_applies(settings: Settings, single: bool = False) -> bool:
-    """Can a compiled loop run these settings? Every taker run; maker orders (issue 19) only in
-    fastloop.py's loop (`single`: one symbol under a fixed regime), since fastaccount.py's loop has
-    not learned them and the event loop runs them instead. This is the one seam."""
-    ex = settings.execution
-    return single or (ex.entry_order == "taker" and ex.exit_order == "taker")
-
-
-def _use_compiled(loop: str, settings: Settings, signals: dict[str, tuple[SymbolSignals, Indicators]],
-                  regime: RegimeReplay) -> bool:
-    """Run a compiled loop? It pays once numba is loaded (a sweep, the dashboard, `preload_compiled`)
-    or when the run has many entry candidates: loading numba and the cached machine code costs
-    ~0.6 s in a fresh process (the first run on a machine also compiles), the event loop ~20 us
-    per event."""
-    if loop not in ("auto", "compiled", "events"):
-        raise ValueError(f"loop must be auto, compiled or events (got {loop!r})")
-    applies = compiled_applies(settings, len(signals) == 1 and not regime.replaying)
-    if loop == "compiled" and not applies:
-        raise ValueError("the compiled loop runs maker orders for one symbol under a fixed regime only")
-    if loop != "auto":
-        return loop == "compiled"
-    entries = sum(len(sig.entry_bars) for sig, _ in signals.values())
-    return applies and ("perpbot.backtest.fastloop" in sys.modules or entries >= COMPILED_FROM_ENTRIES)
-
-
-def _run_compiled(signals: dict[str, tuple[SymbolSignals, Indicators]], settings: Settings, regime: RegimeReplay,
-                  data: MarketData) -> tuple:
-    """One symbol under a fixed regime: fastloop.py's loop; anything else: fastaccount.py's (taker
-    orders only, so no maker report). numba is loaded by then, so the curve's metrics take their
-    compiled twins too (fastmetrics.py: ~20 ms once, ~10 ms less every run of a year of 1m)."""
-    from perpbot.backtest import fastmetrics
-
-    if not fastmetrics.LOADED.is_set():
-        fastmetrics.preload()
-    if len(signals) == 1 and not regime.replaying:
-        from perpbot.backtest import fastloop
-
-        (sym, (sig, _)), = signals.items()
-        return fastloop.run_symbol(sym, sig, settings, regime.at(data.start_ms), data.sz_decimals_of(sym))
-    from perpbot.backtest import fastaccount
-
-    return (*fastaccount.run_account({s: v[0] for s, v in signals.items()}, settings, regime.timeline()), {})
 
 
 class _Position(NamedTuple):  # a tuple: one per trade, built in C rather than by an __init__

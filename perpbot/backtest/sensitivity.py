@@ -48,7 +48,7 @@ METRICS = {
 ROW_METRICS = ("sharpe", "sortino", "total_return", "cagr", "max_drawdown", "max_drawdown_duration_ms", "win_rate",
                "profit_factor", "expectancy", "net_pnl", "trades", "fees", "funding", "exposure", "final_equity")
 TASKS_PER_WORKER = 1  # runs of one grid cost about the same: fewer tasks share more indicator passes
-PRELOAD_FROM_RUNS = 4  # tasks of this many runs load the compiled code (engine._use_compiled)
+PRELOAD_FROM_RUNS = 4  # tasks of this many runs load the compiled code (loops.use_compiled)
 FORMAT_VERSION = 1
 
 

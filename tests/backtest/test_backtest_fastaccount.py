@@ -132,16 +132,16 @@ def test_maker_orders_keep_the_event_loop_beyond_one_symbol(store):
     loop; asking for the compiled loop then is an error."""
     from types import SimpleNamespace
 
-    from perpbot.backtest import engine
+    from perpbot.backtest import loops
 
     settings = build_settings(_account_config(np.random.default_rng(2), str(store.path), False), source="test")
-    assert engine.compiled_applies(settings)
+    assert loops.compiled_applies(settings)
     maker = SimpleNamespace(execution=SimpleNamespace(entry_order="maker", exit_order="taker"))
-    assert not engine.compiled_applies(maker)
-    assert engine.compiled_applies(maker, single=True)
+    assert not loops.compiled_applies(maker)
+    assert loops.compiled_applies(maker, single=True)
     replaying, fixed = SimpleNamespace(replaying=True), SimpleNamespace(replaying=False)
     two = {"BTC": (SimpleNamespace(entry_bars=[]), None), "ETH": (SimpleNamespace(entry_bars=[]), None)}
-    assert not engine._use_compiled("auto", maker, two, fixed)
-    assert not engine._use_compiled("auto", maker, {"BTC": two["BTC"]}, replaying)
+    assert not loops.use_compiled("auto", maker, two, fixed)
+    assert not loops.use_compiled("auto", maker, {"BTC": two["BTC"]}, replaying)
     with pytest.raises(ValueError, match="maker"):
-        engine._use_compiled("compiled", maker, two, fixed)
+        loops.use_compiled("compiled", maker, two, fixed)
