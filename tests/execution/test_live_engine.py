@@ -40,12 +40,6 @@ from live_engine_harness import (
 BAR_MS = 5 * MINUTE_MS
 
 
-@pytest.fixture
-def sim():
-    with live_sim(seed=3) as server:
-        yield server
-
-
 def _opened(engine):
     return lambda: bool(engine.executor.open_trades())
 

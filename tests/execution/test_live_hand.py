@@ -22,16 +22,9 @@ from live_engine_harness import (
     info,
     live_engine,
     live_settings,
-    live_sim,
     positions_on_exchange,
     stops_on_exchange,
 )
-
-
-@pytest.fixture
-def sim():
-    with live_sim(seed=3) as server:
-        yield server
 
 
 def _events_text(events: list, event: str = "reconciliation") -> str:

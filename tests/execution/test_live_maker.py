@@ -19,7 +19,6 @@ from live_engine_harness import (
     info,
     live_engine,
     live_settings,
-    live_sim,
     orders_with_cloid,
     positions_on_exchange,
     stops_on_exchange,
@@ -27,12 +26,6 @@ from live_engine_harness import (
 
 MAKER = {"entry_order": "maker", "maker_timeout_bars": 6}
 BIG = {"sizing": "fixed", "notional_usd": 60_000}  # beyond the simulator's ~$20k at the touch: filled in parts
-
-
-@pytest.fixture
-def sim():
-    with live_sim(seed=3) as server:
-        yield server
 
 
 def maker_protected(engine, sim) -> None:

@@ -12,13 +12,7 @@ from perpbot.clock import DAY_MS, HOUR_MS, MINUTE_MS, floor_ms
 from perpbot.models import Side
 
 from engine_harness import START_MS
-from live_engine_harness import assert_protected, drive_checked, info_failing, live_engine, live_settings, live_sim
-
-
-@pytest.fixture
-def sim():
-    with live_sim(seed=3) as server:
-        yield server
+from live_engine_harness import assert_protected, drive_checked, info_failing, live_engine, live_settings
 
 
 def _day_sum(engine, now_ms: int) -> float:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pytest
-
 from perpbot.clock import HOUR_MS, MINUTE_MS
 from perpbot.execution.live.book import Intent
 from perpbot.models import Side
@@ -19,16 +17,9 @@ from live_engine_harness import (
     info_failing,
     live_engine,
     live_settings,
-    live_sim,
     positions_on_exchange,
     stops_on_exchange,
 )
-
-
-@pytest.fixture
-def sim():
-    with live_sim(seed=3) as server:
-        yield server
 
 
 def entry_orders_by_coin(sim) -> Counter:
