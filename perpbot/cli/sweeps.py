@@ -31,9 +31,7 @@ def run_sensitivity_command(settings: Settings, specs: Sequence[str], symbols: l
                             partitions: int = 16) -> int:
     """`perpbot sensitivity`: returns the exit code."""
     out = console or make_console()
-    grid = [parse_param(s) for s in specs]
-    check_metric(metric)
-    symbols = list(symbols) if symbols else None  # the store gives them the stored spelling (kPEPE)
+    grid, symbols = _sweep_inputs(specs, metric, symbols)
     store = open_store(settings)
     try:
         with progress_bar(out, "sweep") as progress:
@@ -58,9 +56,7 @@ def run_walk_forward_command(settings: Settings, specs: Sequence[str], symbols: 
 
         require_plotly()
     out = console or make_console()
-    grid = [parse_param(s) for s in specs]
-    check_metric(metric)
-    symbols = list(symbols) if symbols else None  # the store gives them the stored spelling (kPEPE)
+    grid, symbols = _sweep_inputs(specs, metric, symbols)
     store = open_store(settings)
     try:
         with progress_bar(out, "walk-forward") as progress:
@@ -105,3 +101,9 @@ def progress_bar(console: Console, label: str) -> Iterator[Any]:
         yield progress
 
 
+def _sweep_inputs(specs: Sequence[str], metric: str, symbols: list[str] | None) -> tuple[list, list[str] | None]:
+    """The parameter grid and the symbols of a sweep, checked before any data is read (the store gives
+    the symbols their stored spelling, kPEPE)."""
+    grid = [parse_param(s) for s in specs]
+    check_metric(metric)
+    return grid, (list(symbols) if symbols else None)
