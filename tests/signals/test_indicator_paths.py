@@ -164,8 +164,10 @@ def test_small_inputs_never_load_numba_and_long_ones_do() -> None:
 
 @pytest.mark.skipif(bool(os.environ.get("NUMBA_CACHE_DIR")), reason="NUMBA_CACHE_DIR chooses the cache")
 def test_kernels_cache_under_the_user_cache_dir_and_leave_numba_config_alone() -> None:
-    from perpbot.signals import kernels
+    from perpbot.signals import jit, kernels
 
     ind.preload_compiled()
-    assert any(kernels.CACHE_DIR.glob("*/kernels._bands-*.nbi"))
+    # One folder per module, one subfolder per version of the compiled sources (jit.py).
+    folder = kernels.CACHE_DIR / "perpbot.signals.kernels" / jit.source_stamp()[:16]
+    assert any(folder.glob("kernels._bands-*.nbi"))
     assert numba_config.CACHE_DIR == ""  # other numba code in the process keeps numba's default
