@@ -117,7 +117,7 @@ def run_process(symbols: list[str], timeframe: str, days: float, speed: float, p
                 if boundary < origin + DAY_MS:
                     ticks.append(engine.tick_ms[-1])
                     waits.append((now - boundary) / speed)
-                    served = dict(engine.data.served)
+                    served = dict(getattr(engine.data, "served", {}))  # (absent from trees before the streams)
                 prev, next_tick = boundary, boundary + step
                 day = (boundary - origin) // DAY_MS
                 if (boundary - origin) % DAY_MS < step and day in (1, 7) and day not in mem:
