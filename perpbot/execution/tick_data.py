@@ -2,8 +2,8 @@
 
 With a feed that streams bars (data/ports.py `BarStream`: the WebSocket feed's candle streams), the
 bars it proved closed are stored for every symbol it can serve, in one transaction, and only the
-other symbols are fetched (data/ws_bars.py says when a streamed bar counts as closed). Symbols are fetched in parallel (the requests are network-bound; each thread has its own SQLite
-connection), so a tick's latency does not grow with the symbol count; a symbol's window needs only
+other symbols are fetched (data/ws_bars.py says when a streamed bar counts as closed). Symbols are
+fetched in parallel (the requests are network-bound; each thread has its own SQLite connection), so a tick's latency does not grow with the symbol count; a symbol's window needs only
 its own candles, so its indicators run as soon as its fetch is stored, while the other symbols still
 wait on the exchange. A failed fetch only warns: the tick goes on with what is stored.
 """
@@ -90,31 +90,36 @@ class TickData:
         """Store the closed bars the feed holds, in one transaction; the symbols that need no fetch."""
         if self.bars is None:
             return set()
-        upto = floor_ms(now, self.step_ms) - self.step_ms  # the newest bar whose close time (t + step - 1) < now
         rows: list[CandleRow] = []
         done: set[str] = set()
-        for symbol in self.symbols:
-            last = self.store.latest_candle_time(symbol, self.timeframe)
-            if last is None:
-                continue  # nothing stored yet: the fetch brings the history
-            if last >= upto:  # nothing closed since (the fetch would ask nothing either)
-                done.add(symbol)
-                continue
-            got = self.bars.closed_bars(symbol, self.timeframe, last, upto)
-            if got:
-                rows += got
-                done.add(symbol)
-            else:
-                log.debug("bars_fetched_instead", extra={"symbol": symbol, "after": last, "upto": upto})
         try:
+            for symbol in self.symbols:
+                got = self._streamed(symbol, now)
+                if got is not None:
+                    rows += got
+                    done.add(symbol)
             self.store.insert_candle_rows(rows)
         except StorageError as exc:
             self.storage.failed(exc)
             return set()  # the fetches try again (and meet the same fault, as before streaming)
-        served = len({row[0] for row in rows})
-        self.served["stream"] += served
+        self.served["stream"] += len({row[0] for row in rows})
         self.served["fetch"] += len(self.symbols) - len(done)
         return done
+
+    def _streamed(self, symbol: str, now: int) -> list[CandleRow] | None:
+        """The bars closed since `symbol`'s latest stored one, from the feed ([] if none closed); None: fetch."""
+        assert self.bars is not None
+        upto = floor_ms(now, self.step_ms) - self.step_ms  # the newest bar whose close time (t + step - 1) < now
+        last = self.store.latest_candle_time(symbol, self.timeframe)
+        if last is None:
+            return None  # nothing stored yet: the fetch brings the history
+        if last >= upto:
+            return []  # nothing closed since (the fetch would ask nothing either)
+        got = self.bars.closed_bars(symbol, self.timeframe, last, upto)
+        if not got:
+            log.debug("bars_fetched_instead", extra={"symbol": symbol, "after": last, "upto": upto})
+            return None
+        return got
 
     def _ingest_symbol(self, symbol: str, funding: bool, candles: bool = True) -> bool:
         assert self.ingestor is not None
