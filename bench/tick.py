@@ -106,7 +106,7 @@ def run_process(symbols: list[str], timeframe: str, days: float, speed: float, p
         origin = floor_ms(clock.now_ms(), step) + step
         end = origin + int(days * DAY_MS)
         next_tick, prev = origin, None
-        ticks, waits, skipped, mem = [], [], 0, {}
+        ticks, waits, skipped, mem, served = [], [], 0, {}, {}
         wall = time.perf_counter()
         while True:
             now = clock.now_ms()
@@ -117,6 +117,7 @@ def run_process(symbols: list[str], timeframe: str, days: float, speed: float, p
                 if boundary < origin + DAY_MS:
                     ticks.append(engine.tick_ms[-1])
                     waits.append((now - boundary) / speed)
+                    served = dict(getattr(engine.data, "served", {}))  # (absent from trees before the streams)
                 prev, next_tick = boundary, boundary + step
                 day = (boundary - origin) // DAY_MS
                 if (boundary - origin) % DAY_MS < step and day in (1, 7) and day not in mem:
@@ -134,6 +135,9 @@ def run_process(symbols: list[str], timeframe: str, days: float, speed: float, p
     print(f"  {(prev - origin) // step + 1} ticks ({skipped} bars skipped by an overrunning tick), {trades} paper trades, "
           f"{time.perf_counter() - wall:.1f} s wall for {days:g} days", flush=True)
     report_latency(ticks, len(symbols), timeframe)
+    if served:
+        print(f"  the closed bars of day 1's symbol-ticks: {served['stream']} from the WebSocket's candle streams, "
+              f"{served['fetch']} fetched (candleSnapshot); the rest had nothing new", flush=True)
     print(f"  not engine work, after the close and before the tick: the exchange clock's lag "
           f"({LAG_WALL_S * 1000:.0f} ms, by design) + wake-up overshoot (median {statistics.median(waits):.1f} ms)",
           flush=True)

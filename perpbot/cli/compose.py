@@ -65,6 +65,7 @@ def make_feed(settings: Settings, client: HyperliquidClient, clock: Clock) -> tu
     # Ages are clock time: on an accelerated exchange clock, allow ~5 wall seconds of silence.
     feed = WsPriceFeed(settings.exchange.ws_url, settings.data.symbols, clock, rest_mids=client.all_mids,
                        stale_after_s=max(30.0, 5.0 * clock.speed))
+    feed.watch_candles(settings.strategy.timeframe)  # each tick stores the bars it streamed (execution/tick_data.py)
     return feed, client.with_socket(feed.post_info)
 
 

@@ -3,7 +3,8 @@
 The engine, the backfill and live reconciliation are written against these Protocols, never a
 concrete client: `HyperliquidClient` (data/client.py) implements `MarketData` and `AccountData`,
 `WsPriceFeed` (data/ws_client.py) and `RestPriceFeed` (data/rest_feed.py) implement `PriceFeed`, and
-the WebSocket feed also `AccountStream` (the account's user streams on the same socket).
+the WebSocket feed also `AccountStream` (the account's user streams on the same socket) and `BarStream`
+(the strategy timeframe's closed bars from its candle streams).
 A second exchange means implementing these (and the executor port, execution/executor.py), then
 choosing them in the composition root (perpbot/cli/compose.py).
 """
@@ -93,6 +94,17 @@ class PriceFeed(Protocol):
 
     def health(self) -> dict[str, dict[str, Any]]:
         """{symbol: {"healthy": bool, "age_s": float | None, "source": "ws" | "rest"}}."""
+        ...
+
+
+@runtime_checkable
+class BarStream(Protocol):
+    """A price feed that also streams the bars (the WebSocket feed's candle subscriptions): the engine
+    stores the bars it proved closed instead of asking the exchange for each symbol at every tick."""
+
+    def closed_bars(self, symbol: str, interval: str, after_t: int, upto_t: int) -> list[CandleRow] | None:
+        """The final rows of the bars opening in (after_t, upto_t], exactly as `MarketData.iter_candle_pages`
+        would give them; None when the stream cannot vouch for every one of them (then fetch them)."""
         ...
 
 

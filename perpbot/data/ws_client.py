@@ -26,10 +26,19 @@ from typing import TYPE_CHECKING, Any
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
-from perpbot.clock import Clock
+from perpbot.clock import Clock, interval_ms
 from perpbot.data.ports import MarketData
+from perpbot.data.records import CandleRow
+from perpbot.data.ws_bars import CandleBook
 from perpbot.data.ws_posts import Posts
-from perpbot.data.ws_wire import PING, SUBSCRIBE, account_subscriptions, parse_message, parse_price
+from perpbot.data.ws_wire import (
+    PING,
+    SUBSCRIBE,
+    account_subscriptions,
+    candle_subscriptions,
+    parse_message,
+    parse_price,
+)
 from perpbot.errors import PerpbotError
 
 if TYPE_CHECKING:
@@ -98,6 +107,7 @@ class WsPriceFeed:
         self._posts = Posts()  # info requests in flight over the socket
         self._posting = False  # this connection answers posts (off after a timeout until the next one)
         self._account: tuple[list[str], AccountHandler] | None = None  # user stream frames, their handler
+        self._candles: tuple[list[str], CandleBook] | None = None  # candle stream frames, the bars they proved
 
     @classmethod
     def from_settings(cls, settings: Settings, client: MarketData, clock: Clock) -> WsPriceFeed:
@@ -108,6 +118,25 @@ class WsPriceFeed:
         `handler(channel, data)` gets each of their messages on the feed thread, and ("reconnected", None)
         when a connection after the first delivers (what was missed meanwhile is not replayed)."""
         self._account = (account_subscriptions(user), handler)
+
+    def watch_candles(self, interval: str) -> None:
+        """Also subscribe every symbol's `candle` stream at `interval` on every connection (call before
+        start()), so `closed_bars` can serve the bars that closed without a request (data/ws_bars.py)."""
+        self._candles = (candle_subscriptions(self.symbols, interval),
+                         CandleBook(self.symbols, interval, interval_ms(interval)))
+
+    def closed_bars(self, symbol: str, interval: str, after_t: int, upto_t: int) -> list[CandleRow] | None:
+        """The final rows of `symbol`'s bars opening in (after_t, upto_t], as a candleSnapshot would give
+        them; None (fetch them elsewhere) unless the candle stream of this connection proved every one
+        of them closed and the symbol's prices are fresh."""
+        if self._candles is None or self._candles[1].interval != interval:
+            return None
+        with self._lock:
+            if not self._connected:
+                return None
+        if not self._health_of(symbol, self.clock.now_ms())["healthy"]:
+            return None
+        return self._candles[1].closed(symbol, after_t, upto_t)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -178,14 +207,14 @@ class WsPriceFeed:
     def health(self) -> dict[str, dict[str, Any]]:
         """{symbol: {"healthy": bool, "age_s": float | None, "source": "ws" | "rest"}}."""
         now_ms = self.clock.now_ms()
+        return {sym: self._health_of(sym, now_ms) for sym in self.symbols}
+
+    def _health_of(self, symbol: str, now_ms: int) -> dict[str, Any]:
         with self._lock:
-            entries = {sym: self._mids.get(sym) for sym in self.symbols}
-        out: dict[str, dict[str, Any]] = {}
-        for sym, entry in entries.items():
-            age = None if entry is None else (now_ms - entry.ts_ms) / 1000.0
-            out[sym] = {"healthy": age is not None and age <= self.stale_after_s, "age_s": age,
-                        "source": entry.source if entry else "ws"}
-        return out
+            entry = self._mids.get(symbol)
+        age = None if entry is None else (now_ms - entry.ts_ms) / 1000.0
+        return {"healthy": age is not None and age <= self.stale_after_s, "age_s": age,
+                "source": entry.source if entry else "ws"}
 
     # --- info requests over the socket ---------------------------------------------------
 
@@ -311,8 +340,10 @@ class WsPriceFeed:
             try:
                 if self._stop.is_set():
                     return
+                if self._candles is not None:
+                    self._candles[1].reset()  # nothing held is proven on this connection
                 conn.send(SUBSCRIBE)
-                for frame in self._account[0] if self._account else ():
+                for frame in (*(self._account[0] if self._account else ()), *(self._candles[0] if self._candles else ())):
                     conn.send(frame)
                 with self._lock:
                     self._connected = self._posting = True
@@ -362,7 +393,10 @@ class WsPriceFeed:
         kind, payload = parse_message(message)
         if kind == "allMids":
             return bool(self._store(payload, "ws", self.clock.now_ms()))
-        if kind == "account":
+        if kind == "candle":
+            if self._candles is not None:
+                self._candles[1].add(payload)
+        elif kind == "account":
             self._tell_account(*payload)
         elif kind == "post":
             self._posts.answer(payload)

@@ -22,7 +22,7 @@ from perpbot.clock import DAY_MS, Clock, floor_ms, interval_ms
 from perpbot.config import Settings
 from perpbot.data.db import Store
 from perpbot.data.ingest import DataIngestor
-from perpbot.data.ports import PriceFeed
+from perpbot.data.ports import BarStream, PriceFeed
 from perpbot.errors import StorageError
 from perpbot.execution.engine_commands import EngineCommands
 from perpbot.execution.engine_upkeep import EngineUpkeep
@@ -91,7 +91,8 @@ class TradingEngine(EngineCommands, EngineUpkeep):
         self._equity: float | None = None
         self.failures = PassFailures()
         self.storage = StorageFault(store, risk, self._emit)
-        self.data = TickData(settings, store, ingestor, self.lookback, self.storage, self._emit)
+        self.data = TickData(settings, store, ingestor, self.lookback, self.storage, self._emit,
+                             bars=feed if isinstance(feed, BarStream) else None)
         self.watch = AccountWatch(self._account_pass)  # live with user streams: fills booked as they arrive
 
     # --- lifecycle -------------------------------------------------------------------------------

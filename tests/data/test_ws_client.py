@@ -233,3 +233,42 @@ def test_from_settings(sim: SimServer, rest: HyperliquidClient, clock: FakeClock
     assert feed.ws_url == sim.ws_url
     assert feed.symbols == ["ETH", "BTC"]
     assert feed.rest_mids == rest.all_mids
+
+
+def test_candle_streams_serve_closed_bars_as_rest_gives_them_and_resubscribe() -> None:
+    """watch_candles: the bars the streams proved closed equal the candleSnapshot rows; a reconnect forgets
+    them and subscribes again; a stalled socket (stale prices) serves nothing."""
+    step = 300_000
+    start = 1_704_067_200_000 + 2 * 86_400_000
+    clock = FakeClock(start + 1_000)
+    with SimServer(SimOptions(seed=11, symbols=SYMBOLS, history_days=1, start_ms=start), port=0, clock=clock) as sim, \
+            HyperliquidClient(sim.url) as client:
+        feed = WsPriceFeed(sim.ws_url, SYMBOLS, clock, backoff_min_s=0.05, backoff_max_s=0.2, rng=random.Random(1))
+        feed.watch_candles("5m")
+        feed.start()
+        try:
+            def proven(after: int, upto: int) -> dict[str, list | None]:
+                return {sym: feed.closed_bars(sym, "5m", after, upto) for sym in SYMBOLS}
+
+            wait_until(lambda: all(feed._candles[1]._coins[s].forming for s in SYMBOLS), what="the forming bars")
+            clock.set(start + 3 * step + 1_000)  # three bars close at once: the simulator sends them final
+            wait_until(lambda: all(proven(start - step, start + 2 * step).values()), what="three closed bars")
+            for sym, rows in proven(start - step, start + 2 * step).items():
+                fetched = [r for page in client.iter_candle_pages(sym, "5m", start, start + 2 * step,
+                                                                  closed_before_ms=clock.now_ms()) for r in page]
+                assert rows == fetched and len(rows) == 3
+            assert feed.closed_bars("BTC", "5m", start - step, start + 3 * step) is None  # still forming
+            assert feed.closed_bars("BTC", "15m", start - step, start + 2 * step) is None  # not watched
+
+            assert sim.drop_websockets() >= 1
+            wait_until(lambda: feed.reconnects >= 1 and feed.connected, what="the reconnect")
+            assert proven(start - step, start + 2 * step) == {sym: None for sym in SYMBOLS}
+            wait_until(lambda: all(feed._candles[1]._coins[s].forming for s in SYMBOLS), what="resubscribed")
+            clock.set(start + 4 * step + 1_000)
+            wait_until(lambda: all(proven(start + 2 * step, start + 3 * step).values()), what="a bar after the reconnect")
+
+            sim.faults.ws_stall = True
+            clock.set(start + 5 * step + 1_000)  # the prices go stale: nothing is served, whatever was held
+            assert proven(start + 2 * step, start + 3 * step) == {sym: None for sym in SYMBOLS}
+        finally:
+            feed.stop(timeout_s=2)
