@@ -29,6 +29,7 @@ from typing import Protocol
 
 import numpy as np
 
+from perpbot.clock import interval_ms
 from perpbot.data.frames import CandleArrays
 
 log = logging.getLogger(__name__)
@@ -95,8 +96,8 @@ def prefetch(store: SeriesSource, series: list[tuple[str, str]]) -> None:
 
     if not sqlite_columns.available():
         return
-    with ThreadPoolExecutor(min(len(big), os.cpu_count() or 1)) as pool:
-        read = list(pool.map(lambda s: sqlite_columns.read_candles(store.path, *s), big))
+    with ThreadPoolExecutor(len(big)) as pool:  # all at once: two rounds on two cores left one core idle
+        read = list(pool.map(lambda s: sqlite_columns.read_candles(store.path, *s, _expected(store, *s)), big))
     for (sym, itv), cols in zip(big, read):
         if cols is not None and cols.shape[1]:
             _keep(_path(store, sym, itv), stat, cols)
@@ -119,7 +120,20 @@ def _first_load(store: SeriesSource, symbol: str, interval: str, stat: list[int]
 def _read_compiled(store: SeriesSource, symbol: str, interval: str) -> np.ndarray | None:
     from perpbot.data import sqlite_columns
 
-    return sqlite_columns.read_candles(store.path, symbol, interval) if sqlite_columns.available() else None
+    if not sqlite_columns.available():
+        return None
+    return sqlite_columns.read_candles(store.path, symbol, interval, _expected(store, symbol, interval))
+
+
+def _expected(store: SeriesSource, symbol: str, interval: str) -> int:
+    """The rows of a series without gaps from its first bar to its last (two index seeks): the usual
+    count of a stored series, so its columns are allocated once."""
+    first, last = store.conn.execute("SELECT min(t), max(t) FROM candles WHERE symbol=? AND interval=?",
+                                     (symbol, interval)).fetchone()
+    try:
+        return (last - first) // interval_ms(interval) + 1 if first is not None else 0
+    except ValueError:  # an interval of another spelling: allocate as we go
+        return 0
 
 
 def _at_least(store: SeriesSource, symbol: str, interval: str, rows: int) -> bool:

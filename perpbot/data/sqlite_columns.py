@@ -34,7 +34,8 @@ SQLITE_OPEN_READONLY = 0x1
 SQLITE_TRANSIENT = ctypes.c_void_p(-1)  # SQLite copies a bound text
 BAD_VALUE = -1  # _read_rows: a value of another type than the columns declare
 QUERY = b"SELECT t, open, high, low, close, volume FROM candles WHERE symbol=? AND interval=? ORDER BY t"
-FIRST_CAPACITY = 1 << 19  # columns allocated for a first read (a year of 1m is 525,600 rows); doubled as needed
+MIN_CAPACITY = 1 << 10  # columns allocated at least, doubled as needed,
+MAX_CAPACITY = 1 << 23  # and at most up front, whatever the caller expects (~400 MB; 16 years of 1m)
 
 # SQLite's functions, named for numba: the machine code refers to them by name (so it can be cached)
 # and they resolve against the library `_library` makes visible to LLVM.
@@ -106,10 +107,11 @@ def available() -> bool:
     return _library() is not None
 
 
-def read_candles(db_path: Path | str, symbol: str, interval: str) -> np.ndarray | None:
+def read_candles(db_path: Path | str, symbol: str, interval: str, expected: int = 0) -> np.ndarray | None:
     """The series' candles, oldest first, as six contiguous int64 rows (t, then the bits of open, high,
     low, close, volume), read in one statement on a read-only connection of its own (one snapshot);
-    None when this reader cannot read them (see the module)."""
+    None when this reader cannot read them (see the module). `expected`: the rows the caller expects,
+    allocated up front (exactly right, the columns need no copy at the end)."""
     lib = _library()
     if lib is None:
         return None
@@ -123,14 +125,14 @@ def read_candles(db_path: Path | str, symbol: str, interval: str) -> np.ndarray 
         for i, value in enumerate((symbol, interval), start=1):
             if lib.sqlite3_bind_text(stmt, i, value.encode(), -1, SQLITE_TRANSIENT) != SQLITE_OK:
                 return None
-        return _step_all(stmt.value)
+        return _step_all(stmt.value, min(max(expected, MIN_CAPACITY), MAX_CAPACITY))
     finally:
         lib.sqlite3_finalize(stmt)  # both accept NULL
         lib.sqlite3_close_v2(db)
 
 
-def _step_all(stmt: int) -> np.ndarray | None:
-    cols = np.empty((6, FIRST_CAPACITY), dtype=np.int64)
+def _step_all(stmt: int, capacity: int) -> np.ndarray | None:
+    cols = np.empty((6, capacity), dtype=np.int64)
     n = 0
     while True:
         n, rc = _read_rows(stmt, cols, n)

@@ -38,7 +38,7 @@ def _rows_as_columns(store: Store, symbol: str) -> np.ndarray:
 
 
 def test_the_columns_are_sqlite3s_bit_for_bit(tmp_path, monkeypatch):
-    monkeypatch.setattr(sqlite_columns, "FIRST_CAPACITY", 64)  # grows ten times on the way
+    monkeypatch.setattr(sqlite_columns, "MIN_CAPACITY", 64)  # grows ten times on the way
     store = _store(tmp_path / "a.db")
     cols = sqlite_columns.read_candles(store.path, "BTC", "1m")
     assert cols is not None and cols.flags.c_contiguous
