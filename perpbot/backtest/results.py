@@ -226,8 +226,9 @@ def _union(arrays: list[np.ndarray]) -> np.ndarray:
 def _thin(n: int) -> np.ndarray:
     if n <= MAX_EQUITY_POINTS:
         return np.arange(n)
-    idx = np.linspace(0, n - 1, MAX_EQUITY_POINTS).astype(np.int64)
-    return np.unique(np.r_[idx, n - 1])
+    idx = np.r_[np.linspace(0, n - 1, MAX_EQUITY_POINTS).astype(np.int64), n - 1]
+    # np.unique of an ascending array, without it: np.unique imports numpy.ma (~30 ms of a fresh process)
+    return idx[np.r_[True, idx[1:] != idx[:-1]]]
 
 
 def _jsonable(value: Any) -> Any:
