@@ -96,11 +96,12 @@ def prefetch(store: SeriesSource, series: list[tuple[str, str]]) -> None:
 
     if not sqlite_columns.available():
         return
+    jobs = [(sym, itv, _expected(store, sym, itv)) for sym, itv in big]
     with ThreadPoolExecutor(len(big)) as pool:  # all at once: two rounds on two cores left one core idle
-        read = list(pool.map(lambda s: sqlite_columns.read_candles(store.path, *s, _expected(store, *s)), big))
-    for (sym, itv), cols in zip(big, read):
-        if cols is not None and cols.shape[1]:
-            _keep(_path(store, sym, itv), stat, cols)
+        read = pool.map(lambda job: sqlite_columns.read_candles(store.path, *job), jobs)
+        for (sym, itv), cols in zip(big, read):  # each written as it comes, then let go
+            if cols is not None and cols.shape[1]:
+                _keep(_path(store, sym, itv), stat, cols)
 
 
 def _first_load(store: SeriesSource, symbol: str, interval: str, stat: list[int] | None) -> np.ndarray | None:
