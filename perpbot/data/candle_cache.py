@@ -96,7 +96,7 @@ def prefetch(store: SeriesSource, series: list[tuple[str, str]]) -> None:
 
     if not sqlite_columns.available():
         return
-    jobs = [(sym, itv, _expected(store, sym, itv)) for sym, itv in big]
+    jobs = [(sym, itv, 0, sqlite_columns.allocate(_expected(store, sym, itv))) for sym, itv in big]
     with ThreadPoolExecutor(len(big)) as pool:  # all at once: two rounds on two cores left one core idle
         read = pool.map(lambda job: sqlite_columns.read_candles(store.path, *job), jobs)
         for (sym, itv), cols in zip(big, read):  # each written as it comes, then let go

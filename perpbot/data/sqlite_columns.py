@@ -103,15 +103,28 @@ def _library() -> ctypes.CDLL | None:
 
 
 def available() -> bool:
-    """Can `read_candles` read here (SQLite is a shared library we found)?"""
-    return _library() is not None
+    """Can `read_candles` read here (SQLite is a shared library we found)? Loads the compiled loop on
+    the calling thread: numba's loading allocates ~80 MB that a worker thread's first call would
+    leave in a malloc arena of its own (a first three-symbol run peaked at 520 MB instead of 440)."""
+    if _library() is None:
+        return False
+    _read_rows(0, np.empty((6, 0), dtype=np.int64), 0)  # no columns: steps nothing
+    return True
 
 
-def read_candles(db_path: Path | str, symbol: str, interval: str, expected: int = 0) -> np.ndarray | None:
+def allocate(expected: int) -> np.ndarray:
+    """Columns for `expected` rows (bounded): exactly right, `read_candles` returns them uncopied.
+    A caller reading on worker threads allocates here, on its own thread: a worker's allocation
+    would stay in a malloc arena of the worker's after it is freed (~25 MB a symbol-year)."""
+    return np.empty((6, min(max(expected, MIN_CAPACITY), MAX_CAPACITY)), dtype=np.int64)
+
+
+def read_candles(db_path: Path | str, symbol: str, interval: str, expected: int = 0,
+                 columns: np.ndarray | None = None) -> np.ndarray | None:
     """The series' candles, oldest first, as six contiguous int64 rows (t, then the bits of open, high,
     low, close, volume), read in one statement on a read-only connection of its own (one snapshot);
     None when this reader cannot read them (see the module). `expected`: the rows the caller expects,
-    allocated up front (exactly right, the columns need no copy at the end)."""
+    or `columns` from `allocate` (grown if too few)."""
     lib = _library()
     if lib is None:
         return None
@@ -125,14 +138,13 @@ def read_candles(db_path: Path | str, symbol: str, interval: str, expected: int 
         for i, value in enumerate((symbol, interval), start=1):
             if lib.sqlite3_bind_text(stmt, i, value.encode(), -1, SQLITE_TRANSIENT) != SQLITE_OK:
                 return None
-        return _step_all(stmt.value, min(max(expected, MIN_CAPACITY), MAX_CAPACITY))
+        return _step_all(stmt.value, allocate(expected) if columns is None else columns)
     finally:
         lib.sqlite3_finalize(stmt)  # both accept NULL
         lib.sqlite3_close_v2(db)
 
 
-def _step_all(stmt: int, capacity: int) -> np.ndarray | None:
-    cols = np.empty((6, capacity), dtype=np.int64)
+def _step_all(stmt: int, cols: np.ndarray) -> np.ndarray | None:
     n = 0
     while True:
         n, rc = _read_rows(stmt, cols, n)
