@@ -134,7 +134,13 @@ def _directional(high: FloatArray, low: FloatArray, close: FloatArray) -> tuple[
     minus_dm = np.where((down > 0) & (up < down), down, 0.0)
     plus_dm = np.where((up > 0) & (up > down), up, 0.0)
     prev_close = close[:-1]
-    tr = np.maximum.reduce([high[1:] - low[1:], np.abs(high[1:] - prev_close), np.abs(low[1:] - prev_close)])
+    # max(max(high - low, |high - prev|), |low - prev|), in place: what np.maximum.reduce of the three
+    # does, without stacking them into a copy first
+    tr = high[1:] - low[1:]
+    gap = high[1:] - prev_close
+    np.maximum(tr, np.abs(gap, out=gap), out=tr)
+    np.subtract(low[1:], prev_close, out=gap)
+    np.maximum(tr, np.abs(gap, out=gap), out=tr)
     return plus_dm, minus_dm, tr
 
 
@@ -158,9 +164,10 @@ def _scan(inp: FloatArray, coef: float | FloatArray, y0: float) -> FloatArray:
     low = float(np.min(coef))
     block = _SCAN_MAX_BLOCK if low >= 1.0 else min(_SCAN_MAX_BLOCK, int(math.log(_SCAN_MIN_FACTOR) / math.log(low)))
     rows = -(-n // block)
-    x = np.zeros(rows * block, dtype=np.float64)
+    x = np.empty(rows * block, dtype=np.float64)
     x[:n] = inp
-    x2 = x.reshape(rows, block)
+    x[n:] = 0.0
+    local = x.reshape(rows, block)
     prod: FloatArray
     if np.ndim(coef) == 0:
         prod = np.broadcast_to(_powers(float(coef), block), (rows, block))
@@ -168,7 +175,8 @@ def _scan(inp: FloatArray, coef: float | FloatArray, y0: float) -> FloatArray:
         c = np.ones(rows * block, dtype=np.float64)
         c[:n] = coef
         prod = np.cumprod(c.reshape(rows, block), axis=1, dtype=np.float64)
-    local = np.cumsum(x2 / prod, axis=1)
+    local /= prod  # in place: the same operations as cumsum(x / prod) * prod, fewer temporaries
+    np.cumsum(local, axis=1, out=local)
     local *= prod
     carries = np.empty(rows, dtype=np.float64)
     carry = y0
