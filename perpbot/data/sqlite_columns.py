@@ -38,7 +38,7 @@ MIN_CAPACITY = 1 << 10  # columns allocated at least, doubled as needed,
 MAX_CAPACITY = 1 << 23  # and at most up front, whatever the caller expects (~400 MB; 16 years of 1m)
 
 # SQLite's functions, named for numba: the machine code refers to them by name (so it can be cached)
-# and they resolve against the library `_library` makes visible to LLVM.
+# and `_library` points LLVM at the functions of the library sqlite3 uses.
 _step = types.ExternalFunction("sqlite3_step", types.int32(types.voidptr))
 _column_type = types.ExternalFunction("sqlite3_column_type", types.int32(types.voidptr, types.int32))
 _column_int64 = types.ExternalFunction("sqlite3_column_int64", types.int64(types.voidptr, types.int32))
@@ -98,7 +98,9 @@ def _library() -> ctypes.CDLL | None:
     ):
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = restype, argtypes
-    llvm.load_library_permanently(path)  # the compiled loop's calls resolve here
+    for name in ("sqlite3_step", "sqlite3_column_type", "sqlite3_column_int64", "sqlite3_column_double"):
+        # The compiled loop's calls resolve to these very functions, whatever else the process has loaded.
+        llvm.add_symbol(name, ctypes.cast(getattr(lib, name), ctypes.c_void_p).value)
     return lib
 
 
