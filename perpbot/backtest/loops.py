@@ -21,6 +21,11 @@ COMPILED_FROM_ENTRIES = 30_000  # entry candidates from which loading the compil
 # less per year of 1m bars) and the loop is compiled (~0.1 s less), for ~1 s of loading numba, the kernels and
 # the loop in a fresh process on a shared 2-core machine (see preload); three symbol-years do not pay yet.
 PRELOAD_FROM_BARS = 2_000_000
+# Bars (all symbols) from which the indicators' kernels pay once numba itself is loaded (the first run on a
+# database imports it to read SQLite, data/sqlite_columns.py): loading the kernels' cached code then costs
+# ~0.1 s, and they save ~0.15 s per symbol-year of 1m. Importing numba for them (~0.3 s more) does not pay
+# below PRELOAD_FROM_BARS (measured: three symbol-years break even).
+KERNELS_FROM_BARS = 500_000
 
 
 def preload_compiled() -> None:
@@ -35,9 +40,15 @@ def preload_compiled() -> None:
 
 
 def preload(data: MarketData, settings: Settings) -> None:
-    """Load numba and the compiled loops before a big run's indicators, so that both take them."""
-    if compiled_applies(settings, len(data.frames) == 1) and sum(len(f) for f in data.frames.values()) >= PRELOAD_FROM_BARS:
+    """Load numba and the compiled loops before a big run's indicators, so that both take them; and
+    the indicators' kernels before a smaller run's once numba is imported anyway."""
+    bars = sum(len(f) for f in data.frames.values())
+    if compiled_applies(settings, len(data.frames) == 1) and bars >= PRELOAD_FROM_BARS:
         preload_compiled()
+    elif bars >= KERNELS_FROM_BARS and "numba" in sys.modules:
+        from perpbot.signals.indicators import preload_compiled as preload_kernels
+
+        preload_kernels()
 
 
 def compiled_applies(settings: Settings, single: bool = False) -> bool:

@@ -49,6 +49,7 @@ class BacktestResult:
 
     def to_dict(self) -> dict[str, Any]:
         idx = _thin(len(self.times))
+        times, values = self.times[idx].tolist(), self.values[idx].tolist()  # ints and floats, as int() and float() give
         return {
             "version": FORMAT_VERSION,
             "symbols": self.symbols,
@@ -56,7 +57,7 @@ class BacktestResult:
             "start_ms": self.start_ms,
             "end_ms": self.end_ms,
             "metrics": _jsonable(self.metrics),
-            "equity": [[int(self.times[i]), round(float(self.values[i]), 6)] for i in idx],
+            "equity": [[int(t), round(float(v), 6)] for t, v in zip(times, values)],  # (~20 ms less than per element)
             "trades": [trade_dict(t) for t in self.trades],
             **({"extra": _jsonable(self.extra)} if self.extra else {}),
         }
@@ -226,8 +227,9 @@ def _union(arrays: list[np.ndarray]) -> np.ndarray:
 def _thin(n: int) -> np.ndarray:
     if n <= MAX_EQUITY_POINTS:
         return np.arange(n)
-    idx = np.linspace(0, n - 1, MAX_EQUITY_POINTS).astype(np.int64)
-    return np.unique(np.r_[idx, n - 1])
+    idx = np.r_[np.linspace(0, n - 1, MAX_EQUITY_POINTS).astype(np.int64), n - 1]
+    # np.unique of an ascending array, without it: np.unique imports numpy.ma (~30 ms of a fresh process)
+    return idx[np.r_[True, idx[1:] != idx[:-1]]]
 
 
 def _jsonable(value: Any) -> Any:

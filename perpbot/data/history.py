@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from perpbot.clock import HOUR_MS, INTERVAL_MS, floor_ms, interval_ms
-from perpbot.data.candle_cache import SeriesSource, load_series
+from perpbot.data.candle_cache import SeriesSource, load_series, prefetch
 from perpbot.data.frames import CandleArrays, MarketData, SymbolFrame, resample
 from perpbot.errors import BacktestError
 
@@ -40,11 +40,13 @@ def load_market(store: HistorySource, symbols: list[str], start_ms: int | None, 
         BacktestError: a symbol with no stored candles, or no bars in the range.
     """
     step = interval_ms(timeframe)
+    stored = {sym: _stored_intervals(store, sym) for sym in symbols}
+    # A first run over several symbols reads their long series side by side into the column cache.
+    prefetch(store, [(sym, itv) for sym in symbols if (itv := _source_interval(stored[sym], sym, timeframe, step))])
     frames: dict[str, SymbolFrame] = {}
     lo_all, hi_all = None, None
     for sym in symbols:
-        candles = _load_candles(store, _stored_intervals(store, sym), sym, timeframe, step, start_ms, end_ms,
-                                warmup_bars)
+        candles = _load_candles(store, stored[sym], sym, timeframe, step, start_ms, end_ms, warmup_bars)
         first = int(np.searchsorted(candles.t, start_ms)) if start_ms is not None else min(warmup_bars, len(candles))
         if first >= len(candles):
             raise _no_bars(sym, timeframe, candles, start_ms, end_ms, warmup_bars)
@@ -74,6 +76,11 @@ def _load_candles(store: HistorySource, stored: set[tuple[str, str]], sym: str, 
                             f"stored symbols: {', '.join(known) or 'none'}; run `perpbot backfill --symbols {sym}`")
     raise BacktestError(f"{sym} has no {tf} candles and no 1m candles to resample from",
                         f"run `perpbot backfill --symbols {sym} --timeframes {tf}`")
+
+
+def _source_interval(stored: set[tuple[str, str]], sym: str, tf: str, step: int) -> str | None:
+    """The stored interval `_load_candles` reads for sym at tf, if any."""
+    return tf if (sym, tf) in stored else _finest_divisor(stored, sym, step)
 
 
 def _stored_intervals(store: HistorySource, sym: str) -> set[tuple[str, str]]:
