@@ -61,8 +61,9 @@ def use_compiled(loop: str, settings: Settings, signals: dict[str, tuple[SymbolS
         raise ValueError("the compiled loop runs maker orders for one symbol under a fixed regime only")
     if loop != "auto":
         return loop == "compiled"
-    entries = sum(len(sig.entry_bars) for sig, _ in signals.values())
-    return applies and ("perpbot.backtest.fastloop" in sys.modules or entries >= COMPILED_FROM_ENTRIES)
+    if not applies or "perpbot.backtest.fastloop" in sys.modules:
+        return applies
+    return sum(len(sig.entry_bars) for sig, _ in signals.values()) >= COMPILED_FROM_ENTRIES
 
 
 def run_compiled(signals: dict[str, tuple[SymbolSignals, Indicators]], settings: Settings, regime: RegimeReplay,
