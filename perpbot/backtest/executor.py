@@ -25,6 +25,7 @@ import numpy as np
 from perpbot.backtest.cost_model import funding_per_unit
 from perpbot.backtest.maker import CANCELLED, END, FILLED, MakerRules, Resting, rest_exit
 from perpbot.backtest.market import MarketData, SymbolFrame
+from perpbot.backtest.results import compiled_arrays
 from perpbot.config import StrategyConfig
 from perpbot.execution import fills
 from perpbot.models import Side
@@ -154,7 +155,12 @@ def symbol_signals(frame: SymbolFrame, ind: Indicators, params: StrategyConfig, 
 
 
 def bar_arrays(frame: SymbolFrame, interval_ms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The bars' close times, ranges ((high - low) / close, 0 where undefined) and cumulative funding."""
+    """The bars' close times, ranges ((high - low) / close, 0 where undefined) and cumulative funding
+    (in one compiled pass once numba is loaded: fastarrays.py, the same values)."""
+    fast = compiled_arrays()
+    arrays = fast.bar_arrays(frame, interval_ms) if fast is not None else None
+    if arrays is not None:
+        return arrays
     with np.errstate(divide="ignore", invalid="ignore"):
         bar_range = np.subtract(frame.high, frame.low)  # (high - low) / close, in one buffer
         np.divide(bar_range, frame.close, out=bar_range)

@@ -156,7 +156,7 @@ def results(names: list[str], codes: np.ndarray, out: LoopTrades,
     cols = TradeColumns.from_arrays(trades, entry_time=out.entry_ms, exit_time=out.exit_ms, pnl=out.pnl,
                                     fees=out.fees, funding=out.funding, size=out.size, entry_price=out.entry_price,
                                     exit_price=out.exit_price, sign=out.sign, by_symbol=_groups(names, codes),
-                                    exit_reason=_groups(EXIT_REASONS, out.reason))
+                                    exit_reason=_groups(EXIT_REASONS, out.reason), bars=(out.entry_bar, out.exit_bar))
     blocked = {BLOCK_REASONS[i]: n for i, n in enumerate(out.blocked.tolist()) if n}
     return trades, cols, blocked
 

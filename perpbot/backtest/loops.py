@@ -26,11 +26,12 @@ PRELOAD_FROM_BARS = 2_000_000
 def preload_compiled() -> None:
     """Load numba, the indicators' kernels and the compiled loops now, so that `auto` takes them for
     every run from here on (sweeps, big runs; the daemon and the dashboard at start, on a thread)."""
-    from perpbot.backtest import fastaccount, fastloop, fastmetrics  # noqa: F401
+    from perpbot.backtest import fastaccount, fastarrays, fastloop, fastmetrics  # noqa: F401
     from perpbot.signals.indicators import preload_compiled as preload_kernels
 
     preload_kernels()
     fastmetrics.preload()
+    fastarrays.preload()
 
 
 
@@ -71,10 +72,12 @@ def run_compiled(signals: dict[str, tuple[SymbolSignals, Indicators]], settings:
     """One symbol under a fixed regime: fastloop.py's loop; anything else: fastaccount.py's (taker
     orders only, so no maker report). numba is loaded by then, so the curve's metrics take their
     compiled twins too (fastmetrics.py: ~20 ms once, ~10 ms less every run of a year of 1m)."""
-    from perpbot.backtest import fastmetrics
+    from perpbot.backtest import fastarrays, fastmetrics
 
     if not fastmetrics.LOADED.is_set():
         fastmetrics.preload()
+    if not fastarrays.LOADED.is_set():
+        fastarrays.preload()
     if len(signals) == 1 and not regime.replaying:
         from perpbot.backtest import fastloop
 
