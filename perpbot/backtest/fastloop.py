@@ -49,6 +49,7 @@ BELOW_MIN_ORDER = SIGNAL_GONE + 1
 BLOCK_REASONS = _rules.VERDICTS + ("signal_gone", "below_min_order")
 
 _jit = compiled(nogil=True)
+_inline = compiled(nogil=True, inline="always")
 entry_verdict = _jit(_rules.entry_verdict)
 roll_day = _jit(_rules.roll_day)
 day_start_equity = _jit(_rules.day_start_equity)
@@ -207,7 +208,7 @@ def _first_entry(close_time, next_entry, cursor, not_before_ms):
     return k if k < n else -1
 
 
-@_jit
+@_inline
 def _scan_entry(close_time, long_entry, short_entry, first, cursor, not_before_ms):
     """_first_entry read off the booleans: the first bar >= max(cursor, first) where either entry
     holds. One symbol's loop moves forward only, so its scans cover each bar about once (building
@@ -220,7 +221,7 @@ def _scan_entry(close_time, long_entry, short_entry, first, cursor, not_before_m
     return -1
 
 
-@_jit
+@_inline
 def _plan_exit(time, close_time, open_, high, low, close, exits, long, entry_bar, stop, timeout_ms,
                maker_exits, fill_ticks, maker_timeout, sz_decimals):
     """(bar, reason, price before slippage, maker outcome, re-prices) of the exit: executor.plan_exit's rules,
@@ -257,7 +258,7 @@ def _plan_exit(time, close_time, open_, high, low, close, exits, long, entry_bar
     return n - 1, END, close[n - 1], _mk.NONE, 0
 
 
-@_jit
+@_inline
 def _room(columns, count):
     """`columns` with room for column `count`: twice as wide when full (the trade count is not known
     ahead; an upper bound would need a pass over the entries)."""
@@ -268,7 +269,7 @@ def _room(columns, count):
     return wider
 
 
-@_jit
+@_inline
 def _note_equity(l_day, l_start, l_real, l_last, equity, now):
     """RiskManager.note_equity on the ledger (day, start equity, realized, last equity seen)."""
     l_day, l_start, l_real = roll_day(l_day, l_start, l_real, l_last, now)
