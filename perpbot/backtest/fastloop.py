@@ -165,7 +165,9 @@ def results(names: list[str], codes: np.ndarray, out: LoopTrades,
 def _groups(names: "Sequence[str]", codes: np.ndarray) -> tuple[list[str], np.ndarray]:
     """TradeColumns' grouping (the sorted names present, each trade's index among them) from codes
     into `names`."""
-    present = sorted(np.unique(codes).tolist(), key=names.__getitem__)
+    if len(names) == 1:
+        return [names[0]] if len(codes) else [], np.zeros(len(codes), dtype=np.intp)
+    present = sorted(np.flatnonzero(np.bincount(codes, minlength=len(names))).tolist(), key=names.__getitem__)
     index = np.zeros(len(names), dtype=np.intp)
     index[present] = np.arange(len(present))
     return [names[i] for i in present], index[codes]
