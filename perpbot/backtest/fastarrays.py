@@ -74,7 +74,8 @@ def _bar_arrays(time, interval_ms, open_, high, low, close, rate):  # pragma: no
 
 # --- after the loop: results.build_equity --------------------------------------------------------
 
-def realized(times: np.ndarray, initial: float, cols: "TradeColumns", signals: dict[str, "SymbolSignals"]) -> np.ndarray:
+def realized(times: np.ndarray, initial: float, cols: "TradeColumns",
+             signals: dict[str, "SymbolSignals"]) -> np.ndarray:
     """initial plus results._realized's realized pnl at each close: a new curve."""
     hints = NO_HINTS
     if cols.bars is not None and len(signals) == 1:  # the close at or after an exit: about the bar before it
@@ -177,7 +178,8 @@ def _add_marks(values, times, own, lead, time, close_time, close, funding_cum, e
     scatter = True  # every mark on the timeline
     for t in range(k):
         e[t] = he = _search(time, entry_time[t], entry_hints[t] if len(entry_hints) else he)
-        x[t] = hx = _search(close_time, exit_time[t], exit_hints[t] if len(exit_hints) else hx)  # closes before the exit
+        # the closes strictly before the exit
+        x[t] = hx = _search(close_time, exit_time[t], exit_hints[t] if len(exit_hints) else hx)
         if t and e[t] < max(x[t - 1], e[t - 1]):  # the reference's e[t] >= e[t - 1] + length[t - 1]
             distinct = False
         if x[t] > e[t]:

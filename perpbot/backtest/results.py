@@ -122,7 +122,9 @@ def build_equity(data: "MarketData", signals: dict[str, "SymbolSignals"], trades
 
     A position is marked (less its entry fee and the funding paid so far) at the closes
     before its exit; from the first close at or after the exit its net pnl is realized.
-    Vectorised per symbol: every (trade, bar) pair of the open stretches in one array.
+    Vectorised per symbol: every (trade, bar) pair of the open stretches in one array; once numba is
+    loaded, fastarrays.py computes the same floats in one pass for the realized part and one over the
+    marked bars.
     `cols` are the trades' columns when the caller has them already (the metrics share them).
     """
     times = _union([sig.close_time[_after(sig.close_time, data.start_ms):] for sig in signals.values()])
