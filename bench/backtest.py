@@ -16,7 +16,7 @@ Targets (issue 20, for a 2-core machine; on a shared one the ratios in the same 
 warm, faster than vectorbt from prices, >= 20x faster than backtesting.py; (5) <= 20 s. Each line
 also prints the figure issue 20 measured before this work (BEFORE), and with `--before PATH` (a
 source tree of an older perp-bot, e.g. `git worktree add /tmp/old <commit>`) the fresh-process
-runs and the sweeps are measured with that tree too, on the same data in the same run.
+runs, the sweeps and the plain figure (4) are measured with that tree too, on the same data in the same run.
 6. maker orders (issue 19) on the same BTC year, full strategy with costs: fees and net pnl with
    taker orders, maker entries, maker exits and both, the maker fill rate, and the warm time of
    each on both loops (the event loop and the compiled one, which one-symbol runs take).
@@ -28,6 +28,7 @@ Target (6), issue 19: maker at most 1.5x the time of taker.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -124,6 +125,45 @@ def sweep_process(db: Path, params: tuple[str, ...], tree: Path | None = None) -
         raise SystemExit(f"sweep failed:\n{out.stderr}")
     seconds, rows = out.stdout.split()[-2:]
     return float(seconds), int(rows)
+
+
+def plain_config(db: Path) -> dict:
+    """The plain z-score strategy: filters off, no costs, a fixed 1,000 USD a trade, exits by signal only."""
+    return {"data": {"db_path": str(db)}, "strategy": {"timeframe": "1m", **PLAIN},
+            "risk": {"sizing": "fixed", "notional_usd": 1000.0, "max_positions": 1, "leverage": 1.0,
+                     "stop_loss_pct": 0.99, "position_timeout_hours": 1e6, "cooldown_minutes": 0,
+                     "daily_loss_limit_pct": 1.0},
+            "execution": {"slippage_bps": 0.0, "taker_fee": 0.0}}
+
+
+def plain_trees(db: Path, trees: list[tuple[str, Path | None]], rounds: int = 3) -> None:
+    """The plain figure given the indicators with each tree, each in a process of its own, alternating
+    (`rounds` processes a tree, best of 15 runs each): the same run's before and after."""
+    code = ("import json, sys, time\n"
+            "from perpbot.backtest.engine import indicators_for, load_market, simulate\n"
+            "from perpbot.config import build_settings\n"
+            "from perpbot.data.db import Store\n"
+            "settings = build_settings(json.loads(sys.argv[1]))\n"
+            "data = load_market(settings, Store(sys.argv[2]), ['BTC'], None, None, '1m')\n"
+            "simulate(data, settings)\n"
+            "ind = indicators_for(data, settings.strategy)\n"
+            "times = []\n"
+            "for _ in range(15):\n"
+            "    start = time.perf_counter(); simulate(data, settings, indicators=ind)\n"
+            "    times.append(time.perf_counter() - start)\n"
+            "print(min(times))\n")
+    best: dict[str, list[float]] = {name: [] for name, _ in trees}
+    for _ in range(rounds):
+        for name, tree in trees:
+            out = subprocess.run([sys.executable, "-c", code, json.dumps(plain_config(db)), str(db)],
+                                 capture_output=True, text=True, env=_env(tree), cwd=db.parent)
+            if out.returncode != 0:
+                raise SystemExit(f"plain run failed:\n{out.stderr}")
+            best[name].append(float(out.stdout.split()[-1]))
+    for name, seconds in best.items():
+        figures = ", ".join(f"{s * 1000:.1f}" for s in seconds)
+        print(f"[{name}] plain z-score year given the indicators, a process each: {figures} ms warm (best of 15 each; "
+              f"target <= 12 ms)")
 
 
 def plain_ours(settings, store) -> tuple[float, float, int]:
@@ -279,15 +319,12 @@ def main() -> None:
         fresh_runs(work, n, trees)
         sweeps(work / "bench.db", trees, args.skip_big_sweep)
 
-        plain = build_settings({"data": {"db_path": str(work / "bench.db")},
-                                "strategy": {"timeframe": "1m", **PLAIN},
-                                "risk": {"sizing": "fixed", "notional_usd": 1000.0, "max_positions": 1, "leverage": 1.0,
-                                         "stop_loss_pct": 0.99, "position_timeout_hours": 1e6,
-                                         "cooldown_minutes": 0, "daily_loss_limit_pct": 1.0},
-                                "execution": {"slippage_bps": 0.0, "taker_fee": 0.0}})
+        plain = build_settings(plain_config(work / "bench.db"))
         ours, ours_pre, trades = plain_ours(plain, store)
         print(f"plain z-score year, ours, given the indicator arrays (as vectorbt is given its signals): "
               f"{ours_pre * 1000:.0f} ms warm, {trades} trades (target <= 12 ms; before {BEFORE['plain']})")
+        if args.before:
+            plain_trees(work / "bench.db", trees)
         print(f"plain z-score year, ours from prices (simulate, z-score included): {ours * 1000:.0f} ms warm")
         if not args.skip_others:
             peers(store, plain, ours, ours_pre)

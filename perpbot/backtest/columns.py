@@ -31,12 +31,16 @@ class TradeColumns:
     def __init__(self, trades: list[Trade]) -> None:
         self.trades = trades
         self.n = len(trades)
+        # Each trade's entry and exit bar in its symbol's frame, when a compiled loop gave them: where
+        # fastarrays.py's searches for them start (any bars would give the same curve, just slower).
+        self.bars: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def from_arrays(cls, trades: Sequence[Trade], *, entry_time: np.ndarray, exit_time: np.ndarray, pnl: np.ndarray,
                     fees: np.ndarray, funding: np.ndarray, size: np.ndarray, entry_price: np.ndarray,
                     exit_price: np.ndarray, sign: np.ndarray, by_symbol: tuple[list[str], np.ndarray],
-                    exit_reason: tuple[list[str], np.ndarray]) -> "TradeColumns":
+                    exit_reason: tuple[list[str], np.ndarray],
+                    bars: tuple[np.ndarray, np.ndarray] | None = None) -> "TradeColumns":
         """Columns of closed trades that already exist as arrays (the compiled loops'): the same values
         the properties would pull out of `trades`, without a pass over them. The groupings are
         (sorted names present, each trade's index among them)."""
@@ -47,6 +51,7 @@ class TradeColumns:
             entry_time=entry_time, exit_time=np.where(exit_time == 0, entry_time, exit_time), pnl=pnl, fees=fees,
             funding=funding, size=size, entry_price=entry_price, exit_price=exit_price, sign=sign,
             by_symbol=by_symbol, by_exit_reason=exit_reason)
+        cols.bars = bars
         return cols
 
     # --- numbers -------------------------------------------------------------------------

@@ -17,6 +17,7 @@ Rules (issue 5, "Fill semantics"):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -24,6 +25,7 @@ import numpy as np
 from perpbot.backtest.cost_model import funding_per_unit
 from perpbot.backtest.maker import CANCELLED, END, FILLED, MakerRules, Resting, rest_exit
 from perpbot.backtest.market import MarketData, SymbolFrame
+from perpbot.backtest.results import compiled_arrays
 from perpbot.config import StrategyConfig
 from perpbot.execution import fills
 from perpbot.models import Side
@@ -44,7 +46,26 @@ class ExitPlan(NamedTuple):  # a tuple: built once per trade, a frozen dataclass
         return self.reason == "stop_loss" or (self.maker is not None and self.maker.outcome == FILLED)
 
 
-@dataclass(slots=True)
+class EventBars:
+    """The sorted bars where a signal holds (from the first tradable bar on), and per bar the first of
+    them at or after it: the event loop's O(1) look-ups. Built on first use: the compiled one-symbol
+    loop scans the booleans instead, and building these took a third of its run (three half-million
+    running minima). A sweep shares one per signal between its runs (see `symbol_signals`)."""
+
+    def __init__(self, holds: np.ndarray, other: np.ndarray | None = None, first: int = 0) -> None:
+        self.holds, self.other, self.first = holds, other, first  # `other`: a second signal, either counts
+
+    @cached_property
+    def bars(self) -> np.ndarray:
+        bars = np.flatnonzero(self.holds if self.other is None else self.holds | self.other)
+        return bars[bars >= self.first] if self.first else bars
+
+    @cached_property
+    def next(self) -> np.ndarray:
+        return _next_index(self.bars, len(self.holds))
+
+
+@dataclass
 class SymbolSignals:
     """One symbol's precomputed arrays and sorted event indices."""
 
@@ -52,26 +73,41 @@ class SymbolSignals:
     close_time: np.ndarray  # bar close (= open + interval), epoch ms
     long_entry: np.ndarray
     short_entry: np.ndarray
-    entry_bars: np.ndarray  # sorted indices where either entry holds (from the first tradable bar)
-    long_exit_bars: np.ndarray
-    short_exit_bars: np.ndarray
+    long_exit: np.ndarray
+    short_exit: np.ndarray
     funding_cum: np.ndarray  # see cost_model.funding_per_unit
     bar_range: np.ndarray  # (high - low) / close, for the volatility slippage term
-    next_entry: np.ndarray = None  # type: ignore[assignment]  # per bar: the first entry bar >= it (n: none)
-    next_long_exit: np.ndarray = None  # type: ignore[assignment]
-    next_short_exit: np.ndarray = None  # type: ignore[assignment]
+    first: int = 0  # the first tradable bar (the first open at or after the run's start)
+    entries: EventBars = None  # type: ignore[assignment]  # either entry, from `first` on (given by a sweep)
+    long_exits: EventBars = None  # type: ignore[assignment]
+    short_exits: EventBars = None  # type: ignore[assignment]
     n: int = 0  # bars
 
     def __post_init__(self) -> None:
-        # "The first event bar at or after i" for every i: O(1) look-ups at events instead of searches.
-        # (Given when a sweep already has them for the same bars.)
-        n = self.n = len(self.frame)
-        if self.next_entry is None:
-            self.next_entry = _next_index(self.entry_bars, n)
-        if self.next_long_exit is None:
-            self.next_long_exit = _next_index(self.long_exit_bars, n)
-        if self.next_short_exit is None:
-            self.next_short_exit = _next_index(self.short_exit_bars, n)
+        self.n = len(self.frame)
+        if self.entries is None:
+            self.entries = EventBars(self.long_entry, self.short_entry, self.first)
+        if self.long_exits is None:
+            self.long_exits = EventBars(self.long_exit)
+        if self.short_exits is None:
+            self.short_exits = EventBars(self.short_exit)
+
+    # "The first event bar at or after i" for every i: O(1) look-ups at events instead of searches.
+    @property
+    def entry_bars(self) -> np.ndarray:
+        return self.entries.bars
+
+    @property
+    def next_entry(self) -> np.ndarray:
+        return self.entries.next
+
+    @property
+    def next_long_exit(self) -> np.ndarray:
+        return self.long_exits.next
+
+    @property
+    def next_short_exit(self) -> np.ndarray:
+        return self.short_exits.next
 
     def first_entry(self, cursor: int, not_before_ms: int | None = None) -> int | None:
         """The first entry bar >= cursor whose close is at or after not_before_ms."""
@@ -90,18 +126,14 @@ def symbol_signals(frame: SymbolFrame, ind: Indicators, params: StrategyConfig, 
                    shared: dict | None = None) -> SymbolSignals:
     """One symbol's arrays for a run. `shared` (a sweep's, for runs on the same data and indicators)
     keeps what several runs would compute alike: the bars' close times, ranges and funding, the
-    entry filters (per filter parameters), the entries (per entry_z too) and exits (per exit_z)."""
+    entry filters (per filter parameters), the entries (per entry_z too) and exits (per exit_z),
+    with their event bars once a run has built them."""
     cache = shared if shared is not None else {}
     sym = frame.symbol
     base = cache.get(("bars", sym))
     if base is None:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            bar_range = np.subtract(frame.high, frame.low)  # (high - low) / close, in one buffer
-            np.divide(bar_range, frame.close, out=bar_range)
-        np.nan_to_num(bar_range, copy=False)
-        base = cache[("bars", sym)] = (frame.time + data.interval_ms, bar_range,
-                                       funding_per_unit(frame.open, frame.funding),
-                                       int(np.searchsorted(frame.time, data.start_ms, side="left")))
+        base = cache[("bars", sym)] = bar_arrays(frame, data.interval_ms) + (
+            int(np.searchsorted(frame.time, data.start_ms, side="left")),)
     close_time, bar_range, funding_cum, first = base
     filters = filter_key(params)
     masks = cache.get(("filters", sym, filters))
@@ -111,18 +143,29 @@ def symbol_signals(frame: SymbolFrame, ind: Indicators, params: StrategyConfig, 
     exits = cache.get(("exits", sym, params.exit_z))
     if entries is None or exits is None:
         arrays = signal_arrays(ind, frame.close, params, masks)
-        bars = np.flatnonzero(arrays.long_entry | arrays.short_entry)
-        bars = bars[bars >= first]
-        entries = (arrays.long_entry, arrays.short_entry, bars, _next_index(bars, len(frame)))
-        long_exit, short_exit = np.flatnonzero(arrays.long_exit), np.flatnonzero(arrays.short_exit)
-        exits = (long_exit, short_exit, _next_index(long_exit, len(frame)), _next_index(short_exit, len(frame)))
+        entries = (arrays.long_entry, arrays.short_entry, EventBars(arrays.long_entry, arrays.short_entry, first))
+        exits = (arrays.long_exit, arrays.short_exit, EventBars(arrays.long_exit), EventBars(arrays.short_exit))
         if shared is not None:
             cache.setdefault(("entries", sym, filters, params.entry_z), entries)
             cache.setdefault(("exits", sym, params.exit_z), exits)
-    long_entry, short_entry, entry_bars, next_entry = entries
-    long_exit_bars, short_exit_bars, next_long_exit, next_short_exit = exits
-    return SymbolSignals(frame, close_time, long_entry, short_entry, entry_bars, long_exit_bars, short_exit_bars,
-                         funding_cum, bar_range, next_entry, next_long_exit, next_short_exit)
+    long_entry, short_entry, entry_bars = entries
+    long_exit, short_exit, long_exits, short_exits = exits
+    return SymbolSignals(frame, close_time, long_entry, short_entry, long_exit, short_exit, funding_cum, bar_range,
+                         first, entry_bars, long_exits, short_exits)
+
+
+def bar_arrays(frame: SymbolFrame, interval_ms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The bars' close times, ranges ((high - low) / close, 0 where undefined) and cumulative funding
+    (in one compiled pass once numba is loaded: fastarrays.py, the same values)."""
+    fast = compiled_arrays()
+    arrays = fast.bar_arrays(frame, interval_ms) if fast is not None else None
+    if arrays is not None:
+        return arrays
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bar_range = np.subtract(frame.high, frame.low)  # (high - low) / close, in one buffer
+        np.divide(bar_range, frame.close, out=bar_range)
+    np.nan_to_num(bar_range, copy=False)
+    return frame.time + interval_ms, bar_range, funding_per_unit(frame.open, frame.funding)
 
 
 def plan_exit(sig: SymbolSignals, side: Side, entry_bar: int, stop: float, timeout_ms: int,

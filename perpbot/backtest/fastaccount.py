@@ -37,7 +37,7 @@ GEN, CURSOR, SCHEDULED, WAITING, PENDING, PEND_LONG, PEND_FILL, OPEN, BAR, ENTRY
     EXIT_MS = range(13)
 PEND_FACTOR, SIGN, SIZE, PRICE, FEE, STOP_PRICE, EXPECTED, PLAN_PRICE = range(8)
 _ARRAYS = ("time", "close_time", "open", "high", "low", "close", "long_entry", "short_entry", "next_entry",
-           "next_long_exit", "next_short_exit", "funding_cum", "bar_range")
+           "long_exit", "short_exit", "funding_cum", "bar_range")
 
 
 def run_account(signals: dict[str, "SymbolSignals"], settings: "Settings",
@@ -131,8 +131,8 @@ def _equity(now, cash, st, pf, off, close_time, close, funding_cum):
 
 
 @_jit
-def _loop(off, time, close_time, open_, high, low, close, long_entry, short_entry, next_entry, next_long_exit,
-          next_short_exit, funding_cum, bar_range, starts, polls, step, factor, crisis, regime, max_age_ms,
+def _loop(off, time, close_time, open_, high, low, close, long_entry, short_entry, next_entry, long_exit,
+          short_exit, funding_cum, bar_range, starts, polls, step, factor, crisis, regime, max_age_ms,
           replaying, capacity, global_cooldown, delay, slippage, volatility_slippage, taker_fee, initial_equity,
           fixed, notional_usd, position_fraction, leverage, min_order_usd, stop_loss_pct, daily_loss_limit_pct,
           cooldown_minutes, max_positions, timeout_ms):
@@ -226,7 +226,7 @@ def _loop(off, time, close_time, open_, high, low, close, long_entry, short_entr
             stop = fl.stop_price(sign, price, stop_loss_pct)
             e = off[s + 1]
             x, reason, planned, _, _ = fl._plan_exit(time[o:e], close_time[o:e], open_[o:e], high[o:e], low[o:e],
-                                                     close[o:e], (next_long_exit if long else next_short_exit)[o:e],
+                                                     close[o:e], (long_exit if long else short_exit)[o:e],
                                                      long, bar, stop, timeout_ms, False, 0.0, 0, 0)  # taker exits
             when = close_time[o + x] if reason == fl.END else time[o + x]
             st[s, OPEN], st[s, BAR], st[s, ENTRY_MS] = 1, bar, time[o + bar]

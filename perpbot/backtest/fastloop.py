@@ -49,6 +49,7 @@ BELOW_MIN_ORDER = SIGNAL_GONE + 1
 BLOCK_REASONS = _rules.VERDICTS + ("signal_gone", "below_min_order")
 
 _jit = compiled(nogil=True)
+_inline = compiled(nogil=True, inline="always")
 entry_verdict = _jit(_rules.entry_verdict)
 roll_day = _jit(_rules.roll_day)
 day_start_equity = _jit(_rules.day_start_equity)
@@ -156,7 +157,7 @@ def results(names: list[str], codes: np.ndarray, out: LoopTrades,
     cols = TradeColumns.from_arrays(trades, entry_time=out.entry_ms, exit_time=out.exit_ms, pnl=out.pnl,
                                     fees=out.fees, funding=out.funding, size=out.size, entry_price=out.entry_price,
                                     exit_price=out.exit_price, sign=out.sign, by_symbol=_groups(names, codes),
-                                    exit_reason=_groups(EXIT_REASONS, out.reason))
+                                    exit_reason=_groups(EXIT_REASONS, out.reason), bars=(out.entry_bar, out.exit_bar))
     blocked = {BLOCK_REASONS[i]: n for i, n in enumerate(out.blocked.tolist()) if n}
     return trades, cols, blocked
 
@@ -164,7 +165,9 @@ def results(names: list[str], codes: np.ndarray, out: LoopTrades,
 def _groups(names: "Sequence[str]", codes: np.ndarray) -> tuple[list[str], np.ndarray]:
     """TradeColumns' grouping (the sorted names present, each trade's index among them) from codes
     into `names`."""
-    present = sorted(np.unique(codes).tolist(), key=names.__getitem__)
+    if len(names) == 1:
+        return [names[0]] if len(codes) else [], np.zeros(len(codes), dtype=np.intp)
+    present = sorted(np.flatnonzero(np.bincount(codes, minlength=len(names))).tolist(), key=names.__getitem__)
     index = np.zeros(len(names), dtype=np.intp)
     index[present] = np.arange(len(present))
     return [names[i] for i in present], index[codes]
@@ -189,14 +192,15 @@ def run(sig: "SymbolSignals", p: LoopParams) -> LoopTrades:
     """Simulate one symbol's precomputed signals."""
     f = sig.frame
     out = _loop(f.time, sig.close_time, f.open, f.high, f.low, f.close, sig.long_entry, sig.short_entry,
-                sig.next_entry, sig.next_long_exit, sig.next_short_exit, sig.funding_cum, sig.bar_range,
-                len(sig.entry_bars) + 1, *p)
+                sig.long_exit, sig.short_exit, sig.first, sig.funding_cum, sig.bar_range, *p)
     return LoopTrades(*out)
 
 
 @_jit
 def _first_entry(close_time, next_entry, cursor, not_before_ms):
-    """The first entry bar >= cursor whose close is at or after not_before_ms (-1: none)."""
+    """The first entry bar >= cursor whose close is at or after not_before_ms (-1: none), from the
+    event bars' look-up (executor.EventBars.next; fastaccount.py's loop, whose refused symbols ask
+    again at every exit elsewhere)."""
     n = len(next_entry)
     if not_before_ms >= 0:
         cursor = max(cursor, np.searchsorted(close_time, not_before_ms, side="left"))
@@ -206,22 +210,43 @@ def _first_entry(close_time, next_entry, cursor, not_before_ms):
     return k if k < n else -1
 
 
-@_jit
-def _plan_exit(time, close_time, open_, high, low, close, next_exit, long, entry_bar, stop, timeout_ms,
+@_inline
+def _scan_entry(close_time, long_entry, short_entry, first, cursor, not_before_ms):
+    """_first_entry read off the booleans: the first bar >= max(cursor, first) where either entry
+    holds. One symbol's loop moves forward only, so its scans cover each bar about once (building
+    the look-up cost more than the loop)."""
+    if not_before_ms >= 0:
+        cursor = max(cursor, np.searchsorted(close_time, not_before_ms, side="left"))
+    for k in range(max(cursor, first), len(close_time)):
+        if long_entry[k] or short_entry[k]:
+            return k
+    return -1
+
+
+@_inline
+def _plan_exit(time, close_time, open_, high, low, close, exits, long, entry_bar, stop, timeout_ms,
                maker_exits, fill_ticks, maker_timeout, sz_decimals):
-    """(bar, reason, price before slippage, maker outcome, re-prices) of the exit: executor.plan_exit's rules."""
+    """(bar, reason, price before slippage, maker outcome, re-prices) of the exit: executor.plan_exit's rules,
+    in one walk from the entry bar: a bar's stop comes before its close's decisions, and a timeout before
+    a signal exit at the same close (`exits`: the side's exit signal per bar)."""
     n = len(time)
-    signal_bar = next_exit[entry_bar]
-    decision_bar, reason = signal_bar, SIGNAL
-    deadline = time[entry_bar] + timeout_ms
-    if signal_bar >= n or close_time[signal_bar] >= deadline:
-        timeout_bar = np.searchsorted(close_time, deadline, side="left")
-        if timeout_bar <= signal_bar:
-            decision_bar, reason = timeout_bar, TIMEOUT
     sign = 1.0 if long else -1.0
-    for j in range(entry_bar, min(decision_bar, n - 1) + 1):
-        if stop_touched(sign, low[j], high[j], stop):
-            return j, STOP_LOSS, stop_fill(sign, open_[j], stop), _mk.NONE, 0
+    deadline = time[entry_bar] + timeout_ms
+    decision_bar, reason = n, TIMEOUT  # n: no decision before the data ends
+    if entry_bar > 0 and close_time[entry_bar - 1] >= deadline:
+        # A timeout shorter than the gap to the entry's open (timeout_ms rounds to whole ms): it was
+        # due before the entry bar, as executor.plan_exit's search finds, and no stop is checked.
+        decision_bar = np.searchsorted(close_time, deadline, side="left")
+    else:
+        for j in range(entry_bar, n):
+            if stop_touched(sign, low[j], high[j], stop):
+                return j, STOP_LOSS, stop_fill(sign, open_[j], stop), _mk.NONE, 0
+            if close_time[j] >= deadline:
+                decision_bar = j
+                break
+            if exits[j]:
+                decision_bar, reason = j, SIGNAL
+                break
     if decision_bar < n - 1 and maker_exits:
         oc, x, price, reprices = _mk.rest_exit(open_, high, low, close, sign, decision_bar, stop, fill_ticks,
                                                maker_timeout, sz_decimals)
@@ -235,7 +260,18 @@ def _plan_exit(time, close_time, open_, high, low, close, next_exit, long, entry
     return n - 1, END, close[n - 1], _mk.NONE, 0
 
 
-@_jit
+@_inline
+def _room(columns, count):
+    """`columns` with room for column `count`: twice as wide when full (the trade count is not known
+    ahead; an upper bound would need a pass over the entries)."""
+    if count < columns.shape[1]:
+        return columns
+    wider = np.empty((columns.shape[0], 2 * columns.shape[1]), columns.dtype)
+    wider[:, :count] = columns[:, :count]
+    return wider
+
+
+@_inline
 def _note_equity(l_day, l_start, l_real, l_last, equity, now):
     """RiskManager.note_equity on the ledger (day, start equity, realized, last equity seen)."""
     l_day, l_start, l_real = roll_day(l_day, l_start, l_real, l_last, now)
@@ -243,29 +279,18 @@ def _note_equity(l_day, l_start, l_real, l_last, equity, now):
 
 
 @_jit
-def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, next_entry, next_long_exit,
-          next_short_exit, funding_cum, bar_range, capacity, delay, slippage, volatility_slippage, taker_fee,
+def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, long_exit, short_exit, first,
+          funding_cum, bar_range, delay, slippage, volatility_slippage, taker_fee,
           initial_equity, fixed, notional_usd, position_fraction, leverage, min_order_usd, stop_loss_pct,
           daily_loss_limit_pct, cooldown_minutes, max_positions, timeout_ms, size_factor, crisis, maker_entries,
           maker_exits, fill_ticks, maker_timeout, fallback_taker, sz_decimals, maker_fee_rate):
     n = len(time)
     maker = np.zeros(9, np.int64)  # fastmaker.py's counts
     maker_fees = np.zeros(2)  # paid as maker, as taker
-    entry_bar = np.empty(capacity, np.int64)
-    exit_bar = np.empty(capacity, np.int64)
-    entry_ms = np.empty(capacity, np.int64)
-    exit_ms = np.empty(capacity, np.int64)
-    sign_out = np.empty(capacity)
-    size_out = np.empty(capacity)
-    entry_price = np.empty(capacity)
-    exit_price = np.empty(capacity)
-    expected_entry = np.empty(capacity)
-    expected_exit = np.empty(capacity)
-    stop_out = np.empty(capacity)
-    fees_out = np.empty(capacity)
-    funding_out = np.empty(capacity)
-    pnl_out = np.empty(capacity)
-    reason_out = np.empty(capacity, np.int8)
+    # The trades' columns (LoopTrades' order), grown as they fill: entry bar, exit bar, entry ms, exit ms,
+    # reason; sign, size, entry price, exit price, expected entry, expected exit, stop, fees, funding, pnl.
+    t_i = np.empty((5, 1024), np.int64)
+    t_f = np.empty((10, 1024))
     blocked = np.zeros(len(BLOCK_REASONS), np.int64)
 
     cash = initial_equity
@@ -276,7 +301,7 @@ def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, ne
     l_day, l_start, l_real, l_last = _rules.NO_DAY, np.nan, 0.0, np.nan
     cool_until = 0
     count = 0
-    k = _first_entry(close_time, next_entry, 0, -1)
+    k = _scan_entry(close_time, long_entry, short_entry, first, 0, -1)
     while k >= 0:
         # --- an entry decision at bar k's close (flat: equity is the cash) ---
         now = close_time[k]
@@ -296,7 +321,7 @@ def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, ne
                 wake = NEVER  # a fixed regime never changes; one symbol never fills more slots
             else:
                 wake = now + 1
-            k = _first_entry(close_time, next_entry, k + 1, wake) if wake < NEVER else -1
+            k = _scan_entry(close_time, long_entry, short_entry, first, k + 1, wake) if wake < NEVER else -1
             continue
         fb = k + 1 + delay
         if fb >= n:
@@ -316,7 +341,7 @@ def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, ne
                 day = t - t % DAY_MS
                 l_day, l_start, l_real, l_last = _note_equity(l_day, l_start, l_real, l_last, cash, day - 1)
             if oc != _mk.FILLED and oc != _mk.TAKER:
-                k = _first_entry(close_time, next_entry, fb + 1, -1)
+                k = _scan_entry(close_time, long_entry, short_entry, first, fb + 1, -1)
                 continue
             maker_in = oc == _mk.FILLED
         elif delay > 0:
@@ -327,7 +352,7 @@ def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, ne
                 l_day, l_start, l_real, l_last = _note_equity(l_day, l_start, l_real, l_last, cash, day - 1)
             if not (long_entry[fb - 1] if long else short_entry[fb - 1]):
                 blocked[SIGNAL_GONE] += 1  # cancel-if-signal-gone
-                k = _first_entry(close_time, next_entry, fb, -1)
+                k = _scan_entry(close_time, long_entry, short_entry, first, fb, -1)
                 continue
         expected = limit if maker_in else open_[fb]  # a maker fills at its limit, no slippage
         price = expected if maker_in else fill_price(expected, sign, slip_fraction(slippage, volatility_slippage,
@@ -337,11 +362,11 @@ def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, ne
         size = position_size(equity, price, size_factor, fixed, notional_usd, position_fraction, leverage)
         if order_too_small(size, price, min_order_usd):
             blocked[BELOW_MIN_ORDER] += 1
-            k = _first_entry(close_time, next_entry, fb, -1)
+            k = _scan_entry(close_time, long_entry, short_entry, first, fb, -1)
             continue
         stop = stop_price(sign, price, stop_loss_pct)
         x, reason, planned, exit_oc, reprices = _plan_exit(
-            time, close_time, open_, high, low, close, next_long_exit if long else next_short_exit, long, fb, stop,
+            time, close_time, open_, high, low, close, long_exit if long else short_exit, long, fb, stop,
             timeout_ms, maker_exits, fill_ticks, maker_timeout, sz_decimals)
         if exit_oc != _mk.NONE:
             _mk.count(maker, True, exit_oc, reprices)
@@ -370,21 +395,11 @@ def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, ne
         if not np.isfinite(pnl):
             raise ValueError("a non-finite pnl (check the candles and funding rates)")
         cash += pnl
-        entry_bar[count] = fb
-        exit_bar[count] = x
-        entry_ms[count] = time[fb]
-        exit_ms[count] = when
-        sign_out[count] = sign
-        size_out[count] = size
-        entry_price[count] = price
-        exit_price[count] = out_price
-        expected_entry[count] = expected
-        expected_exit[count] = planned
-        stop_out[count] = stop
-        fees_out[count] = fee_in + fee_out
-        funding_out[count] = funding
-        pnl_out[count] = pnl
-        reason_out[count] = reason
+        t_i, t_f = _room(t_i, count), _room(t_f, count)
+        t_i[0, count], t_i[1, count], t_i[2, count], t_i[3, count], t_i[4, count] = fb, x, time[fb], when, reason
+        t_f[0, count], t_f[1, count], t_f[2, count], t_f[3, count] = sign, size, price, out_price
+        t_f[4, count], t_f[5, count], t_f[6, count] = expected, planned, stop
+        t_f[7, count], t_f[8, count], t_f[9, count] = fee_in + fee_out, funding, pnl
         count += 1
         # RiskManager.record_exit: the day's realized pnl, and a cooldown after a stop loss.
         l_day, l_start, l_real = roll_day(l_day, l_start, l_real, l_last, when)
@@ -393,8 +408,8 @@ def _loop(time, close_time, open_, high, low, close, long_entry, short_entry, ne
             cool_until = max(cool_until, cooldown_end(when, cooldown_minutes))
         # A stop does not use up its bar's decision; a signal or timeout exit at x's open leaves
         # x's close free too. After `end` there is nothing left.
-        k = _first_entry(close_time, next_entry, x, -1) if reason != END else -1
-    return (entry_bar[:count], exit_bar[:count], entry_ms[:count], exit_ms[:count], sign_out[:count],
-            size_out[:count], entry_price[:count], exit_price[:count], expected_entry[:count],
-            expected_exit[:count], stop_out[:count], fees_out[:count], funding_out[:count], pnl_out[:count],
-            reason_out[:count], blocked, maker, maker_fees)
+        k = _scan_entry(close_time, long_entry, short_entry, first, x, -1) if reason != END else -1
+    c = count
+    return (t_i[0, :c], t_i[1, :c], t_i[2, :c], t_i[3, :c], t_f[0, :c], t_f[1, :c], t_f[2, :c], t_f[3, :c],
+            t_f[4, :c], t_f[5, :c], t_f[6, :c], t_f[7, :c], t_f[8, :c], t_f[9, :c], t_i[4, :c].astype(np.int8),
+            blocked, maker, maker_fees)

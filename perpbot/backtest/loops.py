@@ -31,11 +31,12 @@ KERNELS_FROM_BARS = 500_000
 def preload_compiled() -> None:
     """Load numba, the indicators' kernels and the compiled loops now, so that `auto` takes them for
     every run from here on (sweeps, big runs; the daemon and the dashboard at start, on a thread)."""
-    from perpbot.backtest import fastaccount, fastloop, fastmetrics  # noqa: F401
+    from perpbot.backtest import fastaccount, fastarrays, fastloop, fastmetrics  # noqa: F401
     from perpbot.signals.indicators import preload_compiled as preload_kernels
 
     preload_kernels()
     fastmetrics.preload()
+    fastarrays.preload()
 
 
 
@@ -72,8 +73,9 @@ def use_compiled(loop: str, settings: Settings, signals: dict[str, tuple[SymbolS
         raise ValueError("the compiled loop runs maker orders for one symbol under a fixed regime only")
     if loop != "auto":
         return loop == "compiled"
-    entries = sum(len(sig.entry_bars) for sig, _ in signals.values())
-    return applies and ("perpbot.backtest.fastloop" in sys.modules or entries >= COMPILED_FROM_ENTRIES)
+    if not applies or "perpbot.backtest.fastloop" in sys.modules:
+        return applies
+    return sum(len(sig.entry_bars) for sig, _ in signals.values()) >= COMPILED_FROM_ENTRIES
 
 
 def run_compiled(signals: dict[str, tuple[SymbolSignals, Indicators]], settings: Settings, regime: RegimeReplay,
@@ -81,10 +83,12 @@ def run_compiled(signals: dict[str, tuple[SymbolSignals, Indicators]], settings:
     """One symbol under a fixed regime: fastloop.py's loop; anything else: fastaccount.py's (taker
     orders only, so no maker report). numba is loaded by then, so the curve's metrics take their
     compiled twins too (fastmetrics.py: ~20 ms once, ~10 ms less every run of a year of 1m)."""
-    from perpbot.backtest import fastmetrics
+    from perpbot.backtest import fastarrays, fastmetrics
 
     if not fastmetrics.LOADED.is_set():
         fastmetrics.preload()
+    if not fastarrays.LOADED.is_set():
+        fastarrays.preload()
     if len(signals) == 1 and not regime.replaying:
         from perpbot.backtest import fastloop
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,22 +123,38 @@ def build_equity(data: "MarketData", signals: dict[str, "SymbolSignals"], trades
 
     A position is marked (less its entry fee and the funding paid so far) at the closes
     before its exit; from the first close at or after the exit its net pnl is realized.
-    Vectorised per symbol: every (trade, bar) pair of the open stretches in one array.
+    Vectorised per symbol: every (trade, bar) pair of the open stretches in one array; once numba is
+    loaded, fastarrays.py computes the same floats in one pass for the realized part and one over the
+    marked bars.
     `cols` are the trades' columns when the caller has them already (the metrics share them).
     """
     times = _union([sig.close_time[_after(sig.close_time, data.start_ms):] for sig in signals.values()])
-    values = np.full(len(times), float(initial))
     if not trades or not len(times):
-        return times, values
+        return times, np.full(len(times), float(initial))
     cols = cols if cols is not None else TradeColumns(trades)
-    values += _realized(times, cols.exit_time, cols.pnl)
+    fast = compiled_arrays()  # fastarrays.py once numba is loaded: one pass each, the same floats
+    if fast is not None:
+        values = fast.realized(times, initial, cols, signals)
+    else:
+        values = np.full(len(times), float(initial))
+        values += _realized(times, cols.exit_time, cols.pnl)
     names, codes = cols.by_symbol
     for sym, sig in signals.items():  # in this order: the sums are compared bit for bit
         if sym not in names:
             continue
         mine = np.flatnonzero(codes == names.index(sym)) if len(names) > 1 else slice(None)
-        _add_marks(values, times, sig.close_time, *_open_marks(sig, cols, mine))
+        if fast is not None:
+            fast.add_marks(values, times, sig, cols, mine)
+        else:
+            _add_marks(values, times, sig.close_time, *_open_marks(sig, cols, mine))
     return times, values
+
+
+def compiled_arrays() -> Any:
+    """fastarrays.py once a compiled run or `preload_compiled` has loaded it (numba loaded), else None:
+    the numpy here (and in executor.bar_arrays)."""
+    module = sys.modules.get("perpbot.backtest.fastarrays")
+    return module if module is not None and module.loaded() else None
 
 
 def _realized(times: np.ndarray, exit_time: np.ndarray, pnl: np.ndarray) -> np.ndarray:

@@ -32,7 +32,8 @@ PACKAGE = Path(__file__).resolve().parents[1]  # perpbot/
 CACHE_DIR = Path(platformdirs.user_cache_dir("perp-bot")) / "numba"
 # Every source compiled code is built from: the kernels, the loops and the rules they compile, the SQLite reader.
 SOURCES = ("signals/kernels.py", "risk/rules.py", "execution/fills.py", "backtest/fastloop.py",
-           "backtest/fastaccount.py", "backtest/fastmetrics.py", "data/sqlite_columns.py")
+           "backtest/fastaccount.py", "backtest/fastmaker.py", "backtest/fastmetrics.py",
+           "backtest/fastarrays.py", "data/sqlite_columns.py")
 
 
 def compiled(**options: Any) -> Callable[[Callable[..., Any]], Any]:

@@ -144,3 +144,18 @@ def test_a_compiled_result_builds_its_trades_on_first_read_and_saves_like_any_ot
     assert pickle.loads(pickle.dumps(trades)) == events.trades
     loaded = BacktestResult.load(compiled.to_json(tmp_path / "r.json"))
     assert loaded.trades == BacktestResult.load(events.to_json(tmp_path / "e.json")).trades
+
+
+@pytest.mark.parametrize("hours", [1e-9, 0.25, 0.26])
+def test_timeouts_at_or_below_a_bar_equal(store, hours):
+    """A timeout that rounds to 0 ms is due before the entry bar (the exit walk's edge), one of exactly
+    a bar is due at the entry bar's own close, one just over it at the next close: both loops agree."""
+    raw = _random_config(np.random.default_rng(11), str(store.path))
+    raw["risk"] |= {"position_timeout_hours": hours, "stop_loss_pct": 0.03, "min_order_usd": 10.0,
+                    "daily_loss_limit_pct": 1.0}
+    raw["backtest"]["regime"] = "NORMAL"
+    settings = build_settings(raw, source="test")
+    data = load_market(settings, store, ["BTC"], START_MS + 200 * STEP, None, None)
+    compiled = simulate(data, settings, loop="compiled")
+    _compare(compiled, simulate(data, settings, loop="events"))
+    assert "timeout" in {t.exit_reason for t in compiled.trades}
