@@ -17,8 +17,11 @@ fastmaker.py).
 
 from __future__ import annotations
 
+import contextvars
 import heapq
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import NamedTuple
@@ -60,8 +63,19 @@ def run_backtest(settings: Settings, store: History, symbols: list[str], start_m
 
 
 def indicators_for(data: MarketData, params: StrategyConfig) -> dict[str, Indicators]:
-    """Indicators per symbol; reusable by every run whose `signals.engine.indicator_key` equals params'."""
-    return {sym: compute_indicators(f.high, f.low, f.close, params) for sym, f in data.frames.items()}
+    """Indicators per symbol; reusable by every run whose `signals.engine.indicator_key` equals params'.
+
+    Several symbols are computed side by side on threads: each symbol's indicators are pure functions
+    of its own arrays, and numpy and the kernels spend their time outside the GIL (three symbol-years
+    on 2 cores: ~0.5 -> ~0.3 s), so the values are the same as one after the other."""
+    frames = list(data.frames.items())
+    if len(frames) < 2:
+        return {sym: compute_indicators(f.high, f.low, f.close, params) for sym, f in frames}
+    with ThreadPoolExecutor(max_workers=min(len(frames), os.cpu_count() or 1)) as pool:
+        # Each task in a copy of this context: a path forced with indicators.use_path holds in the threads too.
+        futures = [pool.submit(contextvars.copy_context().run, compute_indicators, f.high, f.low, f.close, params)
+                   for _, f in frames]
+        return {sym: future.result() for (sym, _), future in zip(frames, futures)}
 
 
 def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicators] | None = None,
@@ -87,10 +101,11 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
     total = len(data.frames) + 1
     if indicators is None and refusals is None and loop == "auto":
         preload(data, settings)
+    if indicators is None:
+        indicators = indicators_for(data, settings.strategy)
     signals = {}
     for n, (sym, frame) in enumerate(data.frames.items()):
-        ind = indicators[sym] if indicators is not None else compute_indicators(
-            frame.high, frame.low, frame.close, settings.strategy)
+        ind = indicators[sym]
         signals[sym] = (symbol_signals(frame, ind, settings.strategy, data, shared), ind)
         if progress:
             progress(n + 1, total)
