@@ -129,7 +129,9 @@ def _read_compiled(store: SeriesSource, symbol: str, interval: str) -> np.ndarra
 def _expected(store: SeriesSource, symbol: str, interval: str) -> int:
     """The rows of a series without gaps from its first bar to its last (two index seeks): the usual
     count of a stored series, so its columns are allocated once."""
-    first, last = store.conn.execute("SELECT min(t), max(t) FROM candles WHERE symbol=? AND interval=?",
+    # Two subqueries: SQLite seeks the index for a lone min() or max(), but scans the series for both in one.
+    first, last = store.conn.execute("SELECT (SELECT min(t) FROM candles WHERE symbol=?1 AND interval=?2), "
+                                     "(SELECT max(t) FROM candles WHERE symbol=?1 AND interval=?2)",
                                      (symbol, interval)).fetchone()
     try:
         return (last - first) // interval_ms(interval) + 1 if first is not None else 0
