@@ -22,9 +22,8 @@ from perpbot.cli.args import make_console
 from perpbot.config import Settings
 from perpbot.data.db import Store
 from perpbot.errors import PerpbotError
-from perpbot.reporting.console import signed
-from perpbot.reporting.numbers import metric_cells, money, pct
-from perpbot.reporting.weekly import sparkline
+from perpbot.reporting.cells import signed
+from perpbot.reporting.numbers import metric_cells, money, pct, sparkline
 
 SPARK_WIDTH = 60
 

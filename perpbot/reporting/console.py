@@ -15,9 +15,9 @@ from rich import box
 from rich.columns import Columns
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from perpbot.config import Settings
+from perpbot.reporting.cells import signed
 from perpbot.reporting.compare import Comparison
 from perpbot.reporting.weekly import (
     BREAKDOWN_COLUMNS,
@@ -42,12 +42,6 @@ def _fmt_ms(ts_ms: int | None) -> str:
 _SHORT_HEADERS = ("Week", "Trades", "PnL", "Return", "Win %", "PF", "Avg win", "Avg loss", "Max DD", "DD %",
                   "Fees", "Funding", "Daily")
 assert len(_SHORT_HEADERS) == len(WEEK_COLUMNS)
-
-
-def signed(cell: str) -> Text:
-    """Green gains, red losses: the eye finds the bad weeks first."""
-    style = "green" if cell.startswith("+") else "red" if cell.startswith("-") and cell != "-" else ""
-    return Text(cell, style=style)
 
 
 def print_review(review: WeeklyReview, settings: Settings, mode: str, console: Console) -> None:

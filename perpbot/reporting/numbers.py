@@ -1,14 +1,17 @@
 """Provides the number formats reports share: the backtest's metrics as the CLI table shows them
 (`metric_cells`, which the HTML report uses too) and prices with enough digits to tell a close
-from a band, never in scientific notation (`price`: Telegram's /signals)."""
+from a band, never in scientific notation (`price`: Telegram's /signals), and the block-character
+`sparkline` (the weekly review's and the backtest summary's)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 Cell = tuple[str, str, float | None]
 """(label, text, the value when the cell is coloured by its sign, else None)."""
+_BLOCKS = "▁▂▃▄▅▆▇█"
 
 
 def pct(v: float | None, signed: bool = False) -> str:
@@ -56,3 +59,14 @@ def metric_cells(m: dict[str, Any]) -> list[Cell]:
         ("fees paid", money(m["fees"], signed=False), None), ("funding paid", money(m["funding"]), None),
         ("final equity", money(m["final_equity"], signed=False), None), ("net pnl", money(m["net_pnl"]), m["net_pnl"]),
     ]
+
+
+def sparkline(values: Sequence[float]) -> str:
+    """One block character per value, scaled between the smallest and the largest."""
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    if high == low:
+        return _BLOCKS[len(_BLOCKS) // 2 - 1] * len(values)
+    top = len(_BLOCKS) - 1
+    return "".join(_BLOCKS[round((v - low) / (high - low) * top)] for v in values)

@@ -21,7 +21,7 @@ from perpbot.backtest.overfitting import DSR_BAR, PBO_BAR, Overfitting
 from perpbot.backtest.sensitivity import METRICS, SweepResult
 from perpbot.backtest.trials import describe_group
 from perpbot.backtest.walk_forward import WalkForwardResult
-from perpbot.reporting.console import signed
+from perpbot.reporting.cells import signed
 
 MARKS = "abcdefghijklmnopqrstuvwxyz"
 

@@ -19,9 +19,9 @@ from typing import Any
 
 from perpbot.clock import DAY_MS
 from perpbot.models import Trade
+from perpbot.reporting.numbers import sparkline
 from perpbot.risk.halt import WEEK_MS, losing_week_streak, week_start_ms
 
-_BLOCKS = "▁▂▃▄▅▆▇█"
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,17 +207,6 @@ def breakdown(trades: Iterable[Trade], key: str) -> tuple[Breakdown, ...]:
         groups.setdefault(str(getattr(trade, key) or "unknown"), []).append(_pnl(trade))
     rows = [Breakdown(k, len(v), sum(1 for p in v if p > 0), sum(v)) for k, v in groups.items()]
     return tuple(sorted(rows, key=lambda b: (-abs(b.pnl), b.key)))
-
-
-def sparkline(values: Sequence[float]) -> str:
-    """One block character per value, scaled between the smallest and the largest."""
-    if not values:
-        return ""
-    low, high = min(values), max(values)
-    if high == low:
-        return _BLOCKS[len(_BLOCKS) // 2 - 1] * len(values)
-    top = len(_BLOCKS) - 1
-    return "".join(_BLOCKS[round((v - low) / (high - low) * top)] for v in values)
 
 
 def weekly_review(trades: Iterable[Trade], now_ms: int, weeks: int = 4, initial_equity: float = 10_000.0,
