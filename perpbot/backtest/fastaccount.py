@@ -10,6 +10,11 @@ the loop asks the regime at exactly the times the event loop does and gets the s
 The symbols' arrays are concatenated (one copy, a few tens of ms for three years of 1m bars):
 numba compiles one loop for any number of symbols that way, where a tuple per symbol count would
 compile again for each. One-symbol runs under a fixed regime take fastloop.py's simpler loop.
+
+Maker orders (maker_loop.py) take fastmaker.py's walks: a resting entry's end is known when it is
+placed, so, as in the event loop, it is one event: its fill at that open (phase ENTRY_FILL), or its
+cancel or expiry at that close (phase EXIT_FILL, told from an exit by the symbol's pending order),
+which frees the slot before that close's decisions. A maker exit fill is inside its bar, like a stop.
 """
 
 from __future__ import annotations

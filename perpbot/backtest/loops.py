@@ -79,7 +79,8 @@ def use_compiled(loop: str, settings: Settings, signals: dict[str, tuple[SymbolS
 
 def run_compiled(signals: dict[str, tuple[SymbolSignals, Indicators]], settings: Settings, regime: RegimeReplay,
                   data: MarketData) -> tuple:
-    """One symbol under a fixed regime: fastloop.py's loop; anything else: fastaccount.py's. numba is loaded by then, so the curve's metrics take their
+    """One symbol under a fixed regime: fastloop.py's loop; anything else: fastaccount.py's; each with
+    its maker report ({} in taker mode). numba is loaded by then, so the curve's metrics take their
     compiled twins too (fastmetrics.py: ~20 ms once, ~10 ms less every run of a year of 1m)."""
     from perpbot.backtest import fastarrays, fastmetrics
 
