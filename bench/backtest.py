@@ -19,7 +19,8 @@ source tree of an older perp-bot, e.g. `git worktree add /tmp/old <commit>`) the
 runs, the sweeps and the plain figure (4) are measured with that tree too, on the same data in the same run.
 6. maker orders (issue 19) on the same BTC year, full strategy with costs: fees and net pnl with
    taker orders, maker entries, maker exits and both, the maker fill rate, and the warm time of
-   each on both loops (the event loop and the compiled one, which one-symbol runs take).
+   each on both loops (the event loop and the compiled one, which one-symbol runs take); and maker
+   entries and exits on three symbols on both loops (issue 20: the account loop compiles them).
 Target (6), issue 19: maker at most 1.5x the time of taker.
 
     python bench/backtest.py --maker-only   # just (6)
@@ -294,6 +295,22 @@ def maker_vs_taker(store: Store, db: Path) -> None:
               f"net pnl {m['final_equity'] - settings.backtest.initial_equity:+.2f}; {rate}"
               + ", ".join(f"{loop} loop {s * 1000:.0f} ms warm ({s / base[loop]:.2f}x taker)"
                           for loop, s in seconds.items()) + " (target <= 1.5x)")
+    maker_account(store, db)
+
+
+def maker_account(store: Store, db: Path) -> None:
+    """(6), issue 20: maker entries and exits on three symbols, one account, warm: the compiled account
+    loop (fastaccount.py) beside the event loop, which ran every such run before."""
+    from perpbot.backtest.engine import load_market, simulate
+
+    store.save_sz_decimals({"BTC": 5, "ETH": 4, "SOL": 2})
+    settings = build_settings({"data": {"db_path": str(db)}, "strategy": {"timeframe": "1m"},
+                               "execution": {"entry_order": "maker", "exit_order": "maker"}})
+    data = load_market(settings, store, ["BTC", "ETH", "SOL"], None, None, "1m")
+    result = simulate(data, settings, loop="events")
+    seconds = {loop: best_of(lambda: simulate(data, settings, loop=loop), 3) for loop in ("events", "compiled")}
+    print(f"maker entries and exits, 3 symbols on one account: {len(result.trades)} trades; "
+          + ", ".join(f"{loop} loop {s * 1000:.0f} ms warm" for loop, s in seconds.items()))
 
 
 def _speed(theirs: float, ours: float) -> str:

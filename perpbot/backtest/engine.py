@@ -90,8 +90,8 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
         progress: called as progress(done, total); an exception raised from it aborts the run.
         snapshots: stored prediction snapshots to replay the regime from (see RegimeReplay).
         loop: which of the equal loops runs: "events" (engine.py, the reference) or "compiled"
-            (fastloop.py for one symbol under a fixed regime, maker orders included; fastaccount.py
-            for any other taker run); "auto" picks the compiled one where it pays (loops.py).
+            (fastloop.py for one symbol under a fixed regime; fastaccount.py for any other run; both
+            with maker orders); "auto" picks the compiled one where it pays (loops.py).
         refusals: when given, every entry decision is appended as (symbol, bar, risk verdict or "ok")
             (the decision table, backtest/decisions.py); the event loop runs.
         shared: a dict a sweep hands to every run on the same data and indicators: the arrays that

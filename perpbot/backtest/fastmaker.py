@@ -1,4 +1,5 @@
-"""Provides the compiled loop's maker orders: backtest/maker.py's two walks, compiled for fastloop.py.
+"""Provides the compiled loops' maker orders: backtest/maker.py's two walks, compiled for fastloop.py
+and fastaccount.py.
 
 The walks are restated here over arrays (the Python ones read each order's few bars as Python
 floats, which numba cannot), outcome for outcome and in the same order of checks; the fill rules
@@ -9,9 +10,9 @@ with maker orders and compare trades, counts and equity bit for bit.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from perpbot.execution import fills as _fills
+from perpbot.signals.jit import compiled
 
 FILLED, TAKER, CANCELLED, EXPIRED, END = 0, 1, 2, 3, 4  # backtest/maker.py's outcomes, as codes
 NONE = -1  # no maker order
@@ -19,7 +20,7 @@ OUTCOMES = ("filled", "taker", "cancelled", "expired", "end")
 # The counts array: placed, filled, cancelled, expired, reprices, then placed and filled by kind.
 PLACED, FILLS, CANCELS, EXPIRIES, REPRICES, ENTRY_PLACED, ENTRY_FILLED, EXIT_PLACED, EXIT_FILLED = range(9)
 
-_jit = njit(cache=True, nogil=True)
+_jit = compiled(nogil=True)  # signals/jit.py's cache: stamped with the rules' sources too
 maker_quote, maker_filled, maker_fee, stop_touched, stop_fill = (_jit(f) for f in (
     _fills.maker_quote, _fills.maker_filled, _fills.maker_fee, _fills.stop_touched, _fills.stop_fill))
 

@@ -1,6 +1,6 @@
 """Provides the choice of loop for a backtest run: the event loop (engine.py, the readable reference)
-or a compiled one (fastloop.py for one symbol under a fixed regime, maker orders included;
-fastaccount.py for several symbols or a replayed regime, taker orders only), and loading the compiled
+or a compiled one (fastloop.py for one symbol under a fixed regime; fastaccount.py for several symbols
+or a replayed regime; both with maker orders, fastmaker.py), and loading the compiled
 code ahead (`preload_compiled`) where it pays.
 """
 
@@ -53,11 +53,10 @@ def preload(data: MarketData, settings: Settings) -> None:
 
 
 def compiled_applies(settings: Settings, single: bool = False) -> bool:
-    """Can a compiled loop run these settings? Every taker run; maker orders (issue 19) only in
-    fastloop.py's loop (`single`: one symbol under a fixed regime), since fastaccount.py's loop has
-    not learned them and the event loop runs them instead. This is the one seam."""
-    ex = settings.execution
-    return single or (ex.entry_order == "taker" and ex.exit_order == "taker")
+    """Can a compiled loop run these settings? Every run (issue 20): fastloop.py's loop one symbol
+    under a fixed regime (`single`), fastaccount.py's any other, maker orders included in both. Kept
+    as the one seam should a setting ever again be modelled by the event loop alone."""
+    return True
 
 
 def use_compiled(loop: str, settings: Settings, signals: dict[str, tuple[SymbolSignals, Indicators]],
@@ -70,7 +69,7 @@ def use_compiled(loop: str, settings: Settings, signals: dict[str, tuple[SymbolS
         raise ValueError(f"loop must be auto, compiled or events (got {loop!r})")
     applies = compiled_applies(settings, len(signals) == 1 and not regime.replaying)
     if loop == "compiled" and not applies:
-        raise ValueError("the compiled loop runs maker orders for one symbol under a fixed regime only")
+        raise ValueError("the compiled loop cannot run these settings")
     if loop != "auto":
         return loop == "compiled"
     if not applies or "perpbot.backtest.fastloop" in sys.modules:
@@ -80,8 +79,8 @@ def use_compiled(loop: str, settings: Settings, signals: dict[str, tuple[SymbolS
 
 def run_compiled(signals: dict[str, tuple[SymbolSignals, Indicators]], settings: Settings, regime: RegimeReplay,
                   data: MarketData) -> tuple:
-    """One symbol under a fixed regime: fastloop.py's loop; anything else: fastaccount.py's (taker
-    orders only, so no maker report). numba is loaded by then, so the curve's metrics take their
+    """One symbol under a fixed regime: fastloop.py's loop; anything else: fastaccount.py's; each with
+    its maker report ({} in taker mode). numba is loaded by then, so the curve's metrics take their
     compiled twins too (fastmetrics.py: ~20 ms once, ~10 ms less every run of a year of 1m)."""
     from perpbot.backtest import fastarrays, fastmetrics
 
@@ -96,4 +95,5 @@ def run_compiled(signals: dict[str, tuple[SymbolSignals, Indicators]], settings:
         return fastloop.run_symbol(sym, sig, settings, regime.at(data.start_ms), data.sz_decimals_of(sym))
     from perpbot.backtest import fastaccount
 
-    return (*fastaccount.run_account({s: v[0] for s, v in signals.items()}, settings, regime.timeline()), {})
+    ticks = {s: data.sz_decimals_of(s) for s in signals}
+    return fastaccount.run_account({s: v[0] for s, v in signals.items()}, settings, regime.timeline(), ticks)

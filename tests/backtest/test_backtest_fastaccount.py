@@ -126,10 +126,9 @@ def test_auto_takes_a_compiled_loop_for_every_run_once_it_is_loaded(store, monke
     assert calls == ["run_symbol", "run_account"]
 
 
-def test_maker_orders_keep_the_event_loop_beyond_one_symbol(store):
-    """The seam for issue 19: fastloop.py's one-symbol loop models maker fills (fastmaker.py), the
-    account loop does not, so a maker run of several symbols or a replayed regime takes the event
-    loop; asking for the compiled loop then is an error."""
+def test_maker_orders_take_the_compiled_loop_beyond_one_symbol(store):
+    """Issue 20: the account loop models maker orders too (fastmaker.py), so every run may take a
+    compiled loop: a maker run of several symbols or a replayed regime included."""
     from types import SimpleNamespace
 
     from perpbot.backtest import loops
@@ -137,11 +136,48 @@ def test_maker_orders_keep_the_event_loop_beyond_one_symbol(store):
     settings = build_settings(_account_config(np.random.default_rng(2), str(store.path), False), source="test")
     assert loops.compiled_applies(settings)
     maker = SimpleNamespace(execution=SimpleNamespace(entry_order="maker", exit_order="taker"))
-    assert not loops.compiled_applies(maker)
+    assert loops.compiled_applies(maker)
     assert loops.compiled_applies(maker, single=True)
     replaying, fixed = SimpleNamespace(replaying=True), SimpleNamespace(replaying=False)
     two = {"BTC": (SimpleNamespace(entry_bars=[]), None), "ETH": (SimpleNamespace(entry_bars=[]), None)}
-    assert not loops.use_compiled("auto", maker, two, fixed)
-    assert not loops.use_compiled("auto", maker, {"BTC": two["BTC"]}, replaying)
-    with pytest.raises(ValueError, match="maker"):
-        loops.use_compiled("compiled", maker, two, fixed)
+    assert loops.use_compiled("compiled", maker, two, fixed)
+    assert loops.use_compiled("compiled", maker, {"BTC": two["BTC"]}, replaying)
+
+
+def _maker_config(rng: np.random.Generator, db_path: str, replay: bool, orders: tuple[str, str]) -> dict:
+    """An account config with maker entries and/or exits (test_backtest_fastloop.py's maker draws)."""
+    cfg = _account_config(rng, db_path, replay)
+    pick = lambda *values: values[int(rng.integers(len(values)))]  # noqa: E731
+    cfg["execution"] |= {"entry_order": orders[0], "exit_order": orders[1], "maker_timeout_bars": pick(1, 3),
+                         "maker_fallback": pick("cancel", "taker"), "maker_fill_ticks": pick(0, 1, 3),
+                         "maker_fee": pick(0.00015, -0.00002)}
+    if orders[0] == "maker":
+        cfg["execution"]["entry_delay_bars"] = 0  # config.py: a maker entry takes no delay
+    return cfg
+
+
+@pytest.mark.parametrize("orders", [("maker", "taker"), ("taker", "maker"), ("maker", "maker")],
+                         ids=["maker-entries", "maker-exits", "maker-both"])
+@pytest.mark.parametrize("replay", [False, True], ids=["fixed-regime", "replayed-regime"])
+def test_compiled_account_loop_equals_event_loop_with_maker_orders(store, replay, orders):
+    """Resting entries hold a slot (max positions, their own coin) until they fill or go; a cancel or
+    expiry frees it at its close, ahead of that close's decisions; a maker exit fills inside its bar:
+    trades, blocked entries, maker counts, fees by kind and equity the same, bit for bit."""
+    rng = np.random.default_rng(20261208 + 2 * replay + len(orders[0]) + 3 * len(orders[1]))
+    store.save_sz_decimals({"BTC": 4, "ETH": 3, "SOL": 2})
+    seen_orders: set[str] = set()
+    seen_blocks: set[str] = set()
+    symbol_sets = [SYMBOLS, SYMBOLS[:2], ["SOL", "BTC"], ["ETH"]]
+    for draw in range(10):
+        settings = build_settings(_maker_config(rng, str(store.path), replay, orders), source="test")
+        symbols = symbol_sets[draw % len(symbol_sets)]
+        data = load_market(settings, store, symbols, START_MS + 200 * STEP, None, None)
+        snaps = _snapshots(rng, 1000) if replay else []
+        compiled = simulate(data, settings, snapshots=snaps, loop="compiled")
+        events = simulate(data, settings, snapshots=snaps, loop="events")
+        _compare(compiled, events)
+        made = compiled.metrics["maker_orders"]
+        seen_orders |= {k for k in ("filled", "cancelled", "expired", "reprices") if made[k]}
+        seen_blocks |= set(compiled.metrics["entries_blocked"])
+    assert seen_orders == {"filled", "cancelled", "expired", "reprices"}
+    assert "max_positions" in seen_blocks
