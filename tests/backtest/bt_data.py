@@ -49,3 +49,14 @@ def insert_bars(store: Store, symbol: str, bars: Sequence[tuple[float, float, fl
     times = [start_ms + i * step_ms for i in range(len(bars))]
     store.insert_candle_rows([(symbol, interval, t, o, h, lo, c, 1.0, 1) for t, (o, h, lo, c) in zip(times, bars)])
     return times
+
+
+def cut_outages(path, symbol: str = "ETH", starts: Sequence[int] = (900, 2100, 2105), bars: int = 40,
+                step_ms: int = 900_000) -> None:
+    """Delete stretches of `bars` bars from one symbol only (outages), so several symbols' frames do not line up."""
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        for lo in starts:
+            conn.execute("DELETE FROM candles WHERE symbol = ? AND t >= ? AND t < ?",
+                         (symbol, START_MS + lo * step_ms, START_MS + (lo + bars) * step_ms))

@@ -9,11 +9,10 @@ classifier itself at adversarial call times.
 
 from __future__ import annotations
 
-import sqlite3
 
 import numpy as np
 import pytest
-from bt_data import START_MS, insert_walk
+from bt_data import START_MS, cut_outages, insert_walk
 from test_backtest_fastloop import STEP, _compare, _random_config
 
 from perpbot.backtest.engine import load_market, simulate
@@ -36,13 +35,19 @@ def store(request, tmp_path_factory):
     for i, sym in enumerate(SYMBOLS):
         insert_walk(st, sym, 4000 - 300 * i, seed=seed + i, funding=funding)  # different lengths
     if gaps:  # outages: stretches missing on one symbol only, so the frames do not line up
-        with sqlite3.connect(path) as conn:
-            for lo in (900, 2100, 2105):
-                conn.execute("DELETE FROM candles WHERE symbol = 'ETH' AND t >= ? AND t < ?",
-                             (START_MS + lo * STEP, START_MS + (lo + 40) * STEP))
+        cut_outages(path, step_ms=STEP)
     yield st
     st.close()
 
+
+def _both_loops(store, settings, symbols: list[str], rng: np.random.Generator, replay: bool):
+    """One draw on both loops (a replayed regime gets ~1000 h of snapshots): the compiled result, after
+    checking it equals the event loop's bit for bit."""
+    data = load_market(settings, store, symbols, START_MS + 200 * STEP, None, None)
+    snaps = _snapshots(rng, 1000) if replay else []
+    compiled = simulate(data, settings, snapshots=snaps, loop="compiled")
+    _compare(compiled, simulate(data, settings, snapshots=snaps, loop="events"))
+    return compiled
 
 def _snapshots(rng: np.random.Generator, hours: int) -> list[PredictionSnapshot]:
     """Polls every 1-4 h with a few gaps long enough to go stale, and the odd error or closed market."""
@@ -75,12 +80,7 @@ def test_compiled_account_loop_equals_event_loop(store, replay):
     symbol_sets = [SYMBOLS, SYMBOLS[:2], ["SOL", "BTC"], ["ETH"]]
     for draw in range(16):
         settings = build_settings(_account_config(rng, str(store.path), replay), source="test")
-        symbols = symbol_sets[draw % len(symbol_sets)]
-        data = load_market(settings, store, symbols, START_MS + 200 * STEP, None, None)
-        snaps = _snapshots(rng, 1000) if replay else []
-        compiled = simulate(data, settings, snapshots=snaps, loop="compiled")
-        events = simulate(data, settings, snapshots=snaps, loop="events")
-        _compare(compiled, events)
+        compiled = _both_loops(store, settings, symbol_sets[draw % len(symbol_sets)], rng, replay)
         seen_blocks |= set(compiled.metrics["entries_blocked"])
     assert seen_blocks >= {"max_positions", "cooldown", "daily_loss_cap"}
     if replay:
@@ -170,12 +170,7 @@ def test_compiled_account_loop_equals_event_loop_with_maker_orders(store, replay
     symbol_sets = [SYMBOLS, SYMBOLS[:2], ["SOL", "BTC"], ["ETH"]]
     for draw in range(10):
         settings = build_settings(_maker_config(rng, str(store.path), replay, orders), source="test")
-        symbols = symbol_sets[draw % len(symbol_sets)]
-        data = load_market(settings, store, symbols, START_MS + 200 * STEP, None, None)
-        snaps = _snapshots(rng, 1000) if replay else []
-        compiled = simulate(data, settings, snapshots=snaps, loop="compiled")
-        events = simulate(data, settings, snapshots=snaps, loop="events")
-        _compare(compiled, events)
+        compiled = _both_loops(store, settings, symbol_sets[draw % len(symbol_sets)], rng, replay)
         made = compiled.metrics["maker_orders"]
         seen_orders |= {k for k in ("filled", "cancelled", "expired", "reprices") if made[k]}
         seen_blocks |= set(compiled.metrics["entries_blocked"])

@@ -10,12 +10,11 @@ different lengths), and on trade lists no loop makes (overlapping, unsorted, ope
 from __future__ import annotations
 
 import math
-import sqlite3
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from bt_data import START_MS, insert_walk
+from bt_data import START_MS, cut_outages, insert_walk
 from test_backtest_fastaccount import SYMBOLS, _account_config
 from test_backtest_fastloop import STEP, _random_config
 
@@ -48,10 +47,7 @@ def store(tmp_path_factory):
     st.migrate()
     for i, sym in enumerate(SYMBOLS):
         insert_walk(st, sym, 3000 - 300 * i, seed=11 + i, funding=-0.0002 + 0.0002 * i)
-    with sqlite3.connect(path) as conn:
-        for lo in (900, 2100, 2105):
-            conn.execute("DELETE FROM candles WHERE symbol = 'ETH' AND t >= ? AND t < ?",
-                         (START_MS + lo * STEP, START_MS + (lo + 40) * STEP))
+    cut_outages(path, step_ms=STEP)
     yield st
     st.close()
 
