@@ -100,7 +100,7 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
     keep_freed_arrays()  # half-million-element temporaries reuse memory instead of faulting pages in
     total = len(data.frames) + 1
     if indicators is None and refusals is None and loop == "auto":
-        preload(data, settings)
+        preload(data)
     if indicators is None:
         indicators = indicators_for(data, settings.strategy)
     signals = {}
@@ -110,7 +110,7 @@ def simulate(data: MarketData, settings: Settings, indicators: dict[str, Indicat
         if progress:
             progress(n + 1, total)
     regime = RegimeReplay(settings, snapshots or [])
-    if refusals is None and use_compiled(loop, settings, signals, regime):
+    if refusals is None and use_compiled(loop, signals):
         trades, cols, blocked, maker_report = run_compiled(signals, settings, regime, data)
     else:
         sim = _Simulation(data, settings, signals, regime, progress, total, refusals=refusals)

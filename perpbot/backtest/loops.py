@@ -39,12 +39,11 @@ def preload_compiled() -> None:
     fastarrays.preload()
 
 
-
-def preload(data: MarketData, settings: Settings) -> None:
+def preload(data: MarketData) -> None:
     """Load numba and the compiled loops before a big run's indicators, so that both take them; and
     the indicators' kernels before a smaller run's once numba is imported anyway."""
     bars = sum(len(f) for f in data.frames.values())
-    if compiled_applies(settings, len(data.frames) == 1) and bars >= PRELOAD_FROM_BARS:
+    if bars >= PRELOAD_FROM_BARS:
         preload_compiled()
     elif bars >= KERNELS_FROM_BARS and "numba" in sys.modules:
         from perpbot.signals.indicators import preload_compiled as preload_kernels
@@ -52,28 +51,17 @@ def preload(data: MarketData, settings: Settings) -> None:
         preload_kernels()
 
 
-def compiled_applies(settings: Settings, single: bool = False) -> bool:
-    """Can a compiled loop run these settings? Every run (issue 20): fastloop.py's loop one symbol
-    under a fixed regime (`single`), fastaccount.py's any other, maker orders included in both. Kept
-    as the one seam should a setting ever again be modelled by the event loop alone."""
-    return True
-
-
-def use_compiled(loop: str, settings: Settings, signals: dict[str, tuple[SymbolSignals, Indicators]],
-                  regime: RegimeReplay) -> bool:
+def use_compiled(loop: str, signals: dict[str, tuple[SymbolSignals, Indicators]]) -> bool:
     """Run a compiled loop? It pays once numba is loaded (a sweep, the dashboard, `preload_compiled`)
     or when the run has many entry candidates: loading numba and the cached machine code costs
     ~0.6 s in a fresh process (the first run on a machine also compiles), the event loop ~20 us
     per event."""
     if loop not in ("auto", "compiled", "events"):
         raise ValueError(f"loop must be auto, compiled or events (got {loop!r})")
-    applies = compiled_applies(settings, len(signals) == 1 and not regime.replaying)
-    if loop == "compiled" and not applies:
-        raise ValueError("the compiled loop cannot run these settings")
-    if loop != "auto":
+    if loop != "auto":  # every run has a compiled loop: fastloop.py or fastaccount.py, maker orders included
         return loop == "compiled"
-    if not applies or "perpbot.backtest.fastloop" in sys.modules:
-        return applies
+    if "perpbot.backtest.fastloop" in sys.modules:
+        return True
     return sum(len(sig.entry_bars) for sig, _ in signals.values()) >= COMPILED_FROM_ENTRIES
 
 

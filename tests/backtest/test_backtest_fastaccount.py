@@ -126,22 +126,21 @@ def test_auto_takes_a_compiled_loop_for_every_run_once_it_is_loaded(store, monke
     assert calls == ["run_symbol", "run_account"]
 
 
-def test_maker_orders_take_the_compiled_loop_beyond_one_symbol(store):
+def test_maker_orders_take_the_compiled_loop_beyond_one_symbol(store, monkeypatch):
     """Issue 20: the account loop models maker orders too (fastmaker.py), so every run may take a
     compiled loop: a maker run of several symbols or a replayed regime included."""
-    from types import SimpleNamespace
+    import perpbot.backtest.fastaccount as fastaccount
+    import perpbot.backtest.fastloop  # noqa: F401  (loaded: `auto` takes a compiled loop)
 
-    from perpbot.backtest import loops
-
-    settings = build_settings(_account_config(np.random.default_rng(2), str(store.path), False), source="test")
-    assert loops.compiled_applies(settings)
-    maker = SimpleNamespace(execution=SimpleNamespace(entry_order="maker", exit_order="taker"))
-    assert loops.compiled_applies(maker)
-    assert loops.compiled_applies(maker, single=True)
-    replaying, fixed = SimpleNamespace(replaying=True), SimpleNamespace(replaying=False)
-    two = {"BTC": (SimpleNamespace(entry_bars=[]), None), "ETH": (SimpleNamespace(entry_bars=[]), None)}
-    assert loops.use_compiled("compiled", maker, two, fixed)
-    assert loops.use_compiled("compiled", maker, {"BTC": two["BTC"]}, replaying)
+    calls = []
+    real = fastaccount.run_account
+    monkeypatch.setattr(fastaccount, "run_account", lambda *a: calls.append(len(a[0])) or real(*a))
+    rng = np.random.default_rng(2)
+    for replay, symbols in ((False, SYMBOLS), (True, ["BTC"])):
+        settings = build_settings(_maker_config(rng, str(store.path), replay, ("maker", "taker")), source="test")
+        data = load_market(settings, store, symbols, START_MS + 200 * STEP, None, None)
+        simulate(data, settings, snapshots=_snapshots(rng, 1000) if replay else [])
+    assert calls == [len(SYMBOLS), 1]
 
 
 def _maker_config(rng: np.random.Generator, db_path: str, replay: bool, orders: tuple[str, str]) -> dict:
