@@ -73,7 +73,8 @@ def _progress_bar(out: Console, total: int) -> Iterator[Callable[[int, int], Non
     if not out.is_terminal:
         yield None
         return
-    
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(TextColumn("backtest"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=out, transient=True) as bar:
         task = bar.add_task("run", total=total)

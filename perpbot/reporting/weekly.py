@@ -23,7 +23,6 @@ from perpbot.reporting.numbers import sparkline
 from perpbot.risk.halt import WEEK_MS, losing_week_streak, week_start_ms
 
 
-
 @dataclass(frozen=True, slots=True)
 class Breakdown:
     """Trades grouped by one key (a symbol or an exit reason)."""
