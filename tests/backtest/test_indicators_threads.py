@@ -1,12 +1,16 @@
-"""indicators_for computes several symbols on threads: the values are those of one symbol at a time,
-and a path forced with indicators.use_path holds inside the threads."""
+"""indicators_for computes a long run's indicators on threads, a task per indicator of each symbol: the
+values are those of one symbol at a time, a path forced with indicators.use_path holds inside the
+threads, and an error is the one the symbols in turn would raise first."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from bt_data import insert_walk
 
+from perpbot.backtest import engine
 from perpbot.backtest.engine import indicators_for, load_market
 from perpbot.config import build_settings
 from perpbot.data.db import Store
@@ -14,6 +18,11 @@ from perpbot.signals import indicators as ind
 from perpbot.signals.engine import compute_indicators
 
 SYMBOLS = ["BTC", "ETH", "SOL", "ARB"]
+
+
+@pytest.fixture(autouse=True)
+def threaded(monkeypatch):
+    monkeypatch.setattr(engine, "THREADED_FROM_BARS", 0)  # these short frames on threads too
 
 
 @pytest.fixture
@@ -50,3 +59,29 @@ def test_a_forced_path_holds_inside_the_threads(data, monkeypatch):
     with ind.use_path("numpy"):
         indicators_for(market, settings.strategy)
     assert seen and set(seen) == {"numpy"}
+
+
+@pytest.mark.parametrize("off", [("use_rsi",), ("use_adx", "use_hurst"), ("use_rsi", "use_adx", "use_hurst")])
+def test_disabled_filters_stay_all_nan_on_threads(data, off):
+    settings, market = data
+    params = replace(settings.strategy, **{key: False for key in off})
+    together = indicators_for(market, params)
+    for symbol, frame in market.frames.items():
+        _equal(together[symbol], compute_indicators(frame.high, frame.low, frame.close, params))
+    assert np.isnan(together["BTC"].rsi).all() == ("use_rsi" in off)
+
+
+def test_one_symbol_runs_on_threads_with_the_same_values(data):
+    settings, market = data
+    one = replace(market, frames={"ETH": market.frames["ETH"]})
+    frame = market.frames["ETH"]
+    _equal(indicators_for(one, settings.strategy)["ETH"],
+           compute_indicators(frame.high, frame.low, frame.close, settings.strategy))
+
+
+def test_the_first_symbols_error_is_raised(data):
+    settings, market = data
+    market.frames["ETH"].close[500] = np.nan  # NaNs inside two symbols' data: ETH's error comes out,
+    market.frames["SOL"].close[400] = np.nan  # as it does one symbol after the other
+    with pytest.raises(ValueError, match="NaN at index 500"):
+        indicators_for(market, settings.strategy)
