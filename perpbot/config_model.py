@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 
 from perpbot.config_values import rule
 
@@ -278,6 +277,8 @@ class Settings:
     def db_path(self) -> Path:
         if self.data.db_path:
             return Path(self.data.db_path).expanduser()
+        import platformdirs  # here: only a config without data.db_path needs it (~5 ms of start-up)
+
         return Path(platformdirs.user_data_dir("perp-bot")) / "perp_bot.db"
 
     @property

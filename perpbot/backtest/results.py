@@ -50,7 +50,7 @@ class BacktestResult:
 
     def to_dict(self) -> dict[str, Any]:
         idx = _thin(len(self.times))
-        times, values = self.times[idx].tolist(), self.values[idx].tolist()  # ints and floats, as int() and float() give
+        times, values = self.times[idx].tolist(), round_6(self.values[idx])  # ints and floats, as int() and round() give
         return {
             "version": FORMAT_VERSION,
             "symbols": self.symbols,
@@ -58,7 +58,7 @@ class BacktestResult:
             "start_ms": self.start_ms,
             "end_ms": self.end_ms,
             "metrics": _jsonable(self.metrics),
-            "equity": [[int(t), round(float(v), 6)] for t, v in zip(times, values)],  # (~20 ms less than per element)
+            "equity": [[t, v] for t, v in zip(times, values)],
             "trades": [trade_dict(t) for t in self.trades],
             **({"extra": _jsonable(self.extra)} if self.extra else {}),
         }
@@ -239,6 +239,28 @@ def _union(arrays: list[np.ndarray]) -> np.ndarray:
         return arrays[0]
     merged = np.sort(np.concatenate(arrays), kind="stable")
     return merged[np.r_[True, merged[1:] != merged[:-1]]]
+
+
+def round_6(values: np.ndarray) -> list[float]:
+    """[round(float(v), 6) for v in values], the same floats, mostly vectorised (20,000 points: ~16 -> ~3 ms).
+
+    Python's round is the double nearest the decimal N / 10**6 nearest v. Where v * 10**6, itself rounded,
+    lies clearly off a half (further than its own rounding error can reach), rint finds that N exactly, and N / 1e6,
+    an exact integer below 2**53 divided by an exact 1e6, is correctly rounded by IEEE division: that
+    same double. The few values near a half, huge or not finite take round itself.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = v * 1e6
+        n = np.rint(scaled)
+        # scaled is off the exact v * 10**6 by at most half its spacing: a half further than a whole spacing
+        # away cannot be crossed
+        fast = (np.abs(scaled) < 2.0**52) & (np.abs(np.abs(scaled - n) - 0.5) > np.spacing(np.abs(scaled)))
+        out = n / 1e6
+    rounded = out.tolist()
+    for i in np.flatnonzero(~fast).tolist():
+        rounded[i] = round(float(v[i]), 6)
+    return rounded
 
 
 def _thin(n: int) -> np.ndarray:

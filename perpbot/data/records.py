@@ -7,7 +7,6 @@ turns those into one MalformedResponseError naming the request type.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -270,6 +269,8 @@ def parse_fills(data: Any) -> list[Fill]:
 
 def _synthetic_tid(fill: dict[str, Any]) -> int:
     """A stable negative id for a fill without `tid` (never seen from the exchange; a guard)."""
+    import hashlib  # here: a guard that never runs on the exchange's fills (~3 ms of every start-up)
+
     key = "|".join(str(fill.get(k)) for k in ("hash", "oid", "time", "px", "sz", "side", "startPosition"))
     return -int(hashlib.sha256(key.encode()).hexdigest()[:13], 16)
 
