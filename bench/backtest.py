@@ -85,9 +85,12 @@ def generate(store: Store, symbol: str, n: int, seed: int) -> None:
 
 
 def fresh_run(workdir: Path, symbols: str, tree: Path | None = None) -> tuple[float, float, str]:
-    """`perpbot backtest` in a new process (from `tree` when given): wall seconds, peak RSS MB, its last line."""
-    cmd = [sys.executable, "-c", "import resource, sys; from perpbot.cli import main; rc = main(sys.argv[1:]); "
-           "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)",
+    """`perpbot backtest` in a new process (from `tree` when given), as the console script runs it: wall
+    seconds, peak RSS MB, its last line."""
+    # What the `perpbot` console script runs (cli.entry; a tree older than entry: main), then the peak RSS
+    cmd = [sys.executable, "-c", "import atexit, resource, sys; from perpbot import cli; atexit.register(lambda: "
+           "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)); "
+           "cli.entry() if hasattr(cli, 'entry') else sys.exit(cli.main(sys.argv[1:]))",
            "backtest", "--symbols", symbols, "--timeframe", "1m", "--json", str(workdir / "r.json")]
     start = time.perf_counter()
     out = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=_env(tree))

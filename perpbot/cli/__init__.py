@@ -14,6 +14,7 @@ serves the simulator.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -49,6 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
         # The last parser added is this command's; remember what runs it.
         list(sub.choices.values())[-1].set_defaults(_run=run)
     return parser
+
+
+def entry() -> None:
+    """The `perpbot` console script: `main`, then exit.
+
+    Before exiting, everything the command built is frozen out of the cyclic garbage collector:
+    it all dies with the process, and Python's last collection at exit would otherwise walk it
+    (a year of 1m backtest: ~40 ms of the run). Only the console script does this; `main`, which
+    tests call in one process, leaves the collector alone.
+    """
+    code = main(sys.argv[1:])
+    gc.freeze()
+    sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,46 @@
+"""The `perpbot` console script (cli.entry) exits with main's code and leaves the same files, after
+freezing the run's objects out of the collector for a quicker exit."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bt_data import insert_walk
+
+from perpbot.cli import main
+from perpbot.data.db import Store
+
+ENTRY = "from perpbot.cli import entry; entry()"
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", ENTRY, *args], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+
+
+def _config(tmp_path: Path) -> Path:
+    store = Store(tmp_path / "e.db")
+    store.migrate()
+    insert_walk(store, "BTC", 2_000, seed=3)
+    store.close()
+    config = tmp_path / "config.yaml"
+    config.write_text("data:\n  db_path: e.db\n  symbols: [BTC]\n")
+    return config
+
+
+def test_a_backtest_through_the_console_script_saves_what_main_saves(tmp_path):
+    _config(tmp_path)
+    done = _run(tmp_path, "backtest", "--json", "entry.json")
+    assert done.returncode == 0, done.stderr
+    assert "trades in" in done.stdout
+    assert main(["--config", str(tmp_path / "config.yaml"), "backtest", "--json", str(tmp_path / "main.json")]) == 0
+    assert json.loads((tmp_path / "entry.json").read_text()) == json.loads((tmp_path / "main.json").read_text())
+
+
+def test_an_error_keeps_its_exit_code_and_one_line(tmp_path):
+    done = _run(tmp_path, "--config", str(tmp_path / "missing.yaml"), "backtest")
+    assert done.returncode == 2
+    assert done.stderr.startswith("perpbot: error: ") and done.stderr.count("\n") == 1
