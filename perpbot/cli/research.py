@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from perpbot.cli.args import (
@@ -99,12 +102,26 @@ def _add_backtest(sub: Any) -> None:
 
 @command(_add_backtest)
 def _run_backtest(args: argparse.Namespace) -> int:
-    from perpbot.cli.backtest import run_backtest_command
+    with _collector_paused():
+        from perpbot.cli.backtest import run_backtest_command
 
-    settings = load_config(args)
-    setup_command_logging(settings, to_file=True)
-    return run_backtest_command(settings, args.symbols, args.start, args.end, args.timeframe, args.json,
-                                decisions_path=args.decisions, html_path=args.html)
+        settings = load_config(args)
+        setup_command_logging(settings, to_file=True)
+        return run_backtest_command(settings, args.symbols, args.start, args.end, args.timeframe, args.json,
+                                    decisions_path=args.decisions, html_path=args.html)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: a backtest makes next to no cycles, while a collection walks
+    every object numpy, rich and the run made (a year of 1m, three symbols: ~20 ms of collections)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _sweep_arguments(p: Any) -> None:

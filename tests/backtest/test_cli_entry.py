@@ -44,3 +44,19 @@ def test_an_error_keeps_its_exit_code_and_one_line(tmp_path):
     done = _run(tmp_path, "--config", str(tmp_path / "missing.yaml"), "backtest")
     assert done.returncode == 2
     assert done.stderr.startswith("perpbot: error: ") and done.stderr.count("\n") == 1
+
+
+def test_a_backtest_pauses_the_collector_and_turns_it_back_on(tmp_path, monkeypatch):
+    import gc
+
+    from perpbot.cli import backtest
+
+    seen = []
+    real = backtest.run_backtest
+    monkeypatch.setattr(backtest, "run_backtest", lambda *a, **k: seen.append(gc.isenabled()) or real(*a, **k))
+    config = _config(tmp_path)
+    assert gc.isenabled()
+    assert main(["--config", str(config), "backtest", "--json", str(tmp_path / "r.json")]) == 0
+    assert seen == [False] and gc.isenabled()
+    assert main(["--config", str(tmp_path / "missing.yaml"), "backtest"]) == 2  # an error turns it back on too
+    assert gc.isenabled()
