@@ -139,10 +139,9 @@ def symbol_signals(frame: SymbolFrame, ind: Indicators, params: StrategyConfig, 
     with their event bars once a run has built them."""
     cache = shared if shared is not None else {}
     sym = frame.symbol
-    base = cache.get(("bars", sym))
+    base = cache.get(bars_key(sym))
     if base is None:
-        base = cache[("bars", sym)] = bar_arrays(frame, data.interval_ms) + (
-            int(np.searchsorted(frame.time, data.start_ms, side="left")),)
+        base = cache[bars_key(sym)] = bar_base(frame, data)
     close_time, bar_range, funding_cum, first = base
     filters = filter_key(params)
     masks = cache.get(("filters", sym, filters))
@@ -161,6 +160,16 @@ def symbol_signals(frame: SymbolFrame, ind: Indicators, params: StrategyConfig, 
     long_exit, short_exit, long_exits, short_exits = exits
     return SymbolSignals(frame, close_time, long_entry, short_entry, long_exit, short_exit, funding_cum, bar_range,
                          first, entry_bars, long_exits, short_exits)
+
+
+def bars_key(symbol: str) -> tuple[str, str]:
+    """Where `symbol_signals`' cache keeps a symbol's `bar_base`."""
+    return ("bars", symbol)
+
+
+def bar_base(frame: SymbolFrame, data: MarketData) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The arrays of a symbol's run that depend on its bars alone: `bar_arrays` and the first tradable bar."""
+    return bar_arrays(frame, data.interval_ms) + (int(np.searchsorted(frame.time, data.start_ms, side="left")),)
 
 
 def bar_arrays(frame: SymbolFrame, interval_ms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

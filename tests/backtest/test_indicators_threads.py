@@ -12,6 +12,7 @@ from bt_data import insert_walk
 
 from perpbot.backtest import engine
 from perpbot.backtest.engine import indicators_for, load_market
+from perpbot.backtest.executor import bar_base, bars_key
 from perpbot.config import build_settings
 from perpbot.data.db import Store
 from perpbot.signals import indicators as ind
@@ -85,3 +86,16 @@ def test_the_first_symbols_error_is_raised(data):
     market.frames["SOL"].close[400] = np.nan  # as it does one symbol after the other
     with pytest.raises(ValueError, match="NaN at index 500"):
         indicators_for(market, settings.strategy)
+
+
+def test_the_bar_arrays_computed_beside_them_are_those_of_one_symbol_at_a_time(data):
+    settings, market = data
+    bars = {}
+    indicators_for(market, settings.strategy, bars=bars)
+    assert sorted(bars) == sorted(bars_key(s) for s in SYMBOLS)
+    for symbol, frame in market.frames.items():
+        *arrays, first = bars[bars_key(symbol)]
+        *alone, first_alone = bar_base(frame, market)
+        assert first == first_alone
+        for got, want in zip(arrays, alone):
+            np.testing.assert_array_equal(got, want)
