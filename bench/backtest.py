@@ -102,6 +102,17 @@ def fresh_run(workdir: Path, symbols: str, tree: Path | None = None) -> tuple[fl
     return wall, int(peak.split()[1]) / 1024, trades.strip()
 
 
+def compile_sources(tree: Path | None) -> None:
+    """Write the bytecode of a tree's perpbot (None: the installed one) ahead, as an installed package
+    has it: a fresh worktree (or PYTHONDONTWRITEBYTECODE) would otherwise compile every module in each
+    fresh process, ~0.1 s that is no part of either tree's speed."""
+    import compileall
+
+    import perpbot
+
+    compileall.compile_dir(tree / "perpbot" if tree is not None else Path(perpbot.__file__).parent, quiet=1)
+
+
 def _env(tree: Path | None) -> dict[str, str]:
     env = {**os.environ, "COLUMNS": "120"}
     if tree is not None:
@@ -330,6 +341,8 @@ def main() -> None:
     args = ap.parse_args()
     n = args.days * 1440
     trees = [("now", None)] + ([("before", args.before.resolve())] if args.before else [])
+    for _, tree in trees:
+        compile_sources(tree)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "config.yaml").write_text("data:\n  db_path: bench.db\n  symbols: [BTC, ETH, SOL]\n"
