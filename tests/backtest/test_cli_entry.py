@@ -60,3 +60,22 @@ def test_a_backtest_pauses_the_collector_and_turns_it_back_on(tmp_path, monkeypa
     assert seen == [False] and gc.isenabled()
     assert main(["--config", str(tmp_path / "missing.yaml"), "backtest"]) == 2  # an error turns it back on too
     assert gc.isenabled()
+
+
+def test_cycles_made_while_paused_are_still_collected_after():
+    import gc
+    import weakref
+
+    from perpbot.cli.research import _collector_paused
+
+    class Node:
+        pass
+
+    with _collector_paused():
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # a cycle only the collector can free
+        gone = weakref.ref(a)
+        del a, b
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.collect()
+    assert gone() is None
