@@ -63,6 +63,7 @@ LONG, SHORT = Side.LONG, Side.SHORT
 # Bars (all symbols) from which `indicators_for` runs on threads: a pool costs ~0.1 ms to start, a
 # month of 1m bars' indicators ~5 ms.
 THREADED_FROM_BARS = 40_000
+INDICATOR_THREADS: int | None = None  # threads of `indicators_for`; None: one per core (a sweep's pool workers: 1)
 
 
 def run_backtest(settings: Settings, store: History, symbols: list[str], start_ms: int | None, end_ms: int | None,
@@ -85,24 +86,25 @@ def indicators_for(data: MarketData, params: StrategyConfig, bars: dict | None =
     `bars`, when given, is a `symbol_signals` cache: each symbol's `bar_base` is computed on the same
     threads into it (~7 ms a symbol-year that would otherwise run alone after them)."""
     frames = list(data.frames.items())
-    if sum(len(f) for _, f in frames) < THREADED_FROM_BARS:
+    threads = INDICATOR_THREADS or os.cpu_count() or 1
+    if threads < 2 or sum(len(f) for _, f in frames) < THREADED_FROM_BARS:
         return {sym: compute_indicators(f.high, f.low, f.close, params) for sym, f in frames}
     named = {sym: indicator_jobs(f.high, f.low, f.close, params) for sym, f in frames}
     jobs = {(sym, name): job for sym, group in named.items() for name, job in group.items()}
     if bars is not None:
         jobs.update({(sym, "bars"): partial(bar_base, f, data) for sym, f in frames if bars_key(sym) not in bars})
     order = HEAVIEST_FIRST + ("bars",)
-    results = _on_threads(jobs, key=lambda job: order.index(job[1]))
+    results = _on_threads(jobs, threads, key=lambda job: order.index(job[1]))
     if bars is not None:
         bars.update({bars_key(sym): results[sym, name] for sym, name in results if name == "bars"})
     return {sym: assemble_indicators({name: results[sym, name] for name in group}, len(data.frames[sym]))
             for sym, group in named.items()}
 
 
-def _on_threads(jobs: dict, key: Callable) -> dict:
-    """Each job's result, the jobs run on a thread per core in the order of `key`; an exception is the
+def _on_threads(jobs: dict, threads: int, key: Callable) -> dict:
+    """Each job's result, the jobs run on `threads` threads in the order of `key`; an exception is the
     one the jobs in their given order would raise first."""
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    with ThreadPoolExecutor(max_workers=threads) as pool:
         # Each task in a copy of this context: a path forced with indicators.use_path holds in the threads too.
         futures = {job: pool.submit(contextvars.copy_context().run, jobs[job]) for job in sorted(jobs, key=key)}
         return {job: futures[job].result() for job in jobs}

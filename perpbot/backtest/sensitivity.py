@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perpbot.backtest import engine
 from perpbot.backtest.engine import indicators_for, preload_compiled, simulate
 from perpbot.backtest.grid import apply_combo, expand_grid
 from perpbot.backtest.market import BacktestError, History, MarketData, load_market
@@ -259,6 +260,7 @@ _WORKER: dict[str, _Payload] = {}
 
 def _init_worker(payload: _Payload) -> None:
     _WORKER["payload"] = payload
+    engine.INDICATOR_THREADS = 1  # its sibling workers hold the other cores
 
 
 def _run_pooled(task: Task) -> list[tuple[int, dict[str, Any]]]:

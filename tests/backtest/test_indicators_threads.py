@@ -99,3 +99,21 @@ def test_the_bar_arrays_computed_beside_them_are_those_of_one_symbol_at_a_time(d
         assert first == first_alone
         for got, want in zip(arrays, alone):
             np.testing.assert_array_equal(got, want)
+
+
+def test_a_sweeps_pool_worker_computes_on_its_own_thread(data, monkeypatch):
+    from perpbot.backtest import sensitivity
+
+    settings, market = data
+    monkeypatch.setattr(engine, "INDICATOR_THREADS", None)
+    monkeypatch.setitem(sensitivity._WORKER, "payload", None)  # put back as it was after the test
+    sensitivity._init_worker(sensitivity._Payload(market, []))  # what each pool process runs first
+    assert engine.INDICATOR_THREADS == 1
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a pool worker started threads")
+
+    monkeypatch.setattr(engine, "ThreadPoolExecutor", no_pool)
+    together = indicators_for(market, settings.strategy)
+    frame = market.frames["SOL"]
+    _equal(together["SOL"], compute_indicators(frame.high, frame.low, frame.close, settings.strategy))
