@@ -242,12 +242,12 @@ def _union(arrays: list[np.ndarray]) -> np.ndarray:
 
 
 def round_6(values: np.ndarray) -> list[float]:
-    """[round(float(v), 6) for v in values], the same floats, mostly vectorised (20,000 points: ~16 -> ~3 ms).
+    """[round(float(v), 6) for v in values], the same floats, mostly vectorised (20,000 points: ~16 -> ~1 ms).
 
-    Python's round is the double nearest the decimal N / 10**6 nearest v. Where v * 10**6, itself rounded,
-    lies clearly off a half (further than its own rounding error can reach), rint finds that N exactly, and N / 1e6,
-    an exact integer below 2**53 divided by an exact 1e6, is correctly rounded by IEEE division: that
-    same double. The few values near a half, huge or not finite take round itself.
+    Python's round is the double nearest the decimal N / 10**6 nearest v. Where v * 10**6, itself
+    rounded, lies clearly off a half (further than its own rounding error can reach), rint finds that
+    N exactly, and N / 1e6, an exact integer below 2**53 divided by an exact 1e6, is correctly rounded
+    by IEEE division: that same double. The few values near a half, huge or not finite take round itself.
     """
     v = np.asarray(values, dtype=np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
