@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from perpbot.config_values import rule
 
 MAINNET_URL = "https://api.hyperliquid.xyz"

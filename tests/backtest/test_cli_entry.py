@@ -3,14 +3,17 @@ freezing the run's objects out of the collector for a quicker exit."""
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 from bt_data import insert_walk
 
-from perpbot.cli import main
+from perpbot.cli import backtest, main
+from perpbot.cli.research import _collector_paused
 from perpbot.data.db import Store
 
 ENTRY = "from perpbot.cli import entry; entry()"
@@ -47,10 +50,6 @@ def test_an_error_keeps_its_exit_code_and_one_line(tmp_path):
 
 
 def test_a_backtest_pauses_the_collector_and_turns_it_back_on(tmp_path, monkeypatch):
-    import gc
-
-    from perpbot.cli import backtest
-
     seen = []
     real = backtest.run_backtest
     monkeypatch.setattr(backtest, "run_backtest", lambda *a, **k: seen.append(gc.isenabled()) or real(*a, **k))
@@ -63,11 +62,6 @@ def test_a_backtest_pauses_the_collector_and_turns_it_back_on(tmp_path, monkeypa
 
 
 def test_cycles_made_while_paused_are_still_collected_after():
-    import gc
-    import weakref
-
-    from perpbot.cli.research import _collector_paused
-
     class Node:
         pass
 
