@@ -97,8 +97,7 @@ def indicators_for(data: MarketData, params: StrategyConfig, bars: dict | None =
     results = _on_threads(jobs, threads, key=lambda job: order.index(job[1]))
     if bars is not None:
         bars.update({bars_key(sym): results[sym, name] for sym, name in results if name == "bars"})
-    return {sym: assemble_indicators({name: results[sym, name] for name in group}, len(data.frames[sym]))
-            for sym, group in named.items()}
+    return {sym: assemble_indicators({name: results[sym, name] for name in group}) for sym, group in named.items()}
 
 
 def _on_threads(jobs: dict, threads: int, key: Callable) -> dict:

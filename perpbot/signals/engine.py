@@ -139,7 +139,7 @@ def compute_indicators(high: Any, low: Any, close: Any, params: StrategyConfig) 
         ValueError: different lengths, bad parameters, or input breaking the NaN rules.
     """
     jobs = indicator_jobs(high, low, close, params)
-    return assemble_indicators({name: job() for name, job in jobs.items()}, len(np.asarray(close)))
+    return assemble_indicators({name: job() for name, job in jobs.items()})
 
 
 # The jobs from the longest-running (numpy path, a year of 1m bars: adx ~26 ms, hurst ~18, bands ~14,
@@ -171,11 +171,11 @@ def indicator_jobs(high: Any, low: Any, close: Any, params: StrategyConfig) -> d
     return jobs
 
 
-def assemble_indicators(results: dict[str, Any], n: int) -> Indicators:
+def assemble_indicators(results: dict[str, Any]) -> Indicators:
     """The Indicators of `indicator_jobs`' results by name ("bands" gives z and the three bands); a
     job not there (a disabled filter) leaves its array all NaN."""
     z, middle, upper, lower = results["bands"]
-    missing = np.full(n, np.nan, dtype=np.float64)
+    missing = np.full(len(z), np.nan, dtype=np.float64)
     return Indicators(
         z=z,
         middle=middle,
